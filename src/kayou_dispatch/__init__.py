@@ -1,0 +1,51 @@
+"""kayou_dispatch: decide who goes when a truck driver is in trouble.
+
+Index responder positions in an H3 grid, rank responders by road-network travel time,
+and run the offer/accept lifecycle of a mutual-aid dispatch platform.
+"""
+
+from kayou_dispatch.errors import (
+    DuplicateIncidentError,
+    InvalidCoordinateError,
+    InvalidParameterError,
+    InvalidTransitionError,
+    KayouDispatchError,
+    NetworkLoadError,
+    OffNetworkError,
+    UnknownIncidentError,
+    UnknownResponderError,
+)
+from kayou_dispatch.geo import (
+    gcj02_to_wgs84,
+    gcj02_to_wgs84_array,
+    haversine_m,
+    haversine_m_array,
+    in_china,
+    validate_latlng,
+    validate_latlng_array,
+    wgs84_to_gcj02,
+    wgs84_to_gcj02_array,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DuplicateIncidentError",
+    "gcj02_to_wgs84",
+    "gcj02_to_wgs84_array",
+    "haversine_m",
+    "haversine_m_array",
+    "in_china",
+    "InvalidCoordinateError",
+    "InvalidParameterError",
+    "InvalidTransitionError",
+    "KayouDispatchError",
+    "NetworkLoadError",
+    "OffNetworkError",
+    "UnknownIncidentError",
+    "UnknownResponderError",
+    "validate_latlng",
+    "validate_latlng_array",
+    "wgs84_to_gcj02",
+    "wgs84_to_gcj02_array",
+]

@@ -1,0 +1,298 @@
+"""Handle WGS-84 coordinates: validation, great-circle distance, GCJ-02 conversion.
+
+Every coordinate in kayou_dispatch's API is WGS-84 ``(lat, lng)`` in degrees, named
+like h3 names them. Chinese map SDKs (Amap, Tencent) report GCJ-02 ("Mars
+coordinates"), shifted by up to several hundred metres; convert those at the
+boundary with :func:`gcj02_to_wgs84` — the library never converts silently.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from kayou_dispatch.errors import InvalidCoordinateError
+
+__all__ = [
+    "EARTH_RADIUS_M",
+    "gcj02_to_wgs84",
+    "gcj02_to_wgs84_array",
+    "haversine_m",
+    "haversine_m_array",
+    "in_china",
+    "validate_latlng",
+    "validate_latlng_array",
+    "wgs84_to_gcj02",
+    "wgs84_to_gcj02_array",
+]
+
+#: Mean Earth radius (IUGG), metres; the radius h3 uses too.
+EARTH_RADIUS_M = 6_371_008.8
+
+_ALLOWED = "lat must be finite and in [-90, 90], lng finite and in [-180, 180] (WGS-84 degrees)"
+
+
+def validate_latlng(lat: float, lng: float) -> tuple[float, float]:
+    """Check one WGS-84 point and return it as a pair of floats.
+
+    Parameters
+    ----------
+    lat, lng
+        Latitude and longitude in degrees.
+
+    Returns
+    -------
+    tuple of float
+        ``(lat, lng)`` as Python floats.
+
+    Raises
+    ------
+    InvalidCoordinateError
+        When either value is not a finite number in range.
+
+    Examples
+    --------
+    >>> validate_latlng(22.72, 114.25)
+    (22.72, 114.25)
+    """
+    try:
+        flat = float(lat)
+        flng = float(lng)
+    except (TypeError, ValueError):
+        msg = f"coordinates must be numbers, got lat={lat!r}, lng={lng!r}; {_ALLOWED}"
+        raise InvalidCoordinateError(msg, lat=lat, lng=lng) from None
+    # Written so that NaN fails every comparison and lands in the error branch.
+    if not (-90.0 <= flat <= 90.0 and -180.0 <= flng <= 180.0):
+        msg = f"invalid coordinate lat={lat!r}, lng={lng!r}: {_ALLOWED}"
+        raise InvalidCoordinateError(msg, lat=lat, lng=lng)
+    return flat, flng
+
+
+def validate_latlng_array(
+    lats: ArrayLike, lngs: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Check many WGS-84 points at once and return them as float64 arrays.
+
+    Parameters
+    ----------
+    lats, lngs
+        One-dimensional sequences of equal length, degrees.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(lats, lngs)`` as contiguous float64 arrays.
+
+    Raises
+    ------
+    InvalidCoordinateError
+        When any row is bad; ``rows`` lists every bad row index.
+
+    Examples
+    --------
+    >>> la, ln = validate_latlng_array([22.7, 22.8], [114.2, 114.3])
+    >>> la.dtype.name, len(ln)
+    ('float64', 2)
+    """
+    try:
+        la = np.ascontiguousarray(lats, dtype=np.float64)
+        ln = np.ascontiguousarray(lngs, dtype=np.float64)
+    except (TypeError, ValueError):
+        msg = f"coordinates must be numeric arrays; {_ALLOWED}"
+        raise InvalidCoordinateError(msg) from None
+    if la.ndim != 1 or ln.ndim != 1 or la.shape != ln.shape:
+        msg = f"lats and lngs must be 1-D and of equal length, got shapes {la.shape} and {ln.shape}"
+        raise InvalidCoordinateError(msg)
+    ok = (la >= -90.0) & (la <= 90.0) & (ln >= -180.0) & (ln <= 180.0)
+    if not ok.all():
+        bad = np.flatnonzero(~ok)
+        shown = ", ".join(str(i) for i in bad[:10]) + (", ..." if bad.size > 10 else "")
+        msg = f"{bad.size} invalid coordinate row(s) at index {shown}: {_ALLOWED}"
+        raise InvalidCoordinateError(msg, rows=bad.tolist())
+    return la, ln
+
+
+def haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """Return the great-circle distance between two points, in metres.
+
+    Examples
+    --------
+    >>> round(haversine_m(0.0, 0.0, 0.0, 1.0))
+    111195
+    """
+    p1 = math.radians(lat1)
+    p2 = math.radians(lat2)
+    dp = p2 - p1
+    dl = math.radians(lng2 - lng1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2.0 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def haversine_m_array(
+    lat1: ArrayLike, lng1: ArrayLike, lat2: ArrayLike, lng2: ArrayLike
+) -> NDArray[np.float64]:
+    """Return great-circle distances in metres, vectorised with numpy broadcasting.
+
+    Examples
+    --------
+    >>> haversine_m_array([0.0, 0.0], [0.0, 0.0], 0.0, [1.0, 0.0]).round()
+    array([111195.,      0.])
+    """
+    p1 = np.radians(lat1)
+    p2 = np.radians(lat2)
+    dl = np.radians(np.subtract(lng2, lng1))
+    a = np.sin((p2 - p1) * 0.5) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl * 0.5) ** 2
+    out: NDArray[np.float64] = 2.0 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
+    return out
+
+
+# --- GCJ-02 -------------------------------------------------------------------------------
+# The published GCJ-02 forward transform (Krasovsky 1940 ellipsoid constants), applied only
+# inside mainland China. The region is the widely used set of rectangles that Chinese map SDK
+# wrappers share: inclusion boxes minus exclusion boxes (Taiwan, northern Vietnam, Mongolia,
+# Russia's Far East). Hong Kong and Macau fall inside it, as in Amap's own behaviour.
+_A = 6378245.0
+_EE = 0.00669342162296594323
+# (west, south, east, north)
+_REGION = np.array(
+    [
+        (79.446200, 42.889900, 96.330000, 49.220400),
+        (109.687200, 39.374200, 135.000200, 54.141500),
+        (73.124600, 29.529700, 124.143255, 42.889900),
+        (82.968400, 26.718600, 97.035200, 29.529700),
+        (97.025300, 20.414096, 124.367395, 29.529700),
+        (107.975793, 17.871542, 111.744104, 20.414096),
+    ]
+)
+_EXCLUDE = np.array(
+    [
+        (119.921265, 21.785006, 122.497559, 25.398623),
+        (101.865200, 20.098800, 106.665000, 22.284000),
+        (106.452500, 20.487800, 108.051000, 21.542200),
+        (109.032300, 50.325700, 119.127000, 55.817500),
+        (127.456800, 49.557400, 137.022700, 55.817500),
+        (131.266200, 42.569200, 137.022700, 44.892200),
+    ]
+)
+
+
+def _in_boxes(lat: NDArray[np.float64], lng: NDArray[np.float64], boxes: NDArray) -> NDArray:
+    la = lat[..., None]
+    ln = lng[..., None]
+    inside = (ln >= boxes[:, 0]) & (la >= boxes[:, 1]) & (ln <= boxes[:, 2]) & (la <= boxes[:, 3])
+    return np.asarray(inside.any(axis=-1))
+
+
+def _in_china(lat: NDArray[np.float64], lng: NDArray[np.float64]) -> NDArray[np.bool_]:
+    return _in_boxes(lat, lng, _REGION) & ~_in_boxes(lat, lng, _EXCLUDE)
+
+
+def in_china(lat: float, lng: float) -> bool:
+    """Tell whether a point lies where Chinese map SDKs apply the GCJ-02 shift.
+
+    Examples
+    --------
+    >>> in_china(31.23, 121.47), in_china(25.03, 121.56), in_china(48.85, 2.35)
+    (True, False, False)
+    """
+    flat, flng = validate_latlng(lat, lng)
+    return bool(_in_china(np.asarray(flat), np.asarray(flng)))
+
+
+def _gcj_offset(
+    lat: NDArray[np.float64], lng: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    x = lng - 105.0
+    y = lat - 35.0
+    sqrt_abs_x = np.sqrt(np.abs(x))
+    common = (20.0 * np.sin(6.0 * x * math.pi) + 20.0 * np.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+    dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * sqrt_abs_x
+    dlat = dlat + common
+    dlat = dlat + (20.0 * np.sin(y * math.pi) + 40.0 * np.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
+    dlat = dlat + (160.0 * np.sin(y / 12.0 * math.pi) + 320 * np.sin(y * math.pi / 30.0)) * 2 / 3
+    dlng = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * sqrt_abs_x
+    dlng = dlng + common
+    dlng = dlng + (20.0 * np.sin(x * math.pi) + 40.0 * np.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
+    dlng = dlng + (150.0 * np.sin(x / 12.0 * math.pi) + 300.0 * np.sin(x / 30.0 * math.pi)) * 2 / 3
+    rad = np.radians(lat)
+    magic = 1.0 - _EE * np.sin(rad) ** 2
+    sqrt_magic = np.sqrt(magic)
+    dlat = (dlat * 180.0) / ((_A * (1.0 - _EE)) / (magic * sqrt_magic) * math.pi)
+    dlng = (dlng * 180.0) / (_A / sqrt_magic * np.cos(rad) * math.pi)
+    return dlat, dlng
+
+
+def wgs84_to_gcj02_array(
+    lats: ArrayLike, lngs: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Convert WGS-84 points to GCJ-02; points outside China are returned unchanged.
+
+    Examples
+    --------
+    >>> la, ln = wgs84_to_gcj02_array([31.2304, 48.85], [121.4737, 2.35])
+    >>> bool(la[0] != 31.2304), float(la[1])
+    (True, 48.85)
+    """
+    la, ln = validate_latlng_array(lats, lngs)
+    dlat, dlng = _gcj_offset(la, ln)
+    inside = _in_china(la, ln)
+    return np.where(inside, la + dlat, la), np.where(inside, ln + dlng, ln)
+
+
+def gcj02_to_wgs84_array(
+    lats: ArrayLike, lngs: ArrayLike, *, tol_deg: float = 1e-9
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Convert GCJ-02 points back to WGS-84 by fixed-point iteration (sub-millimetre).
+
+    The forward transform has no closed-form inverse; iterating
+    ``wgs <- gcj - offset(wgs)`` converges in a handful of steps because the offset
+    varies slowly. Points outside China are returned unchanged.
+
+    Examples
+    --------
+    >>> g = wgs84_to_gcj02_array([31.2304], [121.4737])
+    >>> la, ln = gcj02_to_wgs84_array(*g)
+    >>> round(float(la[0]), 7), round(float(ln[0]), 7)
+    (31.2304, 121.4737)
+    """
+    gla, gln = validate_latlng_array(lats, lngs)
+    wla = gla.copy()
+    wln = gln.copy()
+    for _ in range(30):
+        dlat, dlng = _gcj_offset(wla, wln)
+        nla = gla - dlat
+        nln = gln - dlng
+        step = np.maximum(np.abs(nla - wla), np.abs(nln - wln))
+        wla, wln = nla, nln
+        if not (step > tol_deg).any():
+            break
+    inside = _in_china(wla, wln)
+    return np.where(inside, wla, gla), np.where(inside, wln, gln)
+
+
+def wgs84_to_gcj02(lat: float, lng: float) -> tuple[float, float]:
+    """Convert one WGS-84 point to GCJ-02 (unchanged outside China).
+
+    Examples
+    --------
+    >>> lat, lng = wgs84_to_gcj02(39.9087, 116.3975)
+    >>> round(lat, 4), round(lng, 4)
+    (39.9101, 116.4037)
+    """
+    la, ln = wgs84_to_gcj02_array([lat], [lng])
+    return float(la[0]), float(ln[0])
+
+
+def gcj02_to_wgs84(lat: float, lng: float) -> tuple[float, float]:
+    """Convert one GCJ-02 point (from Amap or Tencent) to WGS-84 (unchanged outside China).
+
+    Examples
+    --------
+    >>> lat, lng = gcj02_to_wgs84(*wgs84_to_gcj02(39.9087, 116.3975))
+    >>> round(lat, 6), round(lng, 6)
+    (39.9087, 116.3975)
+    """
+    la, ln = gcj02_to_wgs84_array([lat], [lng])
+    return float(la[0]), float(ln[0])

@@ -1,0 +1,218 @@
+"""Hold a road network as plain numpy arrays, and save/load them as one ``.npz`` file.
+
+:class:`EdgeArrays` is the one interchange format between the network sources (OSM
+reader, synthetic regions, networkx graphs, the bundled default) and
+:class:`~kayou_dispatch.network.RoadNetwork`. Nodes are dense indices ``0..n-1``;
+``node_id`` keeps the source's ids (OSM node ids) for the edge of the API.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from kayou_dispatch.errors import NetworkLoadError
+from kayou_dispatch.network.profiles import HIGHWAY_CLASSES
+
+__all__ = ["FORMAT_VERSION", "EdgeArrays", "load_arrays", "save_arrays"]
+
+#: Bumped whenever the saved layout changes; older files are refused with a clear error.
+FORMAT_VERSION = 1
+
+_FIELDS = (
+    "node_id",
+    "lat",
+    "lng",
+    "u",
+    "v",
+    "length_m",
+    "travel_time_s",
+    "highway",
+    "geom_offsets",
+    "geom_lat",
+    "geom_lng",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class EdgeArrays:
+    """A directed road graph as arrays (``n`` nodes, ``m`` edges, ``k`` shape points).
+
+    Attributes
+    ----------
+    node_id : int64 (n,)
+        The source's node ids (OSM ids), unique.
+    lat, lng : float64 (n,)
+        Node coordinates, WGS-84 degrees.
+    u, v : int64 (m,)
+        Edge tail and head as dense node indices. Parallel edges are allowed.
+    length_m, travel_time_s : float64 (m,)
+        Edge length and travel time, finite and ``>= 0``.
+    highway : int8 (m,)
+        Index into :data:`~kayou_dispatch.network.profiles.HIGHWAY_CLASSES`, ``-1`` if unknown.
+    geom_offsets : int64 (m + 1,)
+        Edge ``i``'s intermediate shape points (between ``u`` and ``v``, endpoints excluded)
+        are ``geom_lat[geom_offsets[i]:geom_offsets[i + 1]]`` (same for ``geom_lng``).
+        A straight edge has none.
+    geom_lat, geom_lng : float64 (k,)
+        Intermediate shape points of all edges, concatenated.
+    meta : dict
+        JSON-able provenance: ``source``, ``attribution``, ``profile``, ``dropped_nodes``...
+    """
+
+    node_id: NDArray[np.int64]
+    lat: NDArray[np.float64]
+    lng: NDArray[np.float64]
+    u: NDArray[np.int64]
+    v: NDArray[np.int64]
+    length_m: NDArray[np.float64]
+    travel_time_s: NDArray[np.float64]
+    highway: NDArray[np.int8]
+    geom_offsets: NDArray[np.int64]
+    geom_lat: NDArray[np.float64]
+    geom_lng: NDArray[np.float64]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return int(self.lat.shape[0])
+
+    @property
+    def n_edges(self) -> int:
+        """Number of directed edges."""
+        return int(self.u.shape[0])
+
+    @classmethod
+    def straight(
+        cls,
+        *,
+        node_id: Any,
+        lat: Any,
+        lng: Any,
+        u: Any,
+        v: Any,
+        length_m: Any,
+        travel_time_s: Any,
+        highway: Any = None,
+        meta: dict[str, Any] | None = None,
+    ) -> EdgeArrays:
+        """Build arrays for a graph whose edges are all straight segments.
+
+        Examples
+        --------
+        >>> a = EdgeArrays.straight(node_id=[10, 11], lat=[0.0, 0.0], lng=[0.0, 0.001],
+        ...                         u=[0], v=[1], length_m=[111.2], travel_time_s=[10.0])
+        >>> a.n_nodes, a.n_edges
+        (2, 1)
+        """
+        m = len(u)
+        hw = np.full(m, -1, dtype=np.int8) if highway is None else highway
+        arrays = cls(
+            node_id=np.asarray(node_id, dtype=np.int64),
+            lat=np.asarray(lat, dtype=np.float64),
+            lng=np.asarray(lng, dtype=np.float64),
+            u=np.asarray(u, dtype=np.int64),
+            v=np.asarray(v, dtype=np.int64),
+            length_m=np.asarray(length_m, dtype=np.float64),
+            travel_time_s=np.asarray(travel_time_s, dtype=np.float64),
+            highway=np.asarray(hw, dtype=np.int8),
+            geom_offsets=np.zeros(m + 1, dtype=np.int64),
+            geom_lat=np.zeros(0, dtype=np.float64),
+            geom_lng=np.zeros(0, dtype=np.float64),
+            meta=dict(meta or {}),
+        )
+        arrays.validate()
+        return arrays
+
+    def validate(self, source: Any = None) -> None:
+        """Check shapes, dtypes, index ranges and finiteness.
+
+        Raises
+        ------
+        NetworkLoadError
+            Naming the first inconsistency found.
+        """
+
+        def fail(what: str) -> None:
+            raise NetworkLoadError(f"invalid road network arrays: {what}", source=source)
+
+        n, m = self.lat.shape[0], self.u.shape[0]
+        for name in ("node_id", "lat", "lng"):
+            if getattr(self, name).shape != (n,):
+                fail(f"{name} must have shape ({n},)")
+        for name in ("v", "length_m", "travel_time_s", "highway"):
+            if getattr(self, name).shape != (m,):
+                fail(f"{name} must have shape ({m},)")
+        if self.geom_offsets.shape != (m + 1,):
+            fail(f"geom_offsets must have shape ({m + 1},)")
+        if self.geom_lat.shape != self.geom_lng.shape:
+            fail("geom_lat and geom_lng differ in length")
+        if n == 0 or m == 0:
+            fail(f"the network has {n} nodes and {m} edges; at least one road is needed")
+        if np.unique(self.node_id).size != n:
+            fail("node_id values are not unique")
+        if not (np.isfinite(self.lat).all() and np.isfinite(self.lng).all()):
+            fail("node coordinates must be finite")
+        if (np.abs(self.lat) > 90).any() or (np.abs(self.lng) > 180).any():
+            fail("node coordinates must be WGS-84 degrees (|lat| <= 90, |lng| <= 180)")
+        if self.u.min() < 0 or self.v.min() < 0 or self.u.max() >= n or self.v.max() >= n:
+            fail(f"edge endpoints must be node indices in [0, {n})")
+        for name in ("length_m", "travel_time_s"):
+            x = getattr(self, name)
+            if not np.isfinite(x).all() or (x < 0).any():
+                fail(f"{name} must be finite and >= 0")
+        if (self.highway < -1).any() or (self.highway >= len(HIGHWAY_CLASSES)).any():
+            fail("highway codes must index HIGHWAY_CLASSES (or be -1)")
+        off = self.geom_offsets
+        if off[0] != 0 or off[-1] != self.geom_lat.shape[0] or (np.diff(off) < 0).any():
+            fail("geom_offsets must start at 0, never decrease, and end at len(geom_lat)")
+
+
+def save_arrays(
+    path: str | os.PathLike[str], arrays: EdgeArrays, *, compress: bool = False
+) -> None:
+    """Write arrays to one ``.npz`` file (``compress=True`` for files that are shipped)."""
+    payload = {name: getattr(arrays, name) for name in _FIELDS}
+    payload["format_version"] = np.array(FORMAT_VERSION)
+    payload["meta_json"] = np.array(json.dumps(arrays.meta))
+    writer = np.savez_compressed if compress else np.savez
+    with open(path, "wb") as fh:
+        writer(fh, **payload)
+
+
+def load_arrays(path: str | os.PathLike[str]) -> EdgeArrays:
+    """Read arrays written by :func:`save_arrays`.
+
+    Raises
+    ------
+    NetworkLoadError
+        When the file is missing, not such an archive, or of another format version.
+    """
+
+    p = Path(path)
+    if not p.is_file():
+        raise NetworkLoadError(f"no saved network at {str(p)!r}", source=path)
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            version = int(z["format_version"])
+            if version != FORMAT_VERSION:
+                msg = f"{str(p)!r} is network format {version}; this version reads {FORMAT_VERSION}"
+                raise NetworkLoadError(msg, source=path)
+            data = {name: z[name] for name in _FIELDS}
+            meta = json.loads(str(z["meta_json"]))
+    except NetworkLoadError:
+        raise
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        msg = f"{str(p)!r} is not a saved kayou_dispatch network ({exc})"
+        raise NetworkLoadError(msg, source=path) from None
+    arrays = EdgeArrays(**data, meta=meta)
+    arrays.validate(source=path)
+    return arrays

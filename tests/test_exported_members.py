@@ -1,0 +1,30 @@
+import importlib
+
+import pytest
+
+import kayou_dispatch
+
+MODULES = ["kayou_dispatch", "kayou_dispatch.errors", "kayou_dispatch.geo"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_all_sorted_case_insensitively(name):
+    mod = importlib.import_module(name)
+    assert list(mod.__all__) == sorted(mod.__all__, key=str.lower)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_all_names_exist(name):
+    mod = importlib.import_module(name)
+    missing = [n for n in mod.__all__ if not hasattr(mod, n)]
+    assert missing == []
+    assert len(set(mod.__all__)) == len(mod.__all__)
+
+
+def test_public_functions_and_classes_are_exported():
+    for name in dir(kayou_dispatch):
+        obj = getattr(kayou_dispatch, name)
+        if name.startswith("_") or not callable(obj):
+            continue
+        if getattr(obj, "__module__", "").startswith("kayou_dispatch"):
+            assert name in kayou_dispatch.__all__, name
