@@ -4,7 +4,15 @@ import pytest
 
 import kayou_dispatch
 
-MODULES = ["kayou_dispatch", "kayou_dispatch.errors", "kayou_dispatch.geo"]
+MODULES = [
+    "kayou_dispatch",
+    "kayou_dispatch.errors",
+    "kayou_dispatch.geo",
+    "kayou_dispatch.spatial",
+    "kayou_dispatch.spatial.cover",
+    "kayou_dispatch.spatial.index",
+    "kayou_dispatch.spatial.responders",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

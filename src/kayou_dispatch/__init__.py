@@ -26,6 +26,7 @@ from kayou_dispatch.geo import (
     wgs84_to_gcj02,
     wgs84_to_gcj02_array,
 )
+from kayou_dispatch.spatial import Neighbor, Responder, ResponderIndex, Status
 
 __version__ = "0.1.0"
 
@@ -40,8 +41,12 @@ __all__ = [
     "InvalidParameterError",
     "InvalidTransitionError",
     "KayouDispatchError",
+    "Neighbor",
     "NetworkLoadError",
     "OffNetworkError",
+    "Responder",
+    "ResponderIndex",
+    "Status",
     "UnknownIncidentError",
     "UnknownResponderError",
     "validate_latlng",

@@ -1,0 +1,92 @@
+"""Describe responders: their status, their last known position, and query results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from kayou_dispatch.errors import InvalidParameterError
+
+__all__ = ["Neighbor", "parse_status", "Responder", "Status"]
+
+
+class Status(StrEnum):
+    """Where a responder stands in the dispatch lifecycle."""
+
+    AVAILABLE = "available"
+    OFFERED = "offered"
+    ASSIGNED = "assigned"
+    EN_ROUTE = "en_route"
+    ON_SCENE = "on_scene"
+    OFFLINE = "offline"
+
+
+#: Status by its small integer code (the index stores codes in a numpy array).
+STATUS_BY_CODE: tuple[Status, ...] = tuple(Status)
+CODE_BY_STATUS: dict[Status, int] = {s: i for i, s in enumerate(STATUS_BY_CODE)}
+
+
+def parse_status(status: Any) -> Status:
+    """Return a :class:`Status` from itself, its value or its name (any case).
+
+    Examples
+    --------
+    >>> parse_status("en_route"), parse_status("OFFLINE"), parse_status(Status.OFFERED)
+    (<Status.EN_ROUTE: 'en_route'>, <Status.OFFLINE: 'offline'>, <Status.OFFERED: 'offered'>)
+    """
+    if isinstance(status, Status):
+        return status
+    if isinstance(status, str):
+        key = status.strip().lower()
+        for s in Status:
+            if key == s.value:
+                return s
+    allowed = ", ".join(s.name for s in Status)
+    msg = f"unknown responder status {status!r}; allowed: {allowed}"
+    raise InvalidParameterError(msg, name="status", value=status)
+
+
+class Neighbor(NamedTuple):
+    """A responder found by a spatial query, with its great-circle distance."""
+
+    responder_id: str
+    distance_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class Responder:
+    """A snapshot of one responder as the index knows it.
+
+    Attributes
+    ----------
+    responder_id
+        The host application's id.
+    lat, lng
+        Last known WGS-84 position, degrees.
+    ts
+        Time of that position (seconds, same clock as the index).
+    status
+        Lifecycle status.
+    heading
+        Degrees clockwise from north in ``[0, 360)``, or ``None`` if unknown.
+    speed_kph
+        Reported speed, or ``None`` if unknown.
+    capabilities
+        What the responder can do ("tow", "mechanic", "first_aid", "crane", "fuel", "tyre"...).
+    cell
+        The H3 cell (string form) of the position at the index's resolution.
+    fresh
+        Whether the position was younger than the index's ``position_ttl_s`` when read.
+    """
+
+    responder_id: str
+    lat: float
+    lng: float
+    ts: float
+    status: Status
+    heading: float | None
+    speed_kph: float | None
+    capabilities: frozenset[str]
+    cell: str
+    fresh: bool
