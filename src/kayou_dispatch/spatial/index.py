@@ -15,7 +15,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import chain
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from kayou_dispatch.errors import InvalidParameterError, UnknownResponderError
 from kayou_dispatch.geo import haversine_m_array, validate_latlng, validate_latlng_array
-from kayou_dispatch.spatial.cover import cell_edge_m, disk_cover, rings_for_radius
+from kayou_dispatch.spatial.cover import cell_edge_m, cell_inscribed, disk_cover, rings_for_radius
 from kayou_dispatch.spatial.responders import (
     CODE_BY_STATUS,
     STATUS_BY_CODE,
@@ -38,6 +38,29 @@ __all__ = ["ResponderIndex"]
 
 _AVAILABLE = CODE_BY_STATUS[Status.AVAILABLE]
 _EMPTY: frozenset[str] = frozenset()
+
+try:  # h3's compiled core: the same function as the public API, one call layer less
+    from h3._cy import latlng_to_cell as _latlng_to_cell
+except ImportError:  # pragma: no cover - layout of another h3 release
+    _latlng_to_cell = h3i.latlng_to_cell
+
+# Per-slot columns: dtype and the value of an empty slot. ``cell`` 0 is no H3 cell, so a
+# new slot's first position always files it; ``crad`` -1 disables the stay-in-cell test.
+_M_PER_DEG = math.radians(1.0) * 6_371_008.8
+_COLUMNS: dict[str, tuple[Any, Any]] = {
+    "lat": (np.float64, 0.0),
+    "lng": (np.float64, 0.0),
+    "ts": (np.float64, -np.inf),
+    "heading": (np.float64, np.nan),
+    "speed": (np.float64, np.nan),
+    "cell": (np.int64, 0),
+    "clat": (np.float64, 0.0),
+    "clng": (np.float64, 0.0),
+    "crad": (np.float64, -1.0),
+    "ccos": (np.float64, 0.0),
+    "status": (np.int8, _AVAILABLE),
+    "alive": (np.bool_, False),
+}
 
 
 def _check_id(responder_id: Any) -> str:
@@ -71,6 +94,24 @@ def _check_capabilities(capabilities: Iterable[str] | str, name: str) -> frozens
         msg = f"{name} must hold non-empty strings, got {sorted(map(repr, caps))}"
         raise InvalidParameterError(msg, name=name, value=capabilities)
     return caps
+
+
+def _in_cap_box(
+    lats: NDArray[np.float64], lngs: NDArray[np.float64], lat: float, lng: float, radius_m: float
+) -> NDArray[np.bool_]:
+    """Cheap superset test: points that may lie within ``radius_m`` of (lat, lng).
+
+    Uses the exact latitude/longitude extent of a spherical cap (widened by a hair for
+    rounding), so no point inside the cap is ever dropped.
+    """
+    r = radius_m / 6_371_008.8
+    dlat = math.degrees(r) * 1.000001 + 1e-9
+    ok = np.abs(lats - lat) <= dlat
+    s = math.sin(r) / max(math.cos(math.radians(lat)), 1e-300)
+    if r < math.pi / 2 and s < 1.0:  # the cap does not reach a pole
+        dlng = math.degrees(math.asin(s)) * 1.000001 + 1e-9
+        ok &= np.abs((lngs - lng + 540.0) % 360.0 - 180.0) <= dlng
+    return ok
 
 
 class ResponderIndex:
@@ -129,15 +170,9 @@ class ResponderIndex:
         self._ids: list[str | None] = []
         self._caps: list[frozenset[str]] = []
         self._free: list[int] = []
-        cap = 1024
-        self._lat = np.zeros(cap)
-        self._lng = np.zeros(cap)
-        self._ts = np.full(cap, -np.inf)
-        self._heading = np.full(cap, np.nan)
-        self._speed = np.full(cap, np.nan)
-        self._cell = np.zeros(cap, dtype=np.int64)
-        self._status = np.zeros(cap, dtype=np.int8)
-        self._alive = np.zeros(cap, dtype=bool)
+        self._col: dict[str, NDArray[Any]] = {
+            name: np.full(1024, fill, dtype=dtype) for name, (dtype, fill) in _COLUMNS.items()
+        }
         self._buckets: dict[int, list[int]] = {}
         self._bucket_entries = 0
 
@@ -170,44 +205,32 @@ class ResponderIndex:
 
     # -- storage ------------------------------------------------------------------------------
 
-    def _grow(self, needed: int) -> None:
-        cap = self._lat.shape[0]
-        if needed <= cap:
-            return
-        new = max(needed, 2 * cap)
-
-        def grow(a: NDArray[Any], fill: Any) -> NDArray[Any]:
-            out = np.full(new, fill, dtype=a.dtype)
-            out[:cap] = a
-            return out
-
-        self._lat = grow(self._lat, 0.0)
-        self._lng = grow(self._lng, 0.0)
-        self._ts = grow(self._ts, -np.inf)
-        self._heading = grow(self._heading, np.nan)
-        self._speed = grow(self._speed, np.nan)
-        self._cell = grow(self._cell, 0)
-        self._status = grow(self._status, 0)
-        self._alive = grow(self._alive, False)
-
-    def _new_slot(self, responder_id: str) -> int:
-        if self._free:
-            slot = self._free.pop()
-            self._ids[slot] = responder_id
+    def _alloc(self, new_ids: list[str]) -> NDArray[np.int64]:
+        """Give each new id a slot (freed ones first) in its initial state."""
+        k = len(new_ids)
+        n_reuse = min(k, len(self._free))
+        reuse = [self._free.pop() for _ in range(n_reuse)]
+        for slot, rid in zip(reuse, new_ids, strict=False):
+            self._ids[slot] = rid
             self._caps[slot] = _EMPTY
-        else:
-            slot = len(self._ids)
-            self._grow(slot + 1)
-            self._ids.append(responder_id)
-            self._caps.append(_EMPTY)
-        self._slot_of[responder_id] = slot
-        self._alive[slot] = True
-        self._status[slot] = _AVAILABLE
-        self._ts[slot] = -np.inf
-        self._heading[slot] = np.nan
-        self._speed[slot] = np.nan
-        self._cell[slot] = 0  # no real H3 cell is 0: the first position always files it
-        return slot
+        first = len(self._ids)
+        self._ids.extend(new_ids[n_reuse:])
+        self._caps.extend([_EMPTY] * (k - n_reuse))
+        cap = self._col["lat"].shape[0]
+        if len(self._ids) > cap:
+            new_cap = max(len(self._ids), 2 * cap)
+            for name, (dtype, fill) in _COLUMNS.items():
+                grown = np.full(new_cap, fill, dtype=dtype)
+                grown[:cap] = self._col[name]
+                self._col[name] = grown
+        slots = np.concatenate(
+            [np.array(reuse, dtype=np.int64), np.arange(first, len(self._ids), dtype=np.int64)]
+        )
+        for name, (_, fill) in _COLUMNS.items():
+            self._col[name][slots] = fill
+        self._col["alive"][slots] = True
+        self._slot_of.update(zip(new_ids, slots.tolist(), strict=True))
+        return slots
 
     def _slot(self, responder_id: str) -> int:
         try:
@@ -217,23 +240,32 @@ class ResponderIndex:
             raise UnknownResponderError(msg, responder_id=str(responder_id)) from None
 
     def _file(self, cells: NDArray[np.int64], slots: NDArray[np.int64]) -> None:
-        """Append slots to their cells' buckets, touching each distinct cell once."""
-        if cells.size == 1:
-            self._buckets.setdefault(int(cells[0]), []).append(int(slots[0]))
-        elif cells.size:
-            order = np.argsort(cells, kind="stable")
-            cs = cells[order]
-            ss = slots[order].tolist()
-            starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]]).tolist()
-            starts.append(len(ss))
-            heads = cs[starts[:-1]].tolist()
-            buckets = self._buckets
-            for i, cell in enumerate(heads):
-                bucket = buckets.get(cell)
-                if bucket is None:
-                    buckets[cell] = ss[starts[i] : starts[i + 1]]
-                else:
-                    bucket.extend(ss[starts[i] : starts[i + 1]])
+        """Move slots to new cells: append to buckets, once per distinct cell."""
+        if not cells.size:
+            return
+        order = np.argsort(cells)
+        sorted_cells = cells[order]
+        sorted_slots = slots[order]
+        starts = np.flatnonzero(np.r_[True, sorted_cells[1:] != sorted_cells[:-1]])
+        heads = sorted_cells[starts].tolist()
+        bounds = [*starts.tolist(), cells.size]
+        ss = sorted_slots.tolist()
+        buckets = self._buckets
+        for i, cell in enumerate(heads):
+            bucket = buckets.get(cell)
+            if bucket is None:
+                buckets[cell] = ss[bounds[i] : bounds[i + 1]]
+            else:
+                bucket.extend(ss[bounds[i] : bounds[i + 1]])
+        col = self._col
+        col["cell"][sorted_slots] = sorted_cells
+        geom = np.repeat(
+            np.array([cell_inscribed(c) for c in heads]).reshape(-1, 3), np.diff(bounds), axis=0
+        )
+        col["clat"][sorted_slots] = geom[:, 0]
+        col["clng"][sorted_slots] = geom[:, 1]
+        col["crad"][sorted_slots] = geom[:, 2]
+        col["ccos"][sorted_slots] = np.cos(np.radians(geom[:, 0])) * _M_PER_DEG
         self._bucket_entries += int(cells.size)
         if self._bucket_entries > 2 * len(self._slot_of) + 4096:
             self._compact()
@@ -241,8 +273,8 @@ class ResponderIndex:
     def _compact(self) -> None:
         self._buckets = {}
         self._bucket_entries = 0
-        live = np.flatnonzero(self._alive[: len(self._ids)])
-        self._file(self._cell[live], live)
+        live = np.flatnonzero(self._col["alive"][: len(self._ids)])
+        self._file(self._col["cell"][live], live)
 
     # -- updates ------------------------------------------------------------------------------
 
@@ -291,22 +323,26 @@ class ResponderIndex:
         fhead = math.nan if heading is None else _check_number("heading", heading) % 360.0
         fspeed = math.nan if speed_kph is None else _check_number("speed_kph", speed_kph, low=0)
         caps = None if capabilities is None else _check_capabilities(capabilities, "capabilities")
-        cell = h3i.latlng_to_cell(flat, flng, self._res)
+        cell = _latlng_to_cell(flat, flng, self._res)
         with self._lock:
+            col = self._col
             slot = self._slot_of.get(responder_id)
             if slot is None:
-                slot = self._new_slot(responder_id)
-            elif fts < self._ts[slot]:
+                slot = int(self._alloc([responder_id])[0])
+            elif fts < col["ts"][slot]:
                 return False
-            self._lat[slot] = flat
-            self._lng[slot] = flng
-            self._ts[slot] = fts
-            self._heading[slot] = fhead
-            self._speed[slot] = fspeed
+            col["lat"][slot] = flat
+            col["lng"][slot] = flng
+            col["ts"][slot] = fts
+            col["heading"][slot] = fhead
+            col["speed"][slot] = fspeed
             if caps is not None:
                 self._caps[slot] = caps
-            if self._cell[slot] != cell:
-                self._cell[slot] = cell
+            if col["cell"][slot] != cell:
+                col["cell"][slot] = cell
+                clat, clng, crad = cell_inscribed(cell)
+                col["clat"][slot], col["clng"][slot], col["crad"][slot] = clat, clng, crad
+                col["ccos"][slot] = math.cos(math.radians(clat)) * _M_PER_DEG
                 self._buckets.setdefault(cell, []).append(slot)
                 self._bucket_entries += 1
                 if self._bucket_entries > 2 * len(self._slot_of) + 4096:
@@ -364,74 +400,89 @@ class ResponderIndex:
         if len(id_list) != n:
             msg = f"ids has {len(id_list)} rows but lats/lngs have {n}"
             raise InvalidParameterError(msg, name="ids", value=len(id_list))
-        if not all(type(i) is str and i for i in id_list):
-            bad = [k for k, i in enumerate(id_list) if not (isinstance(i, str) and i)]
-            msg = f"responder ids must be non-empty strings; bad rows {bad[:10]}"
-            raise InvalidParameterError(msg, name="ids", value=bad)
-        if ts is None:
-            tsa = np.full(n, float(self._clock()))
-        else:
-            try:
-                tsa = np.broadcast_to(np.asarray(ts, dtype=np.float64), (n,)).copy()
-            except (TypeError, ValueError):
-                msg = f"ts must be a number or one number per row, got {ts!r}"
-                raise InvalidParameterError(msg, name="ts", value=ts) from None
-            if not np.isfinite(tsa).all():
-                bad_ts = np.flatnonzero(~np.isfinite(tsa))[:10].tolist()
-                msg = f"ts must be finite; bad rows {bad_ts}"
-                raise InvalidParameterError(msg, name="ts", value=bad_ts)
-        if headings is None:
-            hda = np.full(n, np.nan)
-        else:
-            try:
-                hda = np.broadcast_to(np.asarray(headings, dtype=np.float64), (n,)) % 360.0
-            except (TypeError, ValueError):
-                msg = "headings must be one number (or NaN) per row"
-                raise InvalidParameterError(msg, name="headings", value=headings) from None
-            if np.isinf(hda).any():
-                msg = "headings must be finite (NaN for unknown)"
-                raise InvalidParameterError(msg, name="headings", value=headings)
+        tsa = self._row_values("ts", ts, n, self._clock())
+        hda = self._row_values("headings", headings, n, math.nan, allow_nan=True) % 360.0
         if n == 0:
             return 0
-        # The bare H3 cost; everything else below is vectorised or per distinct cell.
-        to_cell = h3i.latlng_to_cell
-        res = self._res
-        cells = np.array(
-            [to_cell(a, b, res) for a, b in zip(la.tolist(), ln.tolist(), strict=True)],
-            dtype=np.int64,
-        )
         with self._lock:
+            col = self._col
             get = self._slot_of.get
-            slots_list = [get(i, -1) for i in id_list]
-            slots = np.array(slots_list, dtype=np.int64)
-            fresh_rows = np.flatnonzero(slots < 0)
-            if fresh_rows.size:
-                new_slot = self._new_slot
-                slot_of = self._slot_of
-                for r in fresh_rows.tolist():
-                    rid = id_list[r]
-                    known = slot_of.get(rid)  # an id new to the index may repeat in the batch
-                    slots[r] = new_slot(rid) if known is None else known
+            try:
+                slots = np.fromiter(map(get, id_list, repeat(-1)), dtype=np.int64, count=n)
+            except TypeError:
+                msg = "responder ids must be non-empty strings (an id was unhashable)"
+                raise InvalidParameterError(msg, name="ids", value=None) from None
+            fresh = np.flatnonzero(slots < 0)
+            if fresh.size:
+                # Only ids the index has never stored need checking; known ones are valid.
+                new_ids = list(dict.fromkeys(id_list[r] for r in fresh.tolist()))
+                bad = [i for i in new_ids if not (isinstance(i, str) and i)]
+                if bad:
+                    msg = f"responder ids must be non-empty strings, got {bad[:5]!r}"
+                    raise InvalidParameterError(msg, name="ids", value=bad)
+                new_slots = self._alloc(new_ids)
+                if len(new_ids) == fresh.size:  # no repeats: rows and new ids align
+                    slots[fresh] = new_slots
+                else:
+                    slot_of = self._slot_of
+                    slots[fresh] = [slot_of[id_list[r]] for r in fresh.tolist()]
             rows = np.arange(n)
-            if len(set(id_list)) != n:
-                # Keep, per slot, the newest row (later row on equal ts).
+            if np.bincount(slots).max() > 1:
+                # An id repeats: keep its newest row (the later row on equal timestamps).
                 order = np.lexsort((rows, tsa, slots))
                 last = np.r_[slots[order][1:] != slots[order][:-1], True]
                 rows = np.sort(order[last])
             s = slots[rows]
-            keep = tsa[rows] >= self._ts[s]
-            rows = rows[keep]
-            s = s[keep]
-            self._lat[s] = la[rows]
-            self._lng[s] = ln[rows]
-            self._ts[s] = tsa[rows]
-            self._heading[s] = hda[rows]
-            self._speed[s] = np.nan
-            c = cells[rows]
-            moved = self._cell[s] != c
-            self._cell[s] = c
-            self._file(c[moved], s[moved])
+            keep = tsa[rows] >= col["ts"][s]
+            rows, s = rows[keep], s[keep]
+            new_lat, new_lng = la[rows], ln[rows]
+            # A fix inside its cell's inscribed circle stays in that cell: no H3 call needed.
+            # Local planar distance: within a cell it is exact to ~1e-4, and crad is 1 % short.
+            dy = (new_lat - col["clat"][s]) * _M_PER_DEG
+            dx = ((new_lng - col["clng"][s] + 540.0) % 360.0 - 180.0) * col["ccos"][s]
+            crad = col["crad"][s]
+            stay = dx * dx + dy * dy < crad * np.abs(crad)
+            move = np.flatnonzero(~stay)
+            cells = col["cell"][s]
+            if move.size:
+                cells[move] = np.fromiter(
+                    map(
+                        _latlng_to_cell,
+                        new_lat[move].tolist(),
+                        new_lng[move].tolist(),
+                        repeat(self._res),
+                    ),
+                    dtype=np.int64,
+                    count=move.size,
+                )
+            col["lat"][s] = new_lat
+            col["lng"][s] = new_lng
+            col["ts"][s] = tsa[rows]
+            col["heading"][s] = hda[rows]
+            col["speed"][s] = np.nan
+            changed = cells != col["cell"][s]
+            self._file(cells[changed], s[changed])
             return int(rows.size)
+
+    @staticmethod
+    def _row_values(
+        name: str, value: Any, n: int, default: float, *, allow_nan: bool = False
+    ) -> NDArray[np.float64]:
+        """Broadcast a per-row option (``None``: default) to n finite floats."""
+        if value is None:
+            return np.full(n, default)
+        try:
+            out = np.broadcast_to(np.asarray(value, dtype=np.float64), (n,)).copy()
+        except (TypeError, ValueError):
+            msg = f"{name} must be a number or one number per row, got {value!r}"
+            raise InvalidParameterError(msg, name=name, value=value) from None
+        bad = np.isinf(out) | (np.isnan(out) if not allow_nan else False)
+        if bad.any():
+            rows = np.flatnonzero(bad)[:10].tolist()
+            what = "finite (NaN for unknown)" if allow_nan else "finite"
+            msg = f"{name} must be {what}; bad rows {rows}"
+            raise InvalidParameterError(msg, name=name, value=rows)
+        return out
 
     def set_status(self, responder_id: str, status: Status | str) -> None:
         """Set a responder's lifecycle status.
@@ -445,7 +496,7 @@ class ResponderIndex:
         """
         code = CODE_BY_STATUS[parse_status(status)]
         with self._lock:
-            self._status[self._slot(responder_id)] = code
+            self._col["status"][self._slot(responder_id)] = code
 
     def set_capabilities(self, responder_id: str, capabilities: Iterable[str]) -> None:
         """Replace a responder's capabilities."""
@@ -466,8 +517,8 @@ class ResponderIndex:
             del self._slot_of[responder_id]
             self._ids[slot] = None
             self._caps[slot] = _EMPTY
-            self._alive[slot] = False
-            self._cell[slot] = 0
+            self._col["alive"][slot] = False
+            self._col["cell"][slot] = 0
             self._free.append(slot)
 
     def prune(self, *, older_than_s: float | None = None) -> int:
@@ -482,7 +533,7 @@ class ResponderIndex:
         with self._lock:
             cutoff = self._clock() - age
             n = len(self._ids)
-            gone = np.flatnonzero(self._alive[:n] & (self._ts[:n] < cutoff)).tolist()
+            gone = np.flatnonzero(self._col["alive"][:n] & (self._col["ts"][:n] < cutoff)).tolist()
             for slot in gone:
                 rid = self._ids[slot]
                 if rid is not None:  # alive slots always have one
@@ -501,19 +552,19 @@ class ResponderIndex:
         """
         with self._lock:
             slot = self._slot(responder_id)
-            ts = float(self._ts[slot])
-            heading = float(self._heading[slot])
-            speed = float(self._speed[slot])
+            ts = float(self._col["ts"][slot])
+            heading = float(self._col["heading"][slot])
+            speed = float(self._col["speed"][slot])
             return Responder(
                 responder_id=responder_id,
-                lat=float(self._lat[slot]),
-                lng=float(self._lng[slot]),
+                lat=float(self._col["lat"][slot]),
+                lng=float(self._col["lng"][slot]),
                 ts=ts,
-                status=STATUS_BY_CODE[int(self._status[slot])],
+                status=STATUS_BY_CODE[int(self._col["status"][slot])],
                 heading=None if math.isnan(heading) else heading,
                 speed_kph=None if math.isnan(speed) else speed,
                 capabilities=self._caps[slot],
-                cell=h3i.int_to_str(int(self._cell[slot])),
+                cell=h3i.int_to_str(int(self._col["cell"][slot])),
                 fresh=ts >= self._clock() - self._ttl,
             )
 
@@ -522,19 +573,31 @@ class ResponderIndex:
         slots: NDArray[np.int64],
         lat: float,
         lng: float,
-        status_codes: NDArray[np.int8] | None,
+        wanted: NDArray[np.bool_] | None,
         needs: frozenset[str],
         now: float,
+        radius_m: float | None = None,
     ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-        """Keep live, fresh slots with a wanted status and every need; return distances."""
-        ok = self._alive[slots] & (self._ts[slots] >= now - self._ttl)
-        if status_codes is not None:
-            ok &= np.isin(self._status[slots], status_codes)
+        """Keep live, fresh slots with a wanted status and every need (within ``radius_m``).
+
+        ``wanted`` is a boolean table indexed by status code (``None``: any status).
+        Returns the kept slots and their great-circle distances.
+        """
+        col = self._col
+        ok = col["alive"][slots] & (col["ts"][slots] >= now - self._ttl)
+        if wanted is not None:
+            ok &= wanted[col["status"][slots]]
         slots = slots[ok]
+        if radius_m is not None:
+            slots = slots[_in_cap_box(col["lat"][slots], col["lng"][slots], lat, lng, radius_m)]
+        dist = haversine_m_array(col["lat"][slots], col["lng"][slots], lat, lng)
+        if radius_m is not None:
+            inside = dist <= radius_m
+            slots, dist = slots[inside], dist[inside]
         if needs and slots.size:
             caps = self._caps
-            slots = slots[np.fromiter((needs <= caps[s] for s in slots.tolist()), bool, slots.size)]
-        dist = haversine_m_array(self._lat[slots], self._lng[slots], lat, lng)
+            has = np.fromiter((needs <= caps[i] for i in slots.tolist()), bool, slots.size)
+            slots, dist = slots[has], dist[has]
         return slots, dist
 
     def _gather(self, cells: Iterable[int]) -> NDArray[np.int64]:
@@ -543,12 +606,12 @@ class ResponderIndex:
         return np.fromiter(chain.from_iterable(lists), dtype=np.int64)
 
     def _all_slots(self) -> NDArray[np.int64]:
-        return np.flatnonzero(self._alive[: len(self._ids)])
+        return np.flatnonzero(self._col["alive"][: len(self._ids)])
 
     def _neighbors(
         self, slots: NDArray[np.int64], dist: NDArray[np.float64], limit: int | None = None
     ) -> list[Neighbor]:
-        # Stale bucket entries can repeat a slot; keep one, then order by (distance, id).
+        """Order by (distance, id), dropping repeats (stale bucket entries), up to ``limit``."""
         slots, first = np.unique(slots, return_index=True)
         dist = dist[first]
         if limit is not None and slots.size > limit:
@@ -556,25 +619,28 @@ class ResponderIndex:
             kth = np.partition(dist, limit - 1)[limit - 1]
             close = dist <= kth
             slots, dist = slots[close], dist[close]
+        order = np.argsort(dist, kind="stable")
+        slots, dist = slots[order], dist[order]
         ids = self._ids
-        out = [
-            Neighbor(ids[s] or "", d) for s, d in zip(slots.tolist(), dist.tolist(), strict=True)
-        ]
-        out.sort(key=lambda nb: (nb.distance_m, nb.responder_id))
+        pairs = zip(map(ids.__getitem__, slots.tolist()), dist.tolist(), strict=True)
+        out = list(map(Neighbor._make, pairs))
+        if slots.size > 1 and (dist[1:] == dist[:-1]).any():
+            out.sort(key=lambda nb: (nb.distance_m, nb.responder_id))  # ties: by id
         return out if limit is None else out[:limit]
 
     def _query_args(
         self, lat: float, lng: float, needs: Iterable[str] | str, statuses: Any
-    ) -> tuple[float, float, frozenset[str], NDArray[np.int8] | None]:
+    ) -> tuple[float, float, frozenset[str], NDArray[np.bool_] | None]:
         flat, flng = validate_latlng(lat, lng)
         need_set = _check_capabilities(needs, "needs")
         if statuses is None:
-            codes = None
-        else:
-            if isinstance(statuses, Status | str):
-                statuses = (statuses,)
-            codes = np.array([CODE_BY_STATUS[parse_status(s)] for s in statuses], dtype=np.int8)
-        return flat, flng, need_set, codes
+            return flat, flng, need_set, None
+        if isinstance(statuses, Status | str):
+            statuses = (statuses,)
+        wanted = np.zeros(len(STATUS_BY_CODE), dtype=bool)
+        for status in statuses:
+            wanted[CODE_BY_STATUS[parse_status(status)]] = True
+        return flat, flng, need_set, wanted
 
     def nearby(
         self,
@@ -614,9 +680,8 @@ class ResponderIndex:
                 if 3 * k * (k + 1) + 1 <= len(self._buckets):
                     cover = disk_cover(flat, flng, cell, k, self._res)
             slots = self._all_slots() if cover is None else self._gather(cover.cells)
-            slots, dist = self._filter(slots, flat, flng, codes, need_set, now)
-            inside = dist <= radius
-            return self._neighbors(slots[inside], dist[inside])
+            slots, dist = self._filter(slots, flat, flng, codes, need_set, now, radius)
+            return self._neighbors(slots, dist)
 
     def nearest(
         self,
