@@ -9,6 +9,16 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from kayou_dispatch import __version__
 
@@ -23,7 +33,12 @@ def _build_parser() -> argparse.ArgumentParser:
         help="index simulated responders in an H3 grid and find who is near a breakdown",
         description="Index simulated responders in an H3 grid and query them.",
     )
-    demo.add_argument("--responders", type=int, default=100_000, help="how many (default 100000)")
+    demo.add_argument(
+        "--responders", type=_positive_int, default=100_000, help="how many (default 100000)"
+    )
+    demo.add_argument(
+        "--minutes", type=_positive_int, default=10, help="simulated minutes (default 10)"
+    )
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     return parser
 
@@ -38,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from kayou_dispatch._demo import run_demo
 
-        return run_demo(n_responders=args.responders, seed=args.seed)
+        return run_demo(n_responders=args.responders, seed=args.seed, minutes=args.minutes)
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse exits first
     return 2
 

@@ -223,11 +223,12 @@ class ResponderIndex:
                 grown = np.full(new_cap, fill, dtype=dtype)
                 grown[:cap] = self._col[name]
                 self._col[name] = grown
+        if reuse:  # slots past the old end still hold their fill values
+            for name, (_, fill) in _COLUMNS.items():
+                self._col[name][reuse] = fill
         slots = np.concatenate(
             [np.array(reuse, dtype=np.int64), np.arange(first, len(self._ids), dtype=np.int64)]
         )
-        for name, (_, fill) in _COLUMNS.items():
-            self._col[name][slots] = fill
         self._col["alive"][slots] = True
         self._slot_of.update(zip(new_ids, slots.tolist(), strict=True))
         return slots
@@ -415,10 +416,11 @@ class ResponderIndex:
             fresh = np.flatnonzero(slots < 0)
             if fresh.size:
                 # Only ids the index has never stored need checking; known ones are valid.
-                new_ids = list(dict.fromkeys(id_list[r] for r in fresh.tolist()))
-                bad = [i for i in new_ids if not (isinstance(i, str) and i)]
-                if bad:
-                    msg = f"responder ids must be non-empty strings, got {bad[:5]!r}"
+                fresh_ids = id_list if fresh.size == n else [id_list[r] for r in fresh.tolist()]
+                new_ids = list(dict.fromkeys(fresh_ids))
+                if set(map(type, new_ids)) != {str} or "" in new_ids:
+                    bad = [i for i in new_ids if not (isinstance(i, str) and i)][:5]
+                    msg = f"responder ids must be non-empty strings, got {bad!r}"
                     raise InvalidParameterError(msg, name="ids", value=bad)
                 new_slots = self._alloc(new_ids)
                 if len(new_ids) == fresh.size:  # no repeats: rows and new ids align
