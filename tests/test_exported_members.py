@@ -4,7 +4,12 @@ import pytest
 
 import kayou_dispatch
 
-MODULES = ["kayou_dispatch", "kayou_dispatch.errors", "kayou_dispatch.geo"]
+MODULES = [
+    "kayou_dispatch",
+    "kayou_dispatch.errors",
+    "kayou_dispatch.geo",
+    "kayou_dispatch.network.osm",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
