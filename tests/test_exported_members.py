@@ -6,6 +6,7 @@ import kayou_dispatch
 
 MODULES = [
     "kayou_dispatch",
+    "kayou_dispatch.datasets",
     "kayou_dispatch.errors",
     "kayou_dispatch.geo",
     "kayou_dispatch.network.osm",
