@@ -155,6 +155,10 @@ def test_area_yes_is_not_a_road(tmp_path):
         ({"hgv": "no"}, False, True),
         ({"goods": "no"}, False, True),
         ({"motor_vehicle": "no", "hgv": "yes"}, True, False),
+        ({"motor_vehicle": "agricultural"}, False, False),
+        ({"access": "emergency"}, False, False),
+        ({"access": "customers"}, True, True),
+        ({"access": "no", "vehicle": "destination"}, True, True),
     ],
 )
 def test_access_rules(tmp_path, tags, truck, car):
@@ -218,6 +222,17 @@ def test_way_of_only_missing_nodes_is_no_road(tmp_path):
     path = write_osm(tmp_path, [([97, 98, 99], {"highway": "primary"})])
     with pytest.raises(NetworkLoadError, match="no drivable road"):
         read_osm(path)
+
+
+def test_nodes_after_ways_or_negative_ids_are_explained(tmp_path):
+    late = tmp_path / "late.osm"
+    late.write_text(
+        '<osm version="0.6"><way id="1"><nd ref="1"/><nd ref="2"/>'
+        '<tag k="highway" v="primary"/></way>'
+        '<node id="1" lat="0" lon="0"/><node id="2" lat="0" lon="0.001"/></osm>'
+    )
+    with pytest.raises(NetworkLoadError, match=r"2 node\(s\) .* no location"):
+        read_osm(late)
 
 
 def test_repeated_node_makes_no_self_loop(tmp_path):

@@ -12,7 +12,8 @@ Rules (written down here because every router chooses differently):
   areas, logistics parks and depots, and a responder must be snapped to the aisle it is on.
 - **Access**: the profile's ``access_keys`` are read from the most specific to the most
   general (``hgv``/``motorcar``, ``motor_vehicle``, ``vehicle``, ``access``); the first key
-  a way carries decides, and ``no``/``private`` close it. So ``access=no`` with
+  a way carries decides, and ``no``/``private`` (and ``agricultural``, ``forestry``,
+  ``emergency``: the profile's ``excluded_access``) close it. So ``access=no`` with
   ``motor_vehicle=destination`` (or ``hgv=yes`` for trucks) stays open, ``motor_vehicle=no``
   closes. The profile's ``excluded_tags`` (``hgv=no``, ``goods=no`` for trucks) always close.
 - **One-way**: ``oneway=yes|true|1`` forward only; ``oneway=-1|reverse`` backward only;
@@ -26,7 +27,9 @@ Rules (written down here because every router chooses differently):
   direction's ``:forward``/``:backward`` suffix first), capped by the class cap; the class
   default otherwise. ``travel_time_s = length_m / speed``, lengths by haversine.
 - **Clipped extracts**: way nodes missing from the file split the way; segments touching
-  them are dropped and counted in ``meta["missing_nodes"]``.
+  them are dropped and counted in ``meta["missing_nodes"]``. Node locations are looked up
+  as libosmium reads the file, so nodes must precede ways (as in every OSM extract), and
+  negative ids (unsaved JOSM edits) are treated as missing.
 """
 
 from __future__ import annotations
@@ -342,9 +345,15 @@ def _build(
         seg_ok &= inside[:-1] & inside[1:]
     a = np.flatnonzero(seg_ok)
     b = a + 1
+    missing = int(np.unique(refs[~valid]).size)
     if a.size == 0:
         where = f" inside bbox {box}" if box is not None else ""
         msg = f"{meta['source']!r} holds no drivable road{where} for the {prof.name!r} profile"
+        if missing:
+            msg += (
+                f"; {missing} node(s) its roads reference have no location in the file (a "
+                "clipped extract, nodes listed after ways, or negative ids of an unsaved edit)"
+            )
         raise NetworkLoadError(msg, source=source)
 
     node_id, first, inverse = np.unique(
@@ -364,12 +373,11 @@ def _build(
     length_m = haversine_m_array(node_lat[u], node_lng[u], node_lat[v], node_lng[v])
     travel_time_s = length_m / (speed / 3.6)
 
-    missing = np.unique(refs[~valid]).size
     meta = {
         **meta,
         "osm_ways": int(np.unique(w).size),
         "excluded_ways": excluded,
-        "missing_nodes": int(missing),
+        "missing_nodes": missing,
         "dropped_segments": dropped,
         "bbox": list(box) if box is not None else None,
     }

@@ -49,7 +49,9 @@ class Profile:
         Per highway class: ``(default_kph, cap_kph)``. The default applies when the way has
         no usable ``maxspeed``; a tagged ``maxspeed`` is used up to the cap.
     excluded_access
-        ``access`` values that close a way to this vehicle.
+        Access values that close a way to this vehicle (``no``, ``private``, and the
+        values that reserve a road for others: ``agricultural``, ``forestry``,
+        ``emergency``; mutual-aid responders are not emergency vehicles).
     excluded_tags
         ``(key, value)`` pairs that close a way (``("hgv", "no")`` for trucks).
     access_keys
@@ -63,7 +65,9 @@ class Profile:
 
     name: str
     speeds_kph: Mapping[str, tuple[float, float]]
-    excluded_access: frozenset[str] = frozenset({"no", "private"})
+    excluded_access: frozenset[str] = frozenset(
+        {"no", "private", "agricultural", "forestry", "emergency"}
+    )
     excluded_tags: frozenset[tuple[str, str]] = field(default_factory=frozenset)
     access_keys: tuple[str, ...] = ("motorcar", "motor_vehicle", "vehicle", "access")
     maxspeed_keys: tuple[str, ...] = ("maxspeed",)
