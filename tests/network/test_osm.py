@@ -343,6 +343,17 @@ def test_osmium_missing_is_explained(tmp_path, monkeypatch):
         read_osm(path)
 
 
+def test_old_osmium_is_explained(tmp_path, monkeypatch):
+    import types
+
+    path = write_osm(tmp_path, [([1, 2], {"highway": "primary"})])
+    old = types.ModuleType("osmium")
+    monkeypatch.setitem(sys.modules, "osmium", old)
+    monkeypatch.setitem(sys.modules, "osmium.filter", types.ModuleType("osmium.filter"))
+    with pytest.raises(NetworkLoadError, match="osmium >= 4"):
+        read_osm(path)
+
+
 # --- real extracts --------------------------------------------------------------------------
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"

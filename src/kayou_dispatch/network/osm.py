@@ -237,6 +237,9 @@ def read_osm(
             "pip install 'kayou-dispatch[osm]'"
         )
         raise NetworkLoadError(msg, source=path) from None
+    if not hasattr(osmium, "FileProcessor"):
+        msg = "reading OpenStreetMap files needs osmium >= 4: pip install -U 'kayou-dispatch[osm]'"
+        raise NetworkLoadError(msg, source=path)
 
     speeds = prof.speeds_kph
     code_of = {name: i for i, name in enumerate(HIGHWAY_CLASSES)}
@@ -283,7 +286,7 @@ def read_osm(
             bwd.append(backward)
             speed_f.append(_speed_kph(tags, highway, prof, "forward"))
             speed_b.append(_speed_kph(tags, highway, prof, "backward"))
-    except RuntimeError as exc:
+    except (RuntimeError, OSError) as exc:
         msg = f"cannot read OSM file {str(p)!r} as {fmt}: {exc}"
         raise NetworkLoadError(msg, source=path) from None
 
