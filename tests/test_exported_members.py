@@ -6,8 +6,10 @@ import kayou_dispatch
 
 MODULES = [
     "kayou_dispatch",
+    "kayou_dispatch.datasets",
     "kayou_dispatch.errors",
     "kayou_dispatch.geo",
+    "kayou_dispatch.network.osm",
     "kayou_dispatch.spatial",
     "kayou_dispatch.spatial.cover",
     "kayou_dispatch.spatial.index",

@@ -49,15 +49,28 @@ class Profile:
         Per highway class: ``(default_kph, cap_kph)``. The default applies when the way has
         no usable ``maxspeed``; a tagged ``maxspeed`` is used up to the cap.
     excluded_access
-        ``access`` values that close a way to this vehicle.
+        Access values that close a way to this vehicle (``no``, ``private``, and the
+        values that reserve a road for others: ``agricultural``, ``forestry``,
+        ``emergency``; mutual-aid responders are not emergency vehicles).
     excluded_tags
         ``(key, value)`` pairs that close a way (``("hgv", "no")`` for trucks).
+    access_keys
+        Access keys from the most specific to the most general (OSM's access hierarchy).
+        The first one a way carries decides: ``access=no`` + ``motor_vehicle=yes`` is open,
+        ``access=yes`` + ``motor_vehicle=no`` is closed.
+    maxspeed_keys
+        Speed-limit keys from the most to the least specific (``maxspeed:hgv`` before
+        ``maxspeed`` for trucks); each is also tried with a ``:forward``/``:backward`` suffix.
     """
 
     name: str
     speeds_kph: Mapping[str, tuple[float, float]]
-    excluded_access: frozenset[str] = frozenset({"no", "private"})
+    excluded_access: frozenset[str] = frozenset(
+        {"no", "private", "agricultural", "forestry", "emergency"}
+    )
     excluded_tags: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+    access_keys: tuple[str, ...] = ("motorcar", "motor_vehicle", "vehicle", "access")
+    maxspeed_keys: tuple[str, ...] = ("maxspeed",)
 
     @property
     def max_speed_kph(self) -> float:
@@ -139,6 +152,8 @@ _TRUCK = Profile(
         }
     ),
     excluded_tags=frozenset({("hgv", "no"), ("hgv", "private"), ("goods", "no")}),
+    access_keys=("hgv", "motor_vehicle", "vehicle", "access"),
+    maxspeed_keys=("maxspeed:hgv", "maxspeed"),
 )
 
 _CAR = Profile(
