@@ -4,7 +4,17 @@ import pytest
 
 import kayou_dispatch
 
-MODULES = ["kayou_dispatch", "kayou_dispatch.errors", "kayou_dispatch.geo"]
+MODULES = [
+    "kayou_dispatch",
+    "kayou_dispatch.errors",
+    "kayou_dispatch.geo",
+    "kayou_dispatch.network",
+    "kayou_dispatch.network._graph",
+    "kayou_dispatch.network._nx",
+    "kayou_dispatch.network._validate",
+    "kayou_dispatch.network.paths",
+    "kayou_dispatch.network.snap",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

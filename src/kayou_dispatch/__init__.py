@@ -26,6 +26,7 @@ from kayou_dispatch.geo import (
     wgs84_to_gcj02,
     wgs84_to_gcj02_array,
 )
+from kayou_dispatch.network import RoadNetwork, Route, Snap, SnapArrays
 
 __version__ = "0.1.0"
 
@@ -42,6 +43,10 @@ __all__ = [
     "KayouDispatchError",
     "NetworkLoadError",
     "OffNetworkError",
+    "RoadNetwork",
+    "Route",
+    "Snap",
+    "SnapArrays",
     "UnknownIncidentError",
     "UnknownResponderError",
     "validate_latlng",

@@ -1,7 +1,10 @@
 """Road networks: loading, snapping, and exact shortest travel times."""
 
 from kayou_dispatch.network._arrays import EdgeArrays, load_arrays, save_arrays
+from kayou_dispatch.network._graph import RoadNetwork
+from kayou_dispatch.network.paths import Route
 from kayou_dispatch.network.profiles import HIGHWAY_CLASSES, PROFILES, Profile, get_profile
+from kayou_dispatch.network.snap import Snap, SnapArrays
 
 __all__ = [
     "EdgeArrays",
@@ -10,5 +13,9 @@ __all__ = [
     "load_arrays",
     "Profile",
     "PROFILES",
+    "RoadNetwork",
+    "Route",
     "save_arrays",
+    "Snap",
+    "SnapArrays",
 ]
