@@ -249,7 +249,16 @@ class RoadNetwork:
         return cls(load_arrays(path), _token=_PRIVATE)
 
     def save(self, path: str | os.PathLike[str], *, compress: bool = False) -> None:
-        """Write the network to one ``.npz`` file (read it back with :meth:`load`)."""
+        """Write the network to one ``.npz`` file (read it back with :meth:`load`).
+
+        Raises
+        ------
+        InvalidParameterError
+            When ``path`` is not a path.
+        """
+        if not isinstance(path, str | os.PathLike):
+            msg = f"path must be a str or os.PathLike, got {type(path).__name__}"
+            raise InvalidParameterError(msg, name="path", value=path)
         save_arrays(path, self._arrays, compress=compress)
 
     def to_networkx(self) -> nx.MultiDiGraph:

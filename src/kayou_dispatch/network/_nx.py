@@ -78,12 +78,6 @@ def arrays_from_networkx(graph: Any, *, weight: str, profile: Profile) -> EdgeAr
     if not isinstance(graph, nx.Graph):
         msg = f"expected a networkx graph, got {type(graph).__name__}"
         raise NetworkLoadError(msg, source=graph)
-    if graph.number_of_nodes() == 0 or graph.number_of_edges() == 0:
-        msg = (
-            f"the graph has {graph.number_of_nodes()} nodes and {graph.number_of_edges()} edges; "
-            "at least one road is needed"
-        )
-        raise NetworkLoadError(msg, source=graph)
     crs = graph.graph.get("crs")
     if crs is not None and str(crs).lower().replace(" ", "") not in {"epsg:4326", "wgs84"}:
         msg = (
@@ -92,6 +86,8 @@ def arrays_from_networkx(graph: Any, *, weight: str, profile: Profile) -> EdgeAr
         )
         raise NetworkLoadError(msg, source=graph)
 
+    if graph.number_of_nodes() == 0:
+        raise NetworkLoadError("the graph has 0 nodes; at least one road is needed", source=graph)
     labels = list(graph.nodes)
     if all(isinstance(x, numbers.Integral) and not isinstance(x, bool) for x in labels):
         node_id = np.array([int(x) for x in labels], dtype=np.int64)
@@ -109,6 +105,9 @@ def arrays_from_networkx(graph: Any, *, weight: str, profile: Profile) -> EdgeAr
             )
             raise NetworkLoadError(msg, source=graph)
         lat[i], lng[i] = y, x
+    if graph.number_of_edges() == 0:
+        msg = f"the graph has {len(labels)} nodes and 0 edges; at least one road is needed"
+        raise NetworkLoadError(msg, source=graph)
 
     u: list[int] = []
     v: list[int] = []

@@ -20,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 import shapely
 from numpy.typing import NDArray
+from scipy.spatial import cKDTree
 
 from kayou_dispatch.geo import EARTH_RADIUS_M, haversine_m_array
 
@@ -31,6 +32,8 @@ HEADING_TOLERANCE_DEG = 60.0
 NODE_SNAP_M = 1.0
 
 _M_PER_DEG = EARTH_RADIUS_M * math.pi / 180.0
+# Segments are sampled at most this far apart (plane metres) for the first, upper-bound search.
+_PIECE_M = 40.0
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,19 @@ class SegmentIndex:
         bx, by = self.to_plane(self.b_lat, self.b_lng)
         coords = np.stack([np.stack([ax, ay], axis=1), np.stack([bx, by], axis=1)], axis=1)
         self.tree = shapely.STRtree(shapely.linestrings(coords))
+        # Points along every segment: the nearest one bounds the nearest segment's distance
+        # from above, which sizes the STRtree search (a KD-tree answers far faster than the
+        # STRtree's own nearest-geometry search).
+        seg_p = np.hypot(bx - ax, by - ay)
+        n_pieces = np.maximum(1, np.ceil(seg_p / _PIECE_M)).astype(np.int64)
+        piece_seg = np.repeat(np.arange(seg_p.shape[0]), n_pieces)
+        starts = np.cumsum(n_pieces) - n_pieces
+        along = (np.arange(piece_seg.shape[0]) - starts[piece_seg] + 0.5) / n_pieces[piece_seg]
+        px = ax[piece_seg] + along * (bx - ax)[piece_seg]
+        py = ay[piece_seg] + along * (by - ay)[piece_seg]
+        self.samples = cKDTree(np.stack([px, py], axis=1))
+        self.sample_seg = piece_seg
+        self.ax, self.ay, self.bx, self.by = ax, ay, bx, by
         xs, ys = self.to_plane(pt_lat, pt_lng)
         self.diag_p = float(math.hypot(xs.max() - xs.min(), ys.max() - ys.min()))
 
@@ -194,23 +210,27 @@ class SegmentIndex:
         """Snap validated points; see :meth:`RoadNetwork.snap_many`."""
         n = lats.shape[0]
         qx, qy = self.to_plane(lats, lngs)
-        pts = shapely.points(qx, qy)
         kmin, kmax = self._distortion(lats)
-        near, near_p = self.tree.query_nearest(pts, return_distance=True, all_matches=False)
-        p_near = np.empty(n)
-        p_near[near[0]] = near_p
+        # The segment of the nearest sample is at least as far as the nearest segment.
+        _, sample = self.samples.query(np.stack([qx, qy], axis=1))
+        p_near = self._plane_distance(qx, qy, self.sample_seg[sample])
         radius = p_near * (kmax / kmin) * 1.01 + 1.0
         limit = max_distance_m * kmax * 1.01 + 1.0
         everything = p_near + self.diag_p + 1.0
         if headings is not None:
-            radius = np.minimum(radius, limit)
+            # The nearest road often runs the other way; start wide enough for the next one.
+            radius = np.minimum(2.0 * radius + 60.0, limit)
 
         best_seg = np.full(n, -1, dtype=np.int64)
         best_t = np.full(n, np.nan)
         best_d = np.full(n, np.inf)
         todo = np.arange(n)
         while todo.size:
-            pairs = self.tree.query(pts[todo], predicate="dwithin", distance=radius[todo])
+            # Envelope overlap only: a superset of the segments within the radius, found far
+            # faster than exact "dwithin"; _measure computes the exact distances anyway.
+            r = radius[todo]
+            boxes = shapely.box(qx[todo] - r, qy[todo] - r, qx[todo] + r, qy[todo] + r)
+            pairs = self.tree.query(boxes)
             qi = todo[pairs[0]]
             seg = pairs[1]
             d, t, ok = self._measure(qi, seg, lats, lngs, headings)
@@ -224,7 +244,6 @@ class SegmentIndex:
             best_seg[qi] = seg
             best_t[qi] = t
             best_d[qi] = d
-            r = radius[todo]
             found = best_d[todo] * kmax[todo] * 1.01 + 1.0 <= r
             exhausted = (r >= limit[todo]) | (r >= everything[todo])
             if headings is None:
@@ -232,6 +251,18 @@ class SegmentIndex:
             todo = todo[~(found | exhausted)]
             radius[todo] = np.minimum(np.maximum(2.0 * radius[todo], 16.0), limit[todo])
         return self._finish(lats, lngs, best_seg, best_t, best_d, max_distance_m)
+
+    def _plane_distance(
+        self, qx: NDArray[np.float64], qy: NDArray[np.float64], seg: NDArray[np.int64]
+    ) -> NDArray[np.float64]:
+        ax = self.ax[seg] - qx
+        ay = self.ay[seg] - qy
+        dx = self.bx[seg] - self.ax[seg]
+        dy = self.by[seg] - self.ay[seg]
+        dd = dx * dx + dy * dy
+        t = np.clip(-(ax * dx + ay * dy) / np.where(dd > 0, dd, 1.0), 0.0, 1.0)
+        out: NDArray[np.float64] = np.hypot(ax + t * dx, ay + t * dy)
+        return out
 
     def _measure(
         self,
