@@ -224,3 +224,18 @@ def test_save_rejects(net):
 def test_every_error_is_in_the_tree(net):
     with pytest.raises(KayouDispatchError):
         net.snap(math.nan, 0.0)
+
+
+def test_travel_times_to_snapped_rejects(net):
+    dest = net.snap(0.0, 0.0005)
+    ok = net.snap_many([0.0], [0.0005])
+    off = net.snap_many([0.0, 0.5], [0.0005, 0.5])
+    with pytest.raises(InvalidParameterError) as info:
+        net.travel_times_to_snapped(dest, off)
+    assert "row 1" in str(info.value)
+    with pytest.raises(InvalidParameterError):
+        net.travel_times_to_snapped("here", ok)
+    with pytest.raises(InvalidParameterError):
+        net.travel_times_to_snapped(dest, [(0, 0.5)])
+    with pytest.raises(InvalidParameterError):
+        net.travel_times_to_snapped(dest, ok._replace(edge=np.array([99])))

@@ -230,3 +230,19 @@ def test_properties():
 
 def test_default_profile_speeds_are_used():
     assert get_profile("truck").speed_kph("residential") == 20.0
+
+
+def test_huge_integer_labels_become_positions():
+    g = nx.MultiDiGraph()
+    g.add_node(2**70, y=1.0, x=1.0)
+    g.add_node(5, y=1.0, x=1.001)
+    g.add_edge(2**70, 5, travel_time=3.0, length=111.0)
+    assert RoadNetwork.from_networkx(g).node_ids.tolist() == [0, 1]
+
+
+def test_network_arrays_are_read_only():
+    g = _two_nodes()
+    g.add_edge(10, 20, travel_time=3.0, length=111.0)
+    net = RoadNetwork.from_networkx(g)
+    with pytest.raises(ValueError, match="read-only"):
+        net.edge_travel_time_s[0] = 0.0

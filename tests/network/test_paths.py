@@ -232,3 +232,12 @@ def test_travel_times_to_is_one_search_for_many_origins():
     got = net.travel_times_to(0.0, 0.002, lats, lngs)
     expected = [net.travel_time(la, ln, 0.0, 0.002) for la, ln in zip(lats, lngs, strict=True)]
     np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_travel_times_to_snapped_reuses_snaps():
+    net = RoadNetwork.from_arrays(_line(tt=(10.0, 30.0)))
+    lats, lngs = [0.0, 0.0001, 0.0], [0.0005, 0.0012, 0.0019]
+    trucks = net.snap_many(lats, lngs)
+    dest = net.snap(0.0, 0.0015)
+    got = net.travel_times_to_snapped(dest, trucks)
+    np.testing.assert_array_equal(got, net.travel_times_to(0.0, 0.0015, lats, lngs))

@@ -137,10 +137,9 @@ class RoadNetwork:
         meta = dict(arrays.meta)
         if largest_component:
             meta["largest_component"] = True
-            meta["dropped_nodes"] = int(meta.get("dropped_nodes", 0)) + dropped_nodes
-            meta["dropped_edges"] = int(meta.get("dropped_edges", 0)) + dropped_edges
-        arrays = EdgeArrays(**{k: getattr(arrays, k) for k in _ARRAY_FIELDS}, meta=meta)
-        return cls(arrays, _token=_PRIVATE)
+            meta["dropped_nodes"] = dropped_nodes
+            meta["dropped_edges"] = dropped_edges
+        return cls(_frozen(arrays, meta), _token=_PRIVATE)
 
     @classmethod
     def from_networkx(
@@ -246,7 +245,8 @@ class RoadNetwork:
         ...     RoadNetwork.load(p).n_edges
         1
         """
-        return cls(load_arrays(path), _token=_PRIVATE)
+        arrays = load_arrays(path)
+        return cls(_frozen(arrays, arrays.meta), _token=_PRIVATE)
 
     def save(self, path: str | os.PathLike[str], *, compress: bool = False) -> None:
         """Write the network to one ``.npz`` file (read it back with :meth:`load`).
@@ -708,6 +708,49 @@ class RoadNetwork:
             )
         return self._times_to_snapped(dest, origins)
 
+    def travel_times_to_snapped(
+        self, destination: Snap, origins: SnapArrays
+    ) -> NDArray[np.float64]:
+        """Return :meth:`travel_times_to` for points snapped already (one search, no snapping).
+
+        For callers that snap each position once (when it is reported) and rank many times.
+
+        Parameters
+        ----------
+        destination
+            From :meth:`snap`.
+        origins
+            From :meth:`snap_many`; every row must be on the network (``edge >= 0``).
+
+        Raises
+        ------
+        InvalidParameterError
+            When the snaps are not from this network's snapping or a row is off the network.
+
+        Examples
+        --------
+        >>> a = EdgeArrays.straight(node_id=[1, 2], lat=[0.0, 0.0], lng=[0.0, 0.01],
+        ...                         u=[0], v=[1], length_m=[1112.0], travel_time_s=[60.0])
+        >>> net = RoadNetwork.from_arrays(a)
+        >>> trucks = net.snap_many([0.0, 0.0], [0.0025, 0.005])
+        >>> net.travel_times_to_snapped(net.snap(0.0, 0.0075), trucks).tolist()
+        [30.0, 15.0]
+        """
+        if not isinstance(destination, Snap) or not 0 <= destination.edge < self.n_edges:
+            msg = "destination must be a Snap returned by this network's snap()"
+            raise InvalidParameterError(msg, name="destination", value=destination)
+        if not isinstance(origins, SnapArrays) or origins.edge.ndim != 1:
+            msg = "origins must be the SnapArrays returned by this network's snap_many()"
+            raise InvalidParameterError(msg, name="origins", value=type(origins).__name__)
+        bad = np.flatnonzero((origins.edge < 0) | (origins.edge >= self.n_edges))
+        if bad.size:
+            msg = (
+                f"{bad.size} origin row(s) are not on the network (edge -1 or unknown), "
+                f"first is row {int(bad[0])}; leave them out before ranking"
+            )
+            raise InvalidParameterError(msg, name="origins", value=int(bad[0]))
+        return self._times_to_snapped(destination, origins)
+
     def _times_to_snapped(self, dest: Snap, origins: SnapArrays) -> NDArray[np.float64]:
         a = self._arrays
         t, t_off = self._end(dest)
@@ -814,6 +857,16 @@ def _dedupe(coords: list[tuple[float, float]]) -> tuple[tuple[float, float], ...
     if len(out) == 1:
         out.append(out[0])
     return tuple(out)
+
+
+def _frozen(arrays: EdgeArrays, meta: dict[str, Any]) -> EdgeArrays:
+    # Read-only views (no copy): the lazily built indexes must not go stale under a caller.
+    views = {}
+    for name in _ARRAY_FIELDS:
+        view = getattr(arrays, name).view()
+        view.flags.writeable = False
+        views[name] = view
+    return EdgeArrays(**views, meta=meta)
 
 
 _PRIVATE = object()

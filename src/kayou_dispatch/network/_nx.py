@@ -7,6 +7,7 @@ starts and ends at the edge's nodes.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 from collections.abc import Iterable
@@ -89,10 +90,11 @@ def arrays_from_networkx(graph: Any, *, weight: str, profile: Profile) -> EdgeAr
     if graph.number_of_nodes() == 0:
         raise NetworkLoadError("the graph has 0 nodes; at least one road is needed", source=graph)
     labels = list(graph.nodes)
+    node_id = np.arange(len(labels), dtype=np.int64)
     if all(isinstance(x, numbers.Integral) and not isinstance(x, bool) for x in labels):
-        node_id = np.array([int(x) for x in labels], dtype=np.int64)
-    else:
-        node_id = np.arange(len(labels), dtype=np.int64)
+        # Ids beyond int64 are replaced by positions, like any other labels.
+        with contextlib.suppress(OverflowError):
+            node_id = np.array([int(x) for x in labels], dtype=np.int64)
     index = {label: i for i, label in enumerate(labels)}
     lat = np.empty(len(labels))
     lng = np.empty(len(labels))
