@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kayou_dispatch import RoadNetwork
+from kayou_dispatch import OffNetworkError, RoadNetwork, haversine_m_array
 from kayou_dispatch.network import EdgeArrays
 
 from ..strategies import offsets_m, road_graphs
@@ -241,3 +241,46 @@ def test_travel_times_to_snapped_reuses_snaps():
     dest = net.snap(0.0, 0.0015)
     got = net.travel_times_to_snapped(dest, trucks)
     np.testing.assert_array_equal(got, net.travel_times_to(0.0, 0.0015, lats, lngs))
+
+
+def _polyline_m(coords):
+    lat = np.array([c[0] for c in coords])
+    lng = np.array([c[1] for c in coords])
+    return float(haversine_m_array(lat[:-1], lng[:-1], lat[1:], lng[1:]).sum())
+
+
+@FAST
+@given(road_graphs(), st.data())
+def test_route_coords_trace_the_driven_distance(g, data):
+    # With lengths measured along the geometry, the route's polyline is its distance.
+    for *_, d in g.edges(data=True):
+        del d["length"]
+    net = RoadNetwork.from_networkx(g)
+    p1 = data.draw(_point_near_edge(net))
+    p2 = data.draw(_point_near_edge(net))
+    r = net.route(*p1, *p2)
+    if math.isinf(r.eta_s):
+        return
+    assert _polyline_m(r.coords) == pytest.approx(r.distance_m, rel=1e-6, abs=1e-3)
+
+
+@FAST
+@given(road_graphs(), st.data())
+def test_travel_times_to_with_headings_matches_travel_time(g, data):
+    net = RoadNetwork.from_networkx(g)
+    dest = data.draw(_point_near_edge(net))
+    origins = data.draw(st.lists(_point_near_edge(net), min_size=1, max_size=4))
+    headings = data.draw(
+        st.lists(st.floats(0.0, 360.0), min_size=len(origins), max_size=len(origins))
+    )
+    lats = [p[0] for p in origins]
+    lngs = [p[1] for p in origins]
+    snaps = net.snap_many(lats, lngs, headings=headings)
+    if (snaps.edge < 0).any():
+        with pytest.raises(OffNetworkError):
+            net.travel_times_to(*dest, lats, lngs, origin_headings=headings)
+        return
+    got = net.travel_times_to(*dest, lats, lngs, origin_headings=headings)
+    for i, p in enumerate(origins):
+        expected = net.travel_time(*p, *dest, heading=headings[i])
+        assert got[i] == pytest.approx(expected, rel=1e-12, abs=1e-9)

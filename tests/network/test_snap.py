@@ -1,5 +1,6 @@
 """Snapping against a brute-force oracle (shapely distance to every edge)."""
 
+import itertools
 import math
 
 import networkx as nx
@@ -214,3 +215,42 @@ def test_snap_corrects_the_plane_distortion_far_from_the_centre():
     assert s.distance_m == pytest.approx(100.0, abs=0.05)
     many = net.snap_many([lat], [lng])
     assert many.edge.tolist() == [0]
+
+
+def _brute_force_with_heading(net, lat, lng, heading):
+    """Nearest distance over segments whose bearing is within 60 degrees of ``heading``."""
+    a = net.arrays
+    sx = math.cos(math.radians(lat)) * M_PER_DEG
+    best = math.inf
+    p = shapely.Point(0.0, 0.0)
+    for e in range(net.n_edges):
+        lo, hi = a.geom_offsets[e], a.geom_offsets[e + 1]
+        lats = [a.lat[a.u[e]], *a.geom_lat[lo:hi], a.lat[a.v[e]]]
+        lngs = [a.lng[a.u[e]], *a.geom_lng[lo:hi], a.lng[a.v[e]]]
+        xy = [((x - lng) * sx, (y - lat) * M_PER_DEG) for y, x in zip(lats, lngs, strict=True)]
+        for (x0, y0), (x1, y1) in itertools.pairwise(xy):
+            if (x0, y0) == (x1, y1):
+                continue
+            bearing = math.degrees(math.atan2(x1 - x0, y1 - y0))
+            if abs((bearing - heading + 180.0) % 360.0 - 180.0) <= 60.0:
+                best = min(best, shapely.LineString([(x0, y0), (x1, y1)]).distance(p))
+    return best
+
+
+@FAST
+@given(
+    road_graphs(),
+    st.floats(22.695, 22.715),
+    st.floats(114.195, 114.215),
+    st.floats(0.0, 360.0),
+)
+def test_snap_with_heading_matches_brute_force(g, lat, lng, heading):
+    net = RoadNetwork.from_networkx(g)
+    expected = _brute_force_with_heading(net, lat, lng, heading)
+    try:
+        s = net.snap(lat, lng, heading=heading, max_distance_m=math.inf)
+    except OffNetworkError as err:
+        assert expected == math.inf and err.distance_m == math.inf
+        return
+    tol = 1.0 if s.node is not None else 1e-3
+    assert s.distance_m == pytest.approx(expected, rel=1e-4, abs=tol)

@@ -158,8 +158,10 @@ class RoadNetwork:
         and ``maxspeed``. A missing ``length`` is measured along ``geometry`` (a LineString
         in ``(lng, lat)`` order, kept as the edge's shape) or between the nodes. Undirected
         graphs get every edge both ways. Every node and edge is kept unless
-        ``largest_component``. Integer node labels become :attr:`node_ids`; any other
-        labels are replaced by their position in ``G.nodes``.
+        ``largest_component``; edges keep their order in ``G.edges`` (edge ``i`` of the
+        network is the ``i``-th, each undirected edge followed by its reverse). Integer node
+        labels become :attr:`node_ids`; any other labels (and ids beyond int64) are replaced
+        by their position in ``G.nodes``.
 
         Parameters
         ----------

@@ -1,15 +1,20 @@
 """Snap GPS points to the nearest road edge, optionally only to edges heading the same way.
 
-Every edge is cut into its straight segments (node, shape points, node). A shapely
-:class:`~shapely.STRtree` over those segments, drawn in one equirectangular plane around the
-network's centre (metres), proposes candidates. That plane distorts east-west distances away
-from its centre latitude by ``cos(lat0) / cos(lat)``; the search radius is widened by the
-worst such factor over the latitudes involved, so no candidate is missed however large the
-network. Candidates are then measured exactly in a small plane centred on each query point,
-and the reported ``distance_m`` is the great-circle distance to the snapped point.
+Every edge is cut into its straight segments (node, shape points, node), drawn in one
+equirectangular plane around the network's centre (metres). For each point, a KD-tree of
+samples taken every 40 m along the segments gives an upper bound on the distance to the
+nearest segment; a shapely :class:`~shapely.STRtree` over the segments then returns every
+segment whose envelope lies within that bound (widened by the plane's distortion, below).
+Those candidates are measured exactly in a small plane centred on the point, and the
+reported ``distance_m`` is the great-circle distance to the snapped point.
 
-Networks must not straddle the antimeridian.
-"""
+The network's plane stretches east-west distances by ``cos(lat0) / cos(lat)`` away from its
+centre latitude; the search radius is widened by the worst such factor over the latitudes
+between the point and the network, so no candidate is missed however large the network.
+With a heading, the search radius doubles until a matching road is found or the radius
+passes ``max_distance_m``.
+
+Networks must not straddle the antimeridian."""
 
 from __future__ import annotations
 
