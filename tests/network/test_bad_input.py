@@ -163,7 +163,7 @@ def _with(edit):
         (_with(lambda g: g.add_edge(1, 2, length=5.0, highway="footway")), "drivable"),
         (_with(lambda g: g.add_edge(1, 2, length=5.0, speed_kph=0.0)), "speed_kph"),
         (_with(lambda g: g.add_edge(1, 2, travel_time=1.0, geometry="LINESTRING")), "geometry"),
-        (_with(lambda g: g.graph.update(crs="epsg:32650")), "crs"),
+        (_with(lambda g: g.graph.update(crs="epsg:32650") or g.add_node(3, y=2.5e6, x=4e5)), "crs"),
     ],
 )
 def test_from_networkx_rejects(graph, words):

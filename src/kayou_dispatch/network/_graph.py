@@ -34,7 +34,11 @@ from kayou_dispatch.network.paths import CSRGraph, Route
 from kayou_dispatch.network.profiles import Profile, get_profile
 from kayou_dispatch.network.snap import SegmentIndex, Snap, SnapArrays
 
-__all__ = ["RoadNetwork"]
+__all__ = ["DEFAULT_MAX_DISTANCE_M", "RoadNetwork"]
+
+#: How far a point may be from the nearest (qualifying) road when snapping, by default.
+#: Point-to-point queries (``travel_time``, ``route``, ``travel_times_to``) always use it.
+DEFAULT_MAX_DISTANCE_M = 1000.0
 
 
 def _largest_component(arrays: EdgeArrays) -> tuple[EdgeArrays, int, int]:
@@ -424,7 +428,7 @@ class RoadNetwork:
         lngs: ArrayLike,
         *,
         headings: ArrayLike | None = None,
-        max_distance_m: float = 1000.0,
+        max_distance_m: float = DEFAULT_MAX_DISTANCE_M,
     ) -> SnapArrays:
         """Snap many points at once (vectorised); off-network rows are marked, not raised.
 
@@ -473,7 +477,7 @@ class RoadNetwork:
         lng: float,
         *,
         heading: float | None = None,
-        max_distance_m: float = 1000.0,
+        max_distance_m: float = DEFAULT_MAX_DISTANCE_M,
     ) -> Snap:
         """Snap a point to the nearest road edge.
 
@@ -702,11 +706,16 @@ class RoadNetwork:
             la, ln = validate_latlng_array(origin_lats, origin_lngs)
             d = float(origins.distance_m[i])
             msg = (
-                f"{bad.size} origin(s) are more than 1000 m from every qualifying road; "
+                f"{bad.size} origin(s) are more than {DEFAULT_MAX_DISTANCE_M:g} m from every "
+                "qualifying road; "
                 f"first is row {i} ({la[i]}, {ln[i]}) at {d:.0f} m"
             )
             raise OffNetworkError(
-                msg, lat=float(la[i]), lng=float(ln[i]), distance_m=d, max_distance_m=1000.0
+                msg,
+                lat=float(la[i]),
+                lng=float(ln[i]),
+                distance_m=d,
+                max_distance_m=DEFAULT_MAX_DISTANCE_M,
             )
         return self._times_to_snapped(dest, origins)
 

@@ -27,6 +27,8 @@ __all__ = ["arrays_from_networkx", "arrays_to_networkx"]
 _HIGHWAY_CODE = {name: i for i, name in enumerate(HIGHWAY_CLASSES)}
 # Shape points this close (degrees, about 1 cm) to an edge's node are that node.
 _SAME_POINT_DEG = 1e-7
+# A crs naming any of these is geographic WGS-84 degrees.
+_WGS84_WORDS = ("4326", "wgs84", "wgs 84", "longlat", "crs84")
 
 
 def _number(value: Any) -> float | None:
@@ -79,14 +81,6 @@ def arrays_from_networkx(graph: Any, *, weight: str, profile: Profile) -> EdgeAr
     if not isinstance(graph, nx.Graph):
         msg = f"expected a networkx graph, got {type(graph).__name__}"
         raise NetworkLoadError(msg, source=graph)
-    crs = graph.graph.get("crs")
-    if crs is not None and str(crs).lower().replace(" ", "") not in {"epsg:4326", "wgs84"}:
-        msg = (
-            f"the graph's crs is {crs!r}; node x/y must be WGS-84 degrees "
-            "(osmnx: ox.project_graph(G, to_crs='epsg:4326'))"
-        )
-        raise NetworkLoadError(msg, source=graph)
-
     if graph.number_of_nodes() == 0:
         raise NetworkLoadError("the graph has 0 nodes; at least one road is needed", source=graph)
     labels = list(graph.nodes)
@@ -105,6 +99,12 @@ def arrays_from_networkx(graph: Any, *, weight: str, profile: Profile) -> EdgeAr
                 f"node {label!r} has no usable coordinates (y={data.get('y')!r}, "
                 f"x={data.get('x')!r}); every node needs y (lat) and x (lng) in WGS-84 degrees"
             )
+            crs = graph.graph.get("crs")
+            if crs is not None and not any(k in str(crs).lower() for k in _WGS84_WORDS):
+                msg += (
+                    f"; the graph's crs is {crs!r}, project it back first "
+                    "(osmnx: ox.project_graph(G, to_crs='epsg:4326'))"
+                )
             raise NetworkLoadError(msg, source=graph)
         lat[i], lng[i] = y, x
     if graph.number_of_edges() == 0:
