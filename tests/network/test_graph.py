@@ -246,3 +246,13 @@ def test_network_arrays_are_read_only():
     net = RoadNetwork.from_networkx(g)
     with pytest.raises(ValueError, match="read-only"):
         net.edge_travel_time_s[0] = 0.0
+
+
+def test_load_builds_nothing_eagerly(tmp_path):
+    g = _two_nodes()
+    g.add_edge(10, 20, travel_time=3.0, length=111.0)
+    RoadNetwork.from_networkx(g).save(tmp_path / "n.npz")
+    net = RoadNetwork.load(tmp_path / "n.npz")
+    assert "_graph" not in vars(net) and "_segments" not in vars(net)
+    net.snap(22.70, 114.205)
+    assert "_segments" in vars(net) and "_graph" not in vars(net)

@@ -623,6 +623,10 @@ class RoadNetwork:
         Both points are snapped (within 1000 m); the partial edges at both ends count.
         ``heading`` (degrees clockwise from north) applies to the start point.
 
+        A snap lies on one directed edge. On a two-way road without a heading, that is the
+        lower-indexed of the two directed edges, and the trip leaves (or reaches) the point
+        in that edge's direction only; a snap at a node is free to use any of its edges.
+
         Returns
         -------
         float
