@@ -261,7 +261,8 @@ def test_route_coords_trace_the_driven_distance(g, data):
     r = net.route(*p1, *p2)
     if math.isinf(r.eta_s):
         return
-    assert _polyline_m(r.coords) == pytest.approx(r.distance_m, rel=1e-6, abs=1e-3)
+    # Fractions are interpolated in degrees, lengths are great-circle: they agree to ~1e-5.
+    assert _polyline_m(r.coords) == pytest.approx(r.distance_m, rel=1e-5, abs=1e-2)
 
 
 @FAST
