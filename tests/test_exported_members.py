@@ -14,6 +14,7 @@ MODULES = [
     "kayou_dispatch.network._validate",
     "kayou_dispatch.network.paths",
     "kayou_dispatch.network.snap",
+    "kayou_dispatch.network.trips",
 ]
 
 

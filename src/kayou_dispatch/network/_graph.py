@@ -33,6 +33,7 @@ from kayou_dispatch.network._validate import (
 from kayou_dispatch.network.paths import CSRGraph, Route
 from kayou_dispatch.network.profiles import Profile, get_profile
 from kayou_dispatch.network.snap import SegmentIndex, Snap, SnapArrays
+from kayou_dispatch.network.trips import trip_route, trip_time, trip_times_to
 
 __all__ = ["DEFAULT_MAX_DISTANCE_M", "RoadNetwork"]
 
@@ -584,31 +585,6 @@ class RoadNetwork:
 
     # --- point-to-point travel times ----------------------------------------------------
 
-    def _start(self, snap: Snap) -> tuple[int, float]:
-        # The node where the trip enters the graph and the time to get there.
-        if snap.node is not None:
-            return snap.node, 0.0
-        e = snap.edge
-        return int(self._arrays.v[e]), (1.0 - snap.fraction) * float(self._arrays.travel_time_s[e])
-
-    def _end(self, snap: Snap) -> tuple[int, float]:
-        # The node where the trip leaves the graph and the time from there to the point.
-        if snap.node is not None:
-            return snap.node, 0.0
-        e = snap.edge
-        return int(self._arrays.u[e]), snap.fraction * float(self._arrays.travel_time_s[e])
-
-    def _direct_s(self, start: Snap, end: Snap) -> float:
-        # Driving along one edge from start to end without passing a node.
-        if (
-            start.node is None
-            and end.node is None
-            and start.edge == end.edge
-            and start.fraction <= end.fraction
-        ):
-            return (end.fraction - start.fraction) * float(self._arrays.travel_time_s[start.edge])
-        return math.inf
-
     def travel_time(
         self,
         lat1: float,
@@ -647,13 +623,7 @@ class RoadNetwork:
         """
         start = self.snap(lat1, lng1, heading=heading)
         end = self.snap(lat2, lng2)
-        return self._travel_time(start, end)
-
-    def _travel_time(self, start: Snap, end: Snap) -> float:
-        s, s_off = self._start(start)
-        t, t_off = self._end(end)
-        via = s_off + float(self._graph.times_from(s)[t]) + t_off
-        return min(self._direct_s(start, end), via)
+        return trip_time(self._arrays, self._graph, start, end)
 
     def travel_times_to(
         self,
@@ -721,7 +691,7 @@ class RoadNetwork:
                 distance_m=d,
                 max_distance_m=DEFAULT_MAX_DISTANCE_M,
             )
-        return self._times_to_snapped(dest, origins)
+        return trip_times_to(self._arrays, self._graph, dest, origins)
 
     def travel_times_to_snapped(
         self, destination: Snap, origins: SnapArrays
@@ -764,25 +734,7 @@ class RoadNetwork:
                 f"first is row {int(bad[0])}; leave them out before ranking"
             )
             raise InvalidParameterError(msg, name="origins", value=int(bad[0]))
-        return self._times_to_snapped(destination, origins)
-
-    def _times_to_snapped(self, dest: Snap, origins: SnapArrays) -> NDArray[np.float64]:
-        a = self._arrays
-        t, t_off = self._end(dest)
-        to_dest = self._graph.times_to(t) + t_off
-        e = origins.edge
-        at_node = origins.node >= 0
-        times = np.where(
-            at_node,
-            to_dest[np.where(at_node, origins.node, 0)],
-            (1.0 - origins.fraction) * a.travel_time_s[e] + to_dest[a.v[e]],
-        )
-        if dest.node is None:
-            same = (~at_node) & (e == dest.edge) & (origins.fraction <= dest.fraction)
-            direct = (dest.fraction - origins.fraction) * float(a.travel_time_s[dest.edge])
-            times = np.where(same, np.minimum(times, direct), times)
-        out: NDArray[np.float64] = np.ascontiguousarray(times, dtype=np.float64)
-        return out
+        return trip_times_to(self._arrays, self._graph, destination, origins)
 
     def route(
         self,
@@ -818,60 +770,11 @@ class RoadNetwork:
         """
         start = self.snap(lat1, lng1, heading=heading)
         end = self.snap(lat2, lng2)
-        return self._route(start, end)
-
-    def _route(self, start: Snap, end: Snap) -> Route:
-        a = self._arrays
-        seg = self._segments
-        p0 = (start.lat, start.lng)
-        p1 = (end.lat, end.lng)
-        direct = self._direct_s(start, end)
-        s, s_off = self._start(start)
-        t, t_off = self._end(end)
-        found = self._graph.path_edges(s, t)
-        via = math.inf if found is None else s_off + found[0] + t_off
-        if found is None or direct <= via:
-            if math.isinf(direct):
-                return Route(math.inf, math.inf, ())
-            e = start.edge
-            coords = [p0, *seg.edge_coords(e, start.fraction, end.fraction), p1]
-            dist = (end.fraction - start.fraction) * float(a.length_m[e])
-            return Route(direct, dist, _dedupe(coords))
-        _, edges = found
-        coords = [p0]
-        dist = 0.0
-        if start.node is None:
-            e = start.edge
-            coords += seg.edge_coords(e, start.fraction, 2.0)
-            coords.append(self._node_pt(int(a.v[e])))
-            dist += (1.0 - start.fraction) * float(a.length_m[e])
-        for e in edges:
-            coords += seg.edge_coords(e, -1.0, 2.0)
-            coords.append(self._node_pt(int(a.v[e])))
-            dist += float(a.length_m[e])
-        if end.node is None:
-            e = end.edge
-            coords += seg.edge_coords(e, -1.0, end.fraction)
-            dist += end.fraction * float(a.length_m[e])
-        coords.append(p1)
-        return Route(via, dist, _dedupe(coords))
-
-    def _node_pt(self, i: int) -> tuple[float, float]:
-        return float(self._arrays.lat[i]), float(self._arrays.lng[i])
+        return trip_route(self._arrays, self._graph, self._segments, start, end)
 
     def __repr__(self) -> str:
         src = self._arrays.meta.get("source", "arrays")
         return f"<RoadNetwork {self.n_nodes} nodes, {self.n_edges} edges from {src}>"
-
-
-def _dedupe(coords: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
-    out = [coords[0]]
-    for c in coords[1:]:
-        if c != out[-1]:
-            out.append(c)
-    if len(out) == 1:
-        out.append(out[0])
-    return tuple(out)
 
 
 def _frozen(arrays: EdgeArrays, meta: dict[str, Any]) -> EdgeArrays:

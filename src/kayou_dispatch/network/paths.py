@@ -4,12 +4,6 @@ The graph is held twice as compressed sparse rows, forward and reversed, built o
 network. Parallel edges collapse to the fastest (lowest index on ties) and self loops are
 left out: neither can shorten a path. Explicit zero weights stay edges (scipy keeps
 explicit zeros of a sparse matrix).
-
-Point-to-point times add partial edges at both ends: from a snap at fraction ``f`` of edge
-``u -> v`` the vehicle drives ``(1 - f) * tt`` to ``v``; it reaches a snap at fraction ``g``
-of edge ``a -> b`` by reaching ``a`` and driving ``g * tt``; on the same edge with
-``f <= g`` it may also drive ``(g - f) * tt`` directly. A snap at a node starts or ends at
-that node, free to take any of its edges.
 """
 
 from __future__ import annotations
