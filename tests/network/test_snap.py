@@ -254,3 +254,28 @@ def test_snap_with_heading_matches_brute_force(g, lat, lng, heading):
         return
     tol = 1.0 if s.node is not None else 1e-3
     assert s.distance_m == pytest.approx(expected, rel=1e-4, abs=tol)
+
+
+@settings(max_examples=30, deadline=None)
+@given(road_graphs(), st.floats(-0.5, 0.5), st.floats(-0.5, 0.5))
+def test_far_points_report_the_nearest_road(g, dlat, dlng):
+    # Up to ~55 km away: beyond the one-pass search radius, served by the nearest search.
+    net = RoadNetwork.from_networkx(g)
+    lat, lng = 22.705 + dlat, 114.205 + dlng
+    expected = _brute_force_distance(net, lat, lng)
+    many = net.snap_many([lat], [lng])
+    if expected > 1001.0:
+        assert many.edge[0] == -1
+        assert many.distance_m[0] == pytest.approx(expected, rel=1e-3)
+    s = net.snap(lat, lng, max_distance_m=math.inf)
+    assert s.distance_m == pytest.approx(expected, rel=1e-3, abs=1.0)
+
+
+def test_many_far_points_stay_cheap():
+    net = RoadNetwork.from_arrays(_expressway())
+    rng = np.random.default_rng(5)
+    lats = rng.uniform(1.0, 2.0, 3000)  # 110 to 220 km north of every road
+    lngs = rng.uniform(-1.0, 1.0, 3000)
+    many = net.snap_many(lats, lngs, max_distance_m=math.inf)
+    assert (many.edge >= 0).all()
+    assert many.distance_m.min() > 100_000.0

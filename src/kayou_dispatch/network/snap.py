@@ -12,7 +12,9 @@ The network's plane stretches east-west distances by ``cos(lat0) / cos(lat)`` aw
 centre latitude; the search radius is widened by the worst such factor over the latitudes
 between the point and the network, so no candidate is missed however large the network.
 With a heading, the search radius doubles until a matching road is found or the radius
-passes ``max_distance_m``.
+passes ``max_distance_m``. Without one, points more than 2 km from every road (off the
+network unless ``max_distance_m`` is larger) take the STRtree's own nearest search instead,
+in the network's plane: exact for city-sized networks, within the plane's distortion beyond.
 
 Networks must not straddle the antimeridian."""
 
@@ -39,6 +41,8 @@ NODE_SNAP_M = 1.0
 _M_PER_DEG = EARTH_RADIUS_M * math.pi / 180.0
 # Segments are sampled at most this far apart (plane metres) for the first, upper-bound search.
 _PIECE_M = 40.0
+# Points farther than this from every road are snapped with the STRtree's nearest search.
+_FAR_M = 2000.0
 
 
 @dataclass(frozen=True)
@@ -226,36 +230,81 @@ class SegmentIndex:
             # The nearest road often runs the other way; start wide enough for the next one.
             radius = np.minimum(2.0 * radius + 60.0, limit)
 
-        best_seg = np.full(n, -1, dtype=np.int64)
-        best_t = np.full(n, np.nan)
-        best_d = np.full(n, np.inf)
-        todo = np.arange(n)
-        while todo.size:
-            # Envelope overlap only: a superset of the segments within the radius, found far
-            # faster than exact "dwithin"; _measure computes the exact distances anyway.
-            r = radius[todo]
-            boxes = shapely.box(qx[todo] - r, qy[todo] - r, qx[todo] + r, qy[todo] + r)
-            pairs = self.tree.query(boxes)
-            qi = todo[pairs[0]]
-            seg = pairs[1]
-            d, t, ok = self._measure(qi, seg, lats, lngs, headings)
-            qi, seg, d, t = qi[ok], seg[ok], d[ok], t[ok]
-            # Round so twin edges drawn from opposite ends tie exactly; then lowest index wins.
-            order = np.lexsort((seg, np.round(d, 6), qi))
-            qi, seg, d, t = qi[order], seg[order], d[order], t[order]
-            first = np.ones(qi.shape[0], dtype=bool)
-            first[1:] = qi[1:] != qi[:-1]
-            qi, seg, d, t = qi[first], seg[first], d[first], t[first]
-            best_seg[qi] = seg
-            best_t[qi] = t
-            best_d[qi] = d
-            found = best_d[todo] * kmax[todo] * 1.01 + 1.0 <= r
-            exhausted = (r >= limit[todo]) | (r >= everything[todo])
-            if headings is None:
-                exhausted[:] = True  # the first radius always holds the nearest segment
-            todo = todo[~(found | exhausted)]
-            radius[todo] = np.minimum(np.maximum(2.0 * radius[todo], 16.0), limit[todo])
+        best = (np.full(n, -1, dtype=np.int64), np.full(n, np.nan), np.full(n, np.inf))
+        if headings is None:
+            # One pass finds the nearest segment for every point within _FAR_M of a road (and
+            # within reach of max_distance_m). Farther points are off the network or snap far
+            # away; the STRtree's nearest search serves them without huge candidate sets.
+            r = np.minimum(radius, np.minimum(limit, _FAR_M * kmax * 1.01 + 1.0))
+            self._search(np.arange(n), r, qx, qy, lats, lngs, None, best)
+            far = np.flatnonzero(best[2] * kmax * 1.01 + 1.0 > r)
+            if far.size:
+                self._search_nearest(far, qx, qy, lats, lngs, best)
+        else:
+            todo = np.arange(n)
+            while todo.size:
+                r = radius[todo]
+                self._search(todo, r, qx, qy, lats, lngs, headings, best)
+                found = best[2][todo] * kmax[todo] * 1.01 + 1.0 <= r
+                exhausted = (r >= limit[todo]) | (r >= everything[todo])
+                todo = todo[~(found | exhausted)]
+                radius[todo] = np.minimum(np.maximum(2.0 * radius[todo], 16.0), limit[todo])
+        best_seg, best_t, best_d = best
         return self._finish(lats, lngs, best_seg, best_t, best_d, max_distance_m)
+
+    def _search(
+        self,
+        rows: NDArray[np.int64],
+        r: NDArray[np.float64],
+        qx: NDArray[np.float64],
+        qy: NDArray[np.float64],
+        lats: NDArray[np.float64],
+        lngs: NDArray[np.float64],
+        headings: NDArray[np.float64] | None,
+        best: tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]],
+    ) -> None:
+        # Envelope overlap only: a superset of the segments within radius r, found far faster
+        # than an exact "dwithin"; _measure computes the exact distances anyway.
+        boxes = shapely.box(qx[rows] - r, qy[rows] - r, qx[rows] + r, qy[rows] + r)
+        pairs = self.tree.query(boxes)
+        self._keep_best(rows[pairs[0]], pairs[1], lats, lngs, headings, best)
+
+    def _search_nearest(
+        self,
+        rows: NDArray[np.int64],
+        qx: NDArray[np.float64],
+        qy: NDArray[np.float64],
+        lats: NDArray[np.float64],
+        lngs: NDArray[np.float64],
+        best: tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]],
+    ) -> None:
+        # The nearest segments in the network's plane (exact up to its distortion).
+        pts = shapely.points(qx[rows], qy[rows])
+        pairs = self.tree.query_nearest(pts, all_matches=True)
+        self._keep_best(rows[pairs[0]], pairs[1], lats, lngs, None, best)
+
+    def _keep_best(
+        self,
+        qi: NDArray[np.int64],
+        seg: NDArray[np.int64],
+        lats: NDArray[np.float64],
+        lngs: NDArray[np.float64],
+        headings: NDArray[np.float64] | None,
+        best: tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]],
+    ) -> None:
+        d, t, ok = self._measure(qi, seg, lats, lngs, headings)
+        qi, seg, d, t = qi[ok], seg[ok], d[ok], t[ok]
+        # Round so twin edges drawn from opposite ends tie exactly; then lowest index wins.
+        order = np.lexsort((seg, np.round(d, 6), qi))
+        qi, seg, d, t = qi[order], seg[order], d[order], t[order]
+        first = np.ones(qi.shape[0], dtype=bool)
+        first[1:] = qi[1:] != qi[:-1]
+        qi, seg, d, t = qi[first], seg[first], d[first], t[first]
+        better = d < best[2][qi]
+        qi = qi[better]
+        best[0][qi] = seg[better]
+        best[1][qi] = t[better]
+        best[2][qi] = d[better]
 
     def _plane_distance(
         self, qx: NDArray[np.float64], qy: NDArray[np.float64], seg: NDArray[np.int64]
