@@ -109,6 +109,12 @@ def main() -> None:
         lambda: dijkstra(net._graph.reverse, directed=True, indices=0),
     )
     bench("travel_times_to (2,000 origins)", lambda: net.travel_times_to(*dest, lats, lngs))
+    trucks = net.snap_many(lats, lngs)
+    incident = net.snap(*dest)
+    bench(
+        "travel_times_to_snapped (2,000 origins)",
+        lambda: net.travel_times_to_snapped(incident, trucks),
+    )
     bench(
         "travel_time (point to point)",
         lambda: net.travel_time(float(lats[1]), float(lngs[1]), *dest),
