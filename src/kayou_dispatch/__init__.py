@@ -4,6 +4,7 @@ Index responder positions in an H3 grid, rank responders by road-network travel 
 and run the offer/accept lifecycle of a mutual-aid dispatch platform.
 """
 
+from kayou_dispatch.datasets import load_network, synthetic_region
 from kayou_dispatch.errors import (
     DuplicateIncidentError,
     InvalidCoordinateError,
@@ -26,6 +27,7 @@ from kayou_dispatch.geo import (
     wgs84_to_gcj02,
     wgs84_to_gcj02_array,
 )
+from kayou_dispatch.network import RoadNetwork, Route, Snap, SnapArrays
 from kayou_dispatch.spatial import Neighbor, Responder, ResponderIndex, Status
 
 __version__ = "0.1.0"
@@ -41,12 +43,18 @@ __all__ = [
     "InvalidParameterError",
     "InvalidTransitionError",
     "KayouDispatchError",
+    "load_network",
     "Neighbor",
     "NetworkLoadError",
     "OffNetworkError",
     "Responder",
     "ResponderIndex",
+    "RoadNetwork",
+    "Route",
+    "Snap",
+    "SnapArrays",
     "Status",
+    "synthetic_region",
     "UnknownIncidentError",
     "UnknownResponderError",
     "validate_latlng",

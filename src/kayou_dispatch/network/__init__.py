@@ -1,7 +1,11 @@
 """Road networks: loading, snapping, and exact shortest travel times."""
 
 from kayou_dispatch.network._arrays import EdgeArrays, load_arrays, save_arrays
+from kayou_dispatch.network._graph import RoadNetwork
+from kayou_dispatch.network.osm import read_osm
+from kayou_dispatch.network.paths import Route
 from kayou_dispatch.network.profiles import HIGHWAY_CLASSES, PROFILES, Profile, get_profile
+from kayou_dispatch.network.snap import Snap, SnapArrays
 
 __all__ = [
     "EdgeArrays",
@@ -10,5 +14,10 @@ __all__ = [
     "load_arrays",
     "Profile",
     "PROFILES",
+    "read_osm",
+    "RoadNetwork",
+    "Route",
     "save_arrays",
+    "Snap",
+    "SnapArrays",
 ]

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from kayou_dispatch.errors import NetworkLoadError
 from kayou_dispatch.network.profiles import HIGHWAY_CLASSES
 
-__all__ = ["FORMAT_VERSION", "EdgeArrays", "load_arrays", "save_arrays"]
+__all__ = ["EdgeArrays", "FORMAT_VERSION", "load_arrays", "save_arrays"]
 
 #: Bumped whenever the saved layout changes; older files are refused with a clear error.
 FORMAT_VERSION = 1

@@ -15,7 +15,7 @@ from types import MappingProxyType
 
 from kayou_dispatch.errors import InvalidParameterError
 
-__all__ = ["HIGHWAY_CLASSES", "PROFILES", "Profile", "get_profile", "parse_maxspeed"]
+__all__ = ["get_profile", "HIGHWAY_CLASSES", "parse_maxspeed", "Profile", "PROFILES"]
 
 #: Drivable highway classes, in a fixed order: an edge stores its class as an index here.
 HIGHWAY_CLASSES: tuple[str, ...] = (

@@ -1,0 +1,287 @@
+"""Shortest travel times against networkx Dijkstra (the slow, obvious oracle)."""
+
+import itertools
+import math
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kayou_dispatch import OffNetworkError, RoadNetwork, haversine_m_array
+from kayou_dispatch.network import EdgeArrays
+
+from ..strategies import offsets_m, road_graphs
+
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _nx_times_from(g, source):
+    return nx.single_source_dijkstra_path_length(g, source, weight="travel_time")
+
+
+@FAST
+@given(road_graphs())
+def test_shortest_times_from_and_to_match_networkx(g):
+    net = RoadNetwork.from_networkx(g)
+    ids = net.node_ids.tolist()
+    for source in list(g.nodes)[:3]:
+        i = net.node_index(source)
+        expected = _nx_times_from(g, source)
+        got = net.shortest_times_from(i)
+        for j, node in enumerate(ids):
+            assert got[j] == pytest.approx(expected.get(node, math.inf), rel=1e-12, abs=1e-9)
+        back = nx.single_source_dijkstra_path_length(
+            g.reverse(copy=True), source, weight="travel_time"
+        )
+        got_to = net.shortest_times_to(i)
+        for j, node in enumerate(ids):
+            assert got_to[j] == pytest.approx(back.get(node, math.inf), rel=1e-12, abs=1e-9)
+
+
+@FAST
+@given(road_graphs(), st.data())
+def test_shortest_path_is_a_fastest_path(g, data):
+    net = RoadNetwork.from_networkx(g)
+    s = data.draw(st.integers(0, net.n_nodes - 1))
+    t = data.draw(st.integers(0, net.n_nodes - 1))
+    path = net.shortest_path(s, t)
+    expected = _nx_times_from(g, int(net.node_ids[s])).get(int(net.node_ids[t]), math.inf)
+    if math.isinf(expected):
+        assert path == []
+        return
+    assert path[0] == s and path[-1] == t
+    total = 0.0
+    for a, b in itertools.pairwise(path):
+        ua, vb = int(net.node_ids[a]), int(net.node_ids[b])
+        total += min(d["travel_time"] for d in g.get_edge_data(ua, vb).values())
+    assert total == pytest.approx(expected, rel=1e-12, abs=1e-9)
+
+
+def _edge_key(g, e):
+    # RoadNetwork.from_networkx keeps g's edge order: edge e is the e-th of g.edges.
+    return list(g.edges(keys=True))[e]
+
+
+def _oracle_time(g, net, s1, s2):
+    """Split the snapped edges at the snap points in a copy of g and run networkx Dijkstra."""
+    h = nx.MultiDiGraph(g)
+    tt = net.edge_travel_time_s
+
+    def split(e, points):
+        a, b, k = _edge_key(g, e)
+        w = float(tt[e])
+        h.remove_edge(a, b, k)
+        chain = [a, *(name for _, name in sorted(points)), b]
+        fr = [0.0, *(f for f, _ in sorted(points)), 1.0]
+        for i in range(len(chain) - 1):
+            h.add_edge(chain[i], chain[i + 1], travel_time=(fr[i + 1] - fr[i]) * w)
+
+    src = int(net.node_ids[s1.node]) if s1.node is not None else "S"
+    dst = int(net.node_ids[s2.node]) if s2.node is not None else "T"
+    if s1.node is None and s2.node is None and s1.edge == s2.edge:
+        split(s1.edge, [(s1.fraction, "S"), (s2.fraction, "T")])
+    else:
+        if s1.node is None:
+            split(s1.edge, [(s1.fraction, "S")])
+        if s2.node is None:
+            split(s2.edge, [(s2.fraction, "T")])
+    if src == dst:
+        return 0.0
+    try:
+        return nx.dijkstra_path_length(h, src, dst, weight="travel_time")
+    except nx.NetworkXNoPath:
+        return math.inf
+
+
+@st.composite
+def _point_near_edge(draw, net):
+    e = draw(st.integers(0, net.n_edges - 1))
+    f = draw(st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0)))
+    u, v = int(net.edge_u[e]), int(net.edge_v[e])
+    lat = net.node_lat[u] + f * (net.node_lat[v] - net.node_lat[u])
+    lng = net.node_lng[u] + f * (net.node_lng[v] - net.node_lng[u])
+    dlat, dlng = draw(st.one_of(st.just((0.0, 0.0)), offsets_m()))
+    return float(lat + dlat), float(lng + dlng)
+
+
+@FAST
+@given(road_graphs(), st.data())
+def test_point_to_point_matches_split_graph_oracle(g, data):
+    net = RoadNetwork.from_networkx(g)
+    p1 = data.draw(_point_near_edge(net))
+    p2 = data.draw(_point_near_edge(net))
+    s1, s2 = net.snap(*p1), net.snap(*p2)
+    got = net.travel_time(*p1, *p2)
+    expected = _oracle_time(g, net, s1, s2)
+    assert got == pytest.approx(expected, rel=1e-9, abs=1e-6)
+    r = net.route(*p1, *p2)
+    assert r.eta_s == pytest.approx(got, rel=1e-12, abs=1e-9)
+    if math.isinf(got):
+        assert r == (math.inf, math.inf, ())
+    else:
+        assert r.coords[0] == (s1.lat, s1.lng)
+        assert r.coords[-1] == (s2.lat, s2.lng)
+        assert r.distance_m >= 0.0
+
+
+@FAST
+@given(road_graphs(), st.data())
+def test_travel_times_to_matches_travel_time(g, data):
+    net = RoadNetwork.from_networkx(g)
+    dest = data.draw(_point_near_edge(net))
+    origins = data.draw(st.lists(_point_near_edge(net), min_size=1, max_size=6))
+    lats = [p[0] for p in origins]
+    lngs = [p[1] for p in origins]
+    got = net.travel_times_to(*dest, lats, lngs)
+    assert got.shape == (len(origins),) and got.dtype == np.float64
+    for i, p in enumerate(origins):
+        assert got[i] == pytest.approx(net.travel_time(*p, *dest), rel=1e-12, abs=1e-9)
+
+
+def _line(tt=(10.0, 10.0), lng=(0.0, 0.001, 0.002)):
+    return EdgeArrays.straight(
+        node_id=[1, 2, 3],
+        lat=[0.0, 0.0, 0.0],
+        lng=list(lng),
+        u=[0, 1],
+        v=[1, 2],
+        length_m=[111.2, 111.2],
+        travel_time_s=list(tt),
+    )
+
+
+def test_partial_edges_at_both_ends():
+    net = RoadNetwork.from_arrays(_line())
+    # From a quarter of edge 0 to three quarters of edge 1: 7.5 s + 7.5 s.
+    assert net.travel_time(0.0, 0.00025, 0.0, 0.00175) == pytest.approx(15.0)
+    # Same edge, forwards: only the part between.
+    assert net.travel_time(0.0, 0.00025, 0.0, 0.00075) == pytest.approx(5.0)
+    # Same edge, backwards on a one-way road: no way round.
+    assert net.travel_time(0.0, 0.00075, 0.0, 0.00025) == math.inf
+
+
+def test_same_edge_backwards_goes_around_a_loop():
+    a = EdgeArrays.straight(
+        node_id=[1, 2, 3],
+        lat=[0.0, 0.0, 0.001],
+        lng=[0.0, 0.001, 0.0005],
+        u=[0, 1, 2],
+        v=[1, 2, 0],
+        length_m=[111.2, 124.3, 124.3],
+        travel_time_s=[10.0, 4.0, 6.0],
+    )
+    net = RoadNetwork.from_arrays(a)
+    # From 3/4 of edge 0 back to 1/4 of it: 2.5 + 4 + 6 + 2.5.
+    assert net.travel_time(0.0, 0.00075, 0.0, 0.00025) == pytest.approx(15.0)
+    r = net.route(0.0, 0.00075, 0.0, 0.00025)
+    assert r.eta_s == pytest.approx(15.0)
+    expected = [(0.0, 0.00075), (0.0, 0.001), (0.001, 0.0005), (0.0, 0.0), (0.0, 0.00025)]
+    np.testing.assert_allclose(np.array(r.coords), expected, atol=1e-12)
+    assert r.distance_m == pytest.approx(0.25 * 111.2 + 124.3 + 124.3 + 0.25 * 111.2)
+
+
+def test_route_follows_shape_points():
+    g = nx.MultiDiGraph(crs="epsg:4326")
+    g.add_node(1, y=0.0, x=0.0)
+    g.add_node(2, y=0.0, x=0.002)
+    import shapely
+
+    bend = shapely.LineString([(0.0, 0.0), (0.001, 0.001), (0.002, 0.0)])
+    g.add_edge(1, 2, travel_time=20.0, length=314.5, geometry=bend)
+    net = RoadNetwork.from_networkx(g)
+    r = net.route(0.0, 0.0, 0.0, 0.002)
+    np.testing.assert_allclose(np.array(r.coords), [(0, 0), (0.001, 0.001), (0, 0.002)])
+    assert r.eta_s == pytest.approx(20.0) and r.distance_m == pytest.approx(314.5)
+    # Halfway along the bent edge is its corner: 10 s from either end.
+    assert net.travel_time(0.0, 0.0, 0.001, 0.001) == pytest.approx(10.0, abs=0.01)
+
+
+def test_route_without_path_and_to_itself():
+    net = RoadNetwork.from_arrays(_line())
+    assert net.route(0.0, 0.0015, 0.0, 0.0005) == (math.inf, math.inf, ())
+    r = net.route(0.0, 0.0005, 0.0, 0.0005)
+    assert r.eta_s == 0.0 and r.distance_m == 0.0
+    assert len(r.coords) == 2 and r.coords[0] == r.coords[1]
+
+
+def test_node_snap_starts_free_of_its_edge():
+    # Two edges leave node 2; a truck standing on node 2 may take either.
+    a = EdgeArrays.straight(
+        node_id=[1, 2, 3],
+        lat=[0.0, 0.0, 0.001],
+        lng=[0.0, 0.001, 0.001],
+        u=[1, 1],
+        v=[0, 2],
+        length_m=[111.2, 111.2],
+        travel_time_s=[10.0, 10.0],
+    )
+    net = RoadNetwork.from_arrays(a)
+    s = net.snap(0.0, 0.001)
+    assert s.node == 1 and s.fraction == 0.0
+    assert net.travel_time(0.0, 0.001, 0.001, 0.001) == pytest.approx(10.0)
+    assert net.travel_time(0.0, 0.001, 0.0, 0.0) == pytest.approx(10.0)
+
+
+def test_travel_times_to_is_one_search_for_many_origins():
+    rng = np.random.default_rng(3)
+    net = RoadNetwork.from_arrays(_line(tt=(10.0, 30.0)))
+    lats = rng.uniform(-1e-4, 1e-4, 200)
+    lngs = rng.uniform(0.0, 0.002, 200)
+    got = net.travel_times_to(0.0, 0.002, lats, lngs)
+    expected = [net.travel_time(la, ln, 0.0, 0.002) for la, ln in zip(lats, lngs, strict=True)]
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_travel_times_to_snapped_reuses_snaps():
+    net = RoadNetwork.from_arrays(_line(tt=(10.0, 30.0)))
+    lats, lngs = [0.0, 0.0001, 0.0], [0.0005, 0.0012, 0.0019]
+    trucks = net.snap_many(lats, lngs)
+    dest = net.snap(0.0, 0.0015)
+    got = net.travel_times_to_snapped(dest, trucks)
+    np.testing.assert_array_equal(got, net.travel_times_to(0.0, 0.0015, lats, lngs))
+
+
+def _polyline_m(coords):
+    lat = np.array([c[0] for c in coords])
+    lng = np.array([c[1] for c in coords])
+    return float(haversine_m_array(lat[:-1], lng[:-1], lat[1:], lng[1:]).sum())
+
+
+@FAST
+@given(road_graphs(), st.data())
+def test_route_coords_trace_the_driven_distance(g, data):
+    # With lengths measured along the geometry, the route's polyline is its distance.
+    for *_, d in g.edges(data=True):
+        del d["length"]
+    net = RoadNetwork.from_networkx(g)
+    p1 = data.draw(_point_near_edge(net))
+    p2 = data.draw(_point_near_edge(net))
+    r = net.route(*p1, *p2)
+    if math.isinf(r.eta_s):
+        return
+    # Fractions are interpolated in degrees, lengths are great-circle: they agree to ~1e-5.
+    assert _polyline_m(r.coords) == pytest.approx(r.distance_m, rel=1e-5, abs=1e-2)
+
+
+@FAST
+@given(road_graphs(), st.data())
+def test_travel_times_to_with_headings_matches_travel_time(g, data):
+    net = RoadNetwork.from_networkx(g)
+    dest = data.draw(_point_near_edge(net))
+    origins = data.draw(st.lists(_point_near_edge(net), min_size=1, max_size=4))
+    headings = data.draw(
+        st.lists(st.floats(0.0, 360.0), min_size=len(origins), max_size=len(origins))
+    )
+    lats = [p[0] for p in origins]
+    lngs = [p[1] for p in origins]
+    snaps = net.snap_many(lats, lngs, headings=headings)
+    if (snaps.edge < 0).any():
+        with pytest.raises(OffNetworkError):
+            net.travel_times_to(*dest, lats, lngs, origin_headings=headings)
+        return
+    got = net.travel_times_to(*dest, lats, lngs, origin_headings=headings)
+    for i, p in enumerate(origins):
+        expected = net.travel_time(*p, *dest, heading=headings[i])
+        assert got[i] == pytest.approx(expected, rel=1e-12, abs=1e-9)
