@@ -13,6 +13,7 @@ MODULES = [
     "kayou_dispatch.network._arrays",
     "kayou_dispatch.network._graph",
     "kayou_dispatch.network._nx",
+    "kayou_dispatch.network._twins",
     "kayou_dispatch.network._validate",
     "kayou_dispatch.network.osm",
     "kayou_dispatch.network.paths",

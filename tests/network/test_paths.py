@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kayou_dispatch import OffNetworkError, RoadNetwork, haversine_m_array
+from kayou_dispatch import InvalidParameterError, OffNetworkError, RoadNetwork, haversine_m_array
 from kayou_dispatch.network import EdgeArrays
 
 from ..strategies import offsets_m, road_graphs
@@ -65,28 +65,36 @@ def _edge_key(g, e):
 
 
 def _oracle_time(g, net, s1, s2):
-    """Split the snapped edges at the snap points in a copy of g and run networkx Dijkstra."""
+    """Split the snapped edges (and their twins) at the snap points in a copy of g; run
+    networkx Dijkstra.
+
+    The start lies on its edge and, when its snap allows it (no heading), on the twin; the
+    end lies on its edge and its twin whatever the heading. Each split half keeps the
+    split edge's travel time in proportion.
+    """
     h = nx.MultiDiGraph(g)
     tt = net.edge_travel_time_s
-
-    def split(e, points):
+    twin = net.edge_twin
+    points = {}  # edge -> [(fraction, name)]
+    src = int(net.node_ids[s1.node]) if s1.node is not None else "S"
+    dst = int(net.node_ids[s2.node]) if s2.node is not None else "T"
+    if s1.node is None:
+        points.setdefault(s1.edge, []).append((s1.fraction, "S"))
+        if s1.twin is not None:
+            points.setdefault(s1.twin, []).append((1.0 - s1.fraction, "S"))
+    if s2.node is None:
+        points.setdefault(s2.edge, []).append((s2.fraction, "T"))
+        if twin[s2.edge] >= 0:
+            points.setdefault(int(twin[s2.edge]), []).append((1.0 - s2.fraction, "T"))
+    for e, pts in points.items():
         a, b, k = _edge_key(g, e)
         w = float(tt[e])
         h.remove_edge(a, b, k)
-        chain = [a, *(name for _, name in sorted(points)), b]
-        fr = [0.0, *(f for f, _ in sorted(points)), 1.0]
+        pts = sorted(pts)
+        chain = [a, *(name for _, name in pts), b]
+        fr = [0.0, *(f for f, _ in pts), 1.0]
         for i in range(len(chain) - 1):
             h.add_edge(chain[i], chain[i + 1], travel_time=(fr[i + 1] - fr[i]) * w)
-
-    src = int(net.node_ids[s1.node]) if s1.node is not None else "S"
-    dst = int(net.node_ids[s2.node]) if s2.node is not None else "T"
-    if s1.node is None and s2.node is None and s1.edge == s2.edge:
-        split(s1.edge, [(s1.fraction, "S"), (s2.fraction, "T")])
-    else:
-        if s1.node is None:
-            split(s1.edge, [(s1.fraction, "S")])
-        if s2.node is None:
-            split(s2.edge, [(s2.fraction, "T")])
     if src == dst:
         return 0.0
     try:
@@ -285,3 +293,118 @@ def test_travel_times_to_with_headings_matches_travel_time(g, data):
     for i, p in enumerate(origins):
         expected = net.travel_time(*p, *dest, heading=headings[i])
         assert got[i] == pytest.approx(expected, rel=1e-12, abs=1e-9)
+
+
+@FAST
+@given(road_graphs(), st.data())
+def test_point_to_point_with_heading_matches_split_graph_oracle(g, data):
+    net = RoadNetwork.from_networkx(g)
+    p1 = data.draw(_point_near_edge(net))
+    p2 = data.draw(_point_near_edge(net))
+    heading = data.draw(st.floats(0.0, 360.0))
+    try:
+        s1 = net.snap(*p1, heading=heading)
+    except OffNetworkError:
+        return
+    assert s1.twin is None
+    got = net.travel_time(*p1, *p2, heading=heading)
+    assert got == pytest.approx(_oracle_time(g, net, s1, net.snap(*p2)), rel=1e-9, abs=1e-6)
+    assert net.route(*p1, *p2, heading=heading).eta_s == got
+
+
+def _two_way(tt_forward=10.0, tt_back=20.0):
+    # 1 -- 2 -- 3 along the equator; 1-2 two-way (edges 0 and 1), 2->3 one-way (edge 2).
+    return EdgeArrays.straight(
+        node_id=[1, 2, 3],
+        lat=[0.0, 0.0, 0.0],
+        lng=[0.0, 0.001, 0.002],
+        u=[0, 1, 1],
+        v=[1, 0, 2],
+        length_m=[111.2, 111.2, 111.2],
+        travel_time_s=[tt_forward, tt_back, 10.0],
+    )
+
+
+def test_two_way_road_is_left_and_reached_along_both_directions():
+    net = RoadNetwork.from_arrays(_two_way())
+    assert net.edge_twin.tolist() == [1, 0, -1]
+    s = net.snap(0.0, 0.0003)
+    assert s.edge == 0 and s.twin == 1
+    # Backwards along the twin: 0.3 of edge 1's 20 s, not round a loop (there is none).
+    assert net.travel_time(0.0, 0.0003, 0.0, 0.0001) == pytest.approx(0.2 * 20.0)
+    assert net.travel_time(0.0, 0.0003, 0.0, 0.0) == pytest.approx(0.3 * 20.0)
+    # From the one-way edge 2->3 nothing comes back; from node 2 the twin leads to node 1.
+    assert net.travel_time(0.0, 0.0015, 0.0, 0.0003) == math.inf
+    assert net.travel_time(0.0, 0.001, 0.0, 0.0003) == pytest.approx(0.7 * 20.0)
+    # A heading pins the start to one direction; the destination stays reachable both ways.
+    s_east = net.snap(0.0, 0.0003, heading=90.0)
+    assert s_east.edge == 0 and s_east.twin is None
+    # East to node 2 (7 s), then back along the twin (0.9 of 20 s): a U-turn at the node.
+    assert net.travel_time(0.0, 0.0003, 0.0, 0.0001, heading=90.0) == pytest.approx(25.0)
+    assert net.travel_time(0.0, 0.0003, 0.0, 0.0001, heading=270.0) == pytest.approx(4.0)
+    r = net.route(0.0, 0.0003, 0.0, 0.0001)
+    assert r.eta_s == pytest.approx(4.0) and r.distance_m == pytest.approx(0.2 * 111.2)
+    np.testing.assert_allclose(np.array(r.coords), [(0.0, 0.0003), (0.0, 0.0001)], atol=1e-12)
+
+
+def test_divided_carriageway_has_no_twin():
+    g = nx.MultiDiGraph(crs="epsg:4326")
+    g.add_node(1, y=0.0, x=0.0)
+    g.add_node(2, y=0.0, x=0.002)
+    import shapely
+
+    g.add_edge(1, 2, travel_time=20.0, length=222.0)
+    g.add_edge(
+        2,
+        1,
+        travel_time=20.0,
+        length=230.0,
+        geometry=shapely.LineString([(0.002, 0.0), (0.001, 0.0002), (0.0, 0.0)]),
+    )
+    net = RoadNetwork.from_networkx(g)
+    assert net.edge_twin.tolist() == [-1, -1]
+
+
+@FAST
+@given(road_graphs(), st.data())
+def test_bounded_times_are_exact_up_to_the_limit(g, data):
+    net = RoadNetwork.from_networkx(g)
+    dest = net.snap(*data.draw(_point_near_edge(net)))
+    pts = data.draw(st.lists(_point_near_edge(net), min_size=1, max_size=8))
+    headings = data.draw(st.none() | st.just(90.0))
+    snaps = net.snap_many([p[0] for p in pts], [p[1] for p in pts])
+    if headings is not None:
+        headed = net.snap_many(
+            [p[0] for p in pts], [p[1] for p in pts], headings=[headings] * len(pts)
+        )
+        if (headed.edge >= 0).all():
+            snaps = headed
+        else:
+            headings = None
+    full = net.travel_times_to_snapped(dest, snaps)
+    finite = full[np.isfinite(full)]
+    limit = data.draw(
+        st.sampled_from([0.0, *finite.tolist()]) | st.floats(0.0, 2000.0) | st.just(math.inf)
+    )
+    got = net.travel_times_to_snapped(dest, snaps, limit_s=limit)
+    np.testing.assert_array_equal(got, np.where(full <= limit, full, np.inf))
+    # The search tree's routes: same times as route(), the same driven distances.
+    tree = net.tree_to_snapped(dest, limit_s=limit, predecessors=True)
+    legs = tree.legs(snaps, range(len(pts)))
+    dist = tree.distances_m(legs)
+    for i in range(len(pts)):
+        assert legs[i].eta_s == got[i]
+        start = net.snap(*pts[i], heading=headings)
+        r = net.route_snapped(start, dest)
+        assert r.eta_s == full[i]
+        if got[i] < math.inf:
+            assert dist[i] == pytest.approx(r.distance_m, rel=1e-9, abs=1e-6)
+
+
+def test_bad_limit_s():
+    net = RoadNetwork.from_arrays(_line())
+    dest = net.snap(0.0, 0.0015)
+    snaps = net.snap_many([0.0], [0.0005])
+    for bad in (-1.0, math.nan, "x"):
+        with pytest.raises(InvalidParameterError):
+            net.travel_times_to_snapped(dest, snaps, limit_s=bad)

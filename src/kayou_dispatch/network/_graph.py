@@ -24,6 +24,7 @@ from kayou_dispatch.errors import InvalidParameterError, NetworkLoadError, OffNe
 from kayou_dispatch.geo import validate_latlng, validate_latlng_array
 from kayou_dispatch.network._arrays import EdgeArrays, load_arrays, save_arrays
 from kayou_dispatch.network._nx import arrays_from_networkx, arrays_to_networkx
+from kayou_dispatch.network._twins import twin_edges
 from kayou_dispatch.network._validate import (
     check_heading,
     check_headings,
@@ -33,7 +34,7 @@ from kayou_dispatch.network._validate import (
 from kayou_dispatch.network.paths import CSRGraph, Route
 from kayou_dispatch.network.profiles import Profile, get_profile
 from kayou_dispatch.network.snap import SegmentIndex, Snap, SnapArrays
-from kayou_dispatch.network.trips import trip_route, trip_time, trip_times_to
+from kayou_dispatch.network.trips import DestinationTree, snap_row
 
 __all__ = ["DEFAULT_MAX_DISTANCE_M", "RoadNetwork"]
 
@@ -351,6 +352,26 @@ class RoadNetwork:
         """Travel time of each edge."""
         return self._arrays.travel_time_s
 
+    @cached_property
+    def edge_twin(self) -> NDArray[np.int64]:
+        """The twin of each edge (the same two-way road the other way), ``-1`` where none.
+
+        Twins share their shape, reversed; one-way roads and divided carriageways (separate
+        geometries) have none. A point on a two-way road is on both twins.
+
+        Examples
+        --------
+        >>> a = EdgeArrays.straight(node_id=[1, 2, 3], lat=[0.0, 0.0, 0.0],
+        ...                         lng=[0.0, 0.001, 0.002], u=[0, 1, 1], v=[1, 0, 2],
+        ...                         length_m=[111.2, 111.2, 111.2],
+        ...                         travel_time_s=[10.0, 10.0, 10.0])
+        >>> RoadNetwork.from_arrays(a).edge_twin.tolist()
+        [1, 0, -1]
+        """
+        out = twin_edges(self._arrays)
+        out.flags.writeable = False
+        return out
+
     def node_latlng(self, node: int) -> tuple[float, float]:
         """Return ``(lat, lng)`` of a dense node index."""
         i = check_node(node, self.n_nodes)
@@ -469,8 +490,16 @@ class RoadNetwork:
         if la.shape[0] == 0:
             e = np.zeros(0, dtype=np.int64)
             f = np.zeros(0)
-            return SnapArrays(e, f, f.copy(), f.copy(), f.copy(), e.copy())
-        return self._segments.snap_many(la, ln, hd, limit)
+            return SnapArrays(e, f, f.copy(), f.copy(), f.copy(), e.copy(), e.copy())
+        return self._with_twins(self._segments.snap_many(la, ln, hd, limit), hd is not None)
+
+    def _with_twins(self, res: SnapArrays, headed: bool) -> SnapArrays:
+        # Without a heading, a point on a two-way road may leave along either direction.
+        if headed:
+            return res
+        free = (res.edge >= 0) & (res.node < 0)
+        twin = np.where(free, self.edge_twin[np.where(free, res.edge, 0)], -1)
+        return res._replace(twin=twin.astype(np.int64))
 
     def snap(
         self,
@@ -516,7 +545,7 @@ class RoadNetwork:
         res = self._segments.snap_many(
             np.array([la]), np.array([ln]), None if h is None else np.array([h]), limit
         )
-        return self._snap_row(res, 0, la, ln, limit, what="point")
+        return self._snap_row(self._with_twins(res, h is not None), 0, la, ln, limit, what="point")
 
     @staticmethod
     def _snap_row(
@@ -530,6 +559,7 @@ class RoadNetwork:
             )
             raise OffNetworkError(msg, lat=lat, lng=lng, distance_m=d, max_distance_m=limit)
         node = int(res.node[i])
+        twin = int(res.twin[i])
         return Snap(
             edge=int(res.edge[i]),
             fraction=float(res.fraction[i]),
@@ -537,6 +567,7 @@ class RoadNetwork:
             lat=float(res.lat[i]),
             lng=float(res.lng[i]),
             node=node if node >= 0 else None,
+            twin=twin if twin >= 0 else None,
         )
 
     # --- node-level shortest paths ------------------------------------------------------
@@ -599,9 +630,10 @@ class RoadNetwork:
         Both points are snapped (within 1000 m); the partial edges at both ends count.
         ``heading`` (degrees clockwise from north) applies to the start point.
 
-        A snap lies on one directed edge. On a two-way road without a heading, that is the
-        lower-indexed of the two directed edges, and the trip leaves (or reaches) the point
-        in that edge's direction only; a snap at a node is free to use any of its edges.
+        A point on a two-way road lies on both of its directed edges (twins, see
+        :attr:`edge_twin`): the trip may reach point 2 along either, and may leave point 1
+        along either unless a ``heading`` picks one; a snap at a node is free to use any of
+        its edges.
 
         Returns
         -------
@@ -623,7 +655,7 @@ class RoadNetwork:
         """
         start = self.snap(lat1, lng1, heading=heading)
         end = self.snap(lat2, lng2)
-        return trip_time(self._arrays, self._graph, start, end)
+        return float(self.tree_to_snapped(end).times(snap_row(start))[0])
 
     def travel_times_to(
         self,
@@ -691,10 +723,10 @@ class RoadNetwork:
                 distance_m=d,
                 max_distance_m=DEFAULT_MAX_DISTANCE_M,
             )
-        return trip_times_to(self._arrays, self._graph, dest, origins)
+        return self.tree_to_snapped(dest).times(origins)
 
     def travel_times_to_snapped(
-        self, destination: Snap, origins: SnapArrays
+        self, destination: Snap, origins: SnapArrays, *, limit_s: float = math.inf
     ) -> NDArray[np.float64]:
         """Return :meth:`travel_times_to` for points snapped already (one search, no snapping).
 
@@ -706,11 +738,15 @@ class RoadNetwork:
             From :meth:`snap`.
         origins
             From :meth:`snap_many`; every row must be on the network (``edge >= 0``).
+        limit_s
+            Search only this far: origins whose time is ``<= limit_s`` get it exactly, the
+            others ``inf``. A small limit makes the search far cheaper (it stops there).
 
         Raises
         ------
         InvalidParameterError
-            When the snaps are not from this network's snapping or a row is off the network.
+            When the snaps are not from this network's snapping, a row is off the network,
+            or ``limit_s`` is negative or NaN.
 
         Examples
         --------
@@ -720,21 +756,90 @@ class RoadNetwork:
         >>> trucks = net.snap_many([0.0, 0.0], [0.0025, 0.005])
         >>> net.travel_times_to_snapped(net.snap(0.0, 0.0075), trucks).tolist()
         [30.0, 15.0]
+        >>> net.travel_times_to_snapped(net.snap(0.0, 0.0075), trucks, limit_s=20.0).tolist()
+        [inf, 15.0]
         """
-        if not isinstance(destination, Snap) or not 0 <= destination.edge < self.n_edges:
-            msg = "destination must be a Snap returned by this network's snap()"
-            raise InvalidParameterError(msg, name="destination", value=destination)
+        self._check_origins(origins)
+        return self.tree_to_snapped(destination, limit_s=limit_s).times(origins)
+
+    def _check_origins(self, origins: SnapArrays) -> None:
         if not isinstance(origins, SnapArrays) or origins.edge.ndim != 1:
             msg = "origins must be the SnapArrays returned by this network's snap_many()"
             raise InvalidParameterError(msg, name="origins", value=type(origins).__name__)
-        bad = np.flatnonzero((origins.edge < 0) | (origins.edge >= self.n_edges))
+        bad = np.flatnonzero(
+            (origins.edge < 0)
+            | (origins.edge >= self.n_edges)
+            | (origins.twin < -1)
+            | (origins.twin >= self.n_edges)
+        )
         if bad.size:
             msg = (
                 f"{bad.size} origin row(s) are not on the network (edge -1 or unknown), "
                 f"first is row {int(bad[0])}; leave them out before ranking"
             )
             raise InvalidParameterError(msg, name="origins", value=int(bad[0]))
-        return trip_times_to(self._arrays, self._graph, destination, origins)
+
+    def tree_to_snapped(
+        self, destination: Snap, *, limit_s: float = math.inf, predecessors: bool = False
+    ) -> DestinationTree:
+        """Search once towards a snapped destination; query times and routes from it.
+
+        The building block of :meth:`travel_times_to_snapped` and ranking: one reverse
+        Dijkstra search (bounded by ``limit_s``) whose :meth:`DestinationTree.times` gives
+        exact times from any snapped origins and, with ``predecessors``,
+        :meth:`DestinationTree.legs` / :meth:`DestinationTree.distances_m` their routes.
+
+        Raises
+        ------
+        InvalidParameterError
+            When ``destination`` is not a snap of this network, or ``limit_s`` is negative
+            or NaN.
+
+        Examples
+        --------
+        >>> a = EdgeArrays.straight(node_id=[1, 2], lat=[0.0, 0.0], lng=[0.0, 0.01],
+        ...                         u=[0], v=[1], length_m=[1112.0], travel_time_s=[60.0])
+        >>> net = RoadNetwork.from_arrays(a)
+        >>> tree = net.tree_to_snapped(net.snap(0.0, 0.0075), predecessors=True)
+        >>> trucks = net.snap_many([0.0], [0.0025])
+        >>> tree.times(trucks).tolist(), tree.distances_m(tree.legs(trucks, [0])).round(1).tolist()
+        ([30.0], [556.0])
+        """
+        if not isinstance(destination, Snap) or not 0 <= destination.edge < self.n_edges:
+            msg = "destination must be a Snap returned by this network's snap()"
+            raise InvalidParameterError(msg, name="destination", value=destination)
+        try:
+            limit = float(limit_s)
+        except (TypeError, ValueError):
+            limit = math.nan
+        if not limit >= 0.0:
+            msg = f"limit_s must be a number of seconds >= 0 (inf allowed), got {limit_s!r}"
+            raise InvalidParameterError(msg, name="limit_s", value=limit_s)
+        return DestinationTree(
+            self._arrays,
+            self._graph,
+            self.edge_twin,
+            destination,
+            limit_s=limit,
+            predecessors=predecessors,
+        )
+
+    def route_snapped(self, start: Snap, end: Snap) -> Route:
+        """Return :meth:`route` between points snapped already.
+
+        Examples
+        --------
+        >>> a = EdgeArrays.straight(node_id=[1, 2], lat=[0.0, 0.0], lng=[0.0, 0.01],
+        ...                         u=[0], v=[1], length_m=[1112.0], travel_time_s=[60.0])
+        >>> net = RoadNetwork.from_arrays(a)
+        >>> net.route_snapped(net.snap(0.0, 0.0025), net.snap(0.0, 0.0075)).eta_s
+        30.0
+        """
+        if not isinstance(start, Snap) or not 0 <= start.edge < self.n_edges:
+            msg = "start must be a Snap returned by this network's snap()"
+            raise InvalidParameterError(msg, name="start", value=start)
+        tree = self.tree_to_snapped(end, predecessors=True)
+        return tree.route(start, self._segments)
 
     def route(
         self,
@@ -770,7 +875,7 @@ class RoadNetwork:
         """
         start = self.snap(lat1, lng1, heading=heading)
         end = self.snap(lat2, lng2)
-        return trip_route(self._arrays, self._graph, self._segments, start, end)
+        return self.route_snapped(start, end)
 
     def __repr__(self) -> str:
         src = self._arrays.meta.get("source", "arrays")

@@ -4,12 +4,20 @@ The graph is held twice as compressed sparse rows, forward and reversed, built o
 network. Parallel edges collapse to the fastest (lowest index on ties) and self loops are
 left out: neither can shorten a path. Explicit zero weights stay edges (scipy keeps
 explicit zeros of a sparse matrix).
+
+Searches towards a destination that lies part-way along a two-way road start from two
+nodes with different offsets. The reversed graph therefore carries one extra, virtual row
+(node ``n``) whose two entries are overwritten per search under a lock: one search from the
+virtual node is exact for both entries, and was measured about twice as fast as two bounded
+searches merged (43 us against 83 us at a 120 s limit on a 60,000-node city).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import threading
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -77,7 +85,17 @@ class CSRGraph:
         self.n = n
         self._head = v
         self.forward, self.forward_edge = _csr(n, u, v, travel_time_s)
-        self.reverse, _ = _csr(n, v, u, travel_time_s)
+        self.reverse, self.reverse_edge = _csr(n, v, u, travel_time_s)
+        r = self.reverse
+        rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(r.indptr))
+        # Sorted (row, column) keys of the reversed graph: finds the edge behind a tree step.
+        self._reverse_key = rows * (n + 1) + r.indices.astype(np.int64)
+        nnz = int(r.indptr[-1])
+        indptr = np.concatenate([r.indptr.astype(np.int64), [nnz + 2]])
+        indices = np.concatenate([r.indices.astype(np.int64), [0, 0]])
+        data = np.concatenate([r.data, [0.0, 0.0]])
+        self._virtual = csr_matrix((data, indices, indptr), shape=(n + 1, n + 1))
+        self._virtual_lock = threading.Lock()
 
     def times_from(self, node: int) -> NDArray[np.float64]:
         """Return the shortest time from ``node`` to every node (``inf`` if unreachable)."""
@@ -87,6 +105,41 @@ class CSRGraph:
     def times_to(self, node: int) -> NDArray[np.float64]:
         """Return the shortest time from every node to ``node`` (``inf`` if unreachable)."""
         out: NDArray[np.float64] = dijkstra(self.reverse, directed=True, indices=node)
+        return out
+
+    def times_to_entries(
+        self,
+        entries: Sequence[tuple[int, float]],
+        *,
+        limit_s: float = math.inf,
+        predecessors: bool = False,
+    ) -> tuple[NDArray[np.float64], NDArray[np.int32] | None]:
+        """Return the shortest time from every node to the nearest of one or two entries.
+
+        Each entry is ``(node, offset_s)``: reaching that node costs ``offset_s`` more. Times
+        above ``limit_s`` (inclusive bound) are ``inf``. With ``predecessors``, also return
+        the next node towards the destination for each node (``n`` at an entry that is taken
+        directly, negative where unreached).
+        """
+        (a, oa), (b, ob) = entries[0], entries[-1]
+        with self._virtual_lock:
+            g = self._virtual
+            g.indices[-2:] = (a, b)
+            g.data[-2:] = (oa, ob)
+            if predecessors:
+                dist, pred = dijkstra(
+                    g, directed=True, indices=self.n, limit=limit_s, return_predecessors=True
+                )
+            else:
+                dist, pred = dijkstra(g, directed=True, indices=self.n, limit=limit_s), None
+        return dist[: self.n], pred
+
+    def edges_between(
+        self, tails: NDArray[np.int64], heads: NDArray[np.int64]
+    ) -> NDArray[np.int64]:
+        """Return the edge each shortest path uses from ``tails[i]`` to ``heads[i]``."""
+        k = np.searchsorted(self._reverse_key, heads * (self.n + 1) + tails)
+        out: NDArray[np.int64] = self.reverse_edge[k]
         return out
 
     def path_edges(self, source: int, target: int) -> tuple[float, list[int]] | None:

@@ -62,6 +62,12 @@ class Snap:
     node
         The dense node index when the snapped point is within :data:`NODE_SNAP_M` of an end
         of the edge (``fraction`` is then exactly 0 or 1), else ``None``.
+    twin
+        The edge's twin (the same two-way road driven the other way, where the point lies
+        at fraction ``1 - fraction``) when a trip starting here may leave along it too:
+        ``None`` on one-way roads, at nodes, and when the point was snapped with a heading
+        (the heading picks the direction). A trip *ending* here is always reachable along
+        both twins (see :attr:`RoadNetwork.edge_twin`).
     """
 
     edge: int
@@ -70,6 +76,7 @@ class Snap:
     lat: float
     lng: float
     node: int | None = None
+    twin: int | None = None
 
 
 class SnapArrays(NamedTuple):
@@ -78,7 +85,8 @@ class SnapArrays(NamedTuple):
     Rows with no qualifying road within ``max_distance_m`` have ``edge == -1``,
     ``fraction``, ``lat`` and ``lng`` NaN, and ``distance_m`` the distance to the nearest
     qualifying road found (``inf`` when none qualifies within the search). ``node`` is
-    ``-1`` where the snap is not at a node.
+    ``-1`` where the snap is not at a node; ``twin`` is ``-1`` where :attr:`Snap.twin` is
+    ``None``.
     """
 
     edge: NDArray[np.int64]
@@ -87,6 +95,7 @@ class SnapArrays(NamedTuple):
     lat: NDArray[np.float64]
     lng: NDArray[np.float64]
     node: NDArray[np.int64]
+    twin: NDArray[np.int64]
 
 
 class SegmentIndex:
@@ -397,7 +406,8 @@ class SegmentIndex:
         out_lat[rows] = slat[keep]
         out_lng[rows] = slng[keep]
         out_node[rows] = node[keep]
-        return SnapArrays(out_edge, out_frac, dist, out_lat, out_lng, out_node)
+        twin = np.full(n, -1, dtype=np.int64)
+        return SnapArrays(out_edge, out_frac, dist, out_lat, out_lng, out_node, twin)
 
     def edge_coords(self, edge: int, lo: float, hi: float) -> list[tuple[float, float]]:
         """Return the shape points of ``edge`` strictly between fractions ``lo`` and ``hi``."""

@@ -1,15 +1,24 @@
-"""Turn two snaps into a travel time or a route: partial edges at both ends of a trip.
+"""Turn snaps into travel times and routes: partial edges at both ends of a trip.
+
+Every trip is measured from its destination: one Dijkstra search on the reversed graph
+(:class:`DestinationTree`) gives the fastest time from every node to the destination, and
+each start adds its own partial edge. So :meth:`~RoadNetwork.travel_time`,
+:meth:`~RoadNetwork.travel_times_to` and :meth:`~RoadNetwork.route` do the same arithmetic
+and agree exactly.
 
 From a snap at fraction ``f`` of edge ``u -> v`` the vehicle drives ``(1 - f) * tt`` to
-``v``; it reaches a snap at fraction ``g`` of edge ``a -> b`` by reaching ``a`` and driving
-``g * tt``; on the same edge with ``f <= g`` it may also drive ``(g - f) * tt`` directly
-(otherwise it must go round). A snap at a node starts or ends at that node, free to take
-any of its edges.
+``v``; when the snap may also leave along the edge's twin ``v -> u`` (a two-way road, no
+heading given) it may instead drive ``f * tt_twin`` to ``u``. It reaches a snap at fraction
+``g`` of edge ``a -> b`` by reaching ``a`` and driving ``g * tt``, or, when that edge has a
+twin, by reaching ``b`` and driving ``(1 - g) * tt_twin``. On one edge, a start before the
+end may also drive straight along it (otherwise it must go round). A snap at a node starts
+or ends at that node, free to take any of its edges.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,106 +27,284 @@ from kayou_dispatch.network._arrays import EdgeArrays
 from kayou_dispatch.network.paths import CSRGraph, Route
 from kayou_dispatch.network.snap import SegmentIndex, Snap, SnapArrays
 
-__all__ = ["trip_route", "trip_time", "trip_times_to"]
+__all__ = ["DestinationTree", "Leg", "snap_row"]
 
 
-def _enter(arrays: EdgeArrays, snap: Snap) -> tuple[int, float]:
-    # The node where the trip enters the graph and the time to get there.
-    if snap.node is not None:
-        return snap.node, 0.0
-    e = snap.edge
-    return int(arrays.v[e]), (1.0 - snap.fraction) * float(arrays.travel_time_s[e])
-
-
-def _leave(arrays: EdgeArrays, snap: Snap) -> tuple[int, float]:
-    # The node where the trip leaves the graph and the time from there to the point.
-    if snap.node is not None:
-        return snap.node, 0.0
-    e = snap.edge
-    return int(arrays.u[e]), snap.fraction * float(arrays.travel_time_s[e])
-
-
-def _direct_s(arrays: EdgeArrays, start: Snap, end: Snap) -> float:
-    # Driving along one edge from start to end without passing a node.
-    if (
-        start.node is None
-        and end.node is None
-        and start.edge == end.edge
-        and start.fraction <= end.fraction
-    ):
-        return (end.fraction - start.fraction) * float(arrays.travel_time_s[start.edge])
-    return math.inf
-
-
-def trip_time(arrays: EdgeArrays, graph: CSRGraph, start: Snap, end: Snap) -> float:
-    """Return the fastest time from ``start`` to ``end``, seconds (``inf``: no route)."""
-    s, s_off = _enter(arrays, start)
-    t, t_off = _leave(arrays, end)
-    via = s_off + float(graph.times_from(s)[t]) + t_off
-    return min(_direct_s(arrays, start, end), via)
-
-
-def trip_times_to(
-    arrays: EdgeArrays, graph: CSRGraph, dest: Snap, origins: SnapArrays
-) -> NDArray[np.float64]:
-    """Return the fastest time from every origin (all on the network) to ``dest``.
-
-    One Dijkstra search on the reversed graph from the node where trips leave the graph
-    for ``dest``; each origin adds its own partial edge.
-    """
-    t, t_off = _leave(arrays, dest)
-    to_dest = graph.times_to(t) + t_off
-    e = origins.edge
-    at_node = origins.node >= 0
-    times = np.where(
-        at_node,
-        to_dest[np.where(at_node, origins.node, 0)],
-        (1.0 - origins.fraction) * arrays.travel_time_s[e] + to_dest[arrays.v[e]],
+def snap_row(s: Snap) -> SnapArrays:
+    """Return one snap as a one-row :class:`SnapArrays`."""
+    return SnapArrays(
+        np.array([s.edge], dtype=np.int64),
+        np.array([s.fraction]),
+        np.array([s.distance_m]),
+        np.array([s.lat]),
+        np.array([s.lng]),
+        np.array([-1 if s.node is None else s.node], dtype=np.int64),
+        np.array([-1 if s.twin is None else s.twin], dtype=np.int64),
     )
-    if dest.node is None:
-        same = (~at_node) & (e == dest.edge) & (origins.fraction <= dest.fraction)
-        direct = (dest.fraction - origins.fraction) * float(arrays.travel_time_s[dest.edge])
-        times = np.where(same, np.minimum(times, direct), times)
-    out: NDArray[np.float64] = np.ascontiguousarray(times, dtype=np.float64)
-    return out
 
 
-def trip_route(
-    arrays: EdgeArrays, graph: CSRGraph, segments: SegmentIndex, start: Snap, end: Snap
-) -> Route:
-    """Return the fastest route from ``start`` to ``end`` (``Route(inf, inf, ())``: none)."""
-    p0 = (start.lat, start.lng)
-    p1 = (end.lat, end.lng)
-    direct = _direct_s(arrays, start, end)
-    s, s_off = _enter(arrays, start)
-    t, t_off = _leave(arrays, end)
-    found = graph.path_edges(s, t)
-    via = math.inf if found is None else s_off + found[0] + t_off
-    if found is None or direct <= via:
-        if math.isinf(direct):
+class Leg:
+    """How a fastest trip starts and ends (one origin), as found by :meth:`DestinationTree.legs`.
+
+    Attributes
+    ----------
+    eta_s
+        Travel time, seconds (``inf``: no route within the search).
+    first_edge, first_from
+        The edge the trip leaves the start along and the fraction it starts at (``-1`` and
+        ``nan`` when it starts at a node).
+    nodes
+        Nodes passed, from the first to the last (empty for a direct trip along one edge).
+    last_edge, last_to
+        The edge the trip reaches the destination along and the fraction it ends at
+        (``-1``: ends at a node).
+    direct
+        Whether the trip drives straight along one edge without passing a node.
+    """
+
+    __slots__ = ("direct", "eta_s", "first_edge", "first_from", "last_edge", "last_to", "nodes")
+
+    def __init__(
+        self,
+        eta_s: float,
+        first_edge: int,
+        first_from: float,
+        nodes: list[int],
+        last_edge: int,
+        last_to: float,
+        direct: bool,
+    ) -> None:
+        self.eta_s = eta_s
+        self.first_edge = first_edge
+        self.first_from = first_from
+        self.nodes = nodes
+        self.last_edge = last_edge
+        self.last_to = last_to
+        self.direct = direct
+
+
+class DestinationTree:
+    """The fastest time from every node to one destination snap, from one reverse search.
+
+    Parameters
+    ----------
+    arrays, graph, twins
+        The network's arrays, sparse graphs and edge twins.
+    dest
+        Where trips end.
+    limit_s
+        Search only this far (inclusive): times above it are ``inf``.
+    predecessors
+        Keep the search tree, needed by :meth:`legs` and :meth:`route`.
+    """
+
+    def __init__(
+        self,
+        arrays: EdgeArrays,
+        graph: CSRGraph,
+        twins: NDArray[np.int64],
+        dest: Snap,
+        *,
+        limit_s: float = math.inf,
+        predecessors: bool = False,
+    ) -> None:
+        self.arrays = arrays
+        self.graph = graph
+        self.twins = twins
+        self.dest = dest
+        self.limit_s = limit_s
+        tt = arrays.travel_time_s
+        entries: list[tuple[int, float]]
+        if dest.node is not None:
+            entries = [(dest.node, 0.0)]
+            self.dest_twin = -1
+        else:
+            e = dest.edge
+            entries = [(int(arrays.u[e]), dest.fraction * float(tt[e]))]
+            self.dest_twin = int(twins[e])
+            if self.dest_twin >= 0:
+                t = self.dest_twin
+                entries.append((int(arrays.u[t]), (1.0 - dest.fraction) * float(tt[t])))
+        self.entries = entries
+        self.to_dest, self.pred = graph.times_to_entries(
+            entries, limit_s=limit_s, predecessors=predecessors
+        )
+
+    # --- times ----------------------------------------------------------------------------
+
+    def times(self, origins: SnapArrays) -> NDArray[np.float64]:
+        """Return the fastest time from each origin (all on the network), ``inf`` past the limit."""
+        a = self.arrays
+        tt = a.travel_time_s
+        d = self.to_dest
+        e = origins.edge
+        f = origins.fraction
+        at_node = origins.node >= 0
+        has_twin = (origins.twin >= 0) & ~at_node
+        tw = np.where(has_twin, origins.twin, 0)
+        along = (1.0 - f) * tt[e] + d[a.v[e]]
+        back = np.where(has_twin, f * tt[tw] + d[a.v[tw]], np.inf)
+        times = np.where(at_node, d[np.where(at_node, origins.node, 0)], np.minimum(along, back))
+        if self.dest.node is None:
+            for direct in self._direct(e, f, has_twin, tw, at_node):
+                times = np.minimum(times, direct)
+        if self.limit_s < math.inf:
+            times = np.where(times <= self.limit_s, times, np.inf)
+        out: NDArray[np.float64] = np.ascontiguousarray(times, dtype=np.float64)
+        return out
+
+    def _direct(
+        self,
+        e: NDArray[np.int64],
+        f: NDArray[np.float64],
+        has_twin: NDArray[np.bool_],
+        tw: NDArray[np.int64],
+        at_node: NDArray[np.bool_],
+    ) -> list[NDArray[np.float64]]:
+        # Straight along one edge: each (start edge, end edge) pair that is the same edge.
+        tt = self.arrays.travel_time_s
+        out = []
+        for start_edge, start_f, allowed in ((e, f, ~at_node), (tw, 1.0 - f, has_twin)):
+            for end_edge, end_f in self._dest_edges():
+                ok = allowed & (start_edge == end_edge) & (start_f <= end_f)
+                out.append(np.where(ok, (end_f - start_f) * float(tt[end_edge]), np.inf))
+        return out
+
+    def _dest_edges(self) -> list[tuple[int, float]]:
+        g = self.dest.fraction
+        pairs = [(self.dest.edge, g)]
+        if self.dest_twin >= 0:
+            pairs.append((self.dest_twin, 1.0 - g))
+        return pairs
+
+    # --- routes ---------------------------------------------------------------------------
+
+    def legs(self, origins: SnapArrays, rows: Sequence[int]) -> list[Leg]:
+        """Trace the fastest trip of each given origin row through the search tree."""
+        if self.pred is None:
+            msg = "legs need a DestinationTree built with predecessors=True"
+            raise RuntimeError(msg)
+        a = self.arrays
+        tt = a.travel_time_s
+        d = self.to_dest
+        pred_item = self.pred.item
+        n = self.graph.n
+        out = []
+        for r in rows:
+            edge = int(origins.edge[r])
+            frac = float(origins.fraction[r])
+            node = int(origins.node[r])
+            twin = int(origins.twin[r]) if node < 0 else -1
+            # Same candidates, same arithmetic and same order of preference as times().
+            options: list[tuple[float, int, float, int]] = []  # (eta, edge, from, entry node)
+            if node >= 0:
+                options.append((float(d[node]), -1, math.nan, node))
+            else:
+                x = int(a.v[edge])
+                options.append(((1.0 - frac) * float(tt[edge]) + float(d[x]), edge, frac, x))
+                if twin >= 0:
+                    y = int(a.v[twin])
+                    options.append((frac * float(tt[twin]) + float(d[y]), twin, 1.0 - frac, y))
+            best = min(options, key=lambda o: o[0])
+            direct = self._best_direct(edge, frac, node, twin)
+            if direct is not None and direct[0] <= best[0]:
+                eta, de, f0, f1 = direct
+                if self.limit_s < math.inf and eta > self.limit_s:
+                    eta = math.inf
+                out.append(Leg(eta, de, f0, [], de, f1, True))
+                continue
+            eta, first, first_from, x = best
+            if not (eta <= self.limit_s) or math.isinf(eta):
+                out.append(Leg(math.inf, -1, math.nan, [], -1, math.nan, False))
+                continue
+            nodes = [x]
+            p = pred_item(x)
+            while p != n:
+                nodes.append(p)
+                p = pred_item(p)
+            last, last_to = -1, math.nan
+            if self.dest.node is None:
+                end = nodes[-1]
+                if end == int(a.u[self.dest.edge]):
+                    last, last_to = self.dest.edge, self.dest.fraction
+                else:
+                    last, last_to = self.dest_twin, 1.0 - self.dest.fraction
+            out.append(Leg(eta, first, first_from, nodes, last, last_to, False))
+        return out
+
+    def _best_direct(
+        self, edge: int, frac: float, node: int, twin: int
+    ) -> tuple[float, int, float, float] | None:
+        if node >= 0 or self.dest.node is not None:
+            return None
+        tt = self.arrays.travel_time_s
+        best = None
+        starts = [(edge, frac)] + ([(twin, 1.0 - frac)] if twin >= 0 else [])
+        for se, sf in starts:
+            for de, df in self._dest_edges():
+                if se == de and sf <= df:
+                    eta = (df - sf) * float(tt[de])
+                    if best is None or eta < best[0]:
+                        best = (eta, de, sf, df)
+        return best
+
+    def distances_m(self, legs: Sequence[Leg]) -> NDArray[np.float64]:
+        """Return the driven length of each leg, metres (``inf`` for no route)."""
+        ln = self.arrays.length_m
+        out = np.empty(len(legs))
+        tails: list[int] = []
+        heads: list[int] = []
+        owner: list[int] = []
+        for i, leg in enumerate(legs):
+            if math.isinf(leg.eta_s):
+                out[i] = math.inf
+                continue
+            if leg.direct:
+                out[i] = (leg.last_to - leg.first_from) * float(ln[leg.last_edge])
+                continue
+            dist = 0.0
+            if leg.first_edge >= 0:
+                dist += (1.0 - leg.first_from) * float(ln[leg.first_edge])
+            if leg.last_edge >= 0:
+                dist += leg.last_to * float(ln[leg.last_edge])
+            out[i] = dist
+            tails.extend(leg.nodes[:-1])
+            heads.extend(leg.nodes[1:])
+            owner.extend([i] * (len(leg.nodes) - 1))
+        if tails:
+            edges = self.graph.edges_between(
+                np.array(tails, dtype=np.int64), np.array(heads, dtype=np.int64)
+            )
+            out += np.bincount(np.array(owner), weights=ln[edges], minlength=len(legs))
+        return out
+
+    def route(self, start: Snap, segments: SegmentIndex) -> Route:
+        """Return the fastest route from ``start`` with its shape (``Route(inf, inf, ())``)."""
+        leg = self.legs(snap_row(start), [0])[0]
+        if math.isinf(leg.eta_s):
             return Route(math.inf, math.inf, ())
-        e = start.edge
-        coords = [p0, *segments.edge_coords(e, start.fraction, end.fraction), p1]
-        dist = (end.fraction - start.fraction) * float(arrays.length_m[e])
-        return Route(direct, dist, _dedupe(coords))
-    _, edges = found
-    coords = [p0]
-    dist = 0.0
-    if start.node is None:
-        e = start.edge
-        coords += segments.edge_coords(e, start.fraction, 2.0)
-        coords.append(_node_pt(arrays, int(arrays.v[e])))
-        dist += (1.0 - start.fraction) * float(arrays.length_m[e])
-    for e in edges:
-        coords += segments.edge_coords(e, -1.0, 2.0)
-        coords.append(_node_pt(arrays, int(arrays.v[e])))
-        dist += float(arrays.length_m[e])
-    if end.node is None:
-        e = end.edge
-        coords += segments.edge_coords(e, -1.0, end.fraction)
-        dist += end.fraction * float(arrays.length_m[e])
-    coords.append(p1)
-    return Route(via, dist, _dedupe(coords))
+        a = self.arrays
+        dist = float(self.distances_m([leg])[0])
+        p0 = (start.lat, start.lng)
+        p1 = (self.dest.lat, self.dest.lng)
+        if leg.direct:
+            coords = [p0, *segments.edge_coords(leg.first_edge, leg.first_from, leg.last_to), p1]
+            return Route(leg.eta_s, dist, _dedupe(coords))
+        coords = [p0]
+        if leg.first_edge >= 0:
+            coords += segments.edge_coords(leg.first_edge, leg.first_from, 2.0)
+        coords.append(_node_pt(a, leg.nodes[0]))
+        if len(leg.nodes) > 1:
+            edges = self.graph.edges_between(
+                np.array(leg.nodes[:-1], dtype=np.int64), np.array(leg.nodes[1:], dtype=np.int64)
+            )
+            for e, x in zip(edges.tolist(), leg.nodes[1:], strict=True):
+                coords += segments.edge_coords(e, -1.0, 2.0)
+                coords.append(_node_pt(a, x))
+        if leg.last_edge >= 0:
+            coords += segments.edge_coords(leg.last_edge, -1.0, leg.last_to)
+        coords.append(p1)
+        return Route(leg.eta_s, dist, _dedupe(coords))
 
 
 def _node_pt(arrays: EdgeArrays, i: int) -> tuple[float, float]:
