@@ -184,6 +184,33 @@ def test_travel_time_does_not_depend_on_edge_order():
     np.testing.assert_allclose(got, net.travel_times_to(lat[0], lng[0], lat, lng), rtol=1e-9)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BUG (snap/trips, owned by the twin-handling work): without a heading, a truck on a "
+        "two-way road is only let leave along one of its two directed edges; on Andorra 38% "
+        "of such ETAs are over 1 s too high (median 2.5 s, up to 22 s) against the better way"
+    ),
+)
+def test_truck_on_a_two_way_road_may_leave_either_way():
+    net = _net("andorra.osm.pbf")
+    lat, lng = _points_near_roads(net, np.random.default_rng(8), 200, 0.0)
+    snaps = net.snap_many(lat, lng)
+    pairs = set(zip(net.edge_u.tolist(), net.edge_v.tolist(), strict=True))
+    two_way = np.array(
+        [(int(net.edge_v[e]), int(net.edge_u[e])) in pairs for e in snaps.edge.tolist()]
+    )
+    pick = two_way & (snaps.node < 0)
+    lat, lng = lat[pick], lng[pick]
+    along = np.array([_bearing(net, e) for e in net.snap_many(lat, lng).edge.tolist()])
+    dest = (float(lat[0]), float(lng[0]))
+    either = np.minimum(
+        net.travel_times_to(*dest, lat, lng, origin_headings=along),
+        net.travel_times_to(*dest, lat, lng, origin_headings=(along + 180.0) % 360.0),
+    )
+    np.testing.assert_allclose(net.travel_times_to(*dest, lat, lng), either, rtol=1e-9)
+
+
 # --- exact travel times ---------------------------------------------------------------------
 
 
@@ -202,7 +229,6 @@ def test_node_times_match_networkx_dijkstra(name):
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0.0)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ["andorra.osm.pbf", "shenzhen_longgang.osm", "porto.osm.pbf"])
 def test_travel_time_matches_split_graph_oracle(name):
     net, g = _net(name), _graph(name)
@@ -221,7 +247,6 @@ def test_travel_time_matches_split_graph_oracle(name):
         assert r.distance_m >= haversine_m(s1.lat, s1.lng, s2.lat, s2.lng) - 1e-6
 
 
-@pytest.mark.slow
 def test_travel_times_to_matches_travel_time():
     net = _net("andorra.osm.pbf")
     rng = np.random.default_rng(17)
