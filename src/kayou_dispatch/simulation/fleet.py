@@ -24,7 +24,14 @@ __all__ = ["Fleet", "SERVICE_UNITS", "VOLUNTEER_CAPABILITIES"]
 
 #: Chance that a volunteer driver can help with each capability.
 VOLUNTEER_CAPABILITIES: Mapping[str, float] = MappingProxyType(
-    {"first_aid": 0.30, "tyre": 0.35, "fuel": 0.20, "mechanic": 0.12, "tow": 0.04}
+    {
+        "first_aid": 0.30,
+        "tyre": 0.35,
+        "extinguisher": 0.40,
+        "fuel": 0.20,
+        "mechanic": 0.12,
+        "tow": 0.04,
+    }
 )
 #: Capability sets of service vehicles, assigned in turn.
 SERVICE_UNITS: tuple[frozenset[str], ...] = (
