@@ -2,7 +2,6 @@
 
 import bz2
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +10,8 @@ from kayou_dispatch.errors import InvalidCoordinateError, InvalidParameterError,
 from kayou_dispatch.geo import haversine_m
 from kayou_dispatch.network.osm import ATTRIBUTION, read_osm
 from kayou_dispatch.network.profiles import HIGHWAY_CLASSES, get_profile
+
+from .shared_data import DATA, need_data
 
 pytest.importorskip("osmium")
 
@@ -356,16 +357,7 @@ def test_old_osmium_is_explained(tmp_path, monkeypatch):
 
 # --- real extracts --------------------------------------------------------------------------
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 REAL = sorted(DATA.glob("*.osm*")) if DATA.is_dir() else []
-
-
-def need_data(name=None):
-    if not DATA.is_dir():
-        pytest.skip("../shared/data not present: real OSM extracts are only on CI/dev machines")
-    if name is not None and not (DATA / name).is_file():
-        pytest.skip(f"../shared/data/{name} not present")
-    return DATA / name if name else DATA
 
 
 def test_andorra_counts():

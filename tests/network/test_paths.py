@@ -13,12 +13,9 @@ from kayou_dispatch import InvalidParameterError, OffNetworkError, RoadNetwork, 
 from kayou_dispatch.network import EdgeArrays
 
 from ..strategies import offsets_m, road_graphs
+from .oracle import nx_times_from, split_graph_time
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def _nx_times_from(g, source):
-    return nx.single_source_dijkstra_path_length(g, source, weight="travel_time")
 
 
 @FAST
@@ -28,7 +25,7 @@ def test_shortest_times_from_and_to_match_networkx(g):
     ids = net.node_ids.tolist()
     for source in list(g.nodes)[:3]:
         i = net.node_index(source)
-        expected = _nx_times_from(g, source)
+        expected = nx_times_from(g, source)
         got = net.shortest_times_from(i)
         for j, node in enumerate(ids):
             assert got[j] == pytest.approx(expected.get(node, math.inf), rel=1e-12, abs=1e-9)
@@ -47,7 +44,7 @@ def test_shortest_path_is_a_fastest_path(g, data):
     s = data.draw(st.integers(0, net.n_nodes - 1))
     t = data.draw(st.integers(0, net.n_nodes - 1))
     path = net.shortest_path(s, t)
-    expected = _nx_times_from(g, int(net.node_ids[s])).get(int(net.node_ids[t]), math.inf)
+    expected = nx_times_from(g, int(net.node_ids[s])).get(int(net.node_ids[t]), math.inf)
     if math.isinf(expected):
         assert path == []
         return
@@ -57,50 +54,6 @@ def test_shortest_path_is_a_fastest_path(g, data):
         ua, vb = int(net.node_ids[a]), int(net.node_ids[b])
         total += min(d["travel_time"] for d in g.get_edge_data(ua, vb).values())
     assert total == pytest.approx(expected, rel=1e-12, abs=1e-9)
-
-
-def _edge_key(g, e):
-    # RoadNetwork.from_networkx keeps g's edge order: edge e is the e-th of g.edges.
-    return list(g.edges(keys=True))[e]
-
-
-def _oracle_time(g, net, s1, s2):
-    """Split the snapped edges (and their twins) at the snap points in a copy of g; run
-    networkx Dijkstra.
-
-    The start lies on its edge and, when its snap allows it (no heading), on the twin; the
-    end lies on its edge and its twin whatever the heading. Each split half keeps the
-    split edge's travel time in proportion.
-    """
-    h = nx.MultiDiGraph(g)
-    tt = net.edge_travel_time_s
-    twin = net.edge_twin
-    points = {}  # edge -> [(fraction, name)]
-    src = int(net.node_ids[s1.node]) if s1.node is not None else "S"
-    dst = int(net.node_ids[s2.node]) if s2.node is not None else "T"
-    if s1.node is None:
-        points.setdefault(s1.edge, []).append((s1.fraction, "S"))
-        if s1.twin is not None:
-            points.setdefault(s1.twin, []).append((1.0 - s1.fraction, "S"))
-    if s2.node is None:
-        points.setdefault(s2.edge, []).append((s2.fraction, "T"))
-        if twin[s2.edge] >= 0:
-            points.setdefault(int(twin[s2.edge]), []).append((1.0 - s2.fraction, "T"))
-    for e, pts in points.items():
-        a, b, k = _edge_key(g, e)
-        w = float(tt[e])
-        h.remove_edge(a, b, k)
-        pts = sorted(pts)
-        chain = [a, *(name for _, name in pts), b]
-        fr = [0.0, *(f for f, _ in pts), 1.0]
-        for i in range(len(chain) - 1):
-            h.add_edge(chain[i], chain[i + 1], travel_time=(fr[i + 1] - fr[i]) * w)
-    if src == dst:
-        return 0.0
-    try:
-        return nx.dijkstra_path_length(h, src, dst, weight="travel_time")
-    except nx.NetworkXNoPath:
-        return math.inf
 
 
 @st.composite
@@ -122,7 +75,7 @@ def test_point_to_point_matches_split_graph_oracle(g, data):
     p2 = data.draw(_point_near_edge(net))
     s1, s2 = net.snap(*p1), net.snap(*p2)
     got = net.travel_time(*p1, *p2)
-    expected = _oracle_time(g, net, s1, s2)
+    expected = split_graph_time(g, net, s1, s2)
     assert got == pytest.approx(expected, rel=1e-9, abs=1e-6)
     r = net.route(*p1, *p2)
     assert r.eta_s == pytest.approx(got, rel=1e-12, abs=1e-9)
@@ -308,7 +261,7 @@ def test_point_to_point_with_heading_matches_split_graph_oracle(g, data):
         return
     assert s1.twin is None
     got = net.travel_time(*p1, *p2, heading=heading)
-    assert got == pytest.approx(_oracle_time(g, net, s1, net.snap(*p2)), rel=1e-9, abs=1e-6)
+    assert got == pytest.approx(split_graph_time(g, net, s1, net.snap(*p2)), rel=1e-9, abs=1e-6)
     assert net.route(*p1, *p2, heading=heading).eta_s == got
 
 

@@ -1,6 +1,5 @@
 """Snapping against a brute-force oracle (shapely distance to every edge)."""
 
-import itertools
 import math
 
 import networkx as nx
@@ -15,26 +14,10 @@ from kayou_dispatch.geo import EARTH_RADIUS_M
 from kayou_dispatch.network import EdgeArrays
 
 from ..strategies import road_graphs
+from .oracle import nearest_road_m
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 M_PER_DEG = EARTH_RADIUS_M * math.pi / 180
-
-
-def _brute_force_distance(net, lat, lng):
-    """Distance to the nearest edge, every edge measured with shapely in a plane at the point."""
-    a = net.arrays
-    sx = math.cos(math.radians(lat)) * M_PER_DEG
-    best = math.inf
-    p = shapely.Point(0.0, 0.0)
-    for e in range(net.n_edges):
-        lo, hi = a.geom_offsets[e], a.geom_offsets[e + 1]
-        lats = [a.lat[a.u[e]], *a.geom_lat[lo:hi], a.lat[a.v[e]]]
-        lngs = [a.lng[a.u[e]], *a.geom_lng[lo:hi], a.lng[a.v[e]]]
-        line = shapely.LineString(
-            [((x - lng) * sx, (y - lat) * M_PER_DEG) for y, x in zip(lats, lngs, strict=True)]
-        )
-        best = min(best, line.distance(p))
-    return best
 
 
 @FAST
@@ -42,7 +25,7 @@ def _brute_force_distance(net, lat, lng):
 def test_snap_distance_matches_brute_force(g, lat, lng):
     net = RoadNetwork.from_networkx(g)
     s = net.snap(lat, lng, max_distance_m=math.inf)
-    expected = _brute_force_distance(net, lat, lng)
+    expected = nearest_road_m(net, lat, lng)
     # A node snap moves the point up to 1 m along the road; the oracle's plane is good to
     # about 1e-4 relative at kilometres.
     assert s.distance_m == pytest.approx(expected, rel=1e-4, abs=1e-3 if s.node is None else 1.0)
@@ -75,7 +58,7 @@ def test_snap_finds_the_nearest_road_on_a_country_sized_network(g, data):
     lat += data.draw(st.floats(-0.004, 0.004))  # up to ~450 m off the road
     lng += data.draw(st.floats(-0.004, 0.004))
     s = net.snap(lat, lng, max_distance_m=math.inf)
-    expected = _brute_force_distance(net, lat, lng)
+    expected = nearest_road_m(net, lat, lng)
     assert s.distance_m == pytest.approx(
         expected, rel=1e-4, abs=1.0 if s.node is not None else 1e-3
     )
@@ -217,26 +200,6 @@ def test_snap_corrects_the_plane_distortion_far_from_the_centre():
     assert many.edge.tolist() == [0]
 
 
-def _brute_force_with_heading(net, lat, lng, heading):
-    """Nearest distance over segments whose bearing is within 60 degrees of ``heading``."""
-    a = net.arrays
-    sx = math.cos(math.radians(lat)) * M_PER_DEG
-    best = math.inf
-    p = shapely.Point(0.0, 0.0)
-    for e in range(net.n_edges):
-        lo, hi = a.geom_offsets[e], a.geom_offsets[e + 1]
-        lats = [a.lat[a.u[e]], *a.geom_lat[lo:hi], a.lat[a.v[e]]]
-        lngs = [a.lng[a.u[e]], *a.geom_lng[lo:hi], a.lng[a.v[e]]]
-        xy = [((x - lng) * sx, (y - lat) * M_PER_DEG) for y, x in zip(lats, lngs, strict=True)]
-        for (x0, y0), (x1, y1) in itertools.pairwise(xy):
-            if (x0, y0) == (x1, y1):
-                continue
-            bearing = math.degrees(math.atan2(x1 - x0, y1 - y0))
-            if abs((bearing - heading + 180.0) % 360.0 - 180.0) <= 60.0:
-                best = min(best, shapely.LineString([(x0, y0), (x1, y1)]).distance(p))
-    return best
-
-
 @FAST
 @given(
     road_graphs(),
@@ -246,7 +209,7 @@ def _brute_force_with_heading(net, lat, lng, heading):
 )
 def test_snap_with_heading_matches_brute_force(g, lat, lng, heading):
     net = RoadNetwork.from_networkx(g)
-    expected = _brute_force_with_heading(net, lat, lng, heading)
+    expected = nearest_road_m(net, lat, lng, heading)
     try:
         s = net.snap(lat, lng, heading=heading, max_distance_m=math.inf)
     except OffNetworkError as err:
@@ -262,7 +225,7 @@ def test_far_points_report_the_nearest_road(g, dlat, dlng):
     # Up to ~55 km away: beyond the one-pass search radius, served by the nearest search.
     net = RoadNetwork.from_networkx(g)
     lat, lng = 22.705 + dlat, 114.205 + dlng
-    expected = _brute_force_distance(net, lat, lng)
+    expected = nearest_road_m(net, lat, lng)
     many = net.snap_many([lat], [lng])
     if expected > 1001.0:
         assert many.edge[0] == -1

@@ -1,0 +1,298 @@
+"""Describe a simulated day: demand calibration, day profiles, kinds, fleet and behaviour.
+
+Calibration: the platform this library serves receives about 3,000 serious help requests a
+day nationally (rollover, collision, breakdown needing repair, rescue) and about 30,000
+ordinary ones (directions, a flat tyre, fuel, price questions). A scenario simulates a
+region's ``share`` of that national demand.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from kayou_dispatch.errors import InvalidParameterError
+
+__all__ = [
+    "NATIONAL_ORDINARY_PER_DAY",
+    "NATIONAL_SERIOUS_PER_DAY",
+    "ORDINARY_KINDS",
+    "Scenario",
+    "SERIOUS_KINDS",
+    "SEVERITY",
+]
+
+NATIONAL_SERIOUS_PER_DAY = 3_000
+NATIONAL_ORDINARY_PER_DAY = 30_000
+
+
+def _frozen(d: Mapping[str, float]) -> Mapping[str, float]:
+    return MappingProxyType(dict(d))
+
+
+#: Serious kinds and their share of serious requests.
+SERIOUS_KINDS: Mapping[str, float] = _frozen(
+    {
+        "collision": 0.34,
+        "breakdown": 0.30,
+        "rollover": 0.12,
+        "stuck": 0.12,
+        "medical": 0.08,
+        "fire": 0.04,
+    }
+)
+#: Ordinary kinds and their share of ordinary requests ("other": price questions and the rest).
+ORDINARY_KINDS: Mapping[str, float] = _frozen(
+    {"directions": 0.30, "tyre": 0.25, "fuel": 0.15, "other": 0.30}
+)
+#: Severity (1 least, 5 most) a simulated request of each kind is reported with.
+SEVERITY: Mapping[str, int] = MappingProxyType(
+    {
+        "rollover": 5,
+        "fire": 5,
+        "medical": 5,
+        "collision": 4,
+        "stuck": 3,
+        "breakdown": 3,
+        "tyre": 2,
+        "fuel": 2,
+        "directions": 1,
+        "other": 1,
+    }
+)
+
+# Hourly weights (local time 0..23). Serious requests peak in the small hours on highways
+# (fatigue after 12-16 hours at the wheel); ordinary ones follow daytime driving.
+_SERIOUS_BY_HOUR = (
+    1.5,
+    1.7,
+    1.9,
+    2.0,
+    1.8,
+    1.4,
+    1.1,
+    0.9,
+    0.8,
+    0.8,
+    0.8,
+    0.8,
+    0.8,
+    0.9,
+    1.0,
+    0.9,
+    0.8,
+    0.8,
+    0.8,
+    0.9,
+    1.0,
+    1.1,
+    1.2,
+    1.4,
+)
+_ORDINARY_BY_HOUR = (
+    0.4,
+    0.3,
+    0.3,
+    0.3,
+    0.4,
+    0.6,
+    0.9,
+    1.2,
+    1.4,
+    1.5,
+    1.5,
+    1.4,
+    1.3,
+    1.4,
+    1.5,
+    1.5,
+    1.4,
+    1.3,
+    1.2,
+    1.1,
+    0.9,
+    0.8,
+    0.6,
+    0.5,
+)
+
+#: Relative chance, per metre of road, that a request happens on a road of each class.
+_ROAD_WEIGHT_SERIOUS = {
+    "motorway": 6.0,
+    "motorway_link": 3.0,
+    "trunk": 5.0,
+    "trunk_link": 2.5,
+    "primary": 3.0,
+    "primary_link": 1.5,
+    "secondary": 2.0,
+    "secondary_link": 1.0,
+    "tertiary": 1.2,
+    "tertiary_link": 0.8,
+    "unclassified": 0.8,
+    "residential": 0.3,
+    "living_street": 0.1,
+    "service": 0.3,
+    "road": 0.5,
+}
+_ROAD_WEIGHT_ORDINARY = {
+    "motorway": 3.0,
+    "motorway_link": 2.0,
+    "trunk": 3.0,
+    "trunk_link": 2.0,
+    "primary": 2.5,
+    "primary_link": 1.5,
+    "secondary": 2.0,
+    "secondary_link": 1.2,
+    "tertiary": 1.5,
+    "tertiary_link": 1.0,
+    "unclassified": 1.0,
+    "residential": 0.6,
+    "living_street": 0.2,
+    "service": 0.8,
+    "road": 0.8,
+}
+#: Minutes on scene, (mean, sd), by kind.
+_SERVICE_MIN = {
+    "rollover": (90.0, 30.0),
+    "fire": (60.0, 20.0),
+    "medical": (30.0, 10.0),
+    "collision": (45.0, 15.0),
+    "stuck": (40.0, 15.0),
+    "breakdown": (50.0, 20.0),
+    "tyre": (25.0, 8.0),
+    "fuel": (10.0, 4.0),
+    "directions": (3.0, 1.0),
+    "other": (8.0, 4.0),
+}
+#: Probability that a volunteer accepts an offer, by kind (service vehicles always accept).
+_ACCEPT = {
+    "rollover": 0.8,
+    "fire": 0.75,
+    "medical": 0.85,
+    "collision": 0.8,
+    "stuck": 0.65,
+    "breakdown": 0.6,
+    "tyre": 0.6,
+    "fuel": 0.55,
+    "directions": 0.7,
+    "other": 0.5,
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything that defines a simulated stretch of time, apart from the road network.
+
+    Attributes
+    ----------
+    hours
+        Simulated duration.
+    responders
+        Volunteer drivers online at the start (they drive around, log on and off).
+    service_vehicles
+        Professional units (tow, crane, mechanic) that always accept.
+    share
+        The region's share of national demand (0.1 gives 300 serious + 3,000 ordinary a day).
+    start_hour
+        Local hour the simulation starts at.
+    gps_interval_s, gps_noise_m
+        How often phones report, and the GPS error (standard deviation, metres).
+    offer_timeout_s
+        Used when the engine's run card has none.
+    response_delay_s
+        Mean seconds a driver takes to answer an offer (exponential).
+    shift_hours
+        Mean hours a volunteer stays online before going offline (and as long offline).
+    seed
+        Makes the day reproducible: same scenario and seed, same metrics.
+    """
+
+    hours: float = 24.0
+    responders: int = 2_000
+    service_vehicles: int = 40
+    share: float = 0.1
+    start_hour: int = 0
+    gps_interval_s: float = 30.0
+    gps_noise_m: float = 8.0
+    offer_timeout_s: float = 60.0
+    response_delay_s: float = 15.0
+    shift_hours: float = 10.0
+    seed: int = 0
+    serious_kinds: Mapping[str, float] = field(default_factory=lambda: SERIOUS_KINDS)
+    ordinary_kinds: Mapping[str, float] = field(default_factory=lambda: ORDINARY_KINDS)
+    serious_by_hour: tuple[float, ...] = _SERIOUS_BY_HOUR
+    ordinary_by_hour: tuple[float, ...] = _ORDINARY_BY_HOUR
+    road_weight_serious: Mapping[str, float] = field(
+        default_factory=lambda: _frozen(_ROAD_WEIGHT_SERIOUS)
+    )
+    road_weight_ordinary: Mapping[str, float] = field(
+        default_factory=lambda: _frozen(_ROAD_WEIGHT_ORDINARY)
+    )
+    service_minutes: Mapping[str, tuple[float, float]] = field(
+        default_factory=lambda: MappingProxyType(dict(_SERVICE_MIN))
+    )
+    accept_probability: Mapping[str, float] = field(default_factory=lambda: _frozen(_ACCEPT))
+
+    def __post_init__(self) -> None:
+        def positive(name: str, integer: bool = False) -> None:
+            value = getattr(self, name)
+            ok = isinstance(value, int) and not isinstance(value, bool) if integer else True
+            try:
+                ok = ok and math.isfinite(value) and value > 0
+            except TypeError:
+                ok = False
+            if not ok:
+                kind = "a whole number" if integer else "a finite number"
+                msg = f"{name} must be {kind} > 0, got {value!r}"
+                raise InvalidParameterError(msg, name=name, value=value)
+
+        positive("hours")
+        positive("responders", integer=True)
+        positive("gps_interval_s")
+        positive("offer_timeout_s")
+        positive("response_delay_s")
+        positive("shift_hours")
+        if not (isinstance(self.service_vehicles, int) and self.service_vehicles >= 0):
+            msg = f"service_vehicles must be a whole number >= 0, got {self.service_vehicles!r}"
+            raise InvalidParameterError(msg, name="service_vehicles", value=self.service_vehicles)
+        if not (isinstance(self.share, int | float) and 0 < self.share <= 1):
+            msg = f"share must be in (0, 1], got {self.share!r}"
+            raise InvalidParameterError(msg, name="share", value=self.share)
+        if not (isinstance(self.gps_noise_m, int | float) and 0 <= self.gps_noise_m < 1_000):
+            msg = f"gps_noise_m must be in [0, 1000), got {self.gps_noise_m!r}"
+            raise InvalidParameterError(msg, name="gps_noise_m", value=self.gps_noise_m)
+        if self.start_hour not in range(24):
+            msg = f"start_hour must be a whole hour 0..23, got {self.start_hour!r}"
+            raise InvalidParameterError(msg, name="start_hour", value=self.start_hour)
+        for name in ("serious_by_hour", "ordinary_by_hour"):
+            profile = getattr(self, name)
+            if len(profile) != 24 or min(profile) < 0 or sum(profile) <= 0:
+                msg = f"{name} must hold 24 non-negative hourly weights, not all zero"
+                raise InvalidParameterError(msg, name=name, value=profile)
+
+    @property
+    def serious_per_day(self) -> float:
+        """Expected serious requests per simulated day."""
+        return NATIONAL_SERIOUS_PER_DAY * self.share
+
+    @property
+    def ordinary_per_day(self) -> float:
+        """Expected ordinary requests per simulated day."""
+        return NATIONAL_ORDINARY_PER_DAY * self.share
+
+    def summary(self) -> dict[str, object]:
+        """A JSON-able description (for ``metrics.json``)."""
+        return {
+            "hours": self.hours,
+            "responders": self.responders,
+            "service_vehicles": self.service_vehicles,
+            "share": self.share,
+            "serious_per_day": self.serious_per_day,
+            "ordinary_per_day": self.ordinary_per_day,
+            "start_hour": self.start_hour,
+            "gps_interval_s": self.gps_interval_s,
+            "gps_noise_m": self.gps_noise_m,
+            "seed": self.seed,
+        }

@@ -1,0 +1,111 @@
+"""Slow, obvious oracles for road-network queries (networkx Dijkstra, brute-force shapely)."""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+import shapely
+
+from kayou_dispatch.geo import EARTH_RADIUS_M
+
+M_PER_DEG = EARTH_RADIUS_M * math.pi / 180
+
+
+def nx_times_from(g, source):
+    """Fastest times from ``source`` to every reachable node, by networkx Dijkstra."""
+    return nx.single_source_dijkstra_path_length(g, source, weight="travel_time")
+
+
+def split_graph_time(g, net, s1, s2):
+    """Fastest time between two snaps: split their edges in ``g`` and run networkx Dijkstra.
+
+    ``g`` is ``net`` as a networkx graph keyed by ``net.node_ids`` (``net.to_networkx()``, or
+    the graph ``net`` was built from). A snap off a node becomes a node ``"S"`` (``"T"``)
+    splitting its directed edge ``u -> v`` into ``u -> S -> v`` weighted by the fraction. On a
+    two-way road the point lies on both directed edges: the end always splits the twin too,
+    the start does when its snap allows (no heading: ``s1.twin`` is set). The original edges
+    stay: ``u -> S -> v`` costs the same, so they change no distance. ``g`` is restored
+    before returning.
+    """
+    tt = net.edge_travel_time_s
+    ids = net.node_ids
+    twin = net.edge_twin
+    points = {}  # edge -> [(fraction, name)]
+    if s1.node is None:
+        points.setdefault(s1.edge, []).append((s1.fraction, "S"))
+        if s1.twin is not None:
+            points.setdefault(s1.twin, []).append((1.0 - s1.fraction, "S"))
+    if s2.node is None:
+        points.setdefault(s2.edge, []).append((s2.fraction, "T"))
+        if twin[s2.edge] >= 0:
+            points.setdefault(int(twin[s2.edge]), []).append((1.0 - s2.fraction, "T"))
+    src = int(ids[s1.node]) if s1.node is not None else "S"
+    dst = int(ids[s2.node]) if s2.node is not None else "T"
+    try:
+        for e, pts in points.items():
+            a, b, w = int(ids[net.edge_u[e]]), int(ids[net.edge_v[e]]), float(tt[e])
+            pts = sorted(pts)
+            chain = [a, *(name for _, name in pts), b]
+            fr = [0.0, *(f for f, _ in pts), 1.0]
+            for i in range(len(chain) - 1):
+                g.add_edge(chain[i], chain[i + 1], travel_time=(fr[i + 1] - fr[i]) * w)
+        if src == dst:
+            return 0.0
+        try:
+            return nx.dijkstra_path_length(g, src, dst, weight="travel_time")
+        except nx.NetworkXNoPath:
+            return math.inf
+    finally:
+        g.remove_nodes_from([x for x in ("S", "T") if x in g])
+
+
+def _segments(net):
+    """Endpoints ``(a_lat, a_lng, b_lat, b_lng)`` of every straight segment of every edge."""
+    a = net.arrays
+    lats, lngs = [], []
+    for e in range(net.n_edges):
+        lo, hi = a.geom_offsets[e], a.geom_offsets[e + 1]
+        lats.append([a.lat[a.u[e]], *a.geom_lat[lo:hi], a.lat[a.v[e]]])
+        lngs.append([a.lng[a.u[e]], *a.geom_lng[lo:hi], a.lng[a.v[e]]])
+    a_lat = np.array([x for row in lats for x in row[:-1]])
+    a_lng = np.array([x for row in lngs for x in row[:-1]])
+    b_lat = np.array([x for row in lats for x in row[1:]])
+    b_lng = np.array([x for row in lngs for x in row[1:]])
+    return a_lat, a_lng, b_lat, b_lng
+
+
+class NearestRoad:
+    """Brute force: shapely distance from a point to every segment, in a plane at the point."""
+
+    def __init__(self, net):
+        self.a_lat, self.a_lng, self.b_lat, self.b_lng = _segments(net)
+
+    def distance_m(self, lat, lng, heading=None):
+        """Distance to the nearest segment (whose bearing is within 60 degrees of ``heading``).
+
+        ``inf`` when no segment qualifies.
+        """
+        sx = math.cos(math.radians(lat)) * M_PER_DEG
+        ax = (self.a_lng - lng) * sx
+        ay = (self.a_lat - lat) * M_PER_DEG
+        bx = (self.b_lng - lng) * sx
+        by = (self.b_lat - lat) * M_PER_DEG
+        keep = np.ones(ax.shape[0], dtype=bool)
+        if heading is not None:
+            bearing = np.degrees(np.arctan2(bx - ax, by - ay))
+            diff = np.abs((bearing - heading + 180.0) % 360.0 - 180.0)
+            keep = ((ax != bx) | (ay != by)) & (diff <= 60.0)
+        if not keep.any():
+            return math.inf
+        coords = np.stack(
+            [np.stack([ax[keep], ay[keep]], axis=1), np.stack([bx[keep], by[keep]], axis=1)],
+            axis=1,
+        )
+        return float(shapely.distance(shapely.Point(0.0, 0.0), shapely.linestrings(coords)).min())
+
+
+def nearest_road_m(net, lat, lng, heading=None):
+    """One-off :meth:`NearestRoad.distance_m` (for small networks)."""
+    return NearestRoad(net).distance_m(lat, lng, heading)
