@@ -87,18 +87,6 @@ def test_statuses_of_responders_loaded_after_replay(tmp_path):
     d2.close()
 
 
-def test_one_process_at_a_time(tmp_path):
-    path = tmp_path / "dispatch.db"
-    d, *_ = make(RESP, journal=path)
-    d.report_incident("a", *at(0), kind="breakdown")
-    with pytest.raises(InvalidParameterError):
-        Journal(path)
-    d.close()
-    j = Journal(path)
-    assert len(j) == 1
-    j.close()
-
-
 def test_not_a_journal(tmp_path):
     path = tmp_path / "junk.db"
     path.write_bytes(b"this is not sqlite" * 100)
@@ -181,4 +169,22 @@ def test_kill_9_keeps_every_acknowledged_accept(tmp_path):
         assert index.get(rid).status is expected
     resolved = [i for i in d._incidents if d.incident(i).status is IncidentStatus.RESOLVED]
     assert resolved  # the child resolved some: their responders were released
+    d.close()
+
+
+def test_a_second_dispatcher_replays_while_the_first_is_still_open(tmp_path):
+    path = tmp_path / "dispatch.db"
+    d, _, _, clock = make(RESP, journal=path)
+    d.report_incident("a", *at(0), kind="medical", dispatch=True)
+    d.accept("a", d.incident("a").offers[0].responder_id)
+    d2 = make(RESP, clock=clock, journal=path)[0]
+    assert d2.incident("a") == d.incident("a")
+    d2.close()
+    d.close()
+
+
+def test_without_a_journal_nothing_is_written(tmp_path):
+    d, *_ = make(RESP)
+    d.report_incident("a", *at(0), kind="breakdown", dispatch=True)
+    assert list(tmp_path.iterdir()) == []
     d.close()

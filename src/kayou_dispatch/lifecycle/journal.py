@@ -14,8 +14,9 @@ One row per acknowledged command, written in a single autocommit ``INSERT`` (WAL
 The records are *outcomes* (``{"op": "offer", "incident_id": ..., "responder_id": ...,
 "eta_s": ..., "expires_at": ...}``), not just the command: replay re-applies them without
 calling the ranker, so it does not depend on ranking being reproducible. A row is all or
-nothing, so a crash never leaves half a command. The database is opened with
-``locking_mode=EXCLUSIVE``: a second process cannot open the same journal while one holds it.
+nothing, so a crash never leaves half a command. One dispatcher writes a journal at a
+time (a restarted process reopens it once the old one is gone); nothing enforces it, so that
+a host can hand over within one process without closing first.
 """
 
 from __future__ import annotations
@@ -91,7 +92,6 @@ class Journal:
             self._db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=0.5
             )
-            self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
