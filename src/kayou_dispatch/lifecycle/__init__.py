@@ -1,6 +1,11 @@
 """The dispatch lifecycle: incidents, run cards, offers, assignments, events and journal."""
 
-from kayou_dispatch.lifecycle.assign import ASSIGN_POLICIES, SEVERITY_WEIGHTS, solve_slots
+from kayou_dispatch.lifecycle.assign import (
+    ASSIGN_POLICIES,
+    SEVERITY_WEIGHTS,
+    coverage_penalty,
+    solve_slots,
+)
 from kayou_dispatch.lifecycle.dispatcher import Candidate, Dispatcher, EtaMatrix, Ranker
 from kayou_dispatch.lifecycle.journal import Journal, JournalRow
 from kayou_dispatch.lifecycle.records import Event, EventKind, Incident, IncidentStatus, Offer
@@ -10,11 +15,13 @@ from kayou_dispatch.lifecycle.runcards import (
     RARE_CAPABILITIES,
     RunCard,
     normalize_needs,
+    unit_needs_for,
 )
 
 __all__ = [
     "ASSIGN_POLICIES",
     "Candidate",
+    "coverage_penalty",
     "DEFAULT_RUN_CARDS",
     "Dispatcher",
     "EtaMatrix",
@@ -32,4 +39,5 @@ __all__ = [
     "RunCard",
     "SEVERITY_WEIGHTS",
     "solve_slots",
+    "unit_needs_for",
 ]

@@ -7,6 +7,7 @@ part, and what each pair costs, is decided by
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -14,8 +15,9 @@ from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
 from kayou_dispatch.errors import InvalidParameterError
+from kayou_dispatch.geo import haversine_m_array
 
-__all__ = ["ASSIGN_POLICIES", "SEVERITY_WEIGHTS", "solve_slots"]
+__all__ = ["ASSIGN_POLICIES", "coverage_penalty", "SEVERITY_WEIGHTS", "solve_slots"]
 
 AssignPolicy = Literal["optimal", "greedy"]
 
@@ -109,3 +111,55 @@ def _greedy(cost: NDArray[np.float64], feasible: NDArray[np.bool_]) -> list[tupl
         free[j] = False
         out.append((i, j))
     return out
+
+
+def coverage_penalty(
+    lats: NDArray[np.float64],
+    lngs: NDArray[np.float64],
+    capabilities: Sequence[frozenset[str]],
+    slot_needs: Sequence[frozenset[str]],
+    weights: NDArray[np.float64],
+    *,
+    rare: frozenset[str],
+    radius_m: float,
+    margin_s: float,
+) -> NDArray[np.float64] | None:
+    """Return the extra cost that keeps the last holder of a rare capability in its area.
+
+    A responder (column) holding a capability of ``rare`` with no other holder within
+    ``radius_m`` costs ``margin_s`` (times the slot's weight) more for every slot (row)
+    whose needs lack that capability. The optimal solver then sends another responder
+    whenever one arrives within the margin; slots needing the capability are unaffected.
+    Only holders among the given responders (the batch's candidates) count.
+
+    Returns
+    -------
+    ndarray or None
+        ``(n_slots, n_responders)`` weighted seconds, or ``None`` when nobody is guarded.
+
+    Examples
+    --------
+    >>> caps = [frozenset({"crane"}), frozenset()]
+    >>> p = coverage_penalty(np.array([22.7, 22.7]), np.array([114.2, 114.21]), caps,
+    ...                      [frozenset(), frozenset({"crane"})], np.array([1.0, 2.0]),
+    ...                      rare=frozenset({"crane"}), radius_m=5000.0, margin_s=60.0)
+    >>> p.tolist()
+    [[60.0, 0.0], [0.0, 0.0]]
+    """
+    n_slots, n_resp = len(slot_needs), len(capabilities)
+    penalty = np.zeros((n_slots, n_resp))
+    w = np.asarray(weights, dtype=np.float64)
+    guarded = False
+    for cap in sorted(rare):
+        holders = [j for j, caps in enumerate(capabilities) if cap in caps]
+        if not holders:
+            continue
+        lat, lng = lats[holders], lngs[holders]
+        lacks = ~np.fromiter((cap in n for n in slot_needs), bool, n_slots)
+        for k, j in enumerate(holders):
+            near = haversine_m_array(lat, lng, float(lat[k]), float(lng[k])) <= radius_m
+            if int(near.sum()) > 1:
+                continue  # another holder covers the area
+            penalty[lacks, j] += margin_s * w[lacks]
+            guarded = True
+    return penalty if guarded else None

@@ -38,8 +38,13 @@ from kayou_dispatch.errors import (
     UnknownIncidentError,
     UnknownResponderError,
 )
-from kayou_dispatch.geo import haversine_m_array, validate_latlng
-from kayou_dispatch.lifecycle.assign import ASSIGN_POLICIES, SEVERITY_WEIGHTS, solve_slots
+from kayou_dispatch.geo import validate_latlng
+from kayou_dispatch.lifecycle.assign import (
+    ASSIGN_POLICIES,
+    SEVERITY_WEIGHTS,
+    coverage_penalty,
+    solve_slots,
+)
 from kayou_dispatch.lifecycle.journal import Journal
 from kayou_dispatch.lifecycle.records import (
     CLOSED_STATUSES,
@@ -51,10 +56,10 @@ from kayou_dispatch.lifecycle.records import (
 )
 from kayou_dispatch.lifecycle.runcards import (
     DEFAULT_RUN_CARDS,
-    MAX_UNITS,
     RARE_CAPABILITIES,
     RunCard,
     normalize_needs,
+    unit_needs_for,
 )
 from kayou_dispatch.spatial import Responder, ResponderIndex, Status
 
@@ -664,42 +669,6 @@ class Dispatcher:
 
     # -- reporting ---------------------------------------------------------------------------
 
-    def _resolve_needs(self, card: RunCard, needs: Any, units: Any) -> tuple[frozenset[str], ...]:
-        if units is not None and (
-            not isinstance(units, int | np.integer)
-            or isinstance(units, bool)
-            or not 1 <= units <= MAX_UNITS
-        ):
-            msg = f"units must be an integer in [1, {MAX_UNITS}] (or None), got {units!r}"
-            raise InvalidParameterError(msg, name="units", value=units)
-        if needs is None:
-            base = list(card.needs)
-            if units is None:
-                return tuple(base)
-            # Fewer units keep the first ones; more repeat the card's last unit.
-            return tuple(base[:units] + [base[-1]] * (int(units) - len(base)))
-        if isinstance(needs, str):
-            flat = normalize_needs(needs)
-        else:
-            try:
-                items = list(needs)
-            except TypeError:
-                msg = f"needs must be capabilities or one set of capabilities per unit: {needs!r}"
-                raise InvalidParameterError(msg, name="needs", value=needs) from None
-            if all(isinstance(n, str) for n in items):
-                flat = normalize_needs(items)
-            else:
-                per_unit = tuple(normalize_needs(n, name="needs") for n in items)
-                if units is not None and units != len(per_unit):
-                    msg = f"needs lists {len(per_unit)} units but units={units}"
-                    raise InvalidParameterError(msg, name="needs", value=needs)
-                if not 1 <= len(per_unit) <= MAX_UNITS:
-                    msg = f"needs must list 1 to {MAX_UNITS} units, got {len(per_unit)}"
-                    raise InvalidParameterError(msg, name="needs", value=needs)
-                return per_unit
-        n_units = card.units if units is None else int(units)
-        return (flat,) * n_units
-
     def report_incident(
         self,
         incident_id: str,
@@ -762,7 +731,7 @@ class Dispatcher:
         if card is None:
             msg = f"unknown incident kind {kind!r}; known: {', '.join(sorted(self._cards))}"
             raise InvalidParameterError(msg, name="kind", value=kind)
-        unit_needs = self._resolve_needs(card, needs, units)
+        unit_needs = unit_needs_for(card, needs=needs, units=units)
 
         def body() -> Incident:
             if incident_id in self._incidents:
@@ -839,6 +808,8 @@ class Dispatcher:
                 rid = cand.responder_id
                 if rid in exclude or not self._is_free(rid):
                     continue
+                if inc.max_eta_s is not None and not cand.eta_s <= inc.max_eta_s:
+                    continue  # a ranker that ignores max_eta_s
                 self._offer(inc, rid, float(cand.eta_s), needs)
                 made.append(inc.offers[rid])
                 want -= 1
@@ -1112,7 +1083,9 @@ class Dispatcher:
         finite or exceeds the run card's ``max_eta_s``, the responder lacks the slot's
         needs, or declined / let lapse an offer of that incident. Each slot's ETA is
         weighted by severity (:data:`~kayou_dispatch.lifecycle.SEVERITY_WEIGHTS`) and one
-        offer per slot is made to the responder the solution picks.
+        offer per slot is made to the responder the solution picks, whatever the run
+        card's mode; later top-ups (after a decline, an expiry, or in :meth:`tick`) follow
+        the mode, so a broadcast incident then gets its ``fan_out`` offers.
 
         Parameters
         ----------
@@ -1242,32 +1215,17 @@ class Dispatcher:
         )
         penalty = None
         if margin:
-            penalty = self._coverage_penalty(cands, slots, weights, margin)
+            penalty = coverage_penalty(
+                np.array([r.lat for r in cands]),
+                np.array([r.lng for r in cands]),
+                [r.capabilities for r in cands],
+                [needs for _, needs in slots],
+                weights,
+                rare=self._rare,
+                radius_m=self._coverage_radius_m,
+                margin_s=margin,
+            )
         for i, j in solve_slots(eta, weights=weights, penalty_s=penalty, policy=policy):
             inc = incs[slots[i][0]]
             self._offer(inc, ids[j], float(eta[i, j]), slots[i][1])
             out[inc.incident_id].append(inc.offers[ids[j]])
-
-    def _coverage_penalty(
-        self,
-        cands: list[Responder],
-        slots: list[tuple[int, frozenset[str]]],
-        weights: np.ndarray,
-        margin_s: float,
-    ) -> np.ndarray | None:
-        penalty = np.zeros((len(slots), len(cands)))
-        any_guarded = False
-        for cap in sorted(self._rare):
-            holders = [j for j, r in enumerate(cands) if cap in r.capabilities]
-            if not holders:
-                continue
-            lat = np.array([cands[j].lat for j in holders])
-            lng = np.array([cands[j].lng for j in holders])
-            needs_cap = np.fromiter((cap in n for _, n in slots), bool, len(slots))
-            for k, j in enumerate(holders):
-                dist = haversine_m_array(lat, lng, lat[k], lng[k])
-                if int((dist <= self._coverage_radius_m).sum()) > 1:
-                    continue  # another holder covers the area
-                penalty[~needs_cap, j] += margin_s * weights[~needs_cap]
-                any_guarded = True
-        return penalty if any_guarded else None

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
+import numpy as np
+
 from kayou_dispatch.errors import InvalidParameterError
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "OFFER_MODES",
     "RARE_CAPABILITIES",
     "RunCard",
+    "unit_needs_for",
 ]
 
 OfferMode = Literal["sequential", "broadcast"]
@@ -156,6 +159,72 @@ class RunCard:
     def units(self) -> int:
         """How many responders the kind needs."""
         return len(self.needs)
+
+
+def unit_needs_for(
+    card: RunCard, *, needs: Any = None, units: Any = None
+) -> tuple[frozenset[str], ...]:
+    """Return the needs of each unit of an incident from its run card and overrides.
+
+    Parameters
+    ----------
+    card
+        The kind's run card.
+    needs
+        ``None``: the card's needs. Capabilities (``{"tow"}``, ``"tow"``; ``()`` for none):
+        the same needs for every unit. One set per unit (``[["crane"], [], []]``): per-unit
+        needs, and ``units`` (if given) must match.
+    units
+        ``None``: the card's (or ``len(needs)`` per unit). With the card's needs, fewer
+        units keep the card's first units and more repeat its last one.
+
+    Raises
+    ------
+    InvalidParameterError
+        Bad needs or units (not an integer in ``[1, 50]``, or disagreeing with needs).
+
+    Examples
+    --------
+    >>> card = DEFAULT_RUN_CARDS["rollover"]
+    >>> [sorted(n) for n in unit_needs_for(card, units=4)]
+    [['crane'], [], [], []]
+    >>> unit_needs_for(card, needs=())
+    (frozenset(), frozenset(), frozenset())
+    >>> unit_needs_for(card, needs=[["tow"], []])
+    (frozenset({'tow'}), frozenset())
+    """
+    if units is not None and (
+        not isinstance(units, int | np.integer)
+        or isinstance(units, bool)
+        or not 1 <= units <= MAX_UNITS
+    ):
+        msg = f"units must be an integer in [1, {MAX_UNITS}] (or None), got {units!r}"
+        raise InvalidParameterError(msg, name="units", value=units)
+    if needs is None:
+        base = list(card.needs)
+        if units is None:
+            return tuple(base)
+        return tuple(base[:units] + [base[-1]] * (int(units) - len(base)))
+    if isinstance(needs, str):
+        flat = normalize_needs(needs)
+    else:
+        try:
+            items = list(needs)
+        except TypeError:
+            msg = f"needs must be capabilities or one set of capabilities per unit: {needs!r}"
+            raise InvalidParameterError(msg, name="needs", value=needs) from None
+        if all(isinstance(n, str) for n in items):
+            flat = normalize_needs(items)
+        else:
+            per_unit = tuple(normalize_needs(n, name="needs") for n in items)
+            if units is not None and units != len(per_unit):
+                msg = f"needs lists {len(per_unit)} units but units={units}"
+                raise InvalidParameterError(msg, name="needs", value=needs)
+            if not 1 <= len(per_unit) <= MAX_UNITS:
+                msg = f"needs must list 1 to {MAX_UNITS} units, got {len(per_unit)}"
+                raise InvalidParameterError(msg, name="needs", value=needs)
+            return per_unit
+    return (flat,) * (card.units if units is None else int(units))
 
 
 def _card(needs: list[list[str]], mode: OfferMode, timeout_s: float, max_eta_s: float) -> RunCard:
