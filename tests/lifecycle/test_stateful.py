@@ -1,15 +1,22 @@
-"""Drive the lifecycle with random commands against a plain dict model."""
+"""Drive the lifecycle with random commands against a plain dict model.
+
+Each run journals to a temporary SQLite file and, at the end, replays it into a fresh index
+and dispatcher (whose ranker must never be called) and compares.
+"""
+
+import os
+import tempfile
 
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from kayou_dispatch import InvalidTransitionError, Status
-from kayou_dispatch.lifecycle import DEFAULT_RUN_CARDS, EventKind, IncidentStatus
+from kayou_dispatch import InvalidTransitionError, ResponderIndex, Status
+from kayou_dispatch.lifecycle import DEFAULT_RUN_CARDS, Dispatcher, EventKind, IncidentStatus
 
 from .invariants import check_invariants
-from .world import at, make
+from .world import at, make, place
 
 RESPONDERS = [
     ("m1", 100.0, 0.0, ("mechanic",)),
@@ -29,7 +36,11 @@ CLOSED = ("resolved", "cancelled")
 class Lifecycle(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
-        self.d, self.index, _, self.clock = make(RESPONDERS, unserved_after_s=UNSERVED_AFTER_S)
+        self.tmp = tempfile.TemporaryDirectory()
+        self.journal = os.path.join(self.tmp.name, "dispatch.db")
+        self.d, self.index, _, self.clock = make(
+            RESPONDERS, unserved_after_s=UNSERVED_AFTER_S, journal=self.journal
+        )
         self.events = self.d.events()
         self.n = 0
         # incident id -> dict(units, fan_out, status, offers{rid: (expires_at, needs)},
@@ -255,6 +266,26 @@ class Lifecycle(RuleBasedStateMachine):
                 assert status is Status.OFFERED
             else:
                 assert status.value == self.incs[iid]["assigned"][rid][0]
+
+    def teardown(self):
+        """Replaying the journal gives back the same incidents and responder statuses."""
+        try:
+            before = {iid: self.d.incident(iid) for iid in self.incs}
+            statuses = {rid: self.index.get(rid).status for rid in IDS}
+            self.d.close()
+
+            def no_rank(*args, **kwargs):
+                raise AssertionError("replay must not rank")
+
+            index = ResponderIndex(clock=self.clock, position_ttl_s=10**9)
+            for rid, east, north, caps in RESPONDERS:
+                place(index, rid, east, north, caps)
+            again = Dispatcher(index, rank=no_rank, clock=self.clock, journal=self.journal)
+            assert {iid: again.incident(iid) for iid in self.incs} == before
+            assert {rid: index.get(rid).status for rid in IDS} == statuses
+            again.close()
+        finally:
+            self.tmp.cleanup()
 
 
 Lifecycle.TestCase.settings = settings(max_examples=150, stateful_step_count=50, deadline=None)
