@@ -13,7 +13,7 @@ from kayou_dispatch import InvalidParameterError, ResponderIndex, Status
 from kayou_dispatch.lifecycle import Dispatcher, IncidentStatus, Journal
 
 from .invariants import check_invariants
-from .world import at, make, place
+from .world import GreatCircleRanker, at, make, place
 
 RESP = [(f"r{i}", 150.0 * (i + 1), 0.0, ("mechanic", "tow", "first_aid")) for i in range(12)]
 
@@ -82,9 +82,19 @@ def test_statuses_of_responders_loaded_after_replay(tmp_path):
     d2 = Dispatcher(index2, rank=rank, clock=clock, journal=path)
     assert d2.sync_statuses() == [rid]
     place(index2, rid, 0.0, 0.0, ("mechanic",))
+    assert index2.get(rid).status is Status.AVAILABLE  # the index alone cannot know
+    assert d2.responder(rid).status is Status.ASSIGNED  # written on the next look-up
     assert d2.sync_statuses() == []
-    assert index2.get(rid).status is Status.ASSIGNED
     assert d2.engagement(rid) == "a"
+    # The next command also writes the statuses of responders that appeared meanwhile.
+    index3 = ResponderIndex(clock=clock)
+    d3 = Dispatcher(index3, rank=GreatCircleRanker(index3).rank, clock=clock, journal=path)
+    place(index3, rid, 0.0, 0.0, ("mechanic",))
+    place(index3, "free", 500.0, 0.0, ("mechanic",))
+    inc = d3.report_incident("b", *at(0), kind="other", dispatch=True)
+    assert index3.get(rid).status is Status.ASSIGNED
+    assert [o.responder_id for o in inc.offers] == ["free"]  # not the engaged one
+    d3.close()
     d2.close()
 
 

@@ -19,7 +19,6 @@ is released, in order, by whichever thread gets to deliver first.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import queue
@@ -306,6 +305,7 @@ class Dispatcher:
         )
         self._incidents: dict[str, _Inc] = {}
         self._busy: dict[str, str] = {}  # responder -> incident it is offered or assigned
+        self._unsynced: set[str] = set()  # responders whose status the index lacks
         self._results: dict[str, tuple[str, str | None, str | None, Any]] = {}
         self._records: list[dict[str, Any]] | None = None
         self._now = 0.0
@@ -421,8 +421,16 @@ class Dispatcher:
             return [self._snapshot(i) for i in sorted(live, key=lambda i: i.priority)]
 
     def responder(self, responder_id: str) -> Responder:
-        """Return the index's snapshot of a responder (its ``get``)."""
-        return self._index.get(responder_id)
+        """Return the index's snapshot of a responder (its ``get``).
+
+        Raises
+        ------
+        UnknownResponderError
+            When the responder is not in the index.
+        """
+        with self._lock:
+            self._sync_unsynced()
+            return self._index.get(responder_id)
 
     def engagement(self, responder_id: str) -> str | None:
         """Return the incident a responder is offered or assigned to, or ``None``."""
@@ -492,6 +500,7 @@ class Dispatcher:
                         raise InvalidParameterError(msg, name="request_id", value=request_id)
                     result: _T = seen[3]
                     return result
+                self._sync_unsynced()
                 self._now = float(self._clock())
                 self._records = []
                 ok = False
@@ -526,9 +535,27 @@ class Dispatcher:
             self._pending.append(event)
 
     def _set_status(self, responder_id: str, status: Status) -> None:
-        # Pruned, or not loaded yet after a replay: _busy stays authoritative.
-        with contextlib.suppress(UnknownResponderError):
+        try:
             self._index.set_status(responder_id, status)
+        except UnknownResponderError:
+            # Pruned, or not loaded yet after a replay: _busy stays authoritative, and the
+            # status is written when the responder shows up (see _sync_unsynced).
+            self._unsynced.add(responder_id)
+
+    def _status_of(self, responder_id: str) -> Status:
+        """The status the dispatcher's state gives a responder."""
+        iid = self._busy.get(responder_id)
+        if iid is None:
+            return Status.AVAILABLE
+        inc = self._incidents[iid]
+        return Status.OFFERED if responder_id in inc.offers else inc.stage[responder_id]
+
+    def _sync_unsynced(self) -> None:
+        """Write the statuses the index could not take earlier, for responders now in it."""
+        if self._unsynced:
+            for rid in [r for r in self._unsynced if r in self._index]:
+                self._unsynced.discard(rid)
+                self._set_status(rid, self._status_of(rid))
 
     def _apply(self, rec: dict[str, Any], at: float) -> Event | None:
         """Apply one outcome record to the state; return the event it stands for."""
@@ -638,22 +665,16 @@ class Dispatcher:
                     )
 
     def sync_statuses(self) -> list[str]:
-        """Write every engaged responder's status to the index; return those it lacks.
+        """Write statuses the index could not take yet; return the responders it still lacks.
 
         After a replay, responders whose positions were not yet in the index keep the
-        status they had; call this once their positions are loaded. (They are never
-        offered meanwhile: an engaged responder is skipped whatever the index says.)
+        status they had in the dispatcher. Every command, :meth:`responder` and this method
+        write it once their positions are loaded. (They are never offered meanwhile: an
+        engaged responder is skipped whatever the index says.)
         """
         with self._lock:
-            missing = []
-            for rid, iid in sorted(self._busy.items()):
-                inc = self._incidents[iid]
-                status = Status.OFFERED if rid in inc.offers else inc.stage[rid]
-                if rid in self._index:
-                    self._set_status(rid, status)
-                else:
-                    missing.append(rid)
-            return missing
+            self._sync_unsynced()
+            return sorted(self._unsynced)
 
     def close(self) -> None:
         """Close the journal (the dispatcher must not be used afterwards)."""

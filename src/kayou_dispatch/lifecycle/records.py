@@ -144,7 +144,18 @@ class Incident:
 
 
 class EventKind(StrEnum):
-    """What happened, as pushed to subscribers."""
+    """What happened, as pushed to subscribers.
+
+    A kind also equals its value spelled with hyphens, and can be looked up that way, so
+    hosts that name events ``"offer-made"`` and those that say ``"offer_made"`` both work.
+
+    Examples
+    --------
+    >>> EventKind.OFFER_MADE == "offer_made", EventKind.OFFER_MADE == "offer-made"
+    (True, True)
+    >>> EventKind("no-candidate")
+    <EventKind.NO_CANDIDATE: 'no_candidate'>
+    """
 
     REPORTED = "reported"
     OFFER_MADE = "offer_made"
@@ -159,6 +170,22 @@ class EventKind(StrEnum):
     NO_CANDIDATE = "no_candidate"
     UNSERVED = "unserved"
     REOPENED = "reopened"
+
+    @classmethod
+    def _missing_(cls, value: object) -> EventKind | None:
+        if isinstance(value, str):
+            key = value.strip().lower().replace("-", "_")
+            for kind in cls:
+                if kind.value == key:
+                    return kind
+        return None
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str) and not isinstance(other, EventKind):
+            return self.value == other.replace("-", "_")
+        return self is other
+
+    __hash__ = str.__hash__
 
 
 def _frozen_data(data: Mapping[str, Any] | None) -> Mapping[str, Any]:

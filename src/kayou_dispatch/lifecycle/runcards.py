@@ -9,7 +9,7 @@ kind        units (needs of each)        mode       timeout_s fan_out max_eta_s
 =========== ============================ ========== ========= ======= =========
 rollover    crane, helper, helper        broadcast  60        3       3600
 collision   tow, first_aid, helper       broadcast  45        3       3600
-fire        extinguisher, helper, helper broadcast  30        3       1800
+fire        helper, helper, helper       broadcast  30        3       1800
 medical     first_aid, helper            broadcast  30        3       1800
 breakdown   mechanic                     sequential 90        1       3600
 tyre        tyre                         sequential 90        1       3600
@@ -19,7 +19,8 @@ directions  helper                       sequential 60        1       900
 other       helper                       sequential 90        1       3600
 =========== ============================ ========== ========= ======= =========
 
-A "helper" unit needs no capability: any available driver will do.
+A "helper" unit needs no capability: any available driver will do (every truck carries
+an extinguisher, so a fire needs drivers first).
 """
 
 from __future__ import annotations
@@ -242,7 +243,7 @@ DEFAULT_RUN_CARDS: Mapping[str, RunCard] = MappingProxyType(
     {
         "rollover": _card([["crane"], [], []], "broadcast", 60.0, 3600.0),
         "collision": _card([["tow"], ["first_aid"], []], "broadcast", 45.0, 3600.0),
-        "fire": _card([["extinguisher"], [], []], "broadcast", 30.0, 1800.0),
+        "fire": _card([[], [], []], "broadcast", 30.0, 1800.0),
         "medical": _card([["first_aid"], []], "broadcast", 30.0, 1800.0),
         "breakdown": _card([["mechanic"]], "sequential", 90.0, 3600.0),
         "tyre": _card([["tyre"]], "sequential", 90.0, 3600.0),
