@@ -81,34 +81,36 @@ def solve_slots(
         return []
     feasible = np.isfinite(eta)
     w = np.asarray(weights, dtype=np.float64)[:, None]
-    cost = w * (np.where(feasible, eta, 0.0) - _SERVE_REWARD_S)
+    with np.errstate(invalid="ignore"):
+        cost = w * (eta - _SERVE_REWARD_S)  # inf stays inf; NaN is infeasible below
     if penalty_s is not None:
-        cost = cost + np.asarray(penalty_s, dtype=np.float64)
+        cost += np.asarray(penalty_s, dtype=np.float64)
     if policy == "greedy":
         return _greedy(cost, feasible)
     rows = np.flatnonzero(feasible.any(axis=1))
     cols = np.flatnonzero(feasible.any(axis=0))
     if rows.size == 0:
         return []
-    sub = cost[np.ix_(rows, cols)]
-    ok = feasible[np.ix_(rows, cols)]
+    if rows.size < cost.shape[0] or cols.size < cost.shape[1]:
+        cost, feasible = cost[np.ix_(rows, cols)], feasible[np.ix_(rows, cols)]
     # Larger than any sum of feasible costs: the solver uses an infeasible pair only when
     # it must (rectangular problems assign min(n, m) pairs), and those are dropped below.
-    big = (np.abs(sub[ok]).max() + 1.0) * (min(sub.shape) + 1)
-    r, c = linear_sum_assignment(np.where(ok, sub, big))
-    keep = ok[r, c]
+    finite = cost[feasible]
+    big = (max(abs(float(finite.max())), abs(float(finite.min()))) + 1.0) * (min(cost.shape) + 1)
+    cost[~feasible] = big
+    r, c = linear_sum_assignment(cost)
+    keep = feasible[r, c]
     return sorted(zip(rows[r[keep]].tolist(), cols[c[keep]].tolist(), strict=True))
 
 
 def _greedy(cost: NDArray[np.float64], feasible: NDArray[np.bool_]) -> list[tuple[int, int]]:
-    free = np.ones(cost.shape[1], dtype=bool)
+    cost = np.where(feasible, cost, np.inf)
     out = []
     for i in range(cost.shape[0]):
-        ok = feasible[i] & free
-        if not ok.any():
+        j = int(np.argmin(cost[i]))
+        if not np.isfinite(cost[i, j]):
             continue
-        j = int(np.argmin(np.where(ok, cost[i], np.inf)))
-        free[j] = False
+        cost[:, j] = np.inf  # taken
         out.append((i, j))
     return out
 

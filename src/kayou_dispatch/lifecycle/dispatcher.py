@@ -1228,9 +1228,11 @@ class Dispatcher:
         }
         slot_rows = np.fromiter((row for row, _ in slots), np.int64, len(slots))
         eta = eta_inc[slot_rows]
-        for i, (_, needs) in enumerate(slots):
+        slot_needs = [needs for _, needs in slots]
+        for needs in all_needs:
             if needs:
-                eta[i, ~has[needs]] = np.inf
+                rows = np.array([i for i, n in enumerate(slot_needs) if n == needs], np.intp)
+                eta[np.ix_(rows, np.flatnonzero(~has[needs]))] = np.inf
         weights = np.fromiter(
             (SEVERITY_WEIGHTS[incs[row].severity] for row, _ in slots), np.float64, len(slots)
         )
