@@ -26,9 +26,10 @@ RESPONDERS = [
     ("a2", 250.0, -250.0, ("first_aid", "mechanic")),
     ("h1", -100.0, -100.0, ()),
     ("h2", 600.0, 0.0, ()),
+    ("c1", 300.0, 300.0, ("crane", "tow")),
 ]
 IDS = [r[0] for r in RESPONDERS]
-KINDS = ["breakdown", "stuck", "medical", "other"]
+KINDS = ["breakdown", "stuck", "medical", "other", "rollover"]
 UNSERVED_AFTER_S = 150.0
 CLOSED = ("resolved", "cancelled")
 
@@ -227,6 +228,19 @@ class Lifecycle(RuleBasedStateMachine):
         else:
             with pytest.raises(InvalidTransitionError):
                 getattr(self.d, step)(iid)
+
+    @rule(policy=st.sampled_from(["optimal", "greedy"]), margin=st.sampled_from([None, 60.0]))
+    def batch(self, policy, margin):
+        for m in self.incs.values():
+            live = m["status"] not in (*CLOSED, "unserved")
+            if live and len(m["assigned"]) < m["units"] and not m["dispatched"]:
+                m["dispatched"] = True
+                m["deadline"] = self.clock.t + UNSERVED_AFTER_S
+        self.command = ("batch",)
+        out = self.d.assign_batch(policy=policy, coverage_margin_s=margin)
+        self.drain()
+        for iid, offers in out.items():
+            assert {o.responder_id for o in offers} <= set(self.incs[iid]["offers"])
 
     @rule(dt=st.sampled_from([1.0, 5.0, 10.0, 20.0, 100.0]))
     def tick(self, dt):

@@ -553,9 +553,12 @@ class Dispatcher:
     def _sync_unsynced(self) -> None:
         """Write the statuses the index could not take earlier, for responders now in it."""
         if self._unsynced:
-            for rid in [r for r in self._unsynced if r in self._index]:
-                self._unsynced.discard(rid)
-                self._set_status(rid, self._status_of(rid))
+            for rid in list(self._unsynced):
+                if rid not in self._busy:
+                    self._unsynced.discard(rid)  # a new position starts AVAILABLE anyway
+                elif rid in self._index:
+                    self._unsynced.discard(rid)
+                    self._set_status(rid, self._status_of(rid))
 
     def _apply(self, rec: dict[str, Any], at: float) -> Event | None:
         """Apply one outcome record to the state; return the event it stands for."""
@@ -937,8 +940,9 @@ class Dispatcher:
     ) -> Incident:
         """Accept an outstanding offer: the responder becomes ASSIGNED to a missing unit.
 
-        When the acceptance fills the last unit of its kind, the other offers for such
-        units are withdrawn (``offer_withdrawn`` events, reason ``"filled"``).
+        Offers for units with the same needs are then trimmed to ``fan_out`` per unit still
+        missing (all of them when none is), keeping the best ETAs; the others are withdrawn
+        (``offer_withdrawn`` events, reason ``"filled"``).
 
         Raises
         ------
@@ -961,15 +965,17 @@ class Dispatcher:
                 if who is None and needs == offer.needs
             )
             self._record("accept", inc.incident_id, responder_id=rid, unit=unit)
-            missing = inc.missing_by_needs()
-            for other in sorted(inc.offers.values(), key=lambda o: o.responder_id):
-                if missing.get(other.needs, 0) == 0:
-                    self._record(
-                        "withdraw",
-                        inc.incident_id,
-                        responder_id=other.responder_id,
-                        reason="filled",
-                    )
+            # Keep at most fan_out offers per still-missing unit of this kind: the best
+            # by ETA (then id); the others' unit was just filled.
+            missing = inc.missing_by_needs().get(offer.needs, 0)
+            rivals = sorted(
+                (o for o in inc.offers.values() if o.needs == offer.needs),
+                key=lambda o: (o.eta_s, o.responder_id),
+            )
+            for other in sorted(rivals[missing * inc.fan_out :], key=lambda o: o.responder_id):
+                self._record(
+                    "withdraw", inc.incident_id, responder_id=other.responder_id, reason="filled"
+                )
 
         return self._responder_command("accept", incident_id, responder_id, request_id, act)
 
