@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import queue
 import threading
 from collections import deque
@@ -213,11 +214,14 @@ class Dispatcher:
         Run cards by kind, merged over :data:`~kayou_dispatch.lifecycle.DEFAULT_RUN_CARDS`
         (so a host may override some kinds and add its own).
     journal
-        Path of an SQLite journal, or ``None`` for none. An existing journal is replayed:
-        incidents, offers, assignments and responder statuses come back as they were
-        (statuses are written to ``index`` for the responders it holds; call
-        :meth:`sync_statuses` after loading more positions). Positions are not journaled:
-        they refresh within seconds.
+        Path of an SQLite journal (or an open :class:`~kayou_dispatch.lifecycle.Journal`),
+        or ``None`` for none. Every state-changing command is appended (one row, on disk)
+        before it returns; commands that change nothing write nothing. An existing journal
+        is replayed from its outcome records, without ranking: incidents, offers,
+        assignments, request ids and responder statuses come back as they were. Statuses
+        are written to ``index`` for the responders it holds, and for the others as soon
+        as they appear (next command, :meth:`responder` or :meth:`sync_statuses`).
+        Positions are not journaled: they refresh within seconds.
     unserved_after_s
         An incident dispatched this long ago with nobody assigned and no offer outstanding
         becomes UNSERVED.
@@ -272,7 +276,7 @@ class Dispatcher:
         snap_check: Callable[[float, float], Any] | None = None,
         clock: Callable[[], float] | None = None,
         run_cards: Mapping[str, RunCard] | None = None,
-        journal: str | Any | None = None,
+        journal: str | os.PathLike[str] | Journal | None = None,
         unserved_after_s: float = 300.0,
         rare_capabilities: Iterable[str] = RARE_CAPABILITIES,
         coverage_radius_m: float = 10_000.0,
