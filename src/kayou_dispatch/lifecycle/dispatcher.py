@@ -236,7 +236,8 @@ class Dispatcher:
     Severity 5 is the most severe; more severe incidents are ranked, re-offered and
     batch-assigned first (ties: earlier report, then id). Thread-safe: commands are
     serialised by one lock, and a responder is engaged (offered or assigned) by at most
-    one incident at a time, whatever the index says.
+    one incident at a time, whatever the index says. Request ids are remembered for the
+    dispatcher's lifetime (and across restarts, through the journal).
 
     Examples
     --------
