@@ -1,0 +1,43 @@
+"""The dispatch lifecycle: incidents, run cards, offers, assignments, events and journal."""
+
+from kayou_dispatch.lifecycle.assign import (
+    ASSIGN_POLICIES,
+    SEVERITY_WEIGHTS,
+    coverage_penalty,
+    solve_slots,
+)
+from kayou_dispatch.lifecycle.dispatcher import Candidate, Dispatcher, EtaMatrix, Ranker
+from kayou_dispatch.lifecycle.journal import Journal, JournalRow
+from kayou_dispatch.lifecycle.records import Event, EventKind, Incident, IncidentStatus, Offer
+from kayou_dispatch.lifecycle.runcards import (
+    DEFAULT_RUN_CARDS,
+    OFFER_MODES,
+    RARE_CAPABILITIES,
+    RunCard,
+    normalize_needs,
+    unit_needs_for,
+)
+
+__all__ = [
+    "ASSIGN_POLICIES",
+    "Candidate",
+    "coverage_penalty",
+    "DEFAULT_RUN_CARDS",
+    "Dispatcher",
+    "EtaMatrix",
+    "Event",
+    "EventKind",
+    "Incident",
+    "IncidentStatus",
+    "Journal",
+    "JournalRow",
+    "normalize_needs",
+    "Offer",
+    "OFFER_MODES",
+    "Ranker",
+    "RARE_CAPABILITIES",
+    "RunCard",
+    "SEVERITY_WEIGHTS",
+    "solve_slots",
+    "unit_needs_for",
+]

@@ -1,0 +1,144 @@
+"""Append dispatch outcomes to an SQLite journal and read them back for replay.
+
+One row per acknowledged command, written in a single autocommit ``INSERT`` (WAL mode,
+``synchronous=FULL``: the row is on disk when :meth:`Journal.append` returns)::
+
+    commands(txn INTEGER PRIMARY KEY,   -- order of application
+             at REAL,                   -- clock time of the command
+             name TEXT,                 -- "report_incident", "accept", "tick"...
+             subject TEXT,              -- incident id (NULL for tick / assign_batch)
+             responder_id TEXT,         -- responder of a responder command, else NULL
+             request_id TEXT,           -- idempotency key, else NULL
+             records TEXT)              -- JSON list of outcome records
+
+The records are *outcomes* (``{"op": "offer", "incident_id": ..., "responder_id": ...,
+"eta_s": ..., "expires_at": ...}``), not just the command: replay re-applies them without
+calling the ranker, so it does not depend on ranking being reproducible. A row is all or
+nothing, so a crash never leaves half a command. One dispatcher writes a journal at a
+time (a restarted process reopens it once the old one is gone); nothing enforces it, so that
+a host can hand over within one process without closing first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from kayou_dispatch.errors import InvalidParameterError
+
+__all__ = ["Journal", "JournalRow"]
+
+FORMAT_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS commands(
+    txn INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    name TEXT NOT NULL,
+    subject TEXT,
+    responder_id TEXT,
+    request_id TEXT,
+    records TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRow:
+    """One journaled command and its outcome records."""
+
+    txn: int
+    at: float
+    name: str
+    subject: str | None
+    responder_id: str | None
+    request_id: str | None
+    records: list[dict[str, Any]]
+
+
+class Journal:
+    """An append-only SQLite log of dispatch outcomes.
+
+    Parameters
+    ----------
+    path
+        The database file; created when missing.
+
+    Raises
+    ------
+    InvalidParameterError
+        When the file is not a journal of this format, or another process holds it.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "dispatch.db")
+    >>> j = Journal(path)
+    >>> j.append(at=1.0, name="cancel", subject="inc-1", records=[{"op": "cancel"}])
+    >>> [(r.txn, r.name, r.records) for r in j.rows()]
+    [(1, 'cancel', [{'op': 'cancel'}])]
+    >>> j.close()
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        try:
+            # Our caller serialises every use under its own lock.
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=0.5
+            )
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('format', ?)", (FORMAT_VERSION,)
+            )
+            version = self._db.execute("SELECT value FROM meta WHERE key='format'").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            msg = f"cannot open dispatch journal {self.path!r}: {exc}"
+            raise InvalidParameterError(msg, name="journal", value=self.path) from exc
+        if str(mode).lower() != "wal" or version != FORMAT_VERSION:
+            self._db.close()
+            msg = (
+                f"dispatch journal {self.path!r} has format {version!r} (mode {mode!r}); "
+                f"this version reads format {FORMAT_VERSION!r} in WAL mode"
+            )
+            raise InvalidParameterError(msg, name="journal", value=self.path)
+
+    def append(
+        self,
+        *,
+        at: float,
+        name: str,
+        records: list[dict[str, Any]],
+        subject: str | None = None,
+        responder_id: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        """Write one command durably (returns once it is on disk)."""
+        self._db.execute(
+            "INSERT INTO commands(at, name, subject, responder_id, request_id, records) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (at, name, subject, responder_id, request_id, json.dumps(records)),
+        )
+
+    def rows(self) -> Iterator[JournalRow]:
+        """Yield every command in the order it was applied."""
+        cur = self._db.execute(
+            "SELECT txn, at, name, subject, responder_id, request_id, records "
+            "FROM commands ORDER BY txn"
+        )
+        for txn, at, name, subject, rid, req, records in cur:
+            yield JournalRow(txn, at, name, subject, rid, req, json.loads(records))
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM commands").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the database (releases the exclusive lock)."""
+        self._db.close()

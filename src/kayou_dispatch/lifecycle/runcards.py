@@ -1,0 +1,255 @@
+"""Define run cards: what each kind of incident needs, how many units, and how offers go out.
+
+A run card is data. :data:`DEFAULT_RUN_CARDS` is the library's table; a host passes its
+own cards to :class:`~kayou_dispatch.lifecycle.Dispatcher` (or calls ``set_run_card``)
+to override a kind or add one.
+
+=========== ============================ ========== ========= ======= =========
+kind        units (needs of each)        mode       timeout_s fan_out max_eta_s
+=========== ============================ ========== ========= ======= =========
+rollover    crane, helper, helper        broadcast  60        3       3600
+collision   tow, first_aid, helper       broadcast  45        3       3600
+fire        helper, helper, helper       broadcast  30        3       1800
+medical     first_aid, helper            broadcast  30        3       1800
+breakdown   mechanic                     sequential 90        1       3600
+tyre        tyre                         sequential 90        1       3600
+fuel        fuel                         sequential 90        1       3600
+stuck       tow, helper                  sequential 90        1       3600
+directions  helper                       sequential 60        1       900
+other       helper                       sequential 90        1       3600
+=========== ============================ ========== ========= ======= =========
+
+A "helper" unit needs no capability: any available driver will do (every truck carries
+an extinguisher, so a fire needs drivers first).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal
+
+import numpy as np
+
+from kayou_dispatch.errors import InvalidParameterError
+
+__all__ = [
+    "DEFAULT_RUN_CARDS",
+    "normalize_needs",
+    "OFFER_MODES",
+    "RARE_CAPABILITIES",
+    "RunCard",
+    "unit_needs_for",
+]
+
+OfferMode = Literal["sequential", "broadcast"]
+
+#: The offer modes a run card may use.
+OFFER_MODES: tuple[str, ...] = ("broadcast", "sequential")
+
+#: Capabilities few responders have; ``assign_batch(coverage_margin_s=...)`` guards them.
+RARE_CAPABILITIES: frozenset[str] = frozenset({"crane", "heavy_tow"})
+
+#: Upper bound on units per incident (a guard against typos such as ``units=300``).
+MAX_UNITS = 50
+
+
+def normalize_needs(needs: Any, *, name: str = "needs") -> frozenset[str]:
+    """Return one unit's needs as a frozenset of non-empty strings.
+
+    A single string is one capability.
+
+    Raises
+    ------
+    InvalidParameterError
+        When ``needs`` is not an iterable of non-empty strings.
+
+    Examples
+    --------
+    >>> sorted(normalize_needs(["tow", "crane"])), normalize_needs("tow"), normalize_needs(())
+    (['crane', 'tow'], frozenset({'tow'}), frozenset())
+    """
+    if isinstance(needs, str):
+        needs = (needs,)
+    try:
+        out = frozenset(needs)
+    except TypeError:
+        msg = f"{name} must be an iterable of capability strings, got {needs!r}"
+        raise InvalidParameterError(msg, name=name, value=needs) from None
+    if not all(isinstance(c, str) and c for c in out):
+        msg = f"{name} must hold non-empty strings, got {needs!r}"
+        raise InvalidParameterError(msg, name=name, value=needs)
+    return out
+
+
+def _check_positive(name: str, value: Any, *, allow_none: bool = False) -> float | None:
+    if value is None and allow_none:
+        return None
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        x = math.nan
+    if isinstance(value, bool) or not (x > 0 and math.isfinite(x)):
+        msg = f"{name} must be a finite number > 0, got {value!r}"
+        raise InvalidParameterError(msg, name=name, value=value)
+    return x
+
+
+@dataclass(frozen=True, slots=True)
+class RunCard:
+    """What one kind of incident gets by default.
+
+    Parameters
+    ----------
+    needs
+        One entry per unit: the capabilities that unit must have (an iterable of strings;
+        empty for a helper). The number of units is ``len(needs)``, at least one.
+    mode
+        ``"sequential"``: one offer per missing unit at a time, cascading to the next
+        candidate on decline or time-out. ``"broadcast"``: ``fan_out`` offers per missing
+        unit at once; the first acceptances fill the units and the rest are withdrawn.
+    offer_timeout_s
+        How long an offer stays open.
+    fan_out
+        Offers per missing unit in broadcast mode (ignored, and stored as 1, in sequential).
+    max_eta_s
+        Candidates farther than this (by the ranker's ETA) are not offered; ``None``: no limit.
+
+    Examples
+    --------
+    >>> card = RunCard(needs=[["crane"], [], []], mode="broadcast", offer_timeout_s=60)
+    >>> card.units, card.needs[0], card.fan_out
+    (3, frozenset({'crane'}), 3)
+    """
+
+    needs: tuple[frozenset[str], ...]
+    mode: OfferMode = "sequential"
+    offer_timeout_s: float = 90.0
+    fan_out: int = 3
+    max_eta_s: float | None = 3600.0
+
+    def __post_init__(self) -> None:
+        raw = self.needs
+        if isinstance(raw, str) or not isinstance(raw, Iterable):
+            msg = f"needs must be a sequence with one set of capabilities per unit, got {raw!r}"
+            raise InvalidParameterError(msg, name="needs", value=raw)
+        needs = tuple(normalize_needs(u) for u in raw)
+        if not 1 <= len(needs) <= MAX_UNITS:
+            msg = f"a run card needs 1 to {MAX_UNITS} units, got {len(needs)}"
+            raise InvalidParameterError(msg, name="needs", value=raw)
+        if self.mode not in OFFER_MODES:
+            msg = f"mode must be one of {OFFER_MODES}, got {self.mode!r}"
+            raise InvalidParameterError(msg, name="mode", value=self.mode)
+        fan = self.fan_out
+        if not isinstance(fan, int) or isinstance(fan, bool) or fan < 1:
+            msg = f"fan_out must be an integer >= 1, got {fan!r}"
+            raise InvalidParameterError(msg, name="fan_out", value=fan)
+        object.__setattr__(self, "needs", needs)
+        object.__setattr__(
+            self, "offer_timeout_s", _check_positive("offer_timeout_s", self.offer_timeout_s)
+        )
+        object.__setattr__(
+            self, "max_eta_s", _check_positive("max_eta_s", self.max_eta_s, allow_none=True)
+        )
+        if self.mode == "sequential":
+            object.__setattr__(self, "fan_out", 1)
+
+    @property
+    def units(self) -> int:
+        """How many responders the kind needs."""
+        return len(self.needs)
+
+
+def unit_needs_for(
+    card: RunCard, *, needs: Any = None, units: Any = None
+) -> tuple[frozenset[str], ...]:
+    """Return the needs of each unit of an incident from its run card and overrides.
+
+    Parameters
+    ----------
+    card
+        The kind's run card.
+    needs
+        ``None``: the card's needs. Capabilities (``{"tow"}``, ``"tow"``; ``()`` for none):
+        the same needs for every unit. One set per unit (``[["crane"], [], []]``): per-unit
+        needs, and ``units`` (if given) must match.
+    units
+        ``None``: the card's (or ``len(needs)`` per unit). With the card's needs, fewer
+        units keep the card's first units and more repeat its last one.
+
+    Raises
+    ------
+    InvalidParameterError
+        Bad needs or units (not an integer in ``[1, 50]``, or disagreeing with needs).
+
+    Examples
+    --------
+    >>> card = DEFAULT_RUN_CARDS["rollover"]
+    >>> [sorted(n) for n in unit_needs_for(card, units=4)]
+    [['crane'], [], [], []]
+    >>> unit_needs_for(card, needs=())
+    (frozenset(), frozenset(), frozenset())
+    >>> unit_needs_for(card, needs=[["tow"], []])
+    (frozenset({'tow'}), frozenset())
+    """
+    if units is not None and (
+        not isinstance(units, int | np.integer)
+        or isinstance(units, bool)
+        or not 1 <= units <= MAX_UNITS
+    ):
+        msg = f"units must be an integer in [1, {MAX_UNITS}] (or None), got {units!r}"
+        raise InvalidParameterError(msg, name="units", value=units)
+    if needs is None:
+        base = list(card.needs)
+        if units is None:
+            return tuple(base)
+        return tuple(base[:units] + [base[-1]] * (int(units) - len(base)))
+    if isinstance(needs, str):
+        flat = normalize_needs(needs)
+    else:
+        try:
+            items = list(needs)
+        except TypeError:
+            msg = f"needs must be capabilities or one set of capabilities per unit: {needs!r}"
+            raise InvalidParameterError(msg, name="needs", value=needs) from None
+        if all(isinstance(n, str) for n in items):
+            flat = normalize_needs(items)
+        else:
+            per_unit = tuple(normalize_needs(n, name="needs") for n in items)
+            if units is not None and units != len(per_unit):
+                msg = f"needs lists {len(per_unit)} units but units={units}"
+                raise InvalidParameterError(msg, name="needs", value=needs)
+            if not 1 <= len(per_unit) <= MAX_UNITS:
+                msg = f"needs must list 1 to {MAX_UNITS} units, got {len(per_unit)}"
+                raise InvalidParameterError(msg, name="needs", value=needs)
+            return per_unit
+    return (flat,) * (card.units if units is None else int(units))
+
+
+def _card(needs: list[list[str]], mode: OfferMode, timeout_s: float, max_eta_s: float) -> RunCard:
+    return RunCard(
+        needs=tuple(frozenset(n) for n in needs),
+        mode=mode,
+        offer_timeout_s=timeout_s,
+        fan_out=3 if mode == "broadcast" else 1,
+        max_eta_s=max_eta_s,
+    )
+
+
+#: The library's run cards by kind (read-only; see the module docstring for the table).
+DEFAULT_RUN_CARDS: Mapping[str, RunCard] = MappingProxyType(
+    {
+        "rollover": _card([["crane"], [], []], "broadcast", 60.0, 3600.0),
+        "collision": _card([["tow"], ["first_aid"], []], "broadcast", 45.0, 3600.0),
+        "fire": _card([[], [], []], "broadcast", 30.0, 1800.0),
+        "medical": _card([["first_aid"], []], "broadcast", 30.0, 1800.0),
+        "breakdown": _card([["mechanic"]], "sequential", 90.0, 3600.0),
+        "tyre": _card([["tyre"]], "sequential", 90.0, 3600.0),
+        "fuel": _card([["fuel"]], "sequential", 90.0, 3600.0),
+        "stuck": _card([["tow"], []], "sequential", 90.0, 3600.0),
+        "directions": _card([[]], "sequential", 60.0, 900.0),
+        "other": _card([[]], "sequential", 90.0, 3600.0),
+    }
+)
