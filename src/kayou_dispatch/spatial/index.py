@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -601,6 +602,53 @@ class ResponderIndex:
             has = np.fromiter((needs <= caps[i] for i in slots.tolist()), bool, slots.size)
             slots, dist = slots[has], dist[has]
         return slots, dist
+
+    def _eligible(
+        self,
+        needs: frozenset[str] = _EMPTY,
+        exclude: frozenset[str] = _EMPTY,
+        *,
+        only: Sequence[str] | None = None,
+    ) -> tuple[
+        NDArray[np.int64], list[str], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]
+    ]:
+        """Return every fresh, AVAILABLE responder with all ``needs``, not in ``exclude``.
+
+        One consistent snapshot (under the lock) of their slots, ids, positions and
+        headings (NaN: unknown), in slot order. For the ranking, which filters here once
+        instead of walking buckets: it ranks by road time, not by distance. With ``only``,
+        return exactly those responders, in that order, unfiltered.
+
+        Raises
+        ------
+        UnknownResponderError
+            When an id of ``only`` is not in the index.
+        """
+        with self._lock:
+            col = self._col
+            if only is not None:
+                slots = np.array([self._slot(rid) for rid in only], dtype=np.int64)
+                ids = list(only)
+            else:
+                now = self._clock()
+                n = len(self._ids)
+                ok = col["alive"][:n] & (col["ts"][:n] >= now - self._ttl)
+                ok &= col["status"][:n] == _AVAILABLE
+                for rid in exclude:
+                    slot = self._slot_of.get(rid)
+                    if slot is not None:
+                        ok[slot] = False
+                slots = np.flatnonzero(ok)
+                if needs and slots.size:
+                    caps = self._caps
+                    has = np.fromiter((needs <= caps[i] for i in slots.tolist()), bool, slots.size)
+                    slots = slots[has]
+                rows = slots.tolist()
+                if len(rows) > 1:
+                    ids = list(itemgetter(*rows)(self._ids))
+                else:
+                    ids = [self._ids[i] for i in rows]  # type: ignore[misc]
+            return slots, ids, col["lat"][slots], col["lng"][slots], col["heading"][slots]
 
     def _gather(self, cells: Iterable[int]) -> NDArray[np.int64]:
         buckets = self._buckets
