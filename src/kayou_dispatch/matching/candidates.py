@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kayou_dispatch.network import RoadNetwork, SnapArrays
+from kayou_dispatch.network.trips import Departures, departures_of
 from kayou_dispatch.spatial import ResponderIndex
 
 __all__ = ["CandidateSet", "gather", "SnapCache"]
@@ -31,20 +32,26 @@ class CandidateSet:
 
     Attributes
     ----------
-    ids
-        Responder ids.
+    slots
+        Their index slots.
+    names
+        The id of every index slot at the time (``names[slots[i]]`` is row i's id).
     lat, lng, heading
         Reported positions and headings (NaN: unknown).
     snaps
         Their snaps (``edge == -1``: off the network). Headed responders are snapped with
         their heading.
+    departures
+        Where their trips join the graph (cached with the snaps).
     """
 
-    ids: list[str]
+    slots: NDArray[np.int64]
+    names: tuple[str | None, ...]
     lat: NDArray[np.float64]
     lng: NDArray[np.float64]
     heading: NDArray[np.float64]
     snaps: SnapArrays
+    departures: Departures
 
 
 _EMPTY_I = np.zeros(0, dtype=np.int64)
@@ -63,7 +70,7 @@ class SnapCache:
         self._net = network
         self._lock = threading.Lock()
         self._size = 0
-        self._key = np.zeros((0, 3))
+        self._key_lat = self._key_lng = self._key_h = np.zeros(0)
         self._valid = np.zeros(0, dtype=bool)
         self._cols: list[NDArray[Any]] = []
         self.snapped = 0  # positions snapped so far (for tests and benchmarks)
@@ -71,22 +78,25 @@ class SnapCache:
 
     def _grow(self, size: int) -> None:
         new = max(size, 2 * self._size, 1024)
-        key = np.full((new, 3), np.nan)
-        key[: self._size] = self._key
+        keys = []
+        for old in (self._key_lat, self._key_lng, self._key_h):
+            key = np.full(new, np.nan)
+            key[: self._size] = old
+            keys.append(key)
         valid = np.zeros(new, dtype=bool)
         valid[: self._size] = self._valid
         if not self._cols:
-            template = SnapArrays(
-                _EMPTY_I, np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), _EMPTY_I, _EMPTY_I
-            )
+            e, f = _EMPTY_I, np.zeros(0)
+            template: list[NDArray[Any]] = [e, f, f, f, f, e, e, e, f, e, f]
         else:
-            template = SnapArrays._make(self._cols)
+            template = self._cols
         cols: list[NDArray[Any]] = []
         for c in template:
             grown = np.zeros(new, dtype=c.dtype)
             grown[: self._size] = c
             cols.append(grown)
-        self._key, self._valid, self._cols, self._size = key, valid, cols, new
+        self._key_lat, self._key_lng, self._key_h = keys
+        self._valid, self._cols, self._size = valid, cols, new
 
     def get(
         self,
@@ -94,22 +104,26 @@ class SnapCache:
         lat: NDArray[np.float64],
         lng: NDArray[np.float64],
         heading: NDArray[np.float64],
-    ) -> SnapArrays:
-        """Return the snaps of these slots at these positions, snapping only what moved."""
+    ) -> tuple[SnapArrays, Departures]:
+        """Return the snaps (and departures) of these slots at these positions.
+
+        Only positions that moved since they were last snapped are snapped again.
+        """
         with self._lock:
             if slots.size and int(slots.max()) >= self._size:
                 self._grow(int(slots.max()) + 1)
-            key = self._key[slots]
+            key_h = self._key_h[slots]
             same = (
                 self._valid[slots]
-                & (key[:, 0] == lat)
-                & (key[:, 1] == lng)
-                & ((key[:, 2] == heading) | (np.isnan(key[:, 2]) & np.isnan(heading)))
+                & (self._key_lat[slots] == lat)
+                & (self._key_lng[slots] == lng)
+                & ((key_h == heading) | (np.isnan(key_h) & np.isnan(heading)))
             )
             stale = np.flatnonzero(~same)
             if stale.size:
                 self._refresh(slots[stale], lat[stale], lng[stale], heading[stale])
-            return SnapArrays._make(c[slots] for c in self._cols)
+            cols = [c[slots] for c in self._cols]
+            return SnapArrays._make(cols[:7]), Departures._make(cols[7:])
 
     def _refresh(
         self,
@@ -129,12 +143,13 @@ class SnapCache:
                 max_distance_m=OFF_NETWORK_M,
             )
             target = slots[rows]
-            for col, values in zip(self._cols, res, strict=True):
+            dep = departures_of(self._net.arrays, res)
+            for col, values in zip(self._cols, [*res, *dep], strict=True):
                 col[target] = values
             self.snapped += int(rows.size)
-        self._key[slots, 0] = lat
-        self._key[slots, 1] = lng
-        self._key[slots, 2] = heading
+        self._key_lat[slots] = lat
+        self._key_lng[slots] = lng
+        self._key_h[slots] = heading
         self._valid[slots] = True
 
 
@@ -147,5 +162,5 @@ def gather(
 ) -> CandidateSet:
     """Return the fresh, AVAILABLE responders with every need, not excluded, snapped."""
     slots, ids, lat, lng, heading = index._eligible(needs, exclude)
-    snaps = cache.get(slots, lat, lng, heading)
-    return CandidateSet(ids, lat, lng, heading, snaps)
+    snaps, dep = cache.get(slots, lat, lng, heading)
+    return CandidateSet(slots, ids, lat, lng, heading, snaps, dep)

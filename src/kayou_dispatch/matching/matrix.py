@@ -38,9 +38,9 @@ def eta_matrix(
         When a responder id is not in the index.
     """
     slots, _, lat, lng, heading = index._eligible(only=list(responder_ids))
-    snaps = cache.get(slots, lat, lng, heading)
+    snaps, dep = cache.get(slots, lat, lng, heading)
     out = np.empty((lats.shape[0], slots.shape[0]))
     for i in range(lats.shape[0]):
         dest = network.snap(float(lats[i]), float(lngs[i]))
-        out[i] = ranker.times(dest, snaps)
+        out[i] = ranker.times(dest, snaps, dep)
     return out

@@ -25,11 +25,13 @@ from numpy.typing import NDArray
 from kayou_dispatch.geo import haversine_m_array
 from kayou_dispatch.matching.candidates import CandidateSet
 from kayou_dispatch.network import RoadNetwork, Snap, SnapArrays
+from kayou_dispatch.network.trips import Departures
 
 __all__ = ["Candidate", "Ranker"]
 
 # Bounded searches (doubling the limit) before one unbounded search.
 _BOUNDED_TRIES = 4
+_M_PER_DEG = math.radians(1.0) * 6_371_008.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,10 @@ class Candidate:
 
 def _rows(snaps: SnapArrays, rows: NDArray[np.int64]) -> SnapArrays:
     return SnapArrays._make(c[rows] for c in snaps)
+
+
+def _dep_rows(dep: Departures, rows: NDArray[np.int64]) -> Departures:
+    return Departures._make(c[rows] for c in dep)
 
 
 class Ranker:
@@ -88,10 +94,15 @@ class Ranker:
         Candidates off the network, unreachable, or slower than ``max_eta_s`` are left out.
         ``lat, lng`` is the incident's reported position (for ``straight_m``).
         """
-        on = np.flatnonzero(cands.snaps.edge >= 0)
+        on_network = cands.snaps.edge >= 0
+        on = np.flatnonzero(on_network)
         if not on.size:
             return []
-        sub = _rows(cands.snaps, on)
+        if on.size == on_network.size:
+            sub, dep = cands.snaps, cands.departures
+        else:
+            sub = _rows(cands.snaps, on)
+            dep = _dep_rows(cands.departures, on)
         kk = min(k, on.size)
         lb = self._bounds(dest, sub)
         lb_k = float(np.partition(lb, kk - 1)[kk - 1])
@@ -102,7 +113,7 @@ class Ranker:
         while True:
             tree = self._net.tree_to_snapped(dest, limit_s=limit, predecessors=True)
             self.searches += 1
-            times = tree.times(sub)
+            times = tree.times(sub, dep)
             found = np.flatnonzero((times <= min(limit, max_eta_s)) & (times < math.inf))
             if found.size >= kk or limit >= max_eta_s:
                 break
@@ -118,27 +129,34 @@ class Ranker:
             found, t = found[keep], t[keep]
             if lb_k > 0.0:
                 self._learn(float(kth) / lb_k)
-        ids = cands.ids
-        order = sorted(range(found.size), key=lambda i: (t[i], ids[on[found[i]]]))[:k]
+        names, slots = cands.names, cands.slots[on[found]].tolist()
+        order = sorted(range(found.size), key=lambda i: (t[i], names[slots[i]]))[:k]
         rows = found[order]
         legs = tree.legs(sub, rows.tolist())
         dist = tree.distances_m(legs)
         at = on[rows]
         straight = haversine_m_array(cands.lat[at], cands.lng[at], lat, lng)
         return [
-            Candidate(ids[a], float(e), float(d), float(s))
+            Candidate(str(names[a]), float(e), float(d), float(s))
             for a, e, d, s in zip(
-                at.tolist(), times[rows].tolist(), dist.tolist(), straight.tolist(), strict=True
+                cands.slots[at].tolist(),
+                times[rows].tolist(),
+                dist.tolist(),
+                straight.tolist(),
+                strict=True,
             )
         ]
 
     def _bounds(self, dest: Snap, sub: SnapArrays) -> NDArray[np.float64]:
-        # Driving between two snapped points covers at least the great circle between them,
-        # at most at the network's top speed. Only the first search limit depends on it.
+        # Driving between two snapped points covers about the straight line between them,
+        # at most at the network's top speed. Only the first search limit depends on this
+        # estimate (never the result), so a local flat-earth distance is good enough.
         vmax = self._net.max_speed_mps
         if not 0.0 < vmax < math.inf:
             return np.zeros(sub.edge.shape[0])
-        out: NDArray[np.float64] = haversine_m_array(sub.lat, sub.lng, dest.lat, dest.lng) / vmax
+        dy = (sub.lat - dest.lat) * _M_PER_DEG
+        dx = (sub.lng - dest.lng) * (_M_PER_DEG * math.cos(math.radians(dest.lat)))
+        out: NDArray[np.float64] = np.hypot(dx, dy) / vmax
         return out
 
     def _learn(self, observed: float) -> None:
@@ -146,10 +164,11 @@ class Ranker:
             target = min(max(observed * 1.2, 1.0), 1000.0)
             self._ratio = 0.7 * self._ratio + 0.3 * target
 
-    def times(self, dest: Snap, snaps: SnapArrays) -> NDArray[np.float64]:
+    def times(self, dest: Snap, snaps: SnapArrays, dep: Departures) -> NDArray[np.float64]:
         """Return every row's exact time to ``dest`` (``inf``: off the network or unreachable)."""
         out = np.full(snaps.edge.shape[0], math.inf)
         on = np.flatnonzero(snaps.edge >= 0)
         if on.size:
-            out[on] = self._net.tree_to_snapped(dest).times(_rows(snaps, on))
+            tree = self._net.tree_to_snapped(dest)
+            out[on] = tree.times(_rows(snaps, on), _dep_rows(dep, on))
         return out

@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain, repeat
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -610,14 +609,19 @@ class ResponderIndex:
         *,
         only: Sequence[str] | None = None,
     ) -> tuple[
-        NDArray[np.int64], list[str], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]
+        NDArray[np.int64],
+        tuple[str | None, ...],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
     ]:
         """Return every fresh, AVAILABLE responder with all ``needs``, not in ``exclude``.
 
-        One consistent snapshot (under the lock) of their slots, ids, positions and
-        headings (NaN: unknown), in slot order. For the ranking, which filters here once
-        instead of walking buckets: it ranks by road time, not by distance. With ``only``,
-        return exactly those responders, in that order, unfiltered.
+        One consistent snapshot (under the lock): their slots, the ids of every slot
+        (``ids[slots[i]]`` is row i's id; a tuple copy is far cheaper than picking ids one by
+        one), and their positions and headings (NaN: unknown), in slot order. For ranking,
+        which filters here once instead of walking buckets: it ranks by road time, not by
+        distance. With ``only``, return exactly those responders, in that order, unfiltered.
 
         Raises
         ------
@@ -628,7 +632,6 @@ class ResponderIndex:
             col = self._col
             if only is not None:
                 slots = np.array([self._slot(rid) for rid in only], dtype=np.int64)
-                ids = list(only)
             else:
                 now = self._clock()
                 n = len(self._ids)
@@ -643,11 +646,7 @@ class ResponderIndex:
                     caps = self._caps
                     has = np.fromiter((needs <= caps[i] for i in slots.tolist()), bool, slots.size)
                     slots = slots[has]
-                rows = slots.tolist()
-                if len(rows) > 1:
-                    ids = list(itemgetter(*rows)(self._ids))
-                else:
-                    ids = [self._ids[i] for i in rows]  # type: ignore[misc]
+            ids = tuple(self._ids)
             return slots, ids, col["lat"][slots], col["lng"][slots], col["heading"][slots]
 
     def _gather(self, cells: Iterable[int]) -> NDArray[np.int64]:
