@@ -297,3 +297,12 @@ def test_constructor_bad_input():
         DispatchEngine(line_network(), resolution=99)
     with pytest.raises(InvalidParameterError):
         DispatchEngine(line_network(), position_ttl_s=-1.0)
+
+
+def test_snap_cache_is_not_fooled_by_a_refresh_elsewhere(engine):
+    engine.update_positions(["a", "b"], [0.0, 0.0], [0.001, 0.019])
+    assert engine.rank(0.0, 0.0, k=1)[0].responder_id == "a"
+    engine.update_position("a", 0.0, 0.0199)  # a moves far away...
+    engine.explain(0.0, 0.0, "a")  # ...and is re-snapped alone, for explain
+    got = engine.rank(0.0, 0.0, k=2)  # the cached candidate arrays must not be reused
+    assert [c.responder_id for c in got] == ["b", "a"]

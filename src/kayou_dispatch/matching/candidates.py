@@ -9,6 +9,7 @@ or an unchanged re-report safe by construction.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ from kayou_dispatch.network import RoadNetwork, SnapArrays
 from kayou_dispatch.network.trips import Departures, departures_of
 from kayou_dispatch.spatial import ResponderIndex
 
-__all__ = ["CandidateSet", "gather", "SnapCache"]
+__all__ = ["CandidateSet", "gather", "LocalPlane", "SnapCache"]
 
 #: Responders farther than this from every (qualifying) road are off the network.
 OFF_NETWORK_M = 1000.0
@@ -43,6 +44,8 @@ class CandidateSet:
         their heading.
     departures
         Where their trips join the graph (cached with the snaps).
+    plane_x, plane_y
+        The snapped points in a flat local plane, metres (for quick distance estimates).
     """
 
     slots: NDArray[np.int64]
@@ -52,9 +55,26 @@ class CandidateSet:
     heading: NDArray[np.float64]
     snaps: SnapArrays
     departures: Departures
+    plane_x: NDArray[np.float64]
+    plane_y: NDArray[np.float64]
 
 
 _EMPTY_I = np.zeros(0, dtype=np.int64)
+_M_PER_DEG = math.radians(1.0) * 6_371_008.8
+
+
+class LocalPlane:
+    """An equirectangular plane around a network's centre, metres (for quick estimates)."""
+
+    def __init__(self, network: RoadNetwork) -> None:
+        lat0 = 0.5 * (network.bounds[0] + network.bounds[2])
+        self.sx = _M_PER_DEG * math.cos(math.radians(lat0))
+
+    def xy(
+        self, lat: NDArray[np.float64], lng: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Project points (NaN stays NaN)."""
+        return lng * self.sx, lat * _M_PER_DEG
 
 
 class SnapCache:
@@ -74,6 +94,8 @@ class SnapCache:
         self._valid = np.zeros(0, dtype=bool)
         self._cols: list[NDArray[Any]] = []
         self.snapped = 0  # positions snapped so far (for tests and benchmarks)
+        self._last: tuple[NDArray[np.int64], Any] | None = None
+        self.plane = LocalPlane(network)
         self._grow(0)
 
     def _grow(self, size: int) -> None:
@@ -87,7 +109,7 @@ class SnapCache:
         valid[: self._size] = self._valid
         if not self._cols:
             e, f = _EMPTY_I, np.zeros(0)
-            template: list[NDArray[Any]] = [e, f, f, f, f, e, e, e, f, e, f]
+            template: list[NDArray[Any]] = [e, f, f, f, f, e, e, e, f, e, f, f, f]
         else:
             template = self._cols
         cols: list[NDArray[Any]] = []
@@ -104,10 +126,12 @@ class SnapCache:
         lat: NDArray[np.float64],
         lng: NDArray[np.float64],
         heading: NDArray[np.float64],
-    ) -> tuple[SnapArrays, Departures]:
-        """Return the snaps (and departures) of these slots at these positions.
+    ) -> tuple[SnapArrays, Departures, NDArray[np.float64], NDArray[np.float64]]:
+        """Return the snaps, departures and plane coordinates of these slots' positions.
 
-        Only positions that moved since they were last snapped are snapped again.
+        Only positions that moved since they were last snapped are snapped again; when
+        nothing moved and the slots are those of the previous call, its arrays are returned
+        again (callers must not modify them).
         """
         with self._lock:
             if slots.size and int(slots.max()) >= self._size:
@@ -122,8 +146,12 @@ class SnapCache:
             stale = np.flatnonzero(~same)
             if stale.size:
                 self._refresh(slots[stale], lat[stale], lng[stale], heading[stale])
+            elif self._last is not None and np.array_equal(self._last[0], slots):
+                return self._last[1]
             cols = [c[slots] for c in self._cols]
-            return SnapArrays._make(cols[:7]), Departures._make(cols[7:])
+            out = (SnapArrays._make(cols[:7]), Departures._make(cols[7:11]), cols[11], cols[12])
+            self._last = (slots.copy(), out)
+            return out
 
     def _refresh(
         self,
@@ -132,6 +160,7 @@ class SnapCache:
         lng: NDArray[np.float64],
         heading: NDArray[np.float64],
     ) -> None:
+        self._last = None  # any refresh may change rows the last answer holds
         headed = ~np.isnan(heading)
         for rows, hd in ((np.flatnonzero(~headed), None), (np.flatnonzero(headed), heading)):
             if not rows.size:
@@ -144,7 +173,8 @@ class SnapCache:
             )
             target = slots[rows]
             dep = departures_of(self._net.arrays, res)
-            for col, values in zip(self._cols, [*res, *dep], strict=True):
+            px, py = self.plane.xy(res.lat, res.lng)
+            for col, values in zip(self._cols, [*res, *dep, px, py], strict=True):
                 col[target] = values
             self.snapped += int(rows.size)
         self._key_lat[slots] = lat
@@ -162,5 +192,5 @@ def gather(
 ) -> CandidateSet:
     """Return the fresh, AVAILABLE responders with every need, not excluded, snapped."""
     slots, ids, lat, lng, heading = index._eligible(needs, exclude)
-    snaps, dep = cache.get(slots, lat, lng, heading)
-    return CandidateSet(slots, ids, lat, lng, heading, snaps, dep)
+    snaps, dep, px, py = cache.get(slots, lat, lng, heading)
+    return CandidateSet(slots, ids, lat, lng, heading, snaps, dep, px, py)

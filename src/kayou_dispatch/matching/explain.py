@@ -76,7 +76,7 @@ class Explanation:
 
 def _responder_snap(index: ResponderIndex, cache: SnapCache, responder_id: str) -> Snap | None:
     slots, _, lat, lng, heading = index._eligible(only=[responder_id])
-    s, _ = cache.get(slots, lat, lng, heading)
+    s, _, _, _ = cache.get(slots, lat, lng, heading)
     if s.edge[0] < 0:
         return None
     node, twin = int(s.node[0]), int(s.twin[0])

@@ -38,7 +38,7 @@ def eta_matrix(
         When a responder id is not in the index.
     """
     slots, _, lat, lng, heading = index._eligible(only=list(responder_ids))
-    snaps, dep = cache.get(slots, lat, lng, heading)
+    snaps, dep, _, _ = cache.get(slots, lat, lng, heading)
     out = np.empty((lats.shape[0], slots.shape[0]))
     for i in range(lats.shape[0]):
         dest = network.snap(float(lats[i]), float(lngs[i]))

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kayou_dispatch.geo import haversine_m_array
-from kayou_dispatch.matching.candidates import CandidateSet
+from kayou_dispatch.matching.candidates import CandidateSet, LocalPlane
 from kayou_dispatch.network import RoadNetwork, Snap, SnapArrays
 from kayou_dispatch.network.trips import Departures
 
@@ -31,7 +31,6 @@ __all__ = ["Candidate", "Ranker"]
 
 # Bounded searches (doubling the limit) before one unbounded search.
 _BOUNDED_TRIES = 4
-_M_PER_DEG = math.radians(1.0) * 6_371_008.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +77,7 @@ class Ranker:
         self._lock = threading.Lock()
         self._ratio = 3.0  # road time / straight-line bound, learned
         self.searches = 0  # searches run so far (for tests and benchmarks)
+        self._plane = LocalPlane(network)
 
     def rank(
         self,
@@ -99,13 +99,13 @@ class Ranker:
         if not on.size:
             return []
         if on.size == on_network.size:
-            sub, dep = cands.snaps, cands.departures
+            sub, dep, px, py = cands.snaps, cands.departures, cands.plane_x, cands.plane_y
         else:
             sub = _rows(cands.snaps, on)
             dep = _dep_rows(cands.departures, on)
+            px, py = cands.plane_x[on], cands.plane_y[on]
         kk = min(k, on.size)
-        lb = self._bounds(dest, sub)
-        lb_k = float(np.partition(lb, kk - 1)[kk - 1])
+        lb_k = self._kth_bound(dest, px, py, kk)
         with self._lock:
             ratio = self._ratio
         limit = min(lb_k * ratio + 1.0, max_eta_s)
@@ -147,17 +147,20 @@ class Ranker:
             )
         ]
 
-    def _bounds(self, dest: Snap, sub: SnapArrays) -> NDArray[np.float64]:
+    def _kth_bound(
+        self, dest: Snap, px: NDArray[np.float64], py: NDArray[np.float64], kk: int
+    ) -> float:
         # Driving between two snapped points covers about the straight line between them,
         # at most at the network's top speed. Only the first search limit depends on this
-        # estimate (never the result), so a local flat-earth distance is good enough.
+        # estimate (never the result), so a flat local plane is good enough.
         vmax = self._net.max_speed_mps
         if not 0.0 < vmax < math.inf:
-            return np.zeros(sub.edge.shape[0])
-        dy = (sub.lat - dest.lat) * _M_PER_DEG
-        dx = (sub.lng - dest.lng) * (_M_PER_DEG * math.cos(math.radians(dest.lat)))
-        out: NDArray[np.float64] = np.hypot(dx, dy) / vmax
-        return out
+            return 0.0
+        x, y = self._plane.xy(np.array([dest.lat]), np.array([dest.lng]))
+        dx = px - x[0]
+        dy = py - y[0]
+        d2 = dx * dx + dy * dy
+        return math.sqrt(float(np.partition(d2, kk - 1)[kk - 1])) / vmax
 
     def _learn(self, observed: float) -> None:
         with self._lock:
