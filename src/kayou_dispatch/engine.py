@@ -285,6 +285,20 @@ class DispatchEngine:
             When the responder is not known.
         InvalidCoordinateError, OffNetworkError, InvalidParameterError
             As :meth:`rank`.
+
+        Examples
+        --------
+        >>> from kayou_dispatch.network import EdgeArrays
+        >>> a = EdgeArrays.straight(node_id=[1, 2], lat=[0.0, 0.0], lng=[0.0, 0.01],
+        ...                         u=[0, 1], v=[1, 0], length_m=[1112.0] * 2,
+        ...                         travel_time_s=[60.0] * 2)
+        >>> engine = DispatchEngine(RoadNetwork.from_arrays(a), clock=lambda: 0.0)
+        >>> engine.update_position("r1", 0.0, 0.002)
+        True
+        >>> engine.set_status("r1", "en_route")
+        >>> why = engine.explain(0.0, 0.005, "r1")
+        >>> why.ranked, [r.value for r in why.reasons], round(why.eta_s)
+        (False, ['busy'], 18)
         """
         kk = check_k(k)
         cap = check_max_eta_s(max_eta_s)
@@ -329,6 +343,17 @@ class DispatchEngine:
             When an incident is off the network.
         UnknownResponderError
             When a responder id is not known.
+
+        Examples
+        --------
+        >>> from kayou_dispatch.network import EdgeArrays
+        >>> a = EdgeArrays.straight(node_id=[1, 2], lat=[0.0, 0.0], lng=[0.0, 0.01],
+        ...                         u=[0], v=[1], length_m=[1112.0], travel_time_s=[60.0])
+        >>> engine = DispatchEngine(RoadNetwork.from_arrays(a), clock=lambda: 0.0)
+        >>> engine.update_positions(["a", "b"], [0.0, 0.0], [0.002, 0.008])
+        2
+        >>> engine.eta_matrix([(0.0, 0.005), (0.0, 0.009)], ["a", "b"]).round(1).tolist()
+        [[18.0, inf], [42.0, 6.0]]
         """
         try:
             pts = np.asarray(incidents, dtype=np.float64)

@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from kayou_dispatch.errors import InvalidParameterError
 from kayou_dispatch.network._arrays import EdgeArrays
 from kayou_dispatch.network.paths import CSRGraph, Route
 from kayou_dispatch.network.snap import SegmentIndex, Snap, SnapArrays
@@ -215,7 +216,7 @@ class DestinationTree:
         """Trace the fastest trip of each given origin row through the search tree."""
         if self.pred is None:
             msg = "legs need a DestinationTree built with predecessors=True"
-            raise RuntimeError(msg)
+            raise InvalidParameterError(msg, name="predecessors", value=False)
         a = self.arrays
         tt = a.travel_time_s
         d = self.to_dest
