@@ -49,4 +49,4 @@ def edge_point(net, e, f):
     return float(lat), float(lng)
 
 
-__all__ = ["brute_force_rank", "edge_point", "place_near_edges", "np"]
+__all__ = ["brute_force_rank", "edge_point", "place_near_edges"]

@@ -218,28 +218,37 @@ class DestinationTree:
             msg = "legs need a DestinationTree built with predecessors=True"
             raise InvalidParameterError(msg, name="predecessors", value=False)
         a = self.arrays
-        tt = a.travel_time_s
-        d = self.to_dest
+        tt = a.travel_time_s.item
+        head = a.v.item
+        d = self.to_dest.item
         pred_item = self.pred.item
         n = self.graph.n
+        idx = np.asarray(rows, dtype=np.int64)
+        ends = {de for de, _ in self._dest_edges()} if self.dest.node is None else set()
         out = []
-        for r in rows:
-            edge = int(origins.edge[r])
-            frac = float(origins.fraction[r])
-            node = int(origins.node[r])
-            twin = int(origins.twin[r]) if node < 0 else -1
+        for edge, frac, node, twin in zip(
+            origins.edge[idx].tolist(),
+            origins.fraction[idx].tolist(),
+            origins.node[idx].tolist(),
+            origins.twin[idx].tolist(),
+            strict=True,
+        ):
+            if node >= 0:
+                twin = -1
             # Same candidates, same arithmetic and same order of preference as times().
             options: list[tuple[float, int, float, int]] = []  # (eta, edge, from, entry node)
             if node >= 0:
-                options.append((float(d[node]), -1, math.nan, node))
+                options.append((d(node), -1, math.nan, node))
             else:
-                x = int(a.v[edge])
-                options.append(((1.0 - frac) * float(tt[edge]) + float(d[x]), edge, frac, x))
+                x = head(edge)
+                options.append(((1.0 - frac) * tt(edge) + d(x), edge, frac, x))
                 if twin >= 0:
-                    y = int(a.v[twin])
-                    options.append((frac * float(tt[twin]) + float(d[y]), twin, 1.0 - frac, y))
+                    y = head(twin)
+                    options.append((frac * tt(twin) + d(y), twin, 1.0 - frac, y))
             best = min(options, key=lambda o: o[0])
-            direct = self._best_direct(edge, frac, node, twin)
+            direct = None
+            if edge in ends or twin in ends:
+                direct = self._best_direct(edge, frac, node, twin)
             if direct is not None and direct[0] <= best[0]:
                 eta, de, f0, f1 = direct
                 if self.limit_s < math.inf and eta > self.limit_s:
