@@ -391,6 +391,11 @@ class SegmentIndex:
         slat[nd] = self.node_lat[node[nd]]
         slng[nd] = self.node_lng[node[nd]]
 
+        if s.shape[0] == n:  # every row hit a road (the usual case): no scatter needed
+            dist = haversine_m_array(lats, lngs, slat, slng)
+            if (dist <= max_distance_m).all():
+                twin = np.full(n, -1, dtype=np.int64)
+                return SnapArrays(e, frac, dist, slat, slng, node, twin)
         out_edge = np.full(n, -1, dtype=np.int64)
         out_frac = np.full(n, np.nan)
         out_lat = np.full(n, np.nan)
