@@ -21,7 +21,7 @@ def test_ranked_responder_has_its_place_and_route(engine):
     engine.update_position("b", 0.0, 0.015)
     ex = engine.explain(0.0, 0.01, "b")
     assert isinstance(ex, Explanation)
-    assert ex.ranked and ex.position == 2 and ex.reasons == ()
+    assert ex.ranked and ex.position == 2 and ex.reasons == () and ex.reason is None
     c = engine.rank(0.0, 0.01)[1]
     assert (ex.eta_s, ex.straight_m) == (c.eta_s, c.straight_m)
     assert ex.distance_m == pytest.approx(c.distance_m)
@@ -52,7 +52,7 @@ def test_each_reason(engine, setup, opts, reason):
     setup(engine)
     ex = engine.explain(0.0, 0.01, "x", **opts)
     assert not ex.ranked and ex.position is None
-    assert ex.reasons == (reason,)
+    assert ex.reasons == (reason,) and ex.reason is reason and ex.reason == reason.value
     assert len(ex.details) == 1 and ex.details[0] in ex.summary
     if reason is Reason.OFF_NETWORK:
         assert ex.route is None and math.isinf(ex.eta_s)

@@ -64,6 +64,11 @@ class Explanation:
     details: tuple[str, ...]
 
     @property
+    def reason(self) -> Reason | None:
+        """The first reason it is not ranked (``None`` when ranked)."""
+        return self.reasons[0] if self.reasons else None
+
+    @property
     def summary(self) -> str:
         """A one-line account, e.g. for logs."""
         if self.ranked:

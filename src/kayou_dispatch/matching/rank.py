@@ -70,6 +70,23 @@ class Ranker:
     ----------
     network
         The road network.
+
+    Examples
+    --------
+    >>> from kayou_dispatch import ResponderIndex, RoadNetwork
+    >>> from kayou_dispatch.matching import SnapCache, gather
+    >>> from kayou_dispatch.network import EdgeArrays
+    >>> a = EdgeArrays.straight(node_id=[1, 2], lat=[0.0, 0.0], lng=[0.0, 0.01],
+    ...                         u=[0, 1], v=[1, 0], length_m=[1112.0] * 2,
+    ...                         travel_time_s=[60.0] * 2)
+    >>> net = RoadNetwork.from_arrays(a)
+    >>> index = ResponderIndex(clock=lambda: 0.0)
+    >>> index.update_positions(["a", "b"], [0.0, 0.0], [0.001, 0.008])
+    2
+    >>> cands = gather(index, SnapCache(net), needs=frozenset(), exclude=frozenset())
+    >>> [(c.responder_id, round(c.eta_s)) for c in
+    ...  Ranker(net).rank(net.snap(0.0, 0.007), 0.0, 0.007, cands, k=2)]
+    [('b', 6), ('a', 36)]
     """
 
     def __init__(self, network: RoadNetwork) -> None:
