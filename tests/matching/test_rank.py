@@ -97,3 +97,24 @@ def test_rank_stays_exact_as_responders_move_and_the_limit_is_learned(scene, dat
             engine.update_position(rid, lat, lng, ts=r.ts, heading=r.heading)
         incident = data.draw(near_edge(net))
         opts = {**opts, "k": data.draw(st.integers(1, 6))}
+
+
+def test_rank_equals_brute_force_on_the_bundled_network():
+    import numpy as np
+
+    from kayou_dispatch import load_network
+
+    from .oracle import place_near_edges
+
+    net = load_network()
+    rng = np.random.default_rng(2026)
+    engine = DispatchEngine(net, clock=lambda: 0.0)
+    lat, lng = place_near_edges(net, rng, 200)
+    headings = np.where(rng.random(200) < 0.5, rng.uniform(0.0, 360.0, 200), np.nan)
+    engine.update_positions([f"h{i:03d}" for i in range(200)], lat, lng, headings=headings)
+    for i in range(0, 200, 9):
+        engine.set_status(f"h{i:03d}", "assigned")
+    ilat, ilng = place_near_edges(net, rng, 25)
+    for i in range(25):
+        opts = {"k": 1 + i % 7, "max_eta_s": None if i % 3 else 120.0, "heading": None}
+        check_against_oracle(engine, (float(ilat[i]), float(ilng[i])), opts)
