@@ -181,7 +181,7 @@ class Ranker:
 
     def _learn(self, observed: float) -> None:
         with self._lock:
-            target = min(max(observed * 1.5, 1.0), 1000.0)
+            target = min(max(observed * 1.2, 1.0), 1000.0)
             self._ratio = 0.7 * self._ratio + 0.3 * target
 
     def times(self, dest: Snap, snaps: SnapArrays, dep: Departures) -> NDArray[np.float64]:
