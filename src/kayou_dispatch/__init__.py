@@ -5,6 +5,7 @@ and run the offer/accept lifecycle of a mutual-aid dispatch platform.
 """
 
 from kayou_dispatch.datasets import load_network, synthetic_region
+from kayou_dispatch.engine import DispatchEngine
 from kayou_dispatch.errors import (
     DuplicateIncidentError,
     InvalidCoordinateError,
@@ -27,13 +28,17 @@ from kayou_dispatch.geo import (
     wgs84_to_gcj02,
     wgs84_to_gcj02_array,
 )
+from kayou_dispatch.matching import Candidate, Explanation, Reason
 from kayou_dispatch.network import RoadNetwork, Route, Snap, SnapArrays
 from kayou_dispatch.spatial import Neighbor, Responder, ResponderIndex, Status
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Candidate",
+    "DispatchEngine",
     "DuplicateIncidentError",
+    "Explanation",
     "gcj02_to_wgs84",
     "gcj02_to_wgs84_array",
     "haversine_m",
@@ -47,6 +52,7 @@ __all__ = [
     "Neighbor",
     "NetworkLoadError",
     "OffNetworkError",
+    "Reason",
     "Responder",
     "ResponderIndex",
     "RoadNetwork",

@@ -420,7 +420,8 @@ class RoadNetwork:
         if ((tt == 0) & (ln > 0)).any():
             return math.inf
         pos = tt > 0
-        return float((ln[pos] / tt[pos]).max()) if pos.any() else 0.0
+        with np.errstate(over="ignore"):  # a subnormal travel time: inf is the right bound
+            return float((ln[pos] / tt[pos]).max()) if pos.any() else 0.0
 
     @cached_property
     def bounds(self) -> tuple[float, float, float, float]:

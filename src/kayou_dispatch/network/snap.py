@@ -303,6 +303,15 @@ class SegmentIndex:
     ) -> None:
         d, t, ok = self._measure(qi, seg, lats, lngs, headings)
         qi, seg, d, t = qi[ok], seg[ok], d[ok], t[ok]
+        if qi.size and qi[0] == qi[-1] and (qi == qi[0]).all():
+            # One point (a single snap): the same choice without sorting every candidate.
+            key = np.round(d, 6)
+            tied = np.flatnonzero(key == key.min())
+            j = tied[np.argmin(seg[tied])]
+            q = qi[0]
+            if d[j] < best[2][q]:
+                best[0][q], best[1][q], best[2][q] = seg[j], t[j], d[j]
+            return
         # Round so twin edges drawn from opposite ends tie exactly; then lowest index wins.
         order = np.lexsort((seg, np.round(d, 6), qi))
         qi, seg, d, t = qi[order], seg[order], d[order], t[order]
@@ -391,6 +400,11 @@ class SegmentIndex:
         slat[nd] = self.node_lat[node[nd]]
         slng[nd] = self.node_lng[node[nd]]
 
+        if s.shape[0] == n:  # every row hit a road (the usual case): no scatter needed
+            dist = haversine_m_array(lats, lngs, slat, slng)
+            if (dist <= max_distance_m).all():
+                twin = np.full(n, -1, dtype=np.int64)
+                return SnapArrays(e, frac, dist, slat, slng, node, twin)
         out_edge = np.full(n, -1, dtype=np.int64)
         out_frac = np.full(n, np.nan)
         out_lat = np.full(n, np.nan)

@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
+from kayou_dispatch.errors import InvalidParameterError
 from kayou_dispatch.network._arrays import EdgeArrays
 from kayou_dispatch.network.paths import CSRGraph, Route
 from kayou_dispatch.network.snap import SegmentIndex, Snap, SnapArrays
 
-__all__ = ["DestinationTree", "Leg", "snap_row"]
+__all__ = ["Departures", "departures_of", "DestinationTree", "Leg", "snap_row"]
 
 
 def snap_row(s: Snap) -> SnapArrays:
@@ -41,6 +43,35 @@ def snap_row(s: Snap) -> SnapArrays:
         np.array([-1 if s.node is None else s.node], dtype=np.int64),
         np.array([-1 if s.twin is None else s.twin], dtype=np.int64),
     )
+
+
+class Departures(NamedTuple):
+    """Where trips from snapped origins join the graph: up to two (node, seconds) each.
+
+    ``node_a``/``off_a``: the head of the snapped edge and the time to it (the node itself
+    and 0 for a snap at a node); ``node_b``/``off_b``: the same along the twin, or
+    ``node_a`` and ``inf`` when the origin may not leave that way.
+    """
+
+    node_a: NDArray[np.int64]
+    off_a: NDArray[np.float64]
+    node_b: NDArray[np.int64]
+    off_b: NDArray[np.float64]
+
+
+def departures_of(arrays: EdgeArrays, origins: SnapArrays) -> Departures:
+    """Return the :class:`Departures` of snapped origins (off-network rows: meaningless)."""
+    tt = arrays.travel_time_s
+    e = np.where(origins.edge >= 0, origins.edge, 0)
+    f = origins.fraction
+    at_node = origins.node >= 0
+    has_twin = (origins.twin >= 0) & ~at_node
+    tw = np.where(has_twin, origins.twin, e)
+    node_a = np.where(at_node, origins.node, arrays.v[e])
+    off_a = np.where(at_node, 0.0, (1.0 - f) * tt[e])
+    node_b = np.where(has_twin, arrays.v[tw], node_a)
+    off_b = np.where(has_twin, f * tt[tw], np.inf)
+    return Departures(node_a, off_a, node_b, off_b)
 
 
 class Leg:
@@ -132,43 +163,45 @@ class DestinationTree:
 
     # --- times ----------------------------------------------------------------------------
 
-    def times(self, origins: SnapArrays) -> NDArray[np.float64]:
-        """Return the fastest time from each origin (all on the network), ``inf`` past the limit."""
-        a = self.arrays
-        tt = a.travel_time_s
+    def times(
+        self, origins: SnapArrays, departures: Departures | None = None
+    ) -> NDArray[np.float64]:
+        """Return the fastest time from each origin (all on the network), ``inf`` past the limit.
+
+        ``departures`` (from :func:`departures` of the same ``origins``) saves recomputing
+        them when the same origins are timed against many destinations.
+        """
+        dep = departures_of(self.arrays, origins) if departures is None else departures
         d = self.to_dest
-        e = origins.edge
-        f = origins.fraction
-        at_node = origins.node >= 0
-        has_twin = (origins.twin >= 0) & ~at_node
-        tw = np.where(has_twin, origins.twin, 0)
-        along = (1.0 - f) * tt[e] + d[a.v[e]]
-        back = np.where(has_twin, f * tt[tw] + d[a.v[tw]], np.inf)
-        times = np.where(at_node, d[np.where(at_node, origins.node, 0)], np.minimum(along, back))
+        times = np.minimum(dep.off_a + d[dep.node_a], dep.off_b + d[dep.node_b])
         if self.dest.node is None:
-            for direct in self._direct(e, f, has_twin, tw, at_node):
-                times = np.minimum(times, direct)
+            # Straight along one edge: only origins on the destination's edge or its twin.
+            e, tw = origins.edge, origins.twin
+            near = np.zeros(e.shape[0], dtype=bool)
+            for end_edge, _ in self._dest_edges():
+                near |= (e == end_edge) | (tw == end_edge)
+            if near.any():
+                rows = np.flatnonzero(near & (origins.node < 0))
+                times[rows] = np.minimum(times[rows], self._direct(origins, rows))
         if self.limit_s < math.inf:
-            times = np.where(times <= self.limit_s, times, np.inf)
+            times[times > self.limit_s] = np.inf
         out: NDArray[np.float64] = np.ascontiguousarray(times, dtype=np.float64)
         return out
 
-    def _direct(
-        self,
-        e: NDArray[np.int64],
-        f: NDArray[np.float64],
-        has_twin: NDArray[np.bool_],
-        tw: NDArray[np.int64],
-        at_node: NDArray[np.bool_],
-    ) -> list[NDArray[np.float64]]:
+    def _direct(self, origins: SnapArrays, rows: NDArray[np.int64]) -> NDArray[np.float64]:
         # Straight along one edge: each (start edge, end edge) pair that is the same edge.
         tt = self.arrays.travel_time_s
-        out = []
-        for start_edge, start_f, allowed in ((e, f, ~at_node), (tw, 1.0 - f, has_twin)):
+        e, f = origins.edge[rows], origins.fraction[rows]
+        at_node = origins.node[rows] >= 0
+        tw = origins.twin[rows]
+        best = np.full(rows.shape[0], np.inf)
+        for start_edge, start_f, allowed in ((e, f, ~at_node), (tw, 1.0 - f, ~at_node & (tw >= 0))):
             for end_edge, end_f in self._dest_edges():
                 ok = allowed & (start_edge == end_edge) & (start_f <= end_f)
-                out.append(np.where(ok, (end_f - start_f) * float(tt[end_edge]), np.inf))
-        return out
+                best = np.minimum(
+                    best, np.where(ok, (end_f - start_f) * float(tt[end_edge]), np.inf)
+                )
+        return best
 
     def _dest_edges(self) -> list[tuple[int, float]]:
         g = self.dest.fraction
@@ -183,30 +216,39 @@ class DestinationTree:
         """Trace the fastest trip of each given origin row through the search tree."""
         if self.pred is None:
             msg = "legs need a DestinationTree built with predecessors=True"
-            raise RuntimeError(msg)
+            raise InvalidParameterError(msg, name="predecessors", value=False)
         a = self.arrays
-        tt = a.travel_time_s
-        d = self.to_dest
+        tt = a.travel_time_s.item
+        head = a.v.item
+        d = self.to_dest.item
         pred_item = self.pred.item
         n = self.graph.n
+        idx = np.asarray(rows, dtype=np.int64)
+        ends = {de for de, _ in self._dest_edges()} if self.dest.node is None else set()
         out = []
-        for r in rows:
-            edge = int(origins.edge[r])
-            frac = float(origins.fraction[r])
-            node = int(origins.node[r])
-            twin = int(origins.twin[r]) if node < 0 else -1
+        for edge, frac, node, twin in zip(
+            origins.edge[idx].tolist(),
+            origins.fraction[idx].tolist(),
+            origins.node[idx].tolist(),
+            origins.twin[idx].tolist(),
+            strict=True,
+        ):
+            if node >= 0:
+                twin = -1
             # Same candidates, same arithmetic and same order of preference as times().
             options: list[tuple[float, int, float, int]] = []  # (eta, edge, from, entry node)
             if node >= 0:
-                options.append((float(d[node]), -1, math.nan, node))
+                options.append((d(node), -1, math.nan, node))
             else:
-                x = int(a.v[edge])
-                options.append(((1.0 - frac) * float(tt[edge]) + float(d[x]), edge, frac, x))
+                x = head(edge)
+                options.append(((1.0 - frac) * tt(edge) + d(x), edge, frac, x))
                 if twin >= 0:
-                    y = int(a.v[twin])
-                    options.append((frac * float(tt[twin]) + float(d[y]), twin, 1.0 - frac, y))
+                    y = head(twin)
+                    options.append((frac * tt(twin) + d(y), twin, 1.0 - frac, y))
             best = min(options, key=lambda o: o[0])
-            direct = self._best_direct(edge, frac, node, twin)
+            direct = None
+            if edge in ends or twin in ends:
+                direct = self._best_direct(edge, frac, node, twin)
             if direct is not None and direct[0] <= best[0]:
                 eta, de, f0, f1 = direct
                 if self.limit_s < math.inf and eta > self.limit_s:

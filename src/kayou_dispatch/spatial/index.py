@@ -602,6 +602,53 @@ class ResponderIndex:
             slots, dist = slots[has], dist[has]
         return slots, dist
 
+    def _eligible(
+        self,
+        needs: frozenset[str] = _EMPTY,
+        exclude: frozenset[str] = _EMPTY,
+        *,
+        only: Sequence[str] | None = None,
+    ) -> tuple[
+        NDArray[np.int64],
+        tuple[str | None, ...],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+    ]:
+        """Return every fresh, AVAILABLE responder with all ``needs``, not in ``exclude``.
+
+        One consistent snapshot (under the lock): their slots, the ids of every slot
+        (``ids[slots[i]]`` is row i's id; a tuple copy is far cheaper than picking ids one by
+        one), and their positions and headings (NaN: unknown), in slot order. For ranking,
+        which filters here once instead of walking buckets: it ranks by road time, not by
+        distance. With ``only``, return exactly those responders, in that order, unfiltered.
+
+        Raises
+        ------
+        UnknownResponderError
+            When an id of ``only`` is not in the index.
+        """
+        with self._lock:
+            col = self._col
+            if only is not None:
+                slots = np.array([self._slot(rid) for rid in only], dtype=np.int64)
+            else:
+                now = self._clock()
+                n = len(self._ids)
+                ok = col["alive"][:n] & (col["ts"][:n] >= now - self._ttl)
+                ok &= col["status"][:n] == _AVAILABLE
+                for rid in exclude:
+                    slot = self._slot_of.get(rid)
+                    if slot is not None:
+                        ok[slot] = False
+                slots = np.flatnonzero(ok)
+                if needs and slots.size:
+                    caps = self._caps
+                    has = np.fromiter((needs <= caps[i] for i in slots.tolist()), bool, slots.size)
+                    slots = slots[has]
+            ids = tuple(self._ids)
+            return slots, ids, col["lat"][slots], col["lng"][slots], col["heading"][slots]
+
     def _gather(self, cells: Iterable[int]) -> NDArray[np.int64]:
         buckets = self._buckets
         lists = [b for b in map(buckets.get, cells) if b]

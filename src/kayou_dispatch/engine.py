@@ -1,0 +1,376 @@
+"""Embed dispatch in one object: responder positions, the road network, and ranking.
+
+:class:`DispatchEngine` is a thin facade. It owns a
+:class:`~kayou_dispatch.spatial.ResponderIndex` (positions, statuses, capabilities) and a
+:class:`~kayou_dispatch.network.RoadNetwork`, forwards updates and spatial queries to the
+index, and delegates ranking to :mod:`kayou_dispatch.matching`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from kayou_dispatch.errors import InvalidParameterError
+from kayou_dispatch.geo import validate_latlng, validate_latlng_array
+from kayou_dispatch.matching import (
+    Candidate,
+    Explanation,
+    Ranker,
+    SnapCache,
+    eta_matrix,
+    explain_responder,
+    gather,
+)
+from kayou_dispatch.matching._validate import (
+    check_exclude,
+    check_k,
+    check_max_eta_s,
+    check_needs,
+)
+from kayou_dispatch.network import RoadNetwork, Snap
+from kayou_dispatch.spatial import Neighbor, Responder, ResponderIndex, Status
+
+__all__ = ["DispatchEngine"]
+
+
+class DispatchEngine:
+    """Track responders on a road network and rank them for incidents by road ETA.
+
+    Parameters
+    ----------
+    network
+        The road network ETAs are measured on.
+    resolution, position_ttl_s, clock
+        As for :class:`~kayou_dispatch.spatial.ResponderIndex`: a position older than
+        ``position_ttl_s`` (by ``clock``) is stale and never ranked.
+    capabilities
+        The capability names in use (a registry); ``needs`` and responders' capabilities
+        outside it are rejected. ``None``: any names.
+
+    Raises
+    ------
+    InvalidParameterError
+        For a bad network, resolution, TTL, clock or registry.
+
+    Examples
+    --------
+    >>> from kayou_dispatch.network import EdgeArrays
+    >>> a = EdgeArrays.straight(node_id=[1, 2, 3], lat=[0.0, 0.0, 0.0],
+    ...                         lng=[0.0, 0.01, 0.02], u=[0, 1, 1, 2], v=[1, 0, 2, 1],
+    ...                         length_m=[1112.0] * 4, travel_time_s=[60.0] * 4)
+    >>> engine = DispatchEngine(RoadNetwork.from_arrays(a), clock=lambda: 0.0)
+    >>> engine.update_position("near", 0.0, 0.012, capabilities={"tow"})
+    True
+    >>> engine.update_position("far", 0.0, 0.002)
+    True
+    >>> [(c.responder_id, round(c.eta_s)) for c in engine.rank(0.0, 0.01)]
+    [('near', 12), ('far', 48)]
+    >>> engine.rank(0.0, 0.01, needs={"tow"}, k=1)[0].responder_id
+    'near'
+    """
+
+    def __init__(
+        self,
+        network: RoadNetwork,
+        *,
+        resolution: int = 8,
+        position_ttl_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
+        capabilities: Iterable[str] | None = None,
+    ) -> None:
+        if not isinstance(network, RoadNetwork):
+            msg = f"network must be a RoadNetwork, got {type(network).__name__}"
+            raise InvalidParameterError(msg, name="network", value=network)
+        self._index = ResponderIndex(
+            resolution=resolution, position_ttl_s=position_ttl_s, clock=clock
+        )
+        self._net = network
+        self._registry = (
+            None if capabilities is None else check_needs(capabilities, None, name="capabilities")
+        )
+        self._snaps = SnapCache(network)
+        self._ranker = Ranker(network)
+
+    # --- properties ---------------------------------------------------------------------
+
+    @property
+    def network(self) -> RoadNetwork:
+        """The road network."""
+        return self._net
+
+    @property
+    def index(self) -> ResponderIndex:
+        """The responder index (positions, statuses, capabilities)."""
+        return self._index
+
+    @property
+    def capabilities(self) -> frozenset[str] | None:
+        """The capability registry (``None``: any names)."""
+        return self._registry
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The injected clock."""
+        return self._index.clock
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, responder_id: object) -> bool:
+        return responder_id in self._index
+
+    # --- responders (forwarded to the index) ----------------------------------------------
+
+    def update_position(
+        self,
+        responder_id: str,
+        lat: float,
+        lng: float,
+        *,
+        ts: float | None = None,
+        heading: float | None = None,
+        speed_kph: float | None = None,
+        capabilities: Iterable[str] | None = None,
+    ) -> bool:
+        """Insert or move one responder; see :meth:`ResponderIndex.update_position`.
+
+        Raises
+        ------
+        InvalidCoordinateError, InvalidParameterError
+            On bad input (including capabilities outside the registry); nothing changes.
+        """
+        if capabilities is not None:
+            capabilities = check_needs(capabilities, self._registry, name="capabilities")
+        return self._index.update_position(
+            responder_id,
+            lat,
+            lng,
+            ts=ts,
+            heading=heading,
+            speed_kph=speed_kph,
+            capabilities=capabilities,
+        )
+
+    def update_positions(
+        self,
+        ids: Sequence[str] | NDArray[Any],
+        lats: ArrayLike,
+        lngs: ArrayLike,
+        *,
+        ts: float | ArrayLike | None = None,
+        headings: ArrayLike | None = None,
+    ) -> int:
+        """Insert or move many responders; see :meth:`ResponderIndex.update_positions`."""
+        return self._index.update_positions(ids, lats, lngs, ts=ts, headings=headings)
+
+    def set_status(self, responder_id: str, status: Status | str) -> None:
+        """Set a responder's status; only AVAILABLE responders are ranked."""
+        self._index.set_status(responder_id, status)
+
+    def set_capabilities(self, responder_id: str, capabilities: Iterable[str]) -> None:
+        """Replace a responder's capabilities (checked against the registry)."""
+        caps = check_needs(capabilities, self._registry, name="capabilities")
+        self._index.set_capabilities(responder_id, caps)
+
+    def remove(self, responder_id: str) -> None:
+        """Forget a responder; see :meth:`ResponderIndex.remove`."""
+        self._index.remove(responder_id)
+
+    def get(self, responder_id: str) -> Responder:
+        """Return a snapshot of one responder; see :meth:`ResponderIndex.get`."""
+        return self._index.get(responder_id)
+
+    def nearby(
+        self,
+        lat: float,
+        lng: float,
+        radius_m: float,
+        *,
+        needs: Iterable[str] = (),
+        statuses: Iterable[Status | str] | None = (Status.AVAILABLE,),
+    ) -> list[Neighbor]:
+        """Return fresh responders within a great-circle radius (see ``ResponderIndex.nearby``)."""
+        need_set = check_needs(needs, self._registry)
+        return self._index.nearby(lat, lng, radius_m, needs=need_set, statuses=statuses)
+
+    # --- ranking ------------------------------------------------------------------------
+
+    def _incident(self, lat: float, lng: float, heading: float | None) -> tuple[float, float, Snap]:
+        flat, flng = validate_latlng(lat, lng)
+        return flat, flng, self._net.snap(flat, flng, heading=heading)
+
+    def rank(
+        self,
+        lat: float,
+        lng: float,
+        *,
+        k: int = 10,
+        needs: Iterable[str] = (),
+        max_eta_s: float | None = None,
+        heading: float | None = None,
+        exclude: Iterable[str] = (),
+    ) -> list[Candidate]:
+        """Return the ``k`` responders with the smallest road travel time to an incident.
+
+        Only fresh, AVAILABLE responders with every capability in ``needs`` count. The
+        incident is snapped to the nearest road (with ``heading``, the nearest one running
+        that way); each responder with its last heading when it reported one. Responders
+        off the network (no such road within 1000 m), unreachable by road, or slower than
+        ``max_eta_s`` are left out, never guessed; :meth:`explain` says why.
+
+        Parameters
+        ----------
+        lat, lng
+            The incident, WGS-84 degrees.
+        k
+            How many to return at most (fewer when fewer qualify).
+        needs
+            Capabilities every returned responder must have.
+        max_eta_s
+            Leave out responders slower than this (``None``: no limit).
+        heading
+            The incident vehicle's travel direction, degrees clockwise from north.
+        exclude
+            Responder ids to skip (e.g. those who declined).
+
+        Returns
+        -------
+        list of Candidate
+            Sorted by ``eta_s``, ties by ``responder_id``; exactly the result of sorting every
+            qualifying responder's exact road time.
+
+        Raises
+        ------
+        InvalidCoordinateError
+            For a bad incident position.
+        OffNetworkError
+            When the incident is more than 1000 m from every (qualifying) road.
+        InvalidParameterError
+            For a bad ``k``, ``max_eta_s``, ``heading``, ``needs`` or ``exclude``.
+        """
+        kk = check_k(k)
+        cap = check_max_eta_s(max_eta_s)
+        need_set = check_needs(needs, self._registry)
+        skip = check_exclude(exclude)
+        flat, flng, dest = self._incident(lat, lng, heading)
+        cands = gather(self._index, self._snaps, needs=need_set, exclude=skip)
+        return self._ranker.rank(dest, flat, flng, cands, k=kk, max_eta_s=cap)
+
+    def explain(
+        self,
+        lat: float,
+        lng: float,
+        responder_id: str,
+        *,
+        k: int = 10,
+        needs: Iterable[str] = (),
+        max_eta_s: float | None = None,
+        heading: float | None = None,
+        exclude: Iterable[str] = (),
+    ) -> Explanation:
+        """Explain whether and why :meth:`rank` (same options) returns a responder.
+
+        Gives its route and ETA to the incident whatever its status, and every reason it
+        is left out: stale, busy, lacks a capability, excluded, off the network,
+        unreachable, beyond ``max_eta_s``, or outranked by ``k`` faster responders.
+
+        Raises
+        ------
+        UnknownResponderError
+            When the responder is not known.
+        InvalidCoordinateError, OffNetworkError, InvalidParameterError
+            As :meth:`rank`.
+
+        Examples
+        --------
+        >>> from kayou_dispatch.network import EdgeArrays
+        >>> a = EdgeArrays.straight(node_id=[1, 2], lat=[0.0, 0.0], lng=[0.0, 0.01],
+        ...                         u=[0, 1], v=[1, 0], length_m=[1112.0] * 2,
+        ...                         travel_time_s=[60.0] * 2)
+        >>> engine = DispatchEngine(RoadNetwork.from_arrays(a), clock=lambda: 0.0)
+        >>> engine.update_position("r1", 0.0, 0.002)
+        True
+        >>> engine.set_status("r1", "en_route")
+        >>> why = engine.explain(0.0, 0.005, "r1")
+        >>> why.ranked, [r.value for r in why.reasons], round(why.eta_s)
+        (False, ['busy'], 18)
+        """
+        kk = check_k(k)
+        cap = check_max_eta_s(max_eta_s)
+        need_set = check_needs(needs, self._registry)
+        skip = check_exclude(exclude)
+        responder = self._index.get(responder_id)
+        flat, flng, dest = self._incident(lat, lng, heading)
+        cands = gather(self._index, self._snaps, needs=need_set, exclude=skip)
+        ranking = self._ranker.rank(dest, flat, flng, cands, k=kk, max_eta_s=cap)
+        return explain_responder(
+            self._net,
+            self._index,
+            self._snaps,
+            responder,
+            dest,
+            flat,
+            flng,
+            ranking,
+            k=kk,
+            needs=need_set,
+            max_eta_s=cap,
+            exclude=skip,
+        )
+
+    def eta_matrix(
+        self, incidents: Sequence[tuple[float, float]] | ArrayLike, responder_ids: Sequence[str]
+    ) -> NDArray[np.float64]:
+        """Return road ETAs from each responder to each incident, shape (incidents, responders).
+
+        For batch assignment. One search per incident serves every responder; incidents are
+        snapped without a heading, responders with theirs. Status and freshness are not
+        checked (the caller chose the responders). ``inf`` where a responder is off the
+        network or cannot reach the incident.
+
+        Raises
+        ------
+        InvalidCoordinateError
+            For a bad incident position.
+        InvalidParameterError
+            When ``incidents`` is not a sequence of ``(lat, lng)`` pairs.
+        OffNetworkError
+            When an incident is off the network.
+        UnknownResponderError
+            When a responder id is not known.
+
+        Examples
+        --------
+        >>> from kayou_dispatch.network import EdgeArrays
+        >>> a = EdgeArrays.straight(node_id=[1, 2], lat=[0.0, 0.0], lng=[0.0, 0.01],
+        ...                         u=[0], v=[1], length_m=[1112.0], travel_time_s=[60.0])
+        >>> engine = DispatchEngine(RoadNetwork.from_arrays(a), clock=lambda: 0.0)
+        >>> engine.update_positions(["a", "b"], [0.0, 0.0], [0.002, 0.008])
+        2
+        >>> engine.eta_matrix([(0.0, 0.005), (0.0, 0.009)], ["a", "b"]).round(1).tolist()
+        [[18.0, inf], [42.0, 6.0]]
+        """
+        try:
+            pts = np.asarray(incidents, dtype=np.float64)
+        except (TypeError, ValueError):
+            pts = np.zeros((0, 3))
+        if pts.shape == (0,):
+            pts = pts.reshape(0, 2)
+        if pts.ndim != 2 or pts.shape[1] != 2:
+            msg = "incidents must be a sequence of (lat, lng) pairs"
+            raise InvalidParameterError(msg, name="incidents", value=incidents)
+        if isinstance(responder_ids, str):
+            msg = "responder_ids must be a sequence of ids, not one string"
+            raise InvalidParameterError(msg, name="responder_ids", value=responder_ids)
+        la, ln = validate_latlng_array(pts[:, 0], pts[:, 1])
+        return eta_matrix(
+            self._net, self._index, self._snaps, self._ranker, la, ln, list(responder_ids)
+        )
+
+    def __repr__(self) -> str:
+        return f"<DispatchEngine {len(self._index)} responders on {self._net!r}>"

@@ -1,0 +1,46 @@
+"""Compute road ETAs from many responders to many incidents: the input of batch assignment."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from kayou_dispatch.matching.candidates import SnapCache
+from kayou_dispatch.matching.rank import Ranker
+from kayou_dispatch.network import RoadNetwork
+from kayou_dispatch.spatial import ResponderIndex
+
+__all__ = ["eta_matrix"]
+
+
+def eta_matrix(
+    network: RoadNetwork,
+    index: ResponderIndex,
+    cache: SnapCache,
+    ranker: Ranker,
+    lats: NDArray[np.float64],
+    lngs: NDArray[np.float64],
+    responder_ids: Sequence[str],
+) -> NDArray[np.float64]:
+    """Return ETAs, shape ``(incidents, responders)``, ``inf`` where unreachable.
+
+    One unbounded reverse search per incident serves every responder. Incidents are
+    snapped without a heading; responders with theirs, as in ranking, whatever their
+    status or freshness (the caller chose them). Off-network responders get ``inf``.
+
+    Raises
+    ------
+    OffNetworkError
+        When an incident is off the network.
+    UnknownResponderError
+        When a responder id is not in the index.
+    """
+    slots, _, lat, lng, heading = index._eligible(only=list(responder_ids))
+    snaps, dep, _, _ = cache.get(slots, lat, lng, heading)
+    out = np.empty((lats.shape[0], slots.shape[0]))
+    for i in range(lats.shape[0]):
+        dest = network.snap(float(lats[i]), float(lngs[i]))
+        out[i] = ranker.times(dest, snaps, dep)
+    return out

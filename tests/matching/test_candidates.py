@@ -1,0 +1,54 @@
+"""SnapCache and gather: snaps once per position, with the heading, off-network marked."""
+
+import numpy as np
+import pytest
+
+from kayou_dispatch import ResponderIndex, UnknownResponderError
+from kayou_dispatch.matching import SnapCache, gather
+
+from ..test_engine import divided_network
+
+
+def test_cache_snaps_with_heading_and_only_what_moved():
+    net = divided_network()
+    index = ResponderIndex(clock=lambda: 0.0)
+    cache = SnapCache(net)
+    index.update_position("w", -0.00015, 0.004, heading=270.0)
+    index.update_position("e", -0.00015, 0.004)
+    index.update_position("off", 0.2, 0.004)
+    c = gather(index, cache, needs=frozenset(), exclude=frozenset())
+    by_id = {c.names[s]: i for i, s in enumerate(c.slots.tolist())}
+    assert c.snaps.edge[by_id["w"]] == 2  # the westbound carriageway
+    assert c.snaps.edge[by_id["e"]] == 0  # the nearest road
+    assert c.snaps.edge[by_id["off"]] == -1
+    assert cache.snapped == 3
+    again = gather(index, cache, needs=frozenset(), exclude=frozenset())
+    assert cache.snapped == 3
+    np.testing.assert_array_equal(again.snaps.edge, c.snaps.edge)
+    index.update_position("w", -0.00015, 0.004, heading=90.0)  # same place, turned round
+    turned = gather(index, cache, needs=frozenset(), exclude=frozenset())
+    assert cache.snapped == 4
+    assert turned.snaps.edge[by_id["w"]] == 0
+    # The departures follow the snap: edge head and the rest of the edge's time.
+    dep = turned.departures
+    i = by_id["w"]
+    assert dep.node_a[i] == net.edge_v[0]
+    assert dep.off_a[i] == pytest.approx(0.6 * 60.0, abs=0.1)
+    assert np.isinf(dep.off_b[i])  # a one-way carriageway: no twin
+
+
+def test_gather_filters_and_only_raises_for_unknown_ids():
+    net = divided_network()
+    index = ResponderIndex(clock=lambda: 100.0, position_ttl_s=10.0)
+    cache = SnapCache(net)
+    index.update_position("a", 0.0, 0.001, capabilities={"tow"})
+    index.update_position("b", 0.0, 0.002, ts=50.0)  # stale
+    index.update_position("c", 0.0, 0.003)
+    index.set_status("c", "assigned")
+    index.update_position("d", 0.0, 0.004)
+    c = gather(index, cache, needs=frozenset(), exclude=frozenset({"d"}))
+    assert [c.names[s] for s in c.slots.tolist()] == ["a"]
+    c = gather(index, cache, needs=frozenset({"tow"}), exclude=frozenset())
+    assert [c.names[s] for s in c.slots.tolist()] == ["a"]
+    with pytest.raises(UnknownResponderError):
+        index._eligible(only=["a", "zz"])
