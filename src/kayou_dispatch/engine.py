@@ -1,15 +1,19 @@
-"""Embed dispatch in one object: responder positions, the road network, and ranking.
+"""Embed dispatch in one object: responder positions, the road network, ranking, lifecycle.
 
 :class:`DispatchEngine` is a thin facade. It owns a
 :class:`~kayou_dispatch.spatial.ResponderIndex` (positions, statuses, capabilities) and a
 :class:`~kayou_dispatch.network.RoadNetwork`, forwards updates and spatial queries to the
-index, and delegates ranking to :mod:`kayou_dispatch.matching`.
+index, delegates ranking to :mod:`kayou_dispatch.matching`, and the incident lifecycle
+(reports, offers, accepts, time-outs, batch assignment, events, the journal) to a
+:class:`~kayou_dispatch.lifecycle.Dispatcher` that ranks with it.
 """
 
 from __future__ import annotations
 
+import os
+import queue
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +21,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from kayou_dispatch.errors import InvalidParameterError
 from kayou_dispatch.geo import validate_latlng, validate_latlng_array
+from kayou_dispatch.lifecycle import Dispatcher, Event, Incident, Offer, RunCard
+from kayou_dispatch.lifecycle.journal import Journal
 from kayou_dispatch.matching import (
     Candidate,
     Explanation,
@@ -51,6 +57,17 @@ class DispatchEngine:
     capabilities
         The capability names in use (a registry); ``needs`` and responders' capabilities
         outside it are rejected. ``None``: any names.
+    run_cards
+        Per incident kind: needs per unit, offer mode and time-out (overrides and additions
+        to :data:`~kayou_dispatch.lifecycle.DEFAULT_RUN_CARDS`).
+    journal
+        Path of an SQLite journal (or ``None``): every lifecycle command is appended before
+        it is acknowledged, and an engine built on an existing journal replays it to the
+        same incidents, offers, assignments and statuses. Positions are not journaled:
+        phones refresh them within seconds.
+    unserved_after_s
+        An incident nobody could be offered for this long becomes UNSERVED (a later
+        ``dispatch`` re-opens it).
 
     Raises
     ------
@@ -82,6 +99,9 @@ class DispatchEngine:
         position_ttl_s: float = 300.0,
         clock: Callable[[], float] = time.time,
         capabilities: Iterable[str] | None = None,
+        run_cards: Mapping[str, RunCard] | None = None,
+        journal: str | os.PathLike[str] | Journal | None = None,
+        unserved_after_s: float = 300.0,
     ) -> None:
         if not isinstance(network, RoadNetwork):
             msg = f"network must be a RoadNetwork, got {type(network).__name__}"
@@ -95,6 +115,17 @@ class DispatchEngine:
         )
         self._snaps = SnapCache(network)
         self._ranker = Ranker(network)
+        self._rank_fn: Callable[..., Sequence[Any]] = self.rank
+        self._dispatcher = Dispatcher(
+            self._index,
+            rank=lambda lat, lng, **kw: self._rank_fn(lat, lng, **kw),
+            eta_matrix=self.eta_matrix,
+            snap_check=lambda lat, lng: self._net.snap(lat, lng),
+            clock=clock,
+            run_cards=run_cards,
+            journal=journal,
+            unserved_after_s=unserved_after_s,
+        )
 
     # --- properties ---------------------------------------------------------------------
 
@@ -371,6 +402,150 @@ class DispatchEngine:
         return eta_matrix(
             self._net, self._index, self._snaps, self._ranker, la, ln, list(responder_ids)
         )
+
+    def set_ranker(self, rank: Callable[..., Sequence[Any]] | None) -> None:
+        """Choose how :meth:`dispatch` ranks candidates (``None``: :meth:`rank`, road ETA).
+
+        ``rank`` takes ``(lat, lng, *, k, needs, max_eta_s, heading, exclude)`` and returns
+        candidates with ``responder_id`` and ``eta_s``, best first: simulations use this to
+        compare policies on the same engine.
+        """
+        if rank is not None and not callable(rank):
+            msg = f"rank must be callable or None, got {rank!r}"
+            raise InvalidParameterError(msg, name="rank", value=rank)
+        self._rank_fn = self.rank if rank is None else rank
+
+    # --- the incident lifecycle (delegated to the Dispatcher) -------------------------------
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The lifecycle core this engine delegates to."""
+        return self._dispatcher
+
+    @property
+    def run_cards(self) -> Mapping[str, RunCard]:
+        """Run cards in force, by incident kind."""
+        return self._dispatcher.run_cards
+
+    def set_run_card(self, kind: str, card: RunCard) -> None:
+        """Override (or add) the run card of one incident kind."""
+        self._dispatcher.set_run_card(kind, card)
+
+    def report_incident(
+        self,
+        incident_id: str,
+        lat: float,
+        lng: float,
+        *,
+        kind: str,
+        severity: int = 3,
+        needs: Any = None,
+        units: int | None = None,
+        request_id: str | None = None,
+        dispatch: bool = False,
+    ) -> Incident:
+        """Record an incident (OPEN); with ``dispatch=True`` also make its first offers.
+
+        See :meth:`kayou_dispatch.lifecycle.Dispatcher.report_incident`.
+
+        Raises
+        ------
+        DuplicateIncidentError, OffNetworkError, InvalidParameterError, InvalidCoordinateError
+            For a reused id, a place off the road network, or bad kind/severity/needs/units.
+        """
+        return self._dispatcher.report_incident(
+            incident_id,
+            lat,
+            lng,
+            kind=kind,
+            severity=severity,
+            needs=needs,
+            units=units,
+            request_id=request_id,
+            dispatch=dispatch,
+        )
+
+    def dispatch(self, incident_id: str) -> list[Offer]:
+        """Offer the best ranked candidates for the missing units; return the new offers."""
+        return self._dispatcher.dispatch(incident_id)
+
+    def accept(
+        self, incident_id: str, responder_id: str, *, request_id: str | None = None
+    ) -> Incident:
+        """Accept an outstanding offer: the responder becomes ASSIGNED."""
+        return self._dispatcher.accept(incident_id, responder_id, request_id=request_id)
+
+    def decline(
+        self, incident_id: str, responder_id: str, *, request_id: str | None = None
+    ) -> Incident:
+        """Decline an offer: the responder is freed and the next candidate is offered."""
+        return self._dispatcher.decline(incident_id, responder_id, request_id=request_id)
+
+    def depart(
+        self, incident_id: str, responder_id: str, *, request_id: str | None = None
+    ) -> Incident:
+        """An assigned responder sets off (EN_ROUTE)."""
+        return self._dispatcher.depart(incident_id, responder_id, request_id=request_id)
+
+    def arrive(
+        self, incident_id: str, responder_id: str, *, request_id: str | None = None
+    ) -> Incident:
+        """An assigned responder is on scene (ON_SCENE)."""
+        return self._dispatcher.arrive(incident_id, responder_id, request_id=request_id)
+
+    def resolve(self, incident_id: str, *, request_id: str | None = None) -> Incident:
+        """Close an incident as resolved; its responders return to AVAILABLE."""
+        return self._dispatcher.resolve(incident_id, request_id=request_id)
+
+    def cancel(self, incident_id: str, *, request_id: str | None = None) -> Incident:
+        """Cancel an incident; offers are withdrawn and responders released."""
+        return self._dispatcher.cancel(incident_id, request_id=request_id)
+
+    def tick(self) -> list[Event]:
+        """Expire offers past their time-out (by the clock) and offer the next candidates."""
+        return self._dispatcher.tick()
+
+    def assign_batch(
+        self,
+        incident_ids: Iterable[str] | None = None,
+        *,
+        policy: str = "optimal",
+        coverage_margin_s: float | None = None,
+    ) -> dict[str, list[Offer]]:
+        """Assign many open incidents at once (``"optimal"`` or ``"greedy"``)."""
+        return self._dispatcher.assign_batch(
+            incident_ids, policy=policy, coverage_margin_s=coverage_margin_s
+        )
+
+    def incident(self, incident_id: str) -> Incident:
+        """A snapshot of one incident."""
+        return self._dispatcher.incident(incident_id)
+
+    def open_incidents(self) -> list[Incident]:
+        """Incidents not yet closed, most severe first."""
+        return self._dispatcher.open_incidents()
+
+    def responder(self, responder_id: str) -> Responder:
+        """A snapshot of one responder (status included)."""
+        return self._dispatcher.responder(responder_id)
+
+    def subscribe(self, callback: Callable[[Event], Any]) -> Callable[[], None]:
+        """Call ``callback(event)`` for every lifecycle event; returns an unsubscribe function."""
+        return self._dispatcher.subscribe(callback)
+
+    def events(self) -> queue.SimpleQueue[Event]:
+        """A queue that receives every lifecycle event from now on."""
+        return self._dispatcher.events()
+
+    def close(self) -> None:
+        """Close the journal (if any)."""
+        self._dispatcher.close()
+
+    def __enter__(self) -> DispatchEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return f"<DispatchEngine {len(self._index)} responders on {self._net!r}>"
