@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import math
+import subprocess
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -16,6 +21,26 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
     return value
 
 
@@ -40,6 +65,49 @@ def _build_parser() -> argparse.ArgumentParser:
         "--minutes", type=_positive_int, default=10, help="simulated minutes (default 10)"
     )
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+    sim = sub.add_parser(
+        "simulate",
+        help="simulate a day of help requests on real roads and compare dispatch policies",
+        description="Simulate help requests and responders on a road network with the real "
+        "DispatchEngine, compare dispatch policies, write metrics.json, incidents.csv and plots.",
+    )
+    sim.add_argument(
+        "--network",
+        default="default",
+        help="'default' (bundled central Helsinki), an OSM extract (.osm.pbf/.osm/.osm.bz2) "
+        "or a saved network (.npz)",
+    )
+    sim.add_argument("--hours", type=_positive_float, default=24.0, help="simulated hours (24)")
+    sim.add_argument(
+        "--responders", type=_positive_int, default=2_000, help="volunteer drivers online (2000)"
+    )
+    sim.add_argument(
+        "--service-vehicles",
+        type=_non_negative_int,
+        default=40,
+        help="tow/crane/mechanic units (40)",
+    )
+    sim.add_argument(
+        "--share",
+        type=_positive_float,
+        default=0.1,
+        help="share of national demand (0.1 = 300 serious + 3,000 ordinary a day)",
+    )
+    sim.add_argument(
+        "--policy",
+        nargs="+",
+        default=["road-eta", "straight-line"],
+        metavar="NAME",
+        help="policies to compare, or 'all' (default: road-eta "
+        "straight-line, each with sequential and broadcast offers)",
+    )
+    sim.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (0)")
+    sim.add_argument("--out", default="out", help="output folder (out)")
+    sim.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+
+    bench = sub.add_parser("bench", help="run the benchmarks in benchmarks/ (from a checkout)")
+    bench.add_argument("names", nargs="*", help="benchmark names (default: all)")
     return parser
 
 
@@ -54,8 +122,89 @@ def main(argv: Sequence[str] | None = None) -> int:
         from kayou_dispatch._demo import run_demo
 
         return run_demo(n_responders=args.responders, seed=args.seed, minutes=args.minutes)
+    if args.command == "simulate":
+        return _simulate(parser, args)
+    if args.command == "bench":
+        return _bench(parser, args.names)
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse exits first
     return 2
+
+
+def _load(parser: argparse.ArgumentParser, spec: str) -> Any:
+    from kayou_dispatch import KayouDispatchError, RoadNetwork, load_network
+
+    if spec == "default":
+        return load_network()
+    path = Path(spec)
+    if not path.exists():
+        parser.error(f"--network: no such file {spec!r} (give 'default' or a path)")
+    try:
+        if path.suffix == ".npz":
+            return RoadNetwork.load(path)
+        return RoadNetwork.from_osm(path)
+    except KayouDispatchError as exc:
+        parser.error(f"--network: {exc}")
+
+
+def _simulate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from kayou_dispatch import KayouDispatchError
+    from kayou_dispatch.simulation import Scenario, compare_policies, get_policies
+    from kayou_dispatch.simulation.report import format_table, write_outputs
+
+    try:  # every check before any work starts
+        policies = get_policies(args.policy)
+        scenario = Scenario(
+            hours=args.hours,
+            responders=args.responders,
+            service_vehicles=args.service_vehicles,
+            share=args.share,
+            seed=args.seed,
+        )
+    except KayouDispatchError as exc:
+        parser.error(str(exc))
+    if not args.no_plots:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            parser.error(
+                "plots need matplotlib: pip install 'kayou-dispatch[plot]' (or pass --no-plots)"
+            )
+    t0 = time.perf_counter()
+    network = _load(parser, args.network)
+    print(f"network: {network} ({time.perf_counter() - t0:.1f} s)")
+    share = scenario.hours / 24
+    print(
+        f"scenario: {scenario.hours:g} h, {scenario.responders} volunteers + "
+        f"{scenario.service_vehicles} service vehicles, "
+        f"~{scenario.serious_per_day * share:.0f} serious + "
+        f"~{scenario.ordinary_per_day * share:.0f} ordinary requests"
+    )
+    results = compare_policies(network, scenario, policies, progress=True)
+    files = write_outputs(args.out, network, scenario, results, plots=not args.no_plots)
+    print(format_table(results))
+    print(f"wrote {', '.join(str(f) for f in files)}")
+    return 0
+
+
+def _bench(parser: argparse.ArgumentParser, names: Sequence[str]) -> int:
+    folder = Path.cwd() / "benchmarks"
+    scripts = sorted(folder.glob("bench_*.py"))
+    if not scripts:
+        parser.error("no benchmarks/ folder here: run 'kayou-dispatch bench' from a checkout")
+    if names:
+        wanted = {n.removeprefix("bench_").removesuffix(".py") for n in names}
+        unknown = wanted - {p.stem.removeprefix("bench_") for p in scripts}
+        if unknown:
+            parser.error(
+                f"unknown benchmark(s) {sorted(unknown)}; have "
+                f"{[p.stem.removeprefix('bench_') for p in scripts]}"
+            )
+        scripts = [p for p in scripts if p.stem.removeprefix("bench_") in wanted]
+    status = 0
+    for script in scripts:
+        print(f"== {script.name}", flush=True)
+        status |= subprocess.run([sys.executable, str(script)], check=False).returncode
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

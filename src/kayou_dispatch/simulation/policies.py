@@ -1,0 +1,217 @@
+"""Dispatch policies the simulation compares: who gets offered a request, and how.
+
+A policy is a small object: a ``name``, a way to rank candidates for a request
+(``rank``), and optionally an offer mode that overrides the run cards and a batch interval
+(requests wait and are assigned together every ``batch_interval_s`` by
+``DispatchEngine.assign_batch``). Write your own by subclassing :class:`Policy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from h3.api import basic_int as h3i
+
+from kayou_dispatch.errors import InvalidParameterError
+from kayou_dispatch.geo import haversine_m
+
+if TYPE_CHECKING:
+    from kayou_dispatch.engine import DispatchEngine
+    from kayou_dispatch.matching import Candidate
+
+__all__ = [
+    "BatchPolicy",
+    "BUILTIN_POLICIES",
+    "get_policies",
+    "H3RingPolicy",
+    "Policy",
+    "RoadEtaPolicy",
+    "StraightLinePolicy",
+]
+
+# What a naive app shows as an ETA when it only knows the straight-line distance.
+_NAIVE_SPEED_MPS = 40_000 / 3600
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Rank by road ETA (the engine's own ranking); base class for custom policies.
+
+    Attributes
+    ----------
+    name
+        Shown in reports.
+    offer_mode
+        ``"sequential"``, ``"broadcast"`` or ``None`` (each kind's run card decides).
+    batch_interval_s
+        ``None``: dispatch each request as it comes; else assign waiting requests together
+        this often with ``assign_batch``.
+    """
+
+    name: str = "road-eta"
+    offer_mode: str | None = None
+    batch_interval_s: float | None = None
+
+    def rank(
+        self,
+        engine: DispatchEngine,
+        lat: float,
+        lng: float,
+        *,
+        k: int = 10,
+        needs: Iterable[str] = (),
+        max_eta_s: float | None = None,
+        heading: float | None = None,
+        exclude: Iterable[str] = (),
+    ) -> list[Candidate]:
+        """Return the candidates to offer, best first (the engine's road-ETA ranking)."""
+        return engine.rank(
+            lat, lng, k=k, needs=needs, max_eta_s=max_eta_s, heading=heading, exclude=exclude
+        )
+
+    def batch_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``assign_batch`` (batch policies)."""
+        return {}
+
+
+RoadEtaPolicy = Policy
+
+
+@dataclass(frozen=True)
+class StraightLinePolicy(Policy):
+    """Offer the nearest responders as the crow flies (what naive apps do)."""
+
+    name: str = "straight-line"
+
+    def rank(
+        self,
+        engine: DispatchEngine,
+        lat: float,
+        lng: float,
+        *,
+        k: int = 10,
+        needs: Iterable[str] = (),
+        max_eta_s: float | None = None,
+        heading: float | None = None,
+        exclude: Iterable[str] = (),
+    ) -> list[Candidate]:
+        from kayou_dispatch.matching import Candidate
+
+        skip = set(exclude)
+        found = engine.index.nearest(lat, lng, k + len(skip), needs=needs)
+        out = []
+        for nb in found:
+            if nb.responder_id in skip:
+                continue
+            eta = nb.distance_m / _NAIVE_SPEED_MPS
+            if max_eta_s is not None and eta > max_eta_s:
+                break
+            out.append(Candidate(nb.responder_id, eta, nb.distance_m, nb.distance_m))
+        return out[:k]
+
+
+@dataclass(frozen=True)
+class H3RingPolicy(Policy):
+    """Offer whoever is in the nearest H3 rings, ring by ring (a common fast heuristic).
+
+    Within a ring responders are taken in id order: the policy knows cells, not distances.
+    """
+
+    name: str = "h3-ring"
+    max_rings: int = 30
+
+    def rank(
+        self,
+        engine: DispatchEngine,
+        lat: float,
+        lng: float,
+        *,
+        k: int = 10,
+        needs: Iterable[str] = (),
+        max_eta_s: float | None = None,
+        heading: float | None = None,
+        exclude: Iterable[str] = (),
+    ) -> list[Candidate]:
+        from kayou_dispatch.matching import Candidate
+
+        index = engine.index
+        skip = set(exclude)
+        origin = h3i.latlng_to_cell(lat, lng, index.resolution)
+        out: list[Candidate] = []
+        seen: set[str] = set()
+        edge_m = h3i.average_hexagon_edge_length(index.resolution, "m")
+        for ring in range(self.max_rings + 1):
+            radius = (1.5 * ring + 1.0) * edge_m * 1.2
+            ring_ids = [
+                nb.responder_id
+                for nb in index.nearby(lat, lng, radius, needs=needs)
+                if nb.responder_id not in seen
+                and nb.responder_id not in skip
+                and h3i.grid_distance(origin, h3i.str_to_int(index.get(nb.responder_id).cell))
+                <= ring
+            ]
+            for rid in sorted(ring_ids):
+                seen.add(rid)
+                r = index.get(rid)
+                straight = haversine_m(lat, lng, r.lat, r.lng)
+                out.append(Candidate(rid, straight / _NAIVE_SPEED_MPS, straight, straight))
+            if len(out) >= k:
+                break
+        return out[:k]
+
+
+@dataclass(frozen=True)
+class BatchPolicy(Policy):
+    """Hold requests and assign them together by road ETA every ``batch_interval_s``."""
+
+    name: str = "batch-optimal"
+    batch_interval_s: float | None = 30.0
+    solver: str = "optimal"
+    coverage_margin_s: float | None = None
+
+    def batch_options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {"policy": self.solver}
+        if self.coverage_margin_s is not None:
+            opts["coverage_margin_s"] = self.coverage_margin_s
+        return opts
+
+
+def _builtin() -> dict[str, Policy]:
+    base: list[Policy] = [
+        StraightLinePolicy(),
+        H3RingPolicy(),
+        Policy(),
+        BatchPolicy(),
+        BatchPolicy(name="batch-coverage", coverage_margin_s=300.0),
+    ]
+    out: dict[str, Policy] = {}
+    for p in base:
+        for mode in ("sequential", "broadcast"):
+            q = replace(p, name=f"{p.name}/{mode}", offer_mode=mode)
+            out[q.name] = q
+    return out
+
+
+#: Every built-in policy by name: each ranking with sequential and with broadcast offers.
+BUILTIN_POLICIES: dict[str, Policy] = _builtin()
+
+
+def get_policies(names: Iterable[str | Policy]) -> list[Policy]:
+    """Resolve policy names (``"all"``, a full name, or a ranking name for both modes)."""
+    out: list[Policy] = []
+    for name in names:
+        if isinstance(name, Policy):
+            out.append(name)
+        elif name == "all":
+            out.extend(BUILTIN_POLICIES.values())
+        elif name in BUILTIN_POLICIES:
+            out.append(BUILTIN_POLICIES[name])
+        elif any(n.startswith(f"{name}/") for n in BUILTIN_POLICIES):
+            out.extend(p for n, p in BUILTIN_POLICIES.items() if n.startswith(f"{name}/"))
+        else:
+            allowed = ", ".join(["all", *BUILTIN_POLICIES])
+            msg = f"unknown policy {name!r}; allowed: {allowed}"
+            raise InvalidParameterError(msg, name="policy", value=name)
+    return out

@@ -1,0 +1,371 @@
+"""Run a simulated day: the real DispatchEngine on a virtual clock, driven by events.
+
+The same code path as production: requests are reported to a :class:`DispatchEngine`,
+which ranks, offers, times out and re-offers; simulated drivers answer offers after a delay
+(volunteers may decline), drive the routed road time to the scene, serve it and come back
+into service. Positions reach the engine as bulk GPS rounds from the moving fleet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, cast
+
+import numpy as np
+from tqdm import tqdm
+
+from kayou_dispatch.engine import DispatchEngine
+from kayou_dispatch.errors import KayouDispatchError
+from kayou_dispatch.lifecycle import EventKind, IncidentStatus
+from kayou_dispatch.network import RoadNetwork
+from kayou_dispatch.simulation.demand import Request, generate_requests
+from kayou_dispatch.simulation.fleet import Fleet
+from kayou_dispatch.simulation.metrics import IncidentRecord, summarize
+from kayou_dispatch.simulation.policies import Policy
+from kayou_dispatch.simulation.scenario import Scenario
+from kayou_dispatch.spatial import Status
+
+__all__ = ["simulate", "SimulationResult"]
+
+#: A request nobody reached within this long is cancelled and counted unserved.
+GIVE_UP_S = 2 * 3600.0
+#: How often an open request with no candidate is tried again.
+RETRY_S = 60.0
+_WAITING = frozenset({IncidentStatus.OPEN, IncidentStatus.ASSIGNED, IncidentStatus.UNSERVED})
+
+
+@dataclass
+class _Track:
+    request: Request
+    units: int = 1
+    offers: int = 0
+    first_offer_s: float = math.nan
+    first_accept_s: float = math.nan
+    first_arrival_s: float = math.nan
+    closed_s: float = math.nan
+    resolve_scheduled: bool = False
+
+
+@dataclass
+class SimulationResult:
+    """One policy's simulated day."""
+
+    policy: str
+    records: list[IncidentRecord]
+    metrics: dict[str, Any]
+    final_positions: list[tuple[float, float]] = field(default_factory=list)
+    places: list[tuple[str, float, float]] = field(default_factory=list)
+
+
+def simulate(
+    network: RoadNetwork,
+    scenario: Scenario,
+    policy: Policy,
+    *,
+    progress: bool = False,
+) -> SimulationResult:
+    """Simulate ``scenario`` on ``network`` with one dispatch policy."""
+    return _Run(network, scenario, policy, progress=progress).run()
+
+
+class _Run:
+    def __init__(
+        self, network: RoadNetwork, scenario: Scenario, policy: Policy, *, progress: bool
+    ) -> None:
+        self.net = network
+        self.sc = scenario
+        self.policy = policy
+        self.progress = progress
+        # Same demand and the same drivers for every policy: seeds depend on the scenario only.
+        self.requests = generate_requests(
+            network, scenario, seed=np.random.default_rng([scenario.seed, 1])
+        )
+        self.rng = np.random.default_rng([scenario.seed, 2])
+        self.fleet = Fleet(
+            network,
+            volunteers=scenario.responders,
+            service_vehicles=scenario.service_vehicles,
+            gps_noise_m=scenario.gps_noise_m,
+            seed=np.random.default_rng([scenario.seed, 3]),
+        )
+        self.row = {rid: i for i, rid in enumerate(self.fleet.ids)}
+        self.now = 0.0
+        ttl = max(300.0, 3 * scenario.gps_interval_s)
+        engine = DispatchEngine(network, position_ttl_s=ttl, clock=lambda: self.now)
+        self.engine = engine
+        engine.set_ranker(lambda lat, lng, **kw: policy.rank(engine, lat, lng, **kw))
+        if policy.offer_mode is not None:
+            fan_out = 3 if policy.offer_mode == "broadcast" else 1
+            for kind, card in engine.run_cards.items():
+                mode = cast(Any, policy.offer_mode)
+                engine.set_run_card(kind, replace(card, mode=mode, fan_out=fan_out))
+        engine.subscribe(self._on_event)
+        self.queue: list[tuple[float, int, str, Any]] = []
+        self.seq = itertools.count()
+        self.tracks: dict[str, _Track] = {}
+        self.pending_batch: list[str] = []
+        self.events = 0
+        self.open_requests = 0
+        self.busy_since: dict[str, float] = {}
+        self.busy_s = 0.0
+        self.online = np.ones(len(self.fleet), dtype=bool)
+        self.online_s = 0.0
+
+    # -- event plumbing ---------------------------------------------------------------------
+    def at(self, t: float, what: str, payload: Any = None) -> None:
+        heapq.heappush(self.queue, (t, next(self.seq), what, payload))
+
+    def _on_event(self, event: Any) -> None:
+        # Called by the engine while it works: only schedule, never call back into it.
+        kind = event.kind
+        inc = event.incident_id
+        rid = event.responder_id
+        track = self.tracks.get(inc)
+        if kind == EventKind.OFFER_MADE and track is not None:
+            track.offers += 1
+            if math.isnan(track.first_offer_s):
+                track.first_offer_s = self.now
+            row = self.row[rid]
+            self.fleet.held[row] = True
+            self.busy_since.setdefault(rid, self.now)
+            delay = self.rng.exponential(self.sc.response_delay_s)
+            p = (
+                1.0
+                if self.fleet.is_service[row]
+                else self.sc.accept_probability.get(track.request.kind, 0.6)
+            )
+            expires = float(event.data.get("expires_at", self.now + self.sc.offer_timeout_s))
+            self.at(expires, "tick")
+            if self.now + delay < expires:
+                answer = "accept" if self.rng.random() < p else "decline"
+                self.at(self.now + delay, answer, (inc, rid))
+        elif kind in (EventKind.OFFER_EXPIRED, EventKind.OFFER_WITHDRAWN, EventKind.DECLINED):
+            self._release(rid)
+        elif kind == EventKind.ACCEPTED and track is not None:
+            if math.isnan(track.first_accept_s):
+                track.first_accept_s = self.now
+            self.at(self.now, "depart", (inc, rid))
+        elif kind == EventKind.NO_CANDIDATE and track is not None:
+            self.at(self.now + RETRY_S, "retry", inc)
+
+    def _release(self, rid: str | None) -> None:
+        if rid is None:
+            return
+        self.fleet.held[self.row[rid]] = False
+        start = self.busy_since.pop(rid, None)
+        if start is not None:
+            self.busy_s += self.now - start
+
+    # -- handlers ---------------------------------------------------------------------------
+    def report(self, req: Request) -> None:
+        inc = self.engine.report_incident(
+            req.incident_id, req.lat, req.lng, kind=req.kind, severity=req.severity
+        )
+        self.tracks[req.incident_id] = _Track(req, units=inc.units)
+        self.open_requests += 1
+        self.at(self.now + GIVE_UP_S, "give_up", req.incident_id)
+        if self.policy.batch_interval_s is None:
+            self.engine.dispatch(req.incident_id)
+        else:
+            self.pending_batch.append(req.incident_id)
+
+    def batch(self) -> None:
+        open_ids = [i for i in self.pending_batch if self._is_open(i)]
+        self.pending_batch = []
+        if open_ids:
+            self.engine.assign_batch(open_ids, **self.policy.batch_options())
+            for inc in open_ids:
+                if not self.engine.incident(inc).offers and self._is_open(inc):
+                    self.pending_batch.append(inc)  # nobody now: try next round
+
+    def _is_open(self, inc: str) -> bool:
+        snap = self.engine.incident(inc)
+        return snap.status in _WAITING and snap.missing > 0
+
+    def depart(self, inc: str, rid: str) -> None:
+        self.engine.depart(inc, rid)
+        row = self.row[rid]
+        lat, lng, heading = self.fleet.true_positions(np.array([row]))
+        req = self.tracks[inc].request
+        try:
+            eta = self.net.travel_time(
+                float(lat[0]), float(lng[0]), req.lat, req.lng, heading=float(heading[0])
+            )
+        except KayouDispatchError:
+            eta = math.inf
+        if not math.isfinite(eta):  # the one-way maze has no way back: try without heading
+            eta = self.net.travel_time(float(lat[0]), float(lng[0]), req.lat, req.lng)
+        self.at(self.now + eta, "arrive", (inc, rid))
+
+    def arrive(self, inc: str, rid: str) -> None:
+        track = self.tracks[inc]
+        if not math.isnan(track.closed_s):
+            self._release(rid)
+            return
+        self.engine.arrive(inc, rid)
+        req = track.request
+        snap = self.net.snap(req.lat, req.lng)
+        self.fleet.place(self.row[rid], snap.edge, snap.fraction)
+        if math.isnan(track.first_arrival_s):
+            track.first_arrival_s = self.now
+        if not track.resolve_scheduled:
+            track.resolve_scheduled = True
+            mean, sd = self.sc.service_minutes.get(req.kind, (20.0, 5.0))
+            service = max(60.0, self.rng.normal(mean, sd) * 60.0)
+            self.at(self.now + service, "resolve", inc)
+
+    def resolve(self, inc: str) -> None:
+        snap = self.engine.incident(inc)
+        self.engine.resolve(inc)
+        self.tracks[inc].closed_s = self.now
+        self.open_requests -= 1
+        for rid in snap.assigned:
+            self._release(rid)
+
+    def give_up(self, inc: str) -> None:
+        track = self.tracks[inc]
+        if math.isnan(track.first_arrival_s) and math.isnan(track.closed_s):
+            snap = self.engine.incident(inc)
+            self.engine.cancel(inc)
+            track.closed_s = self.now
+            self.open_requests -= 1
+            for rid in (*snap.assigned, *(o.responder_id for o in snap.offers)):
+                self._release(rid)
+
+    def shift(self, row: int) -> None:
+        if self.fleet.held[row]:  # busy with a request: log off a little later
+            self.at(self.now + 600.0, "shift", row)
+            return
+        rid = self.fleet.ids[row]
+        self.online[row] = not self.online[row]
+        self.engine.set_status(rid, Status.AVAILABLE if self.online[row] else Status.OFFLINE)
+        self.at(self.now + float(self.rng.exponential(self.sc.shift_hours * 3600.0)), "shift", row)
+
+    def gps_round(self, dt: float) -> None:
+        self.fleet.advance(dt)
+        rows = np.flatnonzero(self.online & ~self.fleet.held)
+        if rows.size:
+            lat, lng, heading = self.fleet.gps_fixes(rows)
+            ids = [self.fleet.ids[i] for i in rows.tolist()]
+            self.engine.update_positions(ids, lat, lng, ts=self.now, headings=heading)
+        self.online_s += float(self.online.sum()) * dt
+
+    # -- main loop --------------------------------------------------------------------------
+    def run(self) -> SimulationResult:
+        sc = self.sc
+        end = sc.hours * 3600.0
+        # Requests arrive until ``end``; the day then drains: those still open are followed
+        # until they close (at most GIVE_UP_S later), so late requests are not "unserved".
+        horizon = end + GIVE_UP_S
+        lat, lng, heading = self.fleet.gps_fixes()
+        for i, rid in enumerate(self.fleet.ids):
+            self.engine.update_position(
+                rid,
+                float(lat[i]),
+                float(lng[i]),
+                ts=0.0,
+                heading=float(heading[i]),
+                capabilities=self.fleet.capabilities[i],
+            )
+        for req in self.requests:
+            self.at(req.at_s, "report", req)
+        # Volunteers log off and on: shifts of exponential length around ``shift_hours``.
+        shift_s = sc.shift_hours * 3600.0
+        for row in np.flatnonzero(~self.fleet.is_service).tolist():
+            self.at(float(self.rng.exponential(shift_s)), "shift", row)
+        t = sc.gps_interval_s
+        while t <= horizon:
+            self.at(t, "gps", sc.gps_interval_s)
+            t += sc.gps_interval_s
+        if self.policy.batch_interval_s is not None:
+            t = self.policy.batch_interval_s
+            while t <= horizon:
+                self.at(t, "batch")
+                t += self.policy.batch_interval_s
+        handlers: dict[str, Callable[..., None]] = {
+            "report": self.report,
+            "gps": self.gps_round,
+            "batch": lambda _: self.batch(),
+            "tick": lambda _: self._tick(),
+            "accept": lambda p: self._answer(self.engine.accept, *p),
+            "decline": lambda p: self._answer(self.engine.decline, *p),
+            "depart": lambda p: self.depart(*p),
+            "arrive": lambda p: self.arrive(*p),
+            "resolve": self.resolve,
+            "retry": lambda inc: self._retry(inc),
+            "give_up": self.give_up,
+            "shift": self.shift,
+        }
+        wall0 = time.perf_counter()
+        bar = tqdm(
+            total=int(end),
+            unit="sim-s",
+            disable=not self.progress,
+            desc=self.policy.name,
+            leave=False,
+        )
+        while self.queue and self.queue[0][0] <= horizon:
+            if self.queue[0][0] > end and self.open_requests == 0:
+                break
+            t, _, what, payload = heapq.heappop(self.queue)
+            bar.update(max(0, min(int(t), int(end)) - min(int(self.now), int(end))))
+            self.now = t
+            self.events += 1
+            handlers[what](payload)
+        bar.close()
+        wall = time.perf_counter() - wall0
+        for rid in list(self.busy_since):
+            self._release(rid)
+        records = [self._record(tr) for tr in self.tracks.values()]
+        metrics = summarize(
+            records, busy_s=self.busy_s, online_s=self.online_s, wall_s=wall, events=self.events
+        )
+        lat, lng, _ = self.fleet.true_positions()
+        places = [(r.incident_id, r.lat, r.lng) for r in self.requests]
+        return SimulationResult(
+            self.policy.name,
+            records,
+            metrics,
+            list(zip(lat.tolist(), lng.tolist(), strict=True)),
+            places,
+        )
+
+    def _tick(self) -> None:
+        self.engine.tick()
+
+    def _answer(self, command: Callable[[str, str], Any], inc: str, rid: str) -> None:
+        # The offer may have been withdrawn or expired meanwhile: the phone gets an error.
+        with contextlib.suppress(KayouDispatchError):
+            command(inc, rid)
+
+    def _retry(self, inc: str) -> None:
+        if self._is_open(inc) and math.isnan(self.tracks[inc].closed_s):
+            if self.policy.batch_interval_s is None:
+                self.engine.dispatch(inc)
+            elif inc not in self.pending_batch:
+                self.pending_batch.append(inc)
+
+    def _record(self, tr: _Track) -> IncidentRecord:
+        req = tr.request
+        hour = int((self.sc.start_hour + req.at_s // 3600) % 24)
+        return IncidentRecord(
+            req.incident_id,
+            req.kind,
+            req.serious,
+            req.severity,
+            hour,
+            req.at_s,
+            tr.first_offer_s,
+            tr.first_accept_s,
+            tr.first_arrival_s,
+            tr.closed_s,
+            tr.offers,
+            tr.units,
+            not math.isnan(tr.first_arrival_s),
+        )
