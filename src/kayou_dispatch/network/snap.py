@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -30,6 +31,7 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from kayou_dispatch.geo import EARTH_RADIUS_M, haversine_m_array
+from kayou_dispatch.network._grid import SegmentGrid
 
 __all__ = ["HEADING_TOLERANCE_DEG", "NODE_SNAP_M", "SegmentIndex", "Snap", "SnapArrays"]
 
@@ -43,6 +45,13 @@ _M_PER_DEG = EARTH_RADIUS_M * math.pi / 180.0
 _PIECE_M = 40.0
 # Points farther than this from every road are snapped with the STRtree's nearest search.
 _FAR_M = 2000.0
+# Grid cell side (network plane metres) and the blocks of cells tried before the fallback:
+# a k x k block settles points within (k - 1) / 2 cells of their nearest road.
+_CELL_M = 40.0
+_HALO_M = 30.0
+_BLOCKS = (1, 2, 4, 8)
+# Stands for "no segment" in minimum reductions.
+_NO_SEG = np.iinfo(np.int64).max
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,15 @@ class SnapArrays(NamedTuple):
     twin: NDArray[np.int64]
 
 
+def _heading_ok(
+    dx: NDArray[np.float64], dy: NDArray[np.float64], heading: NDArray[np.float64]
+) -> NDArray[np.bool_]:
+    bearing = np.degrees(np.arctan2(dx, dy))
+    diff = np.abs((bearing - heading + 180.0) % 360.0 - 180.0)
+    out: NDArray[np.bool_] = diff <= HEADING_TOLERANCE_DEG
+    return out
+
+
 class SegmentIndex:
     """The straight segments of every edge, with an STRtree to find the nearest ones.
 
@@ -119,6 +137,8 @@ class SegmentIndex:
         geom_offsets: NDArray[np.int64],
         geom_lat: NDArray[np.float64],
         geom_lng: NDArray[np.float64],
+        *,
+        twin: NDArray[np.int64] | None = None,
     ) -> None:
         m = u.shape[0]
         n_shape = np.diff(geom_offsets)
@@ -182,11 +202,60 @@ class SegmentIndex:
         self.cos0 = math.cos(math.radians(self.lat0))
         ax, ay = self.to_plane(self.a_lat, self.a_lng)
         bx, by = self.to_plane(self.b_lat, self.b_lng)
-        coords = np.stack([np.stack([ax, ay], axis=1), np.stack([bx, by], axis=1)], axis=1)
-        self.tree = shapely.STRtree(shapely.linestrings(coords))
+        self.ax, self.ay, self.bx, self.by = ax, ay, bx, by
+        xs, ys = self.to_plane(pt_lat, pt_lng)
+        self.diag_p = float(math.hypot(xs.max() - xs.min(), ys.max() - ys.min()))
+
+        # Twins: every segment is measured in the orientation of its canonical segment (the
+        # same piece of road in the lowest-indexed edge), so twins tie exactly.
+        n_seg = seg_edge.shape[0]
+        canon_edge = np.arange(m, dtype=np.int64)
+        flip_edge = np.zeros(m, dtype=bool)
+        if twin is not None and m:
+            tw = np.asarray(twin, dtype=np.int64)
+            while True:
+                t = tw[canon_edge]
+                move = (t >= 0) & (t < canon_edge)
+                if not move.any():
+                    break
+                canon_edge = np.where(move, t, canon_edge)
+                flip_edge ^= move
+        seg_first = pt_off[:-1] - np.arange(m)
+        seg_count = n_pts - 1
+        pos = np.arange(n_seg, dtype=np.int64) - seg_first[seg_edge]
+        flip = flip_edge[seg_edge]
+        self.seg_canon = seg_first[canon_edge[seg_edge]] + np.where(
+            flip, seg_count[seg_edge] - 1 - pos, pos
+        )
+        self.seg_flip = flip
+        # The lowest segment running against each canonical one (-1: none).
+        rev = np.full(n_seg, n_seg, dtype=np.int64)
+        flipped = np.flatnonzero(flip)
+        np.minimum.at(rev, self.seg_canon[flipped], flipped)
+        self.seg_rev = np.where(rev < n_seg, rev, -1)
+        canonical = np.flatnonzero(self.seg_canon == np.arange(n_seg))
+        self.grid = SegmentGrid(
+            ax[canonical], ay[canonical], bx[canonical], by[canonical], canonical, _CELL_M, _HALO_M
+        )
+
+    @cached_property
+    def tree(self) -> shapely.STRtree:
+        """An STRtree over every segment in the network's plane (the exhaustive fallback)."""
+        coords = np.stack(
+            [
+                np.stack([self.ax, self.ay], axis=1),
+                np.stack([self.bx, self.by], axis=1),
+            ],
+            axis=1,
+        )
+        return shapely.STRtree(shapely.linestrings(coords))
+
+    @cached_property
+    def _samples(self) -> tuple[cKDTree, NDArray[np.int64]]:
         # Points along every segment: the nearest one bounds the nearest segment's distance
         # from above, which sizes the STRtree search (a KD-tree answers far faster than the
         # STRtree's own nearest-geometry search).
+        ax, ay, bx, by = self.ax, self.ay, self.bx, self.by
         seg_p = np.hypot(bx - ax, by - ay)
         n_pieces = np.maximum(1, np.ceil(seg_p / _PIECE_M)).astype(np.int64)
         piece_seg = np.repeat(np.arange(seg_p.shape[0]), n_pieces)
@@ -194,11 +263,7 @@ class SegmentIndex:
         along = (np.arange(piece_seg.shape[0]) - starts[piece_seg] + 0.5) / n_pieces[piece_seg]
         px = ax[piece_seg] + along * (bx - ax)[piece_seg]
         py = ay[piece_seg] + along * (by - ay)[piece_seg]
-        self.samples = cKDTree(np.stack([px, py], axis=1))
-        self.sample_seg = piece_seg
-        self.ax, self.ay, self.bx, self.by = ax, ay, bx, by
-        xs, ys = self.to_plane(pt_lat, pt_lng)
-        self.diag_p = float(math.hypot(xs.max() - xs.min(), ys.max() - ys.min()))
+        return cKDTree(np.stack([px, py], axis=1)), piece_seg
 
     def to_plane(
         self, lat: NDArray[np.float64], lng: NDArray[np.float64]
@@ -228,38 +293,110 @@ class SegmentIndex:
         """Snap validated points; see :meth:`RoadNetwork.snap_many`."""
         n = lats.shape[0]
         qx, qy = self.to_plane(lats, lngs)
+        best = (np.full(n, -1, dtype=np.int64), np.full(n, np.inf))
+        # Local plane distances are at least this fraction of the network plane's.
+        shrink = np.minimum(1.0, np.cos(np.radians(lats)) / self.cos0) * (1.0 - 1e-9)
+        todo = np.arange(n, dtype=np.int64)
+        for k in _BLOCKS:
+            if not todo.size:
+                break
+            todo = self._grid_pass(todo, k, qx, qy, lats, lngs, headings, shrink, best)
+        if todo.size:
+            self._exhaustive(todo, qx, qy, lats, lngs, headings, max_distance_m, best)
+        best_seg, best_d2 = best
+        best_d = np.sqrt(best_d2)
+        hit = np.flatnonzero(best_seg >= 0)
+        best_t = np.full(n, np.nan)
+        _, best_t[hit], _ = self._measure(hit, best_seg[hit], lats, lngs, None)
+        return self._finish(lats, lngs, best_seg, best_t, best_d, max_distance_m)
+
+    def _grid_pass(
+        self,
+        rows: NDArray[np.int64],
+        k: int,
+        qx: NDArray[np.float64],
+        qy: NDArray[np.float64],
+        lats: NDArray[np.float64],
+        lngs: NDArray[np.float64],
+        headings: NDArray[np.float64] | None,
+        shrink: NDArray[np.float64],
+        best: tuple[NDArray[np.int64], NDArray[np.float64]],
+    ) -> NDArray[np.int64]:
+        # Measure the canonical segments of a k x k block of cells around each point; keep
+        # the rows whose winner is provably global, return the others.
+        pair_row, cs, count, reach = self.grid.gather(qx[rows], qy[rows], k)
+        if not pair_row.size:
+            return rows
+        # Pairs come grouped by point: repeat the points' data rather than gather it.
+        sx = np.cos(np.radians(lats[rows])) * _M_PER_DEG
+        q = (np.repeat(lats[rows], count), np.repeat(lngs[rows], count), np.repeat(sx, count))
+        h = None if headings is None else np.repeat(headings[rows], count)
+        d, seg = self._measure_canonical(q, cs, h)
+        some = count > 0
+        starts = (np.cumsum(count) - count)[some]
+        d_min = np.minimum.reduceat(d, starts)
+        tied = d == np.repeat(d_min, count[some])
+        s_min = np.minimum.reduceat(np.where(tied, seg, _NO_SEG), starts)
+        got = rows[some]
+        # Every segment not gathered is at least reach away in the network's plane, so at
+        # least reach * shrink in the point's plane: strictly farther than d_min.
+        sure = d_min < np.square(np.maximum(reach[some] * shrink[got] - 1e-6, 0.0))
+        won = got[sure]
+        best[0][won] = s_min[sure]
+        best[1][won] = d_min[sure]
+        done = np.zeros(rows.shape[0], dtype=bool)
+        done[np.flatnonzero(some)[sure]] = True
+        return rows[~done]
+
+    def _exhaustive(
+        self,
+        rows: NDArray[np.int64],
+        qx: NDArray[np.float64],
+        qy: NDArray[np.float64],
+        lats: NDArray[np.float64],
+        lngs: NDArray[np.float64],
+        headings: NDArray[np.float64] | None,
+        max_distance_m: float,
+        best: tuple[NDArray[np.int64], NDArray[np.float64]],
+    ) -> None:
+        # Points the grid could not settle (far from roads, or no matching heading nearby):
+        # widening STRtree searches sized by a KD-tree of samples along the segments.
+        n = rows.shape[0]
+        lats, lngs = lats[rows], lngs[rows]
+        qx, qy = qx[rows], qy[rows]
+        hd = None if headings is None else headings[rows]
+        sub = (np.full(n, -1, dtype=np.int64), np.full(n, np.inf))
         kmin, kmax = self._distortion(lats)
+        samples, sample_seg = self._samples
         # The segment of the nearest sample is at least as far as the nearest segment.
-        _, sample = self.samples.query(np.stack([qx, qy], axis=1))
-        p_near = self._plane_distance(qx, qy, self.sample_seg[sample])
+        _, sample = samples.query(np.stack([qx, qy], axis=1))
+        p_near = self._plane_distance(qx, qy, sample_seg[sample])
         radius = p_near * (kmax / kmin) * 1.01 + 1.0
         limit = max_distance_m * kmax * 1.01 + 1.0
         everything = p_near + self.diag_p + 1.0
-        if headings is not None:
+        if hd is not None:
             # The nearest road often runs the other way; start wide enough for the next one.
             radius = np.minimum(2.0 * radius + 60.0, limit)
-
-        best = (np.full(n, -1, dtype=np.int64), np.full(n, np.nan), np.full(n, np.inf))
-        if headings is None:
+        if hd is None:
             # One pass finds the nearest segment for every point within _FAR_M of a road (and
             # within reach of max_distance_m). Farther points are off the network or snap far
             # away; the STRtree's nearest search serves them without huge candidate sets.
             r = np.minimum(radius, np.minimum(limit, _FAR_M * kmax * 1.01 + 1.0))
-            self._search(np.arange(n), r, qx, qy, lats, lngs, None, best)
-            far = np.flatnonzero(best[2] * kmax * 1.01 + 1.0 > r)
+            self._search(np.arange(n), r, qx, qy, lats, lngs, None, sub)
+            far = np.flatnonzero(np.sqrt(sub[1]) * kmax * 1.01 + 1.0 > r)
             if far.size:
-                self._search_nearest(far, qx, qy, lats, lngs, best)
+                self._search_nearest(far, qx, qy, lats, lngs, sub)
         else:
             todo = np.arange(n)
             while todo.size:
                 r = radius[todo]
-                self._search(todo, r, qx, qy, lats, lngs, headings, best)
-                found = best[2][todo] * kmax[todo] * 1.01 + 1.0 <= r
+                self._search(todo, r, qx, qy, lats, lngs, hd, sub)
+                found = np.sqrt(sub[1][todo]) * kmax[todo] * 1.01 + 1.0 <= r
                 exhausted = (r >= limit[todo]) | (r >= everything[todo])
                 todo = todo[~(found | exhausted)]
                 radius[todo] = np.minimum(np.maximum(2.0 * radius[todo], 16.0), limit[todo])
-        best_seg, best_t, best_d = best
-        return self._finish(lats, lngs, best_seg, best_t, best_d, max_distance_m)
+        best[0][rows] = sub[0]
+        best[1][rows] = sub[1]
 
     def _search(
         self,
@@ -270,7 +407,7 @@ class SegmentIndex:
         lats: NDArray[np.float64],
         lngs: NDArray[np.float64],
         headings: NDArray[np.float64] | None,
-        best: tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]],
+        best: tuple[NDArray[np.int64], NDArray[np.float64]],
     ) -> None:
         # Envelope overlap only: a superset of the segments within radius r, found far faster
         # than an exact "dwithin"; _measure computes the exact distances anyway.
@@ -285,7 +422,7 @@ class SegmentIndex:
         qy: NDArray[np.float64],
         lats: NDArray[np.float64],
         lngs: NDArray[np.float64],
-        best: tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]],
+        best: tuple[NDArray[np.int64], NDArray[np.float64]],
     ) -> None:
         # The nearest segments in the network's plane (exact up to its distortion).
         pts = shapely.points(qx[rows], qy[rows])
@@ -299,21 +436,20 @@ class SegmentIndex:
         lats: NDArray[np.float64],
         lngs: NDArray[np.float64],
         headings: NDArray[np.float64] | None,
-        best: tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]],
+        best: tuple[NDArray[np.int64], NDArray[np.float64]],
     ) -> None:
-        d, t, ok = self._measure(qi, seg, lats, lngs, headings)
-        qi, seg, d, t = qi[ok], seg[ok], d[ok], t[ok]
-        # Round so twin edges drawn from opposite ends tie exactly; then lowest index wins.
-        order = np.lexsort((seg, np.round(d, 6), qi))
-        qi, seg, d, t = qi[order], seg[order], d[order], t[order]
+        d, _, ok = self._measure(qi, seg, lats, lngs, headings)
+        qi, seg, d = qi[ok], seg[ok], d[ok]
+        # The nearest segment per point; equal distances: the lowest index.
+        order = np.lexsort((seg, d, qi))
+        qi, seg, d = qi[order], seg[order], d[order]
         first = np.ones(qi.shape[0], dtype=bool)
         first[1:] = qi[1:] != qi[:-1]
-        qi, seg, d, t = qi[first], seg[first], d[first], t[first]
-        better = d < best[2][qi]
+        qi, seg, d = qi[first], seg[first], d[first]
+        better = (d < best[1][qi]) | ((d == best[1][qi]) & (seg < best[0][qi]))
         qi = qi[better]
         best[0][qi] = seg[better]
-        best[1][qi] = t[better]
-        best[2][qi] = d[better]
+        best[1][qi] = d[better]
 
     def _plane_distance(
         self, qx: NDArray[np.float64], qy: NDArray[np.float64], seg: NDArray[np.int64]
@@ -327,6 +463,69 @@ class SegmentIndex:
         out: NDArray[np.float64] = np.hypot(ax + t * dx, ay + t * dy)
         return out
 
+    def _geometry(
+        self,
+        qlat: NDArray[np.float64],
+        qlng: NDArray[np.float64],
+        sx: NDArray[np.float64],
+        cs: NDArray[np.int64],
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        # Squared distance from each point (lat, lng, east-west metres per degree there) to
+        # canonical segment cs in a plane centred on the point, the segment's direction
+        # (dx, dy) and the parameter t of the nearest point on it. The nearest point is an
+        # end point exactly when t clips, so roads meeting at a node measure bit-identical
+        # distances to it.
+        ax = (self.a_lng[cs] - qlng) * sx
+        ay = (self.a_lat[cs] - qlat) * _M_PER_DEG
+        bx = (self.b_lng[cs] - qlng) * sx
+        by = (self.b_lat[cs] - qlat) * _M_PER_DEG
+        dx = bx - ax
+        dy = by - ay
+        dd = dx * dx
+        dd += dy * dy
+        # A point segment has dot == 0: t = 0.
+        t = ax * dx
+        t += ay * dy
+        np.negative(t, out=t)
+        t /= dd + (dd == 0.0)
+        np.maximum(t, 0.0, out=t)
+        np.minimum(t, 1.0, out=t)
+        end = t == 1.0
+        px = t * dx
+        px += ax
+        np.copyto(px, bx, where=end)
+        py = t * dy
+        py += ay
+        np.copyto(py, by, where=end)
+        px *= px
+        py *= py
+        px += py
+        return px, dx, dy, t
+
+    def _points(
+        self, qi: NDArray[np.int64], lats: NDArray[np.float64], lngs: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        sx = np.cos(np.radians(lats)) * _M_PER_DEG
+        return lats[qi], lngs[qi], sx[qi]
+
+    def _measure_canonical(
+        self,
+        q: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]],
+        cs: NDArray[np.int64],
+        h: NDArray[np.float64] | None,
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        # Distances to canonical segments, and the segment each stands for: itself, or with a
+        # heading the lowest twin running the heading's way (inf, _NO_SEG: none qualifies).
+        d, dx, dy, _ = self._geometry(*q, cs)
+        if h is None:
+            return d, cs
+        nonzero = (dx != 0.0) | (dy != 0.0)
+        fwd = nonzero & _heading_ok(dx, dy, h)
+        rev = self.seg_rev[cs]
+        back = nonzero & (rev >= 0) & _heading_ok(-dx, -dy, h)
+        seg = np.where(fwd, cs, np.where(back, rev, _NO_SEG))
+        return np.where(seg != _NO_SEG, d, np.inf), seg
+
     def _measure(
         self,
         qi: NDArray[np.int64],
@@ -335,25 +534,18 @@ class SegmentIndex:
         lngs: NDArray[np.float64],
         headings: NDArray[np.float64] | None,
     ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
-        # Exact-enough point-to-segment geometry in a plane centred on each query point.
-        qlat = lats[qi]
-        qlng = lngs[qi]
-        sx = np.cos(np.radians(qlat)) * _M_PER_DEG
-        ax = (self.a_lng[seg] - qlng) * sx
-        ay = (self.a_lat[seg] - qlat) * _M_PER_DEG
-        dx = (self.b_lng[seg] - qlng) * sx - ax
-        dy = (self.b_lat[seg] - qlat) * _M_PER_DEG - ay
-        dd = dx * dx + dy * dy
-        nonzero = dd > 0.0
-        t = np.where(nonzero, -(ax * dx + ay * dy) / np.where(nonzero, dd, 1.0), 0.0)
-        t = np.clip(t, 0.0, 1.0)
-        d = np.hypot(ax + t * dx, ay + t * dy)
+        # Distance, position along seg and whether its bearing matches the heading. Twins
+        # are measured on their canonical segment, reversed.
+        flip = self.seg_flip[seg]
+        d, dx, dy, t = self._geometry(*self._points(qi, lats, lngs), self.seg_canon[seg])
+        t = np.where(flip, 1.0 - t, t)
         if headings is None:
             ok = np.ones(qi.shape[0], dtype=bool)
         else:
-            bearing = np.degrees(np.arctan2(dx, dy))
-            diff = np.abs((bearing - headings[qi] + 180.0) % 360.0 - 180.0)
-            ok = nonzero & (diff <= HEADING_TOLERANCE_DEG)
+            dx = np.where(flip, -dx, dx)
+            dy = np.where(flip, -dy, dy)
+            nonzero = (dx != 0.0) | (dy != 0.0)
+            ok = nonzero & _heading_ok(dx, dy, headings[qi])
         return d, t, ok
 
     def _finish(
@@ -381,8 +573,8 @@ class SegmentIndex:
         frac = np.clip(frac, 0.0, 1.0)
         node = np.full(s.shape[0], -1, dtype=np.int64)
         uu, vv = self.u[e], self.v[e]
-        at_v = haversine_m_array(slat, slng, self.node_lat[vv], self.node_lng[vv]) <= NODE_SNAP_M
-        at_u = haversine_m_array(slat, slng, self.node_lat[uu], self.node_lng[uu]) <= NODE_SNAP_M
+        at_v = self._within_node(slat, slng, vv)
+        at_u = self._within_node(slat, slng, uu)
         node[at_v] = vv[at_v]
         frac[at_v] = 1.0
         node[at_u] = uu[at_u]
@@ -408,6 +600,21 @@ class SegmentIndex:
         out_node[rows] = node[keep]
         twin = np.full(n, -1, dtype=np.int64)
         return SnapArrays(out_edge, out_frac, dist, out_lat, out_lng, out_node, twin)
+
+    def _within_node(
+        self, lat: NDArray[np.float64], lng: NDArray[np.float64], node: NDArray[np.int64]
+    ) -> NDArray[np.bool_]:
+        # Haversine only where a generous plane estimate (good to far better than 1 % at a
+        # few metres) leaves the answer open.
+        nlat, nlng = self.node_lat[node], self.node_lng[node]
+        dy = (lat - nlat) * _M_PER_DEG
+        dx = (lng - nlng) * _M_PER_DEG * np.cos(np.radians(nlat))
+        out = dx * dx + dy * dy <= (2.0 * NODE_SNAP_M) ** 2
+        close = np.flatnonzero(out)
+        out[close] = (
+            haversine_m_array(lat[close], lng[close], nlat[close], nlng[close]) <= NODE_SNAP_M
+        )
+        return out
 
     def edge_coords(self, edge: int, lo: float, hi: float) -> list[tuple[float, float]]:
         """Return the shape points of ``edge`` strictly between fractions ``lo`` and ``hi``."""
