@@ -23,6 +23,8 @@ __all__ = ["SegmentGrid"]
 _SLACK_M = 0.01
 # Dense cell tables above this many cells would cost more memory than they save time.
 _MAX_CELLS = 1 << 22
+# Wanted list entries per segment (memory), on average: cells grow until the estimate fits.
+_ENTRIES_PER_SEGMENT = 9.0
 
 
 class SegmentGrid:
@@ -53,6 +55,15 @@ class SegmentGrid:
         x_hi = float(max(ax.max(), bx.max())) + 1.0
         y_hi = float(max(ay.max(), by.max())) + 1.0
         c = max(cell_m, math.sqrt((x_hi - x_lo) * (y_hi - y_lo) / _MAX_CELLS))
+        # Sparse networks get larger cells: keep the lists near _ENTRIES_PER_SEGMENT on average
+        # (estimated from each halo's bounding box).
+        wx = np.abs(bx - ax) + 2.0 * halo_m
+        wy = np.abs(by - ay) + 2.0 * halo_m
+        while c < 4.0 * cell_m:
+            estimate = float(np.sum((wx / c + 1.0) * (wy / c + 1.0)))
+            if estimate <= _ENTRIES_PER_SEGMENT * ax.shape[0]:
+                break
+            c *= 1.2
         nx = int((x_hi - x_lo) // c) + 1
         ny = int((y_hi - y_lo) // c) + 1
         self.cell_m = c

@@ -1,20 +1,42 @@
 """Snap GPS points to the nearest road edge, optionally only to edges heading the same way.
 
-Every edge is cut into its straight segments (node, shape points, node), drawn in one
-equirectangular plane around the network's centre (metres). For each point, a KD-tree of
-samples taken every 40 m along the segments gives an upper bound on the distance to the
-nearest segment; a shapely :class:`~shapely.STRtree` over the segments then returns every
-segment whose envelope lies within that bound (widened by the plane's distortion, below).
-Those candidates are measured exactly in a small plane centred on the point, and the
-reported ``distance_m`` is the great-circle distance to the snapped point.
+Every edge is cut into its straight segments (node, shape points, node). A point snaps to the
+segment that minimises, over all segments (with a heading: all segments whose bearing is
+within 60 degrees of it), the key ``(d2, segment index)``, where ``d2`` is the squared
+distance in an equirectangular plane centred on the point (:meth:`SegmentIndex._geometry`).
+Two details make ties exact rather than left to rounding: the nearest point is taken as the
+end point itself whenever the projection clips, so roads meeting at a node measure
+bit-identical distances to it; and twin edges (one two-way road, see ``_twins``) are measured
+on one *canonical* segment, the lowest-indexed edge's, so a road and its twin measure
+identically and the lower edge wins. The reported ``distance_m`` is the great-circle
+distance to the snapped point.
 
-The network's plane stretches east-west distances by ``cos(lat0) / cos(lat)`` away from its
-centre latitude; the search radius is widened by the worst such factor over the latitudes
-between the point and the network, so no candidate is missed however large the network.
-With a heading, the search radius doubles until a matching road is found or the radius
-passes ``max_distance_m``. Without one, points more than 2 km from every road (off the
-network unless ``max_distance_m`` is larger) take the STRtree's own nearest search instead,
-in the network's plane: exact for city-sized networks, within the plane's distortion beyond.
+**Fast path (a grid).** Canonical segments are listed in a uniform grid of square cells in
+the network's own equirectangular plane (``_grid``): each cell lists every segment within
+its *halo* (30 m) of the cell. The lists of a k x k block of cells around a point therefore
+hold every segment within ``reach`` = halo + (distance from the point to the block's
+nearest side) of it in that plane, and every segment left out is farther than ``reach``. A
+point's own plane is the network's plane stretched east-west by ``cos(lat) / cos(lat0)``, a
+linear map, so distances there are at least ``reach * min(1, cos(lat) / cos(lat0))``.
+Whenever the best key among the gathered candidates has a distance below that bound (less
+a margin far above rounding), no segment left out can beat it or tie with it, so it *is* the
+minimum over all segments: exact by construction, for any network size. Points that the
+own cell (k = 1) cannot settle try blocks of 2, 4 and 8 cells; the rest (far from every
+road, or no matching heading nearby) take the exhaustive path. With a heading, a canonical
+segment stands for itself when its bearing matches and otherwise for its lowest twin running
+the other way, if that one matches: exactly the segments the exhaustive path would accept.
+
+**Exhaustive path.** For each point, a KD-tree of samples taken every 40 m along the segments
+gives an upper bound on the distance to the nearest segment; a shapely
+:class:`~shapely.STRtree` over the segments then returns every segment whose envelope lies
+within that bound (widened by the plane's distortion, below), and all of them are measured
+with the same key. Both trees are built on first use only. The network's plane stretches
+east-west distances by ``cos0 / cos(lat)`` away from its centre latitude; the search radius
+is widened by the worst such factor over the latitudes between the point and the network.
+With a heading, the search radius doubles until a matching road is found or the radius passes
+``max_distance_m``. Without one, points more than 2 km from every road (off the network
+unless ``max_distance_m`` is larger) take the STRtree's own nearest search instead, in the
+network's plane: exact for city-sized networks, within the plane's distortion beyond.
 
 Networks must not straddle the antimeridian."""
 
@@ -292,6 +314,10 @@ class SegmentIndex:
     ) -> SnapArrays:
         """Snap validated points; see :meth:`RoadNetwork.snap_many`."""
         n = lats.shape[0]
+        if n == 1:
+            one = self._snap_one(lats, lngs, headings, max_distance_m)
+            if one is not None:
+                return one
         qx, qy = self.to_plane(lats, lngs)
         best = (np.full(n, -1, dtype=np.int64), np.full(n, np.inf))
         # Local plane distances are at least this fraction of the network plane's.
@@ -309,6 +335,93 @@ class SegmentIndex:
         best_t = np.full(n, np.nan)
         _, best_t[hit], _ = self._measure(hit, best_seg[hit], lats, lngs, None)
         return self._finish(lats, lngs, best_seg, best_t, best_d, max_distance_m)
+
+    def _snap_one(
+        self,
+        lats: NDArray[np.float64],
+        lngs: NDArray[np.float64],
+        headings: NDArray[np.float64] | None,
+        max_distance_m: float,
+    ) -> SnapArrays | None:
+        # snap_many's first grid pass and _finish for one point, in scalars where the
+        # arithmetic is the same (IEEE) and with the very same numpy calls elsewhere, so the
+        # result is bit-identical. None when the point's own cell cannot settle it.
+        g = self.grid
+        lat, lng = float(lats[0]), float(lngs[0])
+        qx = (lng - self.lng0) * (self.cos0 * _M_PER_DEG)
+        qy = lat * _M_PER_DEG
+        c = g.cell_m
+        ix = math.floor((qx - g.x0) / c)
+        iy = math.floor((qy - g.y0) / c)
+        if not (0 <= ix < g.nx and 0 <= iy < g.ny):
+            return None
+        cell = iy * g.nx + ix
+        cs = g.seg[int(g.off[cell]) : int(g.off[cell + 1])]
+        if not cs.shape[0]:
+            return None
+        x0 = g.x0 + ix * c
+        y0 = g.y0 + iy * c
+        reach = min(qx - x0, x0 + c - qx, qy - y0, y0 + c - qy) + g.halo_m - 0.02
+        sx = np.cos(np.radians(lats)) * _M_PER_DEG
+        d, dx, dy, t = self._geometry(lats, lngs, sx, cs)
+        seg = cs.astype(np.int64)
+        if headings is not None:
+            d, seg = self._heading_filter(d, dx, dy, seg, headings)
+        d_min = float(d.min())
+        shrink = min(1.0, math.cos(math.radians(lat)) / self.cos0) * (1.0 - 1e-6)
+        if not d_min < (reach * shrink - 1e-6) ** 2:
+            return None
+        i = int(np.flatnonzero(d == d_min)[np.argmin(seg[d == d_min])])
+        s = int(seg[i])
+        # The same t as _measure's: the canonical segment's, reversed for a twin.
+        t_s = 1.0 - float(t[i]) if self.seg_flip[s] else float(t[i])
+        return self._finish_one(lats, lngs, s, t_s, max_distance_m)
+
+    def _finish_one(
+        self,
+        lats: NDArray[np.float64],
+        lngs: NDArray[np.float64],
+        s: int,
+        t: float,
+        max_distance_m: float,
+    ) -> SnapArrays:
+        # _finish for one snapped point, step for step in scalars.
+        e = int(self.seg_edge[s])
+        a_lat, b_lat = float(self.a_lat[s]), float(self.b_lat[s])
+        a_lng, b_lng = float(self.a_lng[s]), float(self.b_lng[s])
+        slat = a_lat + t * (b_lat - a_lat)
+        slng = a_lng + t * (b_lng - a_lng)
+        elen = float(self.edge_len_m[e])
+        frac = (
+            (float(self.seg_before_m[s]) + t * float(self.seg_len_m[s])) / elen if elen > 0 else 0.0
+        )
+        frac = min(max(frac, 0.0), 1.0)
+        node = -1
+        for end, end_frac in ((int(self.v[e]), 1.0), (int(self.u[e]), 0.0)):
+            # _within_node's plane estimate first: only a near node needs the haversine.
+            nlat, nlng = float(self.node_lat[end]), float(self.node_lng[end])
+            ey = (slat - nlat) * _M_PER_DEG
+            ex = (slng - nlng) * _M_PER_DEG * math.cos(math.radians(nlat))
+            if ex * ex + ey * ey > (2.5 * NODE_SNAP_M) ** 2:
+                continue
+            if self._within_node(np.array([slat]), np.array([slng]), np.array([end]))[0]:
+                node, frac = end, end_frac
+        if node >= 0:
+            slat, slng = float(self.node_lat[node]), float(self.node_lng[node])
+        dist = haversine_m_array(lats, lngs, np.array([slat]), np.array([slng]))
+        none = np.full(1, -1, dtype=np.int64)
+        if not float(dist[0]) <= max_distance_m:
+            nan = np.full(1, np.nan)
+            return SnapArrays(none, nan, dist, nan.copy(), nan.copy(), none.copy(), none.copy())
+        return SnapArrays(
+            np.array([e]),
+            np.array([frac]),
+            dist,
+            np.array([slat]),
+            np.array([slng]),
+            np.array([node]),
+            none,
+        )
 
     def _grid_pass(
         self,
@@ -519,6 +632,16 @@ class SegmentIndex:
         d, dx, dy, _ = self._geometry(*q, cs)
         if h is None:
             return d, cs
+        return self._heading_filter(d, dx, dy, cs, h)
+
+    def _heading_filter(
+        self,
+        d: NDArray[np.float64],
+        dx: NDArray[np.float64],
+        dy: NDArray[np.float64],
+        cs: NDArray[np.int64],
+        h: NDArray[np.float64],
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
         nonzero = (dx != 0.0) | (dy != 0.0)
         fwd = nonzero & _heading_ok(dx, dy, h)
         rev = self.seg_rev[cs]
