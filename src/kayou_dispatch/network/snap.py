@@ -72,6 +72,7 @@ _FAR_M = 2000.0
 _CELL_M = 40.0
 _HALO_M = 30.0
 _BLOCKS = (1, 2, 4, 8)
+_COS2_TOLERANCE = math.cos(math.radians(HEADING_TOLERANCE_DEG)) ** 2
 # Stands for "no segment" in minimum reductions.
 _NO_SEG = np.iinfo(np.int64).max
 
@@ -130,12 +131,24 @@ class SnapArrays(NamedTuple):
 
 
 def _heading_ok(
-    dx: NDArray[np.float64], dy: NDArray[np.float64], heading: NDArray[np.float64]
+    dx: NDArray[np.float64], dy: NDArray[np.float64], hv: NDArray[np.float64]
 ) -> NDArray[np.bool_]:
-    bearing = np.degrees(np.arctan2(dx, dy))
-    diff = np.abs((bearing - heading + 180.0) % 360.0 - 180.0)
-    out: NDArray[np.bool_] = diff <= HEADING_TOLERANCE_DEG
+    # Direction (dx, dy) within 60 degrees of the unit heading vector hv (east, north):
+    # cos(angle) >= cos(tolerance), i.e. dot >= 0 and dot^2 >= cos^2 |d|^2 (no trigonometry
+    # per candidate).
+    dot = dx * hv[..., 0]
+    dot += dy * hv[..., 1]
+    dd = dx * dx
+    dd += dy * dy
+    out: NDArray[np.bool_] = (dot >= 0.0) & (dot * dot >= _COS2_TOLERANCE * dd)
     return out
+
+
+def _heading_vectors(headings: NDArray[np.float64] | None) -> NDArray[np.float64] | None:
+    if headings is None:
+        return None
+    h = np.radians(headings)
+    return np.stack([np.sin(h), np.cos(h)], axis=-1)
 
 
 class SegmentIndex:
@@ -314,6 +327,7 @@ class SegmentIndex:
     ) -> SnapArrays:
         """Snap validated points; see :meth:`RoadNetwork.snap_many`."""
         n = lats.shape[0]
+        headings = _heading_vectors(headings)
         if n == 1:
             one = self._snap_one(lats, lngs, headings, max_distance_m)
             if one is not None:
@@ -443,7 +457,7 @@ class SegmentIndex:
         # Pairs come grouped by point: repeat the points' data rather than gather it.
         sx = np.cos(np.radians(lats[rows])) * _M_PER_DEG
         q = (np.repeat(lats[rows], count), np.repeat(lngs[rows], count), np.repeat(sx, count))
-        h = None if headings is None else np.repeat(headings[rows], count)
+        h = None if headings is None else np.repeat(headings[rows], count, axis=0)
         d, seg = self._measure_canonical(q, cs, h)
         some = count > 0
         starts = (np.cumsum(count) - count)[some]
