@@ -1,15 +1,16 @@
 """Snap GPS points to the nearest road edge, optionally only to edges heading the same way.
 
 Every edge is cut into its straight segments (node, shape points, node). A point snaps to the
-segment that minimises, over all segments (with a heading: all segments whose bearing is
-within 60 degrees of it), the key ``(d2, segment index)``, where ``d2`` is the squared
-distance in an equirectangular plane centred on the point (:meth:`SegmentIndex._geometry`).
-Two details make ties exact rather than left to rounding: the nearest point is taken as the
-end point itself whenever the projection clips, so roads meeting at a node measure
-bit-identical distances to it; and twin edges (one two-way road, see ``_twins``) are measured
-on one *canonical* segment, the lowest-indexed edge's, so a road and its twin measure
-identically and the lower edge wins. The reported ``distance_m`` is the great-circle
-distance to the snapped point.
+nearest segment over all segments (with a heading: all segments whose bearing is within 60
+degrees of it), measured in an equirectangular plane centred on the point
+(:meth:`SegmentIndex._geometry`); segments within 1 µm of the nearest distance tie, and the
+lowest segment (so the lowest edge) among them wins. Two details make the common ties exact
+rather than left to rounding: the nearest point is taken as the end point itself whenever
+the projection clips, so roads meeting at a node measure bit-identical distances to it; and
+twin edges (one two-way road, see ``_twins``) are measured on one *canonical* segment, the
+lowest-indexed edge's, so a road and its twin measure identically. The tolerance covers the
+rest (overlapping roads drawn from different points). The reported ``distance_m`` is the
+great-circle distance to the snapped point.
 
 **Fast path (a grid).** Canonical segments are listed in a uniform grid of square cells in
 the network's own equirectangular plane (``_grid``): each cell lists every segment within
@@ -18,9 +19,11 @@ hold every segment within ``reach`` = halo + (distance from the point to the blo
 nearest side) of it in that plane, and every segment left out is farther than ``reach``. A
 point's own plane is the network's plane stretched east-west by ``cos(lat) / cos(lat0)``, a
 linear map, so distances there are at least ``reach * min(1, cos(lat) / cos(lat0))``.
-Whenever the best key among the gathered candidates has a distance below that bound (less
-a margin far above rounding), no segment left out can beat it or tie with it, so it *is* the
-minimum over all segments: exact by construction, for any network size. Points that the
+Whenever the nearest gathered candidate is closer than that bound by more than the tie
+tolerance (and a margin far above rounding), no segment left out can beat it or tie with
+it, so the gathered candidates decide exactly what all segments would: exact by
+construction, for any network size. The same holds for headings, since left-out segments
+are too far whatever their bearing. Points that the
 own cell (k = 1) cannot settle try blocks of 2, 4 and 8 cells; the rest (far from every
 road, or no matching heading nearby) take the exhaustive path. With a heading, a canonical
 segment stands for itself when its bearing matches and otherwise for its lowest twin running
@@ -73,6 +76,9 @@ _CELL_M = 40.0
 _HALO_M = 30.0
 _BLOCKS = (1, 2, 4, 8)
 _COS2_TOLERANCE = math.cos(math.radians(HEADING_TOLERANCE_DEG)) ** 2
+# Distances this close to the nearest count as equal: the lowest segment among them wins
+# (overlapping roads drawn from different points measure a little differently).
+_TIE_M = 1e-6
 # Stands for "no segment" in minimum reductions.
 _NO_SEG = np.iinfo(np.int64).max
 
@@ -142,6 +148,33 @@ def _heading_ok(
     dd += dy * dy
     out: NDArray[np.bool_] = (dot >= 0.0) & (dot * dot >= _COS2_TOLERANCE * dd)
     return out
+
+
+def _haversine_one(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    # haversine_m_array for one pair, operation for operation (the same numpy functions for
+    # the transcendental steps, IEEE arithmetic for the rest), in four numpy calls.
+    p1, p2, dl = np.radians([lat1, lat2, lng2 - lng1]).tolist()
+    s0, s1 = np.sin([(p2 - p1) * 0.5, dl * 0.5]).tolist()
+    c1, c2 = np.cos([p1, p2]).tolist()
+    a = s0 * s0 + c1 * c2 * (s1 * s1)
+    return float(2.0 * EARTH_RADIUS_M * np.arcsin([math.sqrt(min(a, 1.0))])[0])
+
+
+def _pick(
+    d2: NDArray[np.float64],
+    seg: NDArray[np.int64],
+    starts: NDArray[np.int64],
+    counts: NDArray[np.int64],
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    # Per group of candidates (contiguous, non-empty): the least squared distance, and the
+    # lowest segment within _TIE_M of it (_NO_SEG when none qualifies: all inf).
+    d_min = np.minimum.reduceat(d2, starts)
+    limit = np.sqrt(d_min)
+    limit += _TIE_M
+    limit *= limit
+    tied = d2 <= np.repeat(limit, counts)
+    s_min = np.minimum.reduceat(np.where(tied, seg, _NO_SEG), starts)
+    return d_min, s_min
 
 
 def _heading_vectors(headings: NDArray[np.float64] | None) -> NDArray[np.float64] | None:
@@ -383,9 +416,10 @@ class SegmentIndex:
             d, seg = self._heading_filter(d, dx, dy, seg, headings)
         d_min = float(d.min())
         shrink = min(1.0, math.cos(math.radians(lat)) / self.cos0) * (1.0 - 1e-6)
-        if not d_min < (reach * shrink - 1e-6) ** 2:
+        if not math.sqrt(d_min) + _TIE_M < reach * shrink - 1e-6:
             return None
-        i = int(np.flatnonzero(d == d_min)[np.argmin(seg[d == d_min])])
+        tied = np.flatnonzero(d <= (math.sqrt(d_min) + _TIE_M) ** 2)
+        i = int(tied[np.argmin(seg[tied])])
         s = int(seg[i])
         # The same t as _measure's: the canonical segment's, reversed for a twin.
         t_s = 1.0 - float(t[i]) if self.seg_flip[s] else float(t[i])
@@ -422,7 +456,7 @@ class SegmentIndex:
                 node, frac = end, end_frac
         if node >= 0:
             slat, slng = float(self.node_lat[node]), float(self.node_lng[node])
-        dist = haversine_m_array(lats, lngs, np.array([slat]), np.array([slng]))
+        dist = np.array([_haversine_one(float(lats[0]), float(lngs[0]), slat, slng)])
         none = np.full(1, -1, dtype=np.int64)
         if not float(dist[0]) <= max_distance_m:
             nan = np.full(1, np.nan)
@@ -461,13 +495,12 @@ class SegmentIndex:
         d, seg = self._measure_canonical(q, cs, h)
         some = count > 0
         starts = (np.cumsum(count) - count)[some]
-        d_min = np.minimum.reduceat(d, starts)
-        tied = d == np.repeat(d_min, count[some])
-        s_min = np.minimum.reduceat(np.where(tied, seg, _NO_SEG), starts)
+        d_min, s_min = _pick(d, seg, starts, count[some])
         got = rows[some]
         # Every segment not gathered is at least reach away in the network's plane, so at
-        # least reach * shrink in the point's plane: strictly farther than d_min.
-        sure = d_min < np.square(np.maximum(reach[some] * shrink[got] - 1e-6, 0.0))
+        # least reach * shrink in the point's plane: farther than the nearest one gathered
+        # plus the tie tolerance.
+        sure = np.sqrt(d_min) + _TIE_M < reach[some] * shrink[got] - 1e-6
         won = got[sure]
         best[0][won] = s_min[sure]
         best[1][won] = d_min[sure]
@@ -554,7 +587,7 @@ class SegmentIndex:
         # The nearest segments in the network's plane (exact up to its distortion).
         pts = shapely.points(qx[rows], qy[rows])
         pairs = self.tree.query_nearest(pts, all_matches=True)
-        self._keep_best(rows[pairs[0]], pairs[1], lats, lngs, None, best)
+        self._keep_best(rows[pairs[0]], pairs[1], lats, lngs, None, best, merge=True)
 
     def _keep_best(
         self,
@@ -564,19 +597,29 @@ class SegmentIndex:
         lngs: NDArray[np.float64],
         headings: NDArray[np.float64] | None,
         best: tuple[NDArray[np.int64], NDArray[np.float64]],
+        *,
+        merge: bool = False,
     ) -> None:
         d, _, ok = self._measure(qi, seg, lats, lngs, headings)
         qi, seg, d = qi[ok], seg[ok], d[ok]
-        # The nearest segment per point; equal distances: the lowest index.
-        order = np.lexsort((seg, d, qi))
+        if not qi.shape[0]:
+            return
+        order = np.argsort(qi, kind="stable")
         qi, seg, d = qi[order], seg[order], d[order]
         first = np.ones(qi.shape[0], dtype=bool)
         first[1:] = qi[1:] != qi[:-1]
-        qi, seg, d = qi[first], seg[first], d[first]
-        better = (d < best[1][qi]) | ((d == best[1][qi]) & (seg < best[0][qi]))
+        starts = np.flatnonzero(first)
+        d_min, s_min = _pick(d, seg, starts, np.diff(np.append(starts, qi.shape[0])))
+        qi = qi[starts]
+        if not merge:
+            # A wider search of the same points: its candidates include the earlier ones.
+            best[0][qi] = s_min
+            best[1][qi] = d_min
+            return
+        better = d_min < best[1][qi]
         qi = qi[better]
-        best[0][qi] = seg[better]
-        best[1][qi] = d[better]
+        best[0][qi] = s_min[better]
+        best[1][qi] = d_min[better]
 
     def _plane_distance(
         self, qx: NDArray[np.float64], qy: NDArray[np.float64], seg: NDArray[np.int64]
