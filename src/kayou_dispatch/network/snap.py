@@ -390,40 +390,47 @@ class SegmentIndex:
         headings: NDArray[np.float64] | None,
         max_distance_m: float,
     ) -> SnapArrays | None:
-        # snap_many's first grid pass and _finish for one point, in scalars where the
-        # arithmetic is the same (IEEE) and with the very same numpy calls elsewhere, so the
-        # result is bit-identical. None when the point's own cell cannot settle it.
+        # snap_many's grid passes and _finish for one point, in scalars where the arithmetic
+        # is the same (IEEE) and with the very same numpy calls elsewhere, so the result is
+        # bit-identical. None when the small blocks cannot settle it.
         g = self.grid
         lat, lng = float(lats[0]), float(lngs[0])
         qx = (lng - self.lng0) * (self.cos0 * _M_PER_DEG)
         qy = lat * _M_PER_DEG
         c = g.cell_m
-        ix = math.floor((qx - g.x0) / c)
-        iy = math.floor((qy - g.y0) / c)
-        if not (0 <= ix < g.nx and 0 <= iy < g.ny):
-            return None
-        cell = iy * g.nx + ix
-        cs = g.seg[int(g.off[cell]) : int(g.off[cell + 1])]
-        if not cs.shape[0]:
-            return None
-        x0 = g.x0 + ix * c
-        y0 = g.y0 + iy * c
-        reach = min(qx - x0, x0 + c - qx, qy - y0, y0 + c - qy) + g.halo_m - 0.02
+        fx = (qx - g.x0) / c
+        fy = (qy - g.y0) / c
         sx = np.cos(np.radians(lats)) * _M_PER_DEG
-        d, dx, dy, t = self._geometry(lats, lngs, sx, cs)
-        seg = cs.astype(np.int64)
-        if headings is not None:
-            d, seg = self._heading_filter(d, dx, dy, seg, headings)
-        d_min = float(d.min())
         shrink = min(1.0, math.cos(math.radians(lat)) / self.cos0) * (1.0 - 1e-6)
-        if not math.sqrt(d_min) + _TIE_M < reach * shrink - 1e-6:
-            return None
-        tied = np.flatnonzero(d <= (math.sqrt(d_min) + _TIE_M) ** 2)
-        i = int(tied[np.argmin(seg[tied])])
-        s = int(seg[i])
-        # The same t as _measure's: the canonical segment's, reversed for a twin.
-        t_s = 1.0 - float(t[i]) if self.seg_flip[s] else float(t[i])
-        return self._finish_one(lats, lngs, s, t_s, max_distance_m)
+        for k in _BLOCKS[:2]:
+            ix = math.floor(fx - 0.5 * (k - 1))
+            iy = math.floor(fy - 0.5 * (k - 1))
+            x0, y0 = g.x0 + ix * c, g.y0 + iy * c
+            reach = min(qx - x0, x0 + k * c - qx, qy - y0, y0 + k * c - qy) + g.halo_m - 0.02
+            cx0, cx1 = max(ix, 0), min(ix + k, g.nx)
+            parts = [
+                g.seg[int(g.off[row * g.nx + cx0]) : int(g.off[row * g.nx + cx1])]
+                for row in range(max(iy, 0), min(iy + k, g.ny))
+                if cx1 > cx0
+            ]
+            cs = parts[0] if len(parts) == 1 else np.concatenate(parts or [g.seg[:0]])
+            if not cs.shape[0]:
+                continue
+            d, dx, dy, t = self._geometry(lats, lngs, sx, cs)
+            seg = cs.astype(np.int64)
+            if headings is not None:
+                d, seg = self._heading_filter(d, dx, dy, seg, headings)
+            d_min = float(d.min())
+            if not math.sqrt(d_min) + _TIE_M < reach * shrink - 1e-6:
+                continue
+            limit = math.sqrt(d_min) + _TIE_M
+            tied = np.flatnonzero(d <= limit * limit)
+            i = int(tied[np.argmin(seg[tied])])
+            s = int(seg[i])
+            # The same t as _measure's: the canonical segment's, reversed for a twin.
+            t_s = 1.0 - float(t[i]) if self.seg_flip[s] else float(t[i])
+            return self._finish_one(lats, lngs, s, t_s, max_distance_m)
+        return None
 
     def _finish_one(
         self,
