@@ -185,7 +185,7 @@ def _heading_vectors(headings: NDArray[np.float64] | None) -> NDArray[np.float64
 
 
 class SegmentIndex:
-    """The straight segments of every edge, with an STRtree to find the nearest ones.
+    """The straight segments of every edge, in a grid (and, when needed, an STRtree).
 
     Parameters
     ----------
@@ -194,6 +194,10 @@ class SegmentIndex:
     u, v, geom_offsets, geom_lat, geom_lng
         Edges and their intermediate shape points, as in
         :class:`~kayou_dispatch.network.EdgeArrays`.
+    twin
+        Each edge's twin or ``-1`` (:func:`~kayou_dispatch.network._twins.twin_edges`);
+        twins are then measured on one shared segment and listed in the grid once.
+        Without it every edge stands alone (still correct, a little slower).
     """
 
     def __init__(
