@@ -266,6 +266,8 @@ class SegmentIndex:
         self.v = v
         self.node_lat = lat
         self.node_lng = lng
+        # East-west metres per degree at each node, for the 1 m node rule's quick estimate.
+        self.node_sx = np.cos(np.radians(lat)) * _M_PER_DEG
 
         self.lat_min = float(pt_lat.min())
         self.lat_max = float(pt_lat.max())
@@ -460,7 +462,7 @@ class SegmentIndex:
             # _within_node's plane estimate first: only a near node needs the haversine.
             nlat, nlng = float(self.node_lat[end]), float(self.node_lng[end])
             ey = (slat - nlat) * _M_PER_DEG
-            ex = (slng - nlng) * _M_PER_DEG * math.cos(math.radians(nlat))
+            ex = (slng - nlng) * float(self.node_sx[end])
             if ex * ex + ey * ey > (2.5 * NODE_SNAP_M) ** 2:
                 continue
             if self._within_node(np.array([slat]), np.array([slng]), np.array([end]))[0]:
@@ -671,13 +673,12 @@ class SegmentIndex:
         t /= dd + (dd == 0.0)
         np.maximum(t, 0.0, out=t)
         np.minimum(t, 1.0, out=t)
-        end = t == 1.0
-        px = t * dx
-        px += ax
-        np.copyto(px, bx, where=end)
-        py = t * dy
-        py += ay
-        np.copyto(py, by, where=end)
+        # (1 - t) a + t b is exactly a at t = 0 and exactly b at t = 1.
+        u = 1.0 - t
+        px = u * ax
+        px += t * bx
+        py = u * ay
+        py += t * by
         px *= px
         py *= py
         px += py
@@ -799,7 +800,7 @@ class SegmentIndex:
         # few metres) leaves the answer open.
         nlat, nlng = self.node_lat[node], self.node_lng[node]
         dy = (lat - nlat) * _M_PER_DEG
-        dx = (lng - nlng) * _M_PER_DEG * np.cos(np.radians(nlat))
+        dx = (lng - nlng) * self.node_sx[node]
         out = dx * dx + dy * dy <= (2.0 * NODE_SNAP_M) ** 2
         close = np.flatnonzero(out)
         out[close] = (
