@@ -1,13 +1,16 @@
-"""Bucket straight segments into a uniform grid of square cells, to gather snap candidates.
+"""List straight segments per cell of a uniform square grid, to gather snapping candidates.
 
-Each segment is registered in every cell that the bounding box of any of its pieces (at most
-one cell long, widened by a centimetre) overlaps, so a segment that touches a cell is always
-listed in it. Gathering the lists of a block of cells around a point therefore returns every
-segment that comes within the block, and any segment left out lies outside the block: at
-least as far from the point as the block's nearest side. :meth:`SegmentGrid.gather` returns
-that distance (the block's *reach*) with the candidates; the caller decides whether its
-nearest candidate is closer than the reach. Candidates may repeat (a segment crossing several
-cells of the block); that changes no minimum.
+Each cell lists every segment that comes within ``halo_m`` of the cell (a superset: the
+segment's rows in each column of cells are taken from its y range over the column widened
+by the halo, so rounding cannot drop a cell). The lists of a block of cells around a point
+therefore hold every segment within ``halo_m`` of the block, and any segment left out is
+farther from the point than ``halo_m`` plus the distance to the block's nearest side.
+:meth:`SegmentGrid.gather` returns that distance (the block's *reach*) with the candidates;
+the caller decides whether its nearest candidate is closer than the reach. The grid covers
+every segment; a block partly off it loses nothing (the part on the grid is at least as near
+every segment), but a block wholly off it gathers nothing and its reach means nothing:
+callers skip empty blocks. Candidates may repeat in blocks of several cells (a segment
+listed in several of them); that changes no minimum.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from numpy.typing import NDArray
 
 __all__ = ["SegmentGrid"]
 
-# Pieces' boxes are widened by this much (metres) so rounding cannot drop a touching cell.
+# Halos are widened by this much (metres) so rounding cannot drop a cell.
 _SLACK_M = 0.01
 # Dense cell tables above this many cells would cost more memory than they save time.
 _MAX_CELLS = 1 << 22
@@ -37,7 +40,10 @@ class SegmentGrid:
     ids
         The id to list for each segment (an index into the caller's arrays).
     cell_m
-        Wanted cell side; raised when the network's extent would need too many cells.
+        Wanted cell side; raised when the network's extent would need too many cells or
+        the lists too many entries (sparse networks).
+    halo_m
+        Each cell lists the segments within this distance of it.
     """
 
     def __init__(
@@ -133,8 +139,9 @@ class SegmentGrid:
         count
             Candidates per point.
         reach
-            Distance from each point to the nearest side of its block (minus a slack):
-            every segment not gathered is at least this far from the point, in the plane.
+            ``halo_m`` plus the distance from each point to the nearest side of its block
+            (minus a slack): every segment not gathered is at least this far from the point,
+            in the plane, unless the point gathered nothing (a block wholly off the grid).
         """
         c = self.cell_m
         fx = (qx - self.x0) / c
