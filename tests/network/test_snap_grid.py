@@ -154,3 +154,37 @@ def test_grid_is_lazy_compact_and_reports_its_size():
     # Twins are listed once: two canonical segments.
     assert set(seg.grid.seg.tolist()) == {0, 1}
     assert seg.grid.nbytes > 0
+
+
+@pytest.mark.parametrize("name", ["andorra.osm.pbf", "porto.osm.pbf", "shanghai_central.osm"])
+def test_grid_equals_the_exhaustive_search_on_real_roads(name):
+    # Real shapes, two-way roads, one-way pairs and junctions: every field bit-identical.
+    from .shared_data import need_data
+
+    net = RoadNetwork.from_osm(need_data(name))
+    rng = np.random.default_rng(7)
+    n = 3000
+    e = rng.integers(0, net.n_edges, n)
+    f = rng.random(n)
+    u, v = net.edge_u[e], net.edge_v[e]
+    lats = net.node_lat[u] + f * (net.node_lat[v] - net.node_lat[u])
+    lngs = net.node_lng[u] + f * (net.node_lng[v] - net.node_lng[u])
+    # On the road, beside it, and up to ~2 km off it.
+    spread = rng.choice([0.0, 30.0, 300.0, 2000.0], n) / 111_195.0
+    lats = lats + rng.uniform(-1.0, 1.0, n) * spread
+    lngs = lngs + rng.uniform(-1.0, 1.0, n) * spread
+    hd = rng.uniform(0.0, 360.0, n)
+    for headings in (None, hd):
+        with pytest.MonkeyPatch.context() as mp:
+            slow = _exhaustive(net, lats, lngs, headings, math.inf, mp)
+        fast = net.snap_many(lats, lngs, headings=headings, max_distance_m=math.inf)
+        for field in fast._fields:
+            np.testing.assert_array_equal(getattr(fast, field), getattr(slow, field), field)
+        for i in range(0, n, 97):
+            h = None if headings is None else headings[i]
+            s = net.snap(lats[i], lngs[i], heading=h, max_distance_m=math.inf)
+            assert (s.edge, s.fraction, s.distance_m) == (
+                fast.edge[i],
+                fast.fraction[i],
+                fast.distance_m[i],
+            )
