@@ -98,6 +98,7 @@ def bench_loaded(
             fresh.travel_times_to(*dest, lat, lng)  # both, then one ranking
             first_rank.append(time.perf_counter() - t0)
         res["first_snap_after_load_s"] = statistics.median(first_snap)
+        res["snap_grid_mb"] = fresh._segments.grid.nbytes / 1e6
         res["first_search_after_load_s"] = statistics.median(first_search)
         res["first_travel_times_to_after_load_s"] = statistics.median(first_rank)
 
@@ -144,6 +145,7 @@ ROWS: list[tuple[str, str, str, str]] = [
     ("file_mb", "file size", "MB", ""),
     ("load_saved_s", "load saved file (lazy: arrays only)", "s", "<= 0.5 s"),
     ("first_snap_after_load_s", "  + first snap after load (builds spatial index)", "s", ""),
+    ("snap_grid_mb", "  snapping grid (cell lists), memory", "MB", ""),
     ("first_search_after_load_s", "  + first search after load (builds CSR graphs)", "s", ""),
     ("first_travel_times_to_after_load_s", "  + first travel_times_to after load (both)", "s", ""),
     ("snap_single_us", "snap, one point per call", "us/pt", ""),

@@ -441,7 +441,9 @@ class RoadNetwork:
     @cached_property
     def _segments(self) -> SegmentIndex:
         a = self._arrays
-        return SegmentIndex(a.lat, a.lng, a.u, a.v, a.geom_offsets, a.geom_lat, a.geom_lng)
+        return SegmentIndex(
+            a.lat, a.lng, a.u, a.v, a.geom_offsets, a.geom_lat, a.geom_lng, twin=self.edge_twin
+        )
 
     # --- snapping -----------------------------------------------------------------------
 

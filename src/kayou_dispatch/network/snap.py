@@ -1,20 +1,45 @@
 """Snap GPS points to the nearest road edge, optionally only to edges heading the same way.
 
-Every edge is cut into its straight segments (node, shape points, node), drawn in one
-equirectangular plane around the network's centre (metres). For each point, a KD-tree of
-samples taken every 40 m along the segments gives an upper bound on the distance to the
-nearest segment; a shapely :class:`~shapely.STRtree` over the segments then returns every
-segment whose envelope lies within that bound (widened by the plane's distortion, below).
-Those candidates are measured exactly in a small plane centred on the point, and the
-reported ``distance_m`` is the great-circle distance to the snapped point.
+Every edge is cut into its straight segments (node, shape points, node). A point snaps to the
+nearest segment over all segments (with a heading: all segments whose bearing is within 60
+degrees of it), measured in an equirectangular plane centred on the point
+(:meth:`SegmentIndex._geometry`); segments within 1 µm of the nearest distance tie, and the
+lowest segment (so the lowest edge) among them wins. Two details make the common ties exact
+rather than left to rounding: the nearest point is taken as the end point itself whenever
+the projection clips, so roads meeting at a node measure bit-identical distances to it; and
+twin edges (one two-way road, see ``_twins``) are measured on one *canonical* segment, the
+lowest-indexed edge's, so a road and its twin measure identically. The tolerance covers the
+rest (overlapping roads drawn from different points). The reported ``distance_m`` is the
+great-circle distance to the snapped point.
 
-The network's plane stretches east-west distances by ``cos(lat0) / cos(lat)`` away from its
-centre latitude; the search radius is widened by the worst such factor over the latitudes
-between the point and the network, so no candidate is missed however large the network.
-With a heading, the search radius doubles until a matching road is found or the radius
-passes ``max_distance_m``. Without one, points more than 2 km from every road (off the
-network unless ``max_distance_m`` is larger) take the STRtree's own nearest search instead,
-in the network's plane: exact for city-sized networks, within the plane's distortion beyond.
+**Fast path (a grid).** Canonical segments are listed in a uniform grid of square cells in
+the network's own equirectangular plane (``_grid``): each cell lists every segment within
+its *halo* (30 m) of the cell. The lists of a k x k block of cells around a point therefore
+hold every segment within ``reach`` = halo + (distance from the point to the block's
+nearest side) of it in that plane, and every segment left out is farther than ``reach``. A
+point's own plane is the network's plane stretched east-west by ``cos(lat) / cos(lat0)``, a
+linear map, so distances there are at least ``reach * min(1, cos(lat) / cos(lat0))``.
+Whenever the nearest gathered candidate is closer than that bound by more than the tie
+tolerance (and a margin far above rounding), no segment left out can beat it or tie with
+it, so the gathered candidates decide exactly what all segments would: exact by
+construction, for any network size. The same holds for headings, since left-out segments
+are too far whatever their bearing. Points that the
+own cell (k = 1) cannot settle try blocks of 2, 4 and 8 cells; the rest (far from every
+road, or no matching heading nearby) take the exhaustive path. With a heading, a canonical
+segment stands for itself when its bearing matches and otherwise for its lowest twin running
+the other way, if that one matches: exactly the segments the exhaustive path would accept.
+
+**Exhaustive path.** For each point, a KD-tree of samples taken every 40 m along the segments
+gives an upper bound on the distance to the nearest segment; a shapely
+:class:`~shapely.STRtree` over the segments then returns every segment whose envelope lies
+within that bound (widened by the plane's distortion, below), and all of them are measured
+with the same key. Both trees are built on first use only. The network's plane stretches
+east-west distances by ``cos0 / cos(lat)`` away from its centre latitude; the search radius
+is widened by the worst such factor over the latitudes between the point and the network.
+With a heading, the search radius doubles until a matching road is found or the radius passes
+``max_distance_m``. Without one, points more than 2 km from every road (off the network
+unless ``max_distance_m`` is larger) take the STRtree's own nearest search instead, in the
+network's plane: exact for city-sized networks, within the plane's distortion beyond.
 
 Networks must not straddle the antimeridian."""
 
@@ -22,6 +47,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -30,6 +56,7 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from kayou_dispatch.geo import EARTH_RADIUS_M, haversine_m_array
+from kayou_dispatch.network._grid import SegmentGrid
 
 __all__ = ["HEADING_TOLERANCE_DEG", "NODE_SNAP_M", "SegmentIndex", "Snap", "SnapArrays"]
 
@@ -43,6 +70,17 @@ _M_PER_DEG = EARTH_RADIUS_M * math.pi / 180.0
 _PIECE_M = 40.0
 # Points farther than this from every road are snapped with the STRtree's nearest search.
 _FAR_M = 2000.0
+# Grid cell side (network plane metres) and the blocks of cells tried before the fallback:
+# a k x k block settles points within (k - 1) / 2 cells of their nearest road.
+_CELL_M = 40.0
+_HALO_M = 30.0
+_BLOCKS = (1, 2, 4, 8)
+_COS2_TOLERANCE = math.cos(math.radians(HEADING_TOLERANCE_DEG)) ** 2
+# Distances this close to the nearest count as equal: the lowest segment among them wins
+# (overlapping roads drawn from different points measure a little differently).
+_TIE_M = 1e-6
+# Stands for "no segment" in minimum reductions.
+_NO_SEG = np.iinfo(np.int64).max
 
 
 @dataclass(frozen=True)
@@ -98,8 +136,56 @@ class SnapArrays(NamedTuple):
     twin: NDArray[np.int64]
 
 
+def _heading_ok(
+    dx: NDArray[np.float64], dy: NDArray[np.float64], hv: NDArray[np.float64]
+) -> NDArray[np.bool_]:
+    # Direction (dx, dy) within 60 degrees of the unit heading vector hv (east, north):
+    # cos(angle) >= cos(tolerance), i.e. dot >= 0 and dot^2 >= cos^2 |d|^2 (no trigonometry
+    # per candidate).
+    dot = dx * hv[..., 0]
+    dot += dy * hv[..., 1]
+    dd = dx * dx
+    dd += dy * dy
+    out: NDArray[np.bool_] = (dot >= 0.0) & (dot * dot >= _COS2_TOLERANCE * dd)
+    return out
+
+
+def _haversine_one(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    # haversine_m_array for one pair, operation for operation (the same numpy functions for
+    # the transcendental steps, IEEE arithmetic for the rest), in four numpy calls.
+    p1, p2, dl = np.radians([lat1, lat2, lng2 - lng1]).tolist()
+    s0, s1 = np.sin([(p2 - p1) * 0.5, dl * 0.5]).tolist()
+    c1, c2 = np.cos([p1, p2]).tolist()
+    a = s0 * s0 + c1 * c2 * (s1 * s1)
+    return float(2.0 * EARTH_RADIUS_M * np.arcsin([math.sqrt(min(a, 1.0))])[0])
+
+
+def _pick(
+    d2: NDArray[np.float64],
+    seg: NDArray[np.int64],
+    starts: NDArray[np.int64],
+    counts: NDArray[np.int64],
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    # Per group of candidates (contiguous, non-empty): the least squared distance, and the
+    # lowest segment within _TIE_M of it (_NO_SEG when none qualifies: all inf).
+    d_min = np.minimum.reduceat(d2, starts)
+    limit = np.sqrt(d_min)
+    limit += _TIE_M
+    limit *= limit
+    tied = d2 <= np.repeat(limit, counts)
+    s_min = np.minimum.reduceat(np.where(tied, seg, _NO_SEG), starts)
+    return d_min, s_min
+
+
+def _heading_vectors(headings: NDArray[np.float64] | None) -> NDArray[np.float64] | None:
+    if headings is None:
+        return None
+    h = np.radians(headings)
+    return np.stack([np.sin(h), np.cos(h)], axis=-1)
+
+
 class SegmentIndex:
-    """The straight segments of every edge, with an STRtree to find the nearest ones.
+    """The straight segments of every edge, in a grid (and, when needed, an STRtree).
 
     Parameters
     ----------
@@ -108,6 +194,10 @@ class SegmentIndex:
     u, v, geom_offsets, geom_lat, geom_lng
         Edges and their intermediate shape points, as in
         :class:`~kayou_dispatch.network.EdgeArrays`.
+    twin
+        Each edge's twin or ``-1`` (:func:`~kayou_dispatch.network._twins.twin_edges`);
+        twins are then measured on one shared segment and listed in the grid once.
+        Without it every edge stands alone (still correct, a little slower).
     """
 
     def __init__(
@@ -119,6 +209,8 @@ class SegmentIndex:
         geom_offsets: NDArray[np.int64],
         geom_lat: NDArray[np.float64],
         geom_lng: NDArray[np.float64],
+        *,
+        twin: NDArray[np.int64] | None = None,
     ) -> None:
         m = u.shape[0]
         n_shape = np.diff(geom_offsets)
@@ -174,6 +266,8 @@ class SegmentIndex:
         self.v = v
         self.node_lat = lat
         self.node_lng = lng
+        # East-west metres per degree at each node, for the 1 m node rule's quick estimate.
+        self.node_sx = np.cos(np.radians(lat)) * _M_PER_DEG
 
         self.lat_min = float(pt_lat.min())
         self.lat_max = float(pt_lat.max())
@@ -182,11 +276,60 @@ class SegmentIndex:
         self.cos0 = math.cos(math.radians(self.lat0))
         ax, ay = self.to_plane(self.a_lat, self.a_lng)
         bx, by = self.to_plane(self.b_lat, self.b_lng)
-        coords = np.stack([np.stack([ax, ay], axis=1), np.stack([bx, by], axis=1)], axis=1)
-        self.tree = shapely.STRtree(shapely.linestrings(coords))
+        self.ax, self.ay, self.bx, self.by = ax, ay, bx, by
+        xs, ys = self.to_plane(pt_lat, pt_lng)
+        self.diag_p = float(math.hypot(xs.max() - xs.min(), ys.max() - ys.min()))
+
+        # Twins: every segment is measured in the orientation of its canonical segment (the
+        # same piece of road in the lowest-indexed edge), so twins tie exactly.
+        n_seg = seg_edge.shape[0]
+        canon_edge = np.arange(m, dtype=np.int64)
+        flip_edge = np.zeros(m, dtype=bool)
+        if twin is not None and m:
+            tw = np.asarray(twin, dtype=np.int64)
+            while True:
+                t = tw[canon_edge]
+                move = (t >= 0) & (t < canon_edge)
+                if not move.any():
+                    break
+                canon_edge = np.where(move, t, canon_edge)
+                flip_edge ^= move
+        seg_first = pt_off[:-1] - np.arange(m)
+        seg_count = n_pts - 1
+        pos = np.arange(n_seg, dtype=np.int64) - seg_first[seg_edge]
+        flip = flip_edge[seg_edge]
+        self.seg_canon = seg_first[canon_edge[seg_edge]] + np.where(
+            flip, seg_count[seg_edge] - 1 - pos, pos
+        )
+        self.seg_flip = flip
+        # The lowest segment running against each canonical one (-1: none).
+        rev = np.full(n_seg, n_seg, dtype=np.int64)
+        flipped = np.flatnonzero(flip)
+        np.minimum.at(rev, self.seg_canon[flipped], flipped)
+        self.seg_rev = np.where(rev < n_seg, rev, -1)
+        canonical = np.flatnonzero(self.seg_canon == np.arange(n_seg))
+        self.grid = SegmentGrid(
+            ax[canonical], ay[canonical], bx[canonical], by[canonical], canonical, _CELL_M, _HALO_M
+        )
+
+    @cached_property
+    def tree(self) -> shapely.STRtree:
+        """An STRtree over every segment in the network's plane (the exhaustive fallback)."""
+        coords = np.stack(
+            [
+                np.stack([self.ax, self.ay], axis=1),
+                np.stack([self.bx, self.by], axis=1),
+            ],
+            axis=1,
+        )
+        return shapely.STRtree(shapely.linestrings(coords))
+
+    @cached_property
+    def _samples(self) -> tuple[cKDTree, NDArray[np.int64]]:
         # Points along every segment: the nearest one bounds the nearest segment's distance
         # from above, which sizes the STRtree search (a KD-tree answers far faster than the
         # STRtree's own nearest-geometry search).
+        ax, ay, bx, by = self.ax, self.ay, self.bx, self.by
         seg_p = np.hypot(bx - ax, by - ay)
         n_pieces = np.maximum(1, np.ceil(seg_p / _PIECE_M)).astype(np.int64)
         piece_seg = np.repeat(np.arange(seg_p.shape[0]), n_pieces)
@@ -194,11 +337,7 @@ class SegmentIndex:
         along = (np.arange(piece_seg.shape[0]) - starts[piece_seg] + 0.5) / n_pieces[piece_seg]
         px = ax[piece_seg] + along * (bx - ax)[piece_seg]
         py = ay[piece_seg] + along * (by - ay)[piece_seg]
-        self.samples = cKDTree(np.stack([px, py], axis=1))
-        self.sample_seg = piece_seg
-        self.ax, self.ay, self.bx, self.by = ax, ay, bx, by
-        xs, ys = self.to_plane(pt_lat, pt_lng)
-        self.diag_p = float(math.hypot(xs.max() - xs.min(), ys.max() - ys.min()))
+        return cKDTree(np.stack([px, py], axis=1)), piece_seg
 
     def to_plane(
         self, lat: NDArray[np.float64], lng: NDArray[np.float64]
@@ -227,39 +366,210 @@ class SegmentIndex:
     ) -> SnapArrays:
         """Snap validated points; see :meth:`RoadNetwork.snap_many`."""
         n = lats.shape[0]
+        headings = _heading_vectors(headings)
+        if n == 1:
+            one = self._snap_one(lats, lngs, headings, max_distance_m)
+            if one is not None:
+                return one
         qx, qy = self.to_plane(lats, lngs)
+        best = (np.full(n, -1, dtype=np.int64), np.full(n, np.inf))
+        # Local plane distances are at least this fraction of the network plane's.
+        shrink = np.minimum(1.0, np.cos(np.radians(lats)) / self.cos0) * (1.0 - 1e-9)
+        todo = np.arange(n, dtype=np.int64)
+        for k in _BLOCKS:
+            if not todo.size:
+                break
+            todo = self._grid_pass(todo, k, qx, qy, lats, lngs, headings, shrink, best)
+        if todo.size:
+            self._exhaustive(todo, qx, qy, lats, lngs, headings, max_distance_m, best)
+        best_seg, best_d2 = best
+        best_d = np.sqrt(best_d2)
+        hit = np.flatnonzero(best_seg >= 0)
+        best_t = np.full(n, np.nan)
+        _, best_t[hit], _ = self._measure(hit, best_seg[hit], lats, lngs, None)
+        return self._finish(lats, lngs, best_seg, best_t, best_d, max_distance_m)
+
+    def _snap_one(
+        self,
+        lats: NDArray[np.float64],
+        lngs: NDArray[np.float64],
+        headings: NDArray[np.float64] | None,
+        max_distance_m: float,
+    ) -> SnapArrays | None:
+        # snap_many's grid passes and _finish for one point, in scalars where the arithmetic
+        # is the same (IEEE) and with the very same numpy calls elsewhere, so the result is
+        # bit-identical. None when the small blocks cannot settle it.
+        g = self.grid
+        lat, lng = float(lats[0]), float(lngs[0])
+        qx = (lng - self.lng0) * (self.cos0 * _M_PER_DEG)
+        qy = lat * _M_PER_DEG
+        c = g.cell_m
+        fx = (qx - g.x0) / c
+        fy = (qy - g.y0) / c
+        sx = np.cos(np.radians(lats)) * _M_PER_DEG
+        shrink = min(1.0, math.cos(math.radians(lat)) / self.cos0) * (1.0 - 1e-6)
+        for k in _BLOCKS[:2]:
+            ix = math.floor(fx - 0.5 * (k - 1))
+            iy = math.floor(fy - 0.5 * (k - 1))
+            x0, y0 = g.x0 + ix * c, g.y0 + iy * c
+            reach = min(qx - x0, x0 + k * c - qx, qy - y0, y0 + k * c - qy) + g.halo_m - 0.02
+            cx0, cx1 = max(ix, 0), min(ix + k, g.nx)
+            parts = [
+                g.seg[int(g.off[row * g.nx + cx0]) : int(g.off[row * g.nx + cx1])]
+                for row in range(max(iy, 0), min(iy + k, g.ny))
+                if cx1 > cx0
+            ]
+            cs = parts[0] if len(parts) == 1 else np.concatenate(parts or [g.seg[:0]])
+            if not cs.shape[0]:
+                continue
+            d, dx, dy, t = self._geometry(lats, lngs, sx, cs)
+            seg = cs.astype(np.int64)
+            if headings is not None:
+                d, seg = self._heading_filter(d, dx, dy, seg, headings)
+            d_min = float(d.min())
+            if not math.sqrt(d_min) + _TIE_M < reach * shrink - 1e-6:
+                continue
+            limit = math.sqrt(d_min) + _TIE_M
+            tied = np.flatnonzero(d <= limit * limit)
+            i = int(tied[np.argmin(seg[tied])])
+            s = int(seg[i])
+            # The same t as _measure's: the canonical segment's, reversed for a twin.
+            t_s = 1.0 - float(t[i]) if self.seg_flip[s] else float(t[i])
+            return self._finish_one(lats, lngs, s, t_s, max_distance_m)
+        return None
+
+    def _finish_one(
+        self,
+        lats: NDArray[np.float64],
+        lngs: NDArray[np.float64],
+        s: int,
+        t: float,
+        max_distance_m: float,
+    ) -> SnapArrays:
+        # _finish for one snapped point, step for step in scalars.
+        e = int(self.seg_edge[s])
+        a_lat, b_lat = float(self.a_lat[s]), float(self.b_lat[s])
+        a_lng, b_lng = float(self.a_lng[s]), float(self.b_lng[s])
+        slat = a_lat + t * (b_lat - a_lat)
+        slng = a_lng + t * (b_lng - a_lng)
+        elen = float(self.edge_len_m[e])
+        frac = (
+            (float(self.seg_before_m[s]) + t * float(self.seg_len_m[s])) / elen if elen > 0 else 0.0
+        )
+        frac = min(max(frac, 0.0), 1.0)
+        node = -1
+        for end, end_frac in ((int(self.v[e]), 1.0), (int(self.u[e]), 0.0)):
+            # _within_node's plane estimate first: only a near node needs the haversine.
+            nlat, nlng = float(self.node_lat[end]), float(self.node_lng[end])
+            ey = (slat - nlat) * _M_PER_DEG
+            ex = (slng - nlng) * float(self.node_sx[end])
+            if ex * ex + ey * ey > (2.5 * NODE_SNAP_M) ** 2:
+                continue
+            if self._within_node(np.array([slat]), np.array([slng]), np.array([end]))[0]:
+                node, frac = end, end_frac
+        if node >= 0:
+            slat, slng = float(self.node_lat[node]), float(self.node_lng[node])
+        dist = np.array([_haversine_one(float(lats[0]), float(lngs[0]), slat, slng)])
+        none = np.full(1, -1, dtype=np.int64)
+        if not float(dist[0]) <= max_distance_m:
+            nan = np.full(1, np.nan)
+            return SnapArrays(none, nan, dist, nan.copy(), nan.copy(), none.copy(), none.copy())
+        return SnapArrays(
+            np.array([e]),
+            np.array([frac]),
+            dist,
+            np.array([slat]),
+            np.array([slng]),
+            np.array([node]),
+            none,
+        )
+
+    def _grid_pass(
+        self,
+        rows: NDArray[np.int64],
+        k: int,
+        qx: NDArray[np.float64],
+        qy: NDArray[np.float64],
+        lats: NDArray[np.float64],
+        lngs: NDArray[np.float64],
+        headings: NDArray[np.float64] | None,
+        shrink: NDArray[np.float64],
+        best: tuple[NDArray[np.int64], NDArray[np.float64]],
+    ) -> NDArray[np.int64]:
+        # Measure the canonical segments of a k x k block of cells around each point; keep
+        # the rows whose winner is provably global, return the others.
+        pair_row, cs, count, reach = self.grid.gather(qx[rows], qy[rows], k)
+        if not pair_row.size:
+            return rows
+        # Pairs come grouped by point: repeat the points' data rather than gather it.
+        sx = np.cos(np.radians(lats[rows])) * _M_PER_DEG
+        q = (np.repeat(lats[rows], count), np.repeat(lngs[rows], count), np.repeat(sx, count))
+        h = None if headings is None else np.repeat(headings[rows], count, axis=0)
+        d, seg = self._measure_canonical(q, cs, h)
+        some = count > 0
+        starts = (np.cumsum(count) - count)[some]
+        d_min, s_min = _pick(d, seg, starts, count[some])
+        got = rows[some]
+        # Every segment not gathered is at least reach away in the network's plane, so at
+        # least reach * shrink in the point's plane: farther than the nearest one gathered
+        # plus the tie tolerance.
+        sure = np.sqrt(d_min) + _TIE_M < reach[some] * shrink[got] - 1e-6
+        won = got[sure]
+        best[0][won] = s_min[sure]
+        best[1][won] = d_min[sure]
+        done = np.zeros(rows.shape[0], dtype=bool)
+        done[np.flatnonzero(some)[sure]] = True
+        return rows[~done]
+
+    def _exhaustive(
+        self,
+        rows: NDArray[np.int64],
+        qx: NDArray[np.float64],
+        qy: NDArray[np.float64],
+        lats: NDArray[np.float64],
+        lngs: NDArray[np.float64],
+        headings: NDArray[np.float64] | None,
+        max_distance_m: float,
+        best: tuple[NDArray[np.int64], NDArray[np.float64]],
+    ) -> None:
+        # Points the grid could not settle (far from roads, or no matching heading nearby):
+        # widening STRtree searches sized by a KD-tree of samples along the segments.
+        n = rows.shape[0]
+        lats, lngs = lats[rows], lngs[rows]
+        qx, qy = qx[rows], qy[rows]
+        hd = None if headings is None else headings[rows]
+        sub = (np.full(n, -1, dtype=np.int64), np.full(n, np.inf))
         kmin, kmax = self._distortion(lats)
+        samples, sample_seg = self._samples
         # The segment of the nearest sample is at least as far as the nearest segment.
-        _, sample = self.samples.query(np.stack([qx, qy], axis=1))
-        p_near = self._plane_distance(qx, qy, self.sample_seg[sample])
+        _, sample = samples.query(np.stack([qx, qy], axis=1))
+        p_near = self._plane_distance(qx, qy, sample_seg[sample])
         radius = p_near * (kmax / kmin) * 1.01 + 1.0
         limit = max_distance_m * kmax * 1.01 + 1.0
         everything = p_near + self.diag_p + 1.0
-        if headings is not None:
+        if hd is not None:
             # The nearest road often runs the other way; start wide enough for the next one.
             radius = np.minimum(2.0 * radius + 60.0, limit)
-
-        best = (np.full(n, -1, dtype=np.int64), np.full(n, np.nan), np.full(n, np.inf))
-        if headings is None:
+        if hd is None:
             # One pass finds the nearest segment for every point within _FAR_M of a road (and
             # within reach of max_distance_m). Farther points are off the network or snap far
             # away; the STRtree's nearest search serves them without huge candidate sets.
             r = np.minimum(radius, np.minimum(limit, _FAR_M * kmax * 1.01 + 1.0))
-            self._search(np.arange(n), r, qx, qy, lats, lngs, None, best)
-            far = np.flatnonzero(best[2] * kmax * 1.01 + 1.0 > r)
+            self._search(np.arange(n), r, qx, qy, lats, lngs, None, sub)
+            far = np.flatnonzero(np.sqrt(sub[1]) * kmax * 1.01 + 1.0 > r)
             if far.size:
-                self._search_nearest(far, qx, qy, lats, lngs, best)
+                self._search_nearest(far, qx, qy, lats, lngs, sub)
         else:
             todo = np.arange(n)
             while todo.size:
                 r = radius[todo]
-                self._search(todo, r, qx, qy, lats, lngs, headings, best)
-                found = best[2][todo] * kmax[todo] * 1.01 + 1.0 <= r
+                self._search(todo, r, qx, qy, lats, lngs, hd, sub)
+                found = np.sqrt(sub[1][todo]) * kmax[todo] * 1.01 + 1.0 <= r
                 exhausted = (r >= limit[todo]) | (r >= everything[todo])
                 todo = todo[~(found | exhausted)]
                 radius[todo] = np.minimum(np.maximum(2.0 * radius[todo], 16.0), limit[todo])
-        best_seg, best_t, best_d = best
-        return self._finish(lats, lngs, best_seg, best_t, best_d, max_distance_m)
+        best[0][rows] = sub[0]
+        best[1][rows] = sub[1]
 
     def _search(
         self,
@@ -270,7 +580,7 @@ class SegmentIndex:
         lats: NDArray[np.float64],
         lngs: NDArray[np.float64],
         headings: NDArray[np.float64] | None,
-        best: tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]],
+        best: tuple[NDArray[np.int64], NDArray[np.float64]],
     ) -> None:
         # Envelope overlap only: a superset of the segments within radius r, found far faster
         # than an exact "dwithin"; _measure computes the exact distances anyway.
@@ -285,12 +595,12 @@ class SegmentIndex:
         qy: NDArray[np.float64],
         lats: NDArray[np.float64],
         lngs: NDArray[np.float64],
-        best: tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]],
+        best: tuple[NDArray[np.int64], NDArray[np.float64]],
     ) -> None:
         # The nearest segments in the network's plane (exact up to its distortion).
         pts = shapely.points(qx[rows], qy[rows])
         pairs = self.tree.query_nearest(pts, all_matches=True)
-        self._keep_best(rows[pairs[0]], pairs[1], lats, lngs, None, best)
+        self._keep_best(rows[pairs[0]], pairs[1], lats, lngs, None, best, merge=True)
 
     def _keep_best(
         self,
@@ -299,30 +609,30 @@ class SegmentIndex:
         lats: NDArray[np.float64],
         lngs: NDArray[np.float64],
         headings: NDArray[np.float64] | None,
-        best: tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]],
+        best: tuple[NDArray[np.int64], NDArray[np.float64]],
+        *,
+        merge: bool = False,
     ) -> None:
-        d, t, ok = self._measure(qi, seg, lats, lngs, headings)
-        qi, seg, d, t = qi[ok], seg[ok], d[ok], t[ok]
-        if qi.size and qi[0] == qi[-1] and (qi == qi[0]).all():
-            # One point (a single snap): the same choice without sorting every candidate.
-            key = np.round(d, 6)
-            tied = np.flatnonzero(key == key.min())
-            j = tied[np.argmin(seg[tied])]
-            q = qi[0]
-            if d[j] < best[2][q]:
-                best[0][q], best[1][q], best[2][q] = seg[j], t[j], d[j]
+        d, _, ok = self._measure(qi, seg, lats, lngs, headings)
+        qi, seg, d = qi[ok], seg[ok], d[ok]
+        if not qi.shape[0]:
             return
-        # Round so twin edges drawn from opposite ends tie exactly; then lowest index wins.
-        order = np.lexsort((seg, np.round(d, 6), qi))
-        qi, seg, d, t = qi[order], seg[order], d[order], t[order]
+        order = np.argsort(qi, kind="stable")
+        qi, seg, d = qi[order], seg[order], d[order]
         first = np.ones(qi.shape[0], dtype=bool)
         first[1:] = qi[1:] != qi[:-1]
-        qi, seg, d, t = qi[first], seg[first], d[first], t[first]
-        better = d < best[2][qi]
+        starts = np.flatnonzero(first)
+        d_min, s_min = _pick(d, seg, starts, np.diff(np.append(starts, qi.shape[0])))
+        qi = qi[starts]
+        if not merge:
+            # A wider search of the same points: its candidates include the earlier ones.
+            best[0][qi] = s_min
+            best[1][qi] = d_min
+            return
+        better = d_min < best[1][qi]
         qi = qi[better]
-        best[0][qi] = seg[better]
-        best[1][qi] = t[better]
-        best[2][qi] = d[better]
+        best[0][qi] = s_min[better]
+        best[1][qi] = d_min[better]
 
     def _plane_distance(
         self, qx: NDArray[np.float64], qy: NDArray[np.float64], seg: NDArray[np.int64]
@@ -336,6 +646,78 @@ class SegmentIndex:
         out: NDArray[np.float64] = np.hypot(ax + t * dx, ay + t * dy)
         return out
 
+    def _geometry(
+        self,
+        qlat: NDArray[np.float64],
+        qlng: NDArray[np.float64],
+        sx: NDArray[np.float64],
+        cs: NDArray[np.int64],
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        # Squared distance from each point (lat, lng, east-west metres per degree there) to
+        # canonical segment cs in a plane centred on the point, the segment's direction
+        # (dx, dy) and the parameter t of the nearest point on it. The nearest point is an
+        # end point exactly when t clips, so roads meeting at a node measure bit-identical
+        # distances to it.
+        ax = (self.a_lng[cs] - qlng) * sx
+        ay = (self.a_lat[cs] - qlat) * _M_PER_DEG
+        bx = (self.b_lng[cs] - qlng) * sx
+        by = (self.b_lat[cs] - qlat) * _M_PER_DEG
+        dx = bx - ax
+        dy = by - ay
+        dd = dx * dx
+        dd += dy * dy
+        # A point segment has dot == 0: t = 0.
+        t = ax * dx
+        t += ay * dy
+        np.negative(t, out=t)
+        t /= dd + (dd == 0.0)
+        np.maximum(t, 0.0, out=t)
+        np.minimum(t, 1.0, out=t)
+        # (1 - t) a + t b is exactly a at t = 0 and exactly b at t = 1.
+        u = 1.0 - t
+        px = u * ax
+        px += t * bx
+        py = u * ay
+        py += t * by
+        px *= px
+        py *= py
+        px += py
+        return px, dx, dy, t
+
+    def _points(
+        self, qi: NDArray[np.int64], lats: NDArray[np.float64], lngs: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        sx = np.cos(np.radians(lats)) * _M_PER_DEG
+        return lats[qi], lngs[qi], sx[qi]
+
+    def _measure_canonical(
+        self,
+        q: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]],
+        cs: NDArray[np.int64],
+        h: NDArray[np.float64] | None,
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        # Distances to canonical segments, and the segment each stands for: itself, or with a
+        # heading the lowest twin running the heading's way (inf, _NO_SEG: none qualifies).
+        d, dx, dy, _ = self._geometry(*q, cs)
+        if h is None:
+            return d, cs
+        return self._heading_filter(d, dx, dy, cs, h)
+
+    def _heading_filter(
+        self,
+        d: NDArray[np.float64],
+        dx: NDArray[np.float64],
+        dy: NDArray[np.float64],
+        cs: NDArray[np.int64],
+        h: NDArray[np.float64],
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        nonzero = (dx != 0.0) | (dy != 0.0)
+        fwd = nonzero & _heading_ok(dx, dy, h)
+        rev = self.seg_rev[cs]
+        back = nonzero & (rev >= 0) & _heading_ok(-dx, -dy, h)
+        seg = np.where(fwd, cs, np.where(back, rev, _NO_SEG))
+        return np.where(seg != _NO_SEG, d, np.inf), seg
+
     def _measure(
         self,
         qi: NDArray[np.int64],
@@ -344,25 +726,18 @@ class SegmentIndex:
         lngs: NDArray[np.float64],
         headings: NDArray[np.float64] | None,
     ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
-        # Exact-enough point-to-segment geometry in a plane centred on each query point.
-        qlat = lats[qi]
-        qlng = lngs[qi]
-        sx = np.cos(np.radians(qlat)) * _M_PER_DEG
-        ax = (self.a_lng[seg] - qlng) * sx
-        ay = (self.a_lat[seg] - qlat) * _M_PER_DEG
-        dx = (self.b_lng[seg] - qlng) * sx - ax
-        dy = (self.b_lat[seg] - qlat) * _M_PER_DEG - ay
-        dd = dx * dx + dy * dy
-        nonzero = dd > 0.0
-        t = np.where(nonzero, -(ax * dx + ay * dy) / np.where(nonzero, dd, 1.0), 0.0)
-        t = np.clip(t, 0.0, 1.0)
-        d = np.hypot(ax + t * dx, ay + t * dy)
+        # Distance, position along seg and whether its bearing matches the heading. Twins
+        # are measured on their canonical segment, reversed.
+        flip = self.seg_flip[seg]
+        d, dx, dy, t = self._geometry(*self._points(qi, lats, lngs), self.seg_canon[seg])
+        t = np.where(flip, 1.0 - t, t)
         if headings is None:
             ok = np.ones(qi.shape[0], dtype=bool)
         else:
-            bearing = np.degrees(np.arctan2(dx, dy))
-            diff = np.abs((bearing - headings[qi] + 180.0) % 360.0 - 180.0)
-            ok = nonzero & (diff <= HEADING_TOLERANCE_DEG)
+            dx = np.where(flip, -dx, dx)
+            dy = np.where(flip, -dy, dy)
+            nonzero = (dx != 0.0) | (dy != 0.0)
+            ok = nonzero & _heading_ok(dx, dy, headings[qi])
         return d, t, ok
 
     def _finish(
@@ -390,8 +765,8 @@ class SegmentIndex:
         frac = np.clip(frac, 0.0, 1.0)
         node = np.full(s.shape[0], -1, dtype=np.int64)
         uu, vv = self.u[e], self.v[e]
-        at_v = haversine_m_array(slat, slng, self.node_lat[vv], self.node_lng[vv]) <= NODE_SNAP_M
-        at_u = haversine_m_array(slat, slng, self.node_lat[uu], self.node_lng[uu]) <= NODE_SNAP_M
+        at_v = self._within_node(slat, slng, vv)
+        at_u = self._within_node(slat, slng, uu)
         node[at_v] = vv[at_v]
         frac[at_v] = 1.0
         node[at_u] = uu[at_u]
@@ -422,6 +797,21 @@ class SegmentIndex:
         out_node[rows] = node[keep]
         twin = np.full(n, -1, dtype=np.int64)
         return SnapArrays(out_edge, out_frac, dist, out_lat, out_lng, out_node, twin)
+
+    def _within_node(
+        self, lat: NDArray[np.float64], lng: NDArray[np.float64], node: NDArray[np.int64]
+    ) -> NDArray[np.bool_]:
+        # Haversine only where a generous plane estimate (good to far better than 1 % at a
+        # few metres) leaves the answer open.
+        nlat, nlng = self.node_lat[node], self.node_lng[node]
+        dy = (lat - nlat) * _M_PER_DEG
+        dx = (lng - nlng) * self.node_sx[node]
+        out = dx * dx + dy * dy <= (2.0 * NODE_SNAP_M) ** 2
+        close = np.flatnonzero(out)
+        out[close] = (
+            haversine_m_array(lat[close], lng[close], nlat[close], nlng[close]) <= NODE_SNAP_M
+        )
+        return out
 
     def edge_coords(self, edge: int, lo: float, hi: float) -> list[tuple[float, float]]:
         """Return the shape points of ``edge`` strictly between fractions ``lo`` and ``hi``."""
