@@ -37,19 +37,22 @@ def plot_ecdf(
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    longest = 0.0
     for name, recs in records_by_policy.items():
         n = len(recs)
         t = np.sort([r.response_s / 60.0 for r in recs if r.served])
         if n and t.size:
+            longest = max(longest, float(t[-1]))
             ax.step(
                 np.r_[0.0, t], np.r_[0.0, np.arange(1, t.size + 1) / n], where="post", label=name
             )
     for minutes in (15, 30, 60):
-        ax.axvline(minutes, color="0.8", lw=0.8, zorder=0)
+        if minutes <= longest:
+            ax.axvline(minutes, color="0.8", lw=0.8, zorder=0)
     ax.set_xlabel("response time: report to first arrival (min)")
     ax.set_ylabel("share of requests reached")
     ax.set_ylim(0, 1)
-    ax.set_xlim(left=0)
+    ax.set_xlim(0, max(longest * 1.05, 1.0))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title("Response-time ECDF by dispatch policy")
