@@ -21,12 +21,13 @@ from numpy.typing import NDArray
 from kayou_dispatch.errors import NetworkLoadError
 from kayou_dispatch.network.profiles import HIGHWAY_CLASSES
 
-__all__ = ["EdgeArrays", "FORMAT_VERSION", "load_arrays", "save_arrays"]
+__all__ = ["ARRAY_FIELDS", "EdgeArrays", "FORMAT_VERSION", "load_arrays", "save_arrays"]
 
 #: Bumped whenever the saved layout changes; older files are refused with a clear error.
 FORMAT_VERSION = 1
 
-_FIELDS = (
+#: The array fields of :class:`EdgeArrays`, in file order.
+ARRAY_FIELDS = (
     "node_id",
     "lat",
     "lng",
@@ -180,7 +181,7 @@ def save_arrays(
     path: str | os.PathLike[str], arrays: EdgeArrays, *, compress: bool = False
 ) -> None:
     """Write arrays to one ``.npz`` file (``compress=True`` for files that are shipped)."""
-    payload = {name: getattr(arrays, name) for name in _FIELDS}
+    payload = {name: getattr(arrays, name) for name in ARRAY_FIELDS}
     payload["format_version"] = np.array(FORMAT_VERSION)
     payload["meta_json"] = np.array(json.dumps(arrays.meta))
     writer = np.savez_compressed if compress else np.savez
@@ -206,7 +207,7 @@ def load_arrays(path: str | os.PathLike[str]) -> EdgeArrays:
             if version != FORMAT_VERSION:
                 msg = f"{str(p)!r} is network format {version}; this version reads {FORMAT_VERSION}"
                 raise NetworkLoadError(msg, source=path)
-            data = {name: z[name] for name in _FIELDS}
+            data = {name: z[name] for name in ARRAY_FIELDS}
             meta = json.loads(str(z["meta_json"]))
     except NetworkLoadError:
         raise

@@ -22,7 +22,7 @@ from scipy.sparse.csgraph import connected_components
 
 from kayou_dispatch.errors import InvalidParameterError, NetworkLoadError, OffNetworkError
 from kayou_dispatch.geo import validate_latlng, validate_latlng_array
-from kayou_dispatch.network._arrays import EdgeArrays, load_arrays, save_arrays
+from kayou_dispatch.network._arrays import ARRAY_FIELDS, EdgeArrays, load_arrays, save_arrays
 from kayou_dispatch.network._nx import arrays_from_networkx, arrays_to_networkx
 from kayou_dispatch.network._twins import twin_edges
 from kayou_dispatch.network._validate import (
@@ -888,7 +888,7 @@ class RoadNetwork:
 def _frozen(arrays: EdgeArrays, meta: dict[str, Any]) -> EdgeArrays:
     # Read-only views (no copy): the lazily built indexes must not go stale under a caller.
     views = {}
-    for name in _ARRAY_FIELDS:
+    for name in ARRAY_FIELDS:
         view = getattr(arrays, name).view()
         view.flags.writeable = False
         views[name] = view
@@ -896,16 +896,3 @@ def _frozen(arrays: EdgeArrays, meta: dict[str, Any]) -> EdgeArrays:
 
 
 _PRIVATE = object()
-_ARRAY_FIELDS = (
-    "node_id",
-    "lat",
-    "lng",
-    "u",
-    "v",
-    "length_m",
-    "travel_time_s",
-    "highway",
-    "geom_offsets",
-    "geom_lat",
-    "geom_lng",
-)
