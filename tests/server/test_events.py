@@ -5,7 +5,7 @@ import threading
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from .conftest import DISP, R42, SCENE
+from .conftest import DISP, R17, R42, SCENE
 
 
 def report(client, iid):
@@ -55,3 +55,19 @@ def test_events_need_a_token(fleet):
         ):
             pass
         assert info.value.code == 4401
+
+
+def test_the_running_app_ticks_offer_expiries(engine, clock):
+    from fastapi.testclient import TestClient
+
+    from kayou_dispatch.server import create_app
+
+    from .conftest import TOKENS
+
+    engine.update_position("truck-17", 60.1699, 24.9384)
+    app = create_app(engine, auth=TOKENS, tick_interval_s=0.05)
+    with TestClient(app) as c, c.websocket_connect("/v1/events", headers=R17) as ws:
+        report(c, "inc-x")
+        assert ws.receive_json()["kind"] == "offer_made"
+        clock[0] += 3600  # past the offer's time-out: the background tick expires it
+        assert ws.receive_json()["kind"] == "offer_expired"

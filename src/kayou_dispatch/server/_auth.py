@@ -53,6 +53,10 @@ class Principal:
 
 
 def _parse_entry(token: Any, entry: Any) -> Principal:
+    if isinstance(entry, Principal):  # already loaded
+        entry = {"role": entry.role, "responder_id": entry.responder_id}
+        if entry["responder_id"] is None:
+            del entry["responder_id"]
     if not isinstance(token, str) or not token.strip() or token != token.strip():
         msg = f"a token must be a non-empty string without surrounding spaces, got {token!r}"
         raise InvalidParameterError(msg, name="tokens", value=token)
