@@ -5,8 +5,10 @@ upload, then moving a little per fix. Three phases of ``--seconds`` each (defaul
 
 * ``single``: 32 keep-alive connections sending ``PUT /v1/responders/{id}/position``.
 * ``bulk``: 2 connections sending ``POST /v1/positions`` with 5,000 rows each.
-* ``mixed``: 32 single-update connections plus 2 connections sending ``GET /v1/rank``
-  (k=10, random scene) at the same time: rank latency under position load.
+* ``mixed``: 32 single-update connections (as fast as they can) plus 2 connections sending
+  ``GET /v1/rank`` (k=10, random scene) at the same time: a saturated server.
+* ``paced``: the same, the 32 connections paced to 3,000 updates/s in total (the target
+  load, open loop): rank latency under that load rather than behind a saturated queue.
 
 The client is a minimal HTTP/1.1 keep-alive client on asyncio streams in a separate
 process (so httpx's own cost is not measured). The server binds 127.0.0.1 on a free port
@@ -71,10 +73,14 @@ class Conn:
         self.writer.close()
 
 
-async def single_worker(port, token, ids, until, lat_ms, rng) -> int:
+async def single_worker(port, token, ids, until, lat_ms, rng, rate=None) -> int:
     conn = await Conn.open(port, token)
     n = 0
+    next_t = time.perf_counter()
     while time.perf_counter() < until:
+        if rate is not None:  # paced (open loop): one request every 1/rate s
+            next_t += 1.0 / rate
+            await asyncio.sleep(max(0.0, next_t - time.perf_counter()))
         rid = ids[int(rng.integers(len(ids)))]
         body = json.dumps(
             {"lat": LAT0 + rng.normal(0, 0.01), "lng": LNG0 + rng.normal(0, 0.02)}
@@ -129,12 +135,20 @@ def pct(xs, q) -> float:
     return float(np.percentile(xs, q)) if xs else float("nan")
 
 
-async def phase(port, ids, seconds, *, singles=0, bulks=0, ranks=0) -> dict:
+async def phase(port, ids, seconds, *, singles=0, bulks=0, ranks=0, paced=None) -> dict:
     rng = np.random.default_rng(20261125)
     until = time.perf_counter() + seconds
     lat = {"single": [], "bulk": [], "rank": []}
     tasks = [
-        single_worker(port, f"t{i}", ids, until, lat["single"], np.random.default_rng(i))
+        single_worker(
+            port,
+            f"t{i}",
+            ids,
+            until,
+            lat["single"],
+            np.random.default_rng(i),
+            None if paced is None else paced / singles,
+        )
         for i in range(singles)
     ]
     tasks += [bulk_worker(port, f"t{i}", ids, until, lat["bulk"], rng) for i in range(bulks)]
@@ -164,6 +178,11 @@ async def run(port: int, seconds: float) -> list[tuple[str, str, dict]]:
         ("single", "32 connections", await phase(port, ids, seconds, singles=32)),
         ("bulk", "2 connections", await phase(port, ids, seconds, bulks=2)),
         ("mixed", "32 single + 2 rank", await phase(port, ids, seconds, singles=32, ranks=2)),
+        (
+            "paced",
+            "3,000 upd/s + 2 rank",
+            await phase(port, ids, seconds, singles=32, ranks=2, paced=3_000.0),
+        ),
     ]
 
 
