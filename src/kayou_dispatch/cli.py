@@ -44,6 +44,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number 0..65535, got {text!r}")
+    return value
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from kayou_dispatch import __version__
 
@@ -106,6 +116,31 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", default="out", help="output folder (out)")
     sim.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
 
+    serve = sub.add_parser(
+        "serve",
+        help="run the HTTP API (needs the 'server' extra)",
+        description="Serve a DispatchEngine over HTTP with uvicorn: the /v1 API, live events "
+        "at /v1/events, docs at /docs.",
+    )
+    serve.add_argument(
+        "--network",
+        default="default",
+        help="'default' (bundled central Helsinki), an OSM extract or a saved network (.npz)",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8080, help="port (8080; 0: any free one)")
+    serve.add_argument(
+        "--tokens", default=None, help="token file (JSON); default: $KAYOU_TOKENS_FILE"
+    )
+    serve.add_argument("--journal", default=None, help="SQLite journal of lifecycle commands")
+    serve.add_argument("--redis", default=None, help="Redis URL for shared state (not yet)")
+    serve.add_argument(
+        "--tick-interval",
+        type=_positive_float,
+        default=1.0,
+        help="seconds between offer-expiry ticks (1)",
+    )
+
     bench = sub.add_parser("bench", help="run the benchmarks in benchmarks/ (from a checkout)")
     bench.add_argument("names", nargs="*", help="benchmark names (default: all)")
     return parser
@@ -124,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_demo(n_responders=args.responders, seed=args.seed, minutes=args.minutes)
     if args.command == "simulate":
         return _simulate(parser, args)
+    if args.command == "serve":
+        return _serve(parser, args)
     if args.command == "bench":
         return _bench(parser, args.names)
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse exits first
@@ -183,6 +220,32 @@ def _simulate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     files = write_outputs(args.out, network, scenario, results, plots=not args.no_plots)
     print(format_table(results))
     print(f"wrote {', '.join(str(f) for f in files)}")
+    return 0
+
+
+def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from kayou_dispatch import DispatchEngine, KayouDispatchError
+
+    if args.redis is not None:
+        parser.error("--redis: shared state in Redis is not implemented yet (one process only)")
+    try:
+        import uvicorn
+
+        from kayou_dispatch.server import create_app, load_tokens
+    except ImportError:
+        parser.error("serve needs the server extra: pip install 'kayou-dispatch[server]'")
+    try:
+        tokens = load_tokens(args.tokens)
+    except KayouDispatchError as exc:
+        parser.error(f"--tokens: {exc}")
+    network = _load(parser, args.network)
+    engine = DispatchEngine(network, journal=args.journal)
+    app = create_app(engine, auth=tokens, tick_interval_s=args.tick_interval)
+    print(f"kayou-dispatch: {network}, {len(tokens)} tokens", flush=True)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    finally:
+        engine.close()
     return 0
 
 

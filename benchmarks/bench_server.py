@@ -1,0 +1,232 @@
+"""Load one ``kayou-dispatch serve`` process over loopback: position updates, bulk, rank.
+
+Sizes (seeded): the bundled Helsinki network; 5,000 responders placed by a first bulk
+upload, then moving a little per fix. Three phases of ``--seconds`` each (default 5):
+
+* ``single``: 32 keep-alive connections sending ``PUT /v1/responders/{id}/position``.
+* ``bulk``: 2 connections sending ``POST /v1/positions`` with 5,000 rows each.
+* ``mixed``: 32 single-update connections (as fast as they can) plus 2 connections sending
+  ``GET /v1/rank`` (k=10, random scene) at the same time: a saturated server.
+* ``paced``: the same, the 32 connections paced to 3,000 updates/s in total (the target
+  load, open loop): rank latency under that load rather than behind a saturated queue.
+
+The client is a minimal HTTP/1.1 keep-alive client on asyncio streams in a separate
+process (so httpx's own cost is not measured). The server binds 127.0.0.1 on a free port
+and is stopped at the end; the run is bounded by time and asserts nothing. Prints
+throughput and p50/p99 latency per phase, beside the targets (one worker process:
+>= 3,000 updates/s, bulk >= 100,000 positions/s, rank p99 <= 20 ms under load).
+Run ``python benchmarks/bench_server.py [--seconds 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+N_RESPONDERS = 5_000
+BULK_ROWS = 5_000
+LAT0, LNG0 = 60.1699, 24.9384
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Conn:
+    """One keep-alive HTTP/1.1 connection."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, token: str):
+        self.reader, self.writer, self.token = reader, writer, token
+
+    @classmethod
+    async def open(cls, port: int, token: str) -> Conn:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer, token)
+
+    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {self.token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        self.writer.write(head.encode() + body)
+        status_line = await self.reader.readline()
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        payload = await self.reader.readexactly(length)
+        return int(status_line.split()[1]), payload
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def single_worker(port, token, ids, until, lat_ms, rng, rate=None) -> int:
+    conn = await Conn.open(port, token)
+    n = 0
+    next_t = time.perf_counter()
+    while time.perf_counter() < until:
+        if rate is not None:  # paced (open loop): one request every 1/rate s
+            next_t += 1.0 / rate
+            await asyncio.sleep(max(0.0, next_t - time.perf_counter()))
+        rid = ids[int(rng.integers(len(ids)))]
+        body = json.dumps(
+            {"lat": LAT0 + rng.normal(0, 0.01), "lng": LNG0 + rng.normal(0, 0.02)}
+        ).encode()
+        t0 = time.perf_counter()
+        status, _ = await conn.request("PUT", f"/v1/responders/{rid}/position", body)
+        lat_ms.append((time.perf_counter() - t0) * 1e3)
+        assert status == 200, status
+        n += 1
+    conn.close()
+    return n
+
+
+def bulk_body(rng, ids) -> bytes:
+    la = LAT0 + rng.normal(0, 0.01, len(ids))
+    ln = LNG0 + rng.normal(0, 0.02, len(ids))
+    rows = [
+        {"id": i, "lat": float(a), "lng": float(b)} for i, a, b in zip(ids, la, ln, strict=True)
+    ]
+    return json.dumps({"positions": rows}).encode()
+
+
+async def bulk_worker(port, token, ids, until, lat_ms, rng) -> int:
+    conn = await Conn.open(port, token)
+    bodies = [bulk_body(rng, ids[:BULK_ROWS]) for _ in range(4)]
+    n = 0
+    while time.perf_counter() < until:
+        t0 = time.perf_counter()
+        status, _ = await conn.request("POST", "/v1/positions", bodies[n % 4])
+        lat_ms.append((time.perf_counter() - t0) * 1e3)
+        assert status == 200, status
+        n += BULK_ROWS
+    conn.close()
+    return n
+
+
+async def rank_worker(port, token, until, lat_ms, rng) -> int:
+    conn = await Conn.open(port, token)
+    n = 0
+    while time.perf_counter() < until:
+        lat, lng = LAT0 + rng.normal(0, 0.005), LNG0 + rng.normal(0, 0.01)
+        t0 = time.perf_counter()
+        status, _ = await conn.request("GET", f"/v1/rank?lat={lat:.6f}&lng={lng:.6f}&k=10")
+        lat_ms.append((time.perf_counter() - t0) * 1e3)
+        assert status in (200, 422), status  # 422: a random scene off the network
+        n += 1
+    conn.close()
+    return n
+
+
+def pct(xs, q) -> float:
+    return float(np.percentile(xs, q)) if xs else float("nan")
+
+
+async def phase(port, ids, seconds, *, singles=0, bulks=0, ranks=0, paced=None) -> dict:
+    rng = np.random.default_rng(20261125)
+    until = time.perf_counter() + seconds
+    lat = {"single": [], "bulk": [], "rank": []}
+    tasks = [
+        single_worker(
+            port,
+            f"t{i}",
+            ids,
+            until,
+            lat["single"],
+            np.random.default_rng(i),
+            None if paced is None else paced / singles,
+        )
+        for i in range(singles)
+    ]
+    tasks += [bulk_worker(port, f"t{i}", ids, until, lat["bulk"], rng) for i in range(bulks)]
+    tasks += [rank_worker(port, f"r{i}", until, lat["rank"], rng) for i in range(ranks)]
+    t0 = time.perf_counter()
+    counts = await asyncio.gather(*tasks)
+    dt = time.perf_counter() - t0
+    out = {}
+    if singles:
+        out["single"] = (sum(counts[:singles]) / dt, lat["single"])
+    if bulks:
+        out["bulk"] = (sum(counts[singles : singles + bulks]) / dt, lat["bulk"])
+    if ranks:
+        out["rank"] = (sum(counts[singles + bulks :]) / dt, lat["rank"])
+    return out
+
+
+async def run(port: int, seconds: float) -> list[tuple[str, str, dict]]:
+    ids = [f"truck-{i}" for i in range(N_RESPONDERS)]
+    conn = await Conn.open(port, "t0")
+    status, _ = await conn.request(
+        "POST", "/v1/positions", bulk_body(np.random.default_rng(1), ids)
+    )
+    assert status == 200
+    conn.close()
+    return [
+        ("single", "32 connections", await phase(port, ids, seconds, singles=32)),
+        ("bulk", "2 connections", await phase(port, ids, seconds, bulks=2)),
+        ("mixed", "32 single + 2 rank", await phase(port, ids, seconds, singles=32, ranks=2)),
+        (
+            "paced",
+            "3,000 upd/s + 2 rank",
+            await phase(port, ids, seconds, singles=32, ranks=2, paced=3_000.0),
+        ),
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="per phase (5)")
+    args = parser.parse_args()
+    seconds = min(max(args.seconds, 1.0), 60.0)
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        tokens = {f"t{i}": {"role": "dispatcher"} for i in range(32)}
+        tokens |= {f"r{i}": {"role": "dispatcher"} for i in range(2)}
+        path = Path(tmp) / "tokens.json"
+        path.write_text(json.dumps(tokens))
+        cmd = [sys.executable, "-m", "kayou_dispatch.cli", "serve", "--port", str(port)]
+        server = subprocess.Popen([*cmd, "--tokens", str(path)], stdout=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                    break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        print("server did not start", file=sys.stderr)
+                        return 1
+                    time.sleep(0.1)
+            results = asyncio.run(run(port, seconds))
+        finally:
+            server.terminate()
+            server.wait(10)
+    print(f"one server process (uvicorn), loopback, {seconds:g} s per phase")
+    print(f"{'phase':<7} {'load':<20} {'stream':<7} {'throughput':>16} {'p50 ms':>8} {'p99 ms':>8}")
+    for name, load, res in results:
+        for stream, (rate, lat) in res.items():
+            unit = "positions/s" if stream != "rank" else "ranks/s"
+            unit = "updates/s" if stream == "single" else unit
+            print(
+                f"{name:<7} {load:<20} {stream:<7} {rate:>10,.0f} {unit:<5}"
+                f" {pct(lat, 50):>8.2f} {pct(lat, 99):>8.2f}"
+            )
+    print("targets: single >= 3,000 updates/s; bulk >= 100,000 positions/s; rank p99 <= 20 ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""Check bearer tokens against a token file and limit each token's request rate.
+
+The token file is JSON: ``{"<token>": {"role": "dispatcher"}, "<token>": {"role":
+"responder", "responder_id": "truck-17"}}``. A dispatcher reads and acts on everything; a
+responder only on itself and on the offers made to it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kayou_dispatch.errors import InvalidParameterError
+
+__all__ = ["load_tokens", "Principal", "ROLES", "TokenBucket"]
+
+#: The roles a token may have.
+ROLES = ("dispatcher", "responder")
+
+#: Environment variable naming the token file when none is given.
+TOKENS_ENV = "KAYOU_TOKENS_FILE"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request acts as.
+
+    Attributes
+    ----------
+    token
+        The bearer token (the rate limit's key).
+    role
+        ``"dispatcher"`` or ``"responder"``.
+    responder_id
+        The responder a responder token speaks for (``None`` for a dispatcher).
+    """
+
+    token: str
+    role: str
+    responder_id: str | None = None
+
+    @property
+    def is_dispatcher(self) -> bool:
+        """Whether the token may read and act on everything."""
+        return self.role == "dispatcher"
+
+
+def _parse_entry(token: Any, entry: Any) -> Principal:
+    if isinstance(entry, Principal):  # already loaded
+        entry = {"role": entry.role, "responder_id": entry.responder_id}
+        if entry["responder_id"] is None:
+            del entry["responder_id"]
+    if not isinstance(token, str) or not token.strip() or token != token.strip():
+        msg = f"a token must be a non-empty string without surrounding spaces, got {token!r}"
+        raise InvalidParameterError(msg, name="tokens", value=token)
+    if not isinstance(entry, Mapping) or entry.get("role") not in ROLES:
+        msg = f"token entry must be {{'role': one of {ROLES}, ...}}, got {entry!r}"
+        raise InvalidParameterError(msg, name="tokens", value=entry)
+    extra = set(entry) - {"role", "responder_id"}
+    if extra:
+        msg = f"unknown keys {sorted(extra)} in a token entry (allowed: role, responder_id)"
+        raise InvalidParameterError(msg, name="tokens", value=entry)
+    rid = entry.get("responder_id")
+    if entry["role"] == "responder":
+        if not isinstance(rid, str) or not rid:
+            msg = "a responder token needs a non-empty 'responder_id'"
+            raise InvalidParameterError(msg, name="tokens", value=entry)
+    elif rid is not None:
+        msg = "a dispatcher token takes no 'responder_id'"
+        raise InvalidParameterError(msg, name="tokens", value=entry)
+    return Principal(token, entry["role"], rid)
+
+
+def load_tokens(
+    source: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+) -> dict[str, Principal]:
+    """Read tokens and their roles from a mapping, a JSON file, or ``$KAYOU_TOKENS_FILE``.
+
+    Raises
+    ------
+    InvalidParameterError
+        For a missing or unreadable file, bad JSON, an unknown role, or a responder token
+        without ``responder_id``.
+
+    Examples
+    --------
+    >>> toks = load_tokens({"s3cret": {"role": "responder", "responder_id": "r1"}})
+    >>> toks["s3cret"].responder_id
+    'r1'
+    """
+    if source is None:
+        env = os.environ.get(TOKENS_ENV)
+        if not env:
+            msg = f"no tokens: pass auth= (a mapping or a JSON file) or set ${TOKENS_ENV}"
+            raise InvalidParameterError(msg, name="auth", value=None)
+        source = env
+    if isinstance(source, str | os.PathLike):
+        try:
+            data = json.loads(Path(source).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            msg = f"cannot read the token file {os.fspath(source)!r}: {exc}"
+            raise InvalidParameterError(msg, name="auth", value=source) from exc
+    else:
+        data = source
+    if not isinstance(data, Mapping):
+        msg = "tokens must be a JSON object {token: {role, responder_id?}}"
+        raise InvalidParameterError(msg, name="auth", value=type(data).__name__)
+    return {tok: _parse_entry(tok, entry) for tok, entry in data.items()}
+
+
+class TokenBucket:
+    """A per-key token bucket: ``rate_per_s`` requests a second, bursts up to ``burst``.
+
+    Examples
+    --------
+    >>> now = [0.0]
+    >>> bucket = TokenBucket(1.0, 2, clock=lambda: now[0])
+    >>> [bucket.allow("t") for _ in range(3)]
+    [True, True, False]
+    >>> now[0] = 1.0
+    >>> bucket.allow("t")
+    True
+    """
+
+    def __init__(
+        self, rate_per_s: float, burst: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        for name, value in (("rate_per_s", rate_per_s), ("burst", burst)):
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                msg = f"{name} must be a finite number > 0, got {value!r}"
+                raise InvalidParameterError(msg, name=name, value=value)
+        self.rate_per_s = float(rate_per_s)
+        self.burst = float(burst)
+        self._clock = clock
+        self._state: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        """Take one request from ``key``'s bucket; ``False`` when it is empty."""
+        now = self._clock()
+        with self._lock:
+            level, last = self._state.get(key, (self.burst, now))
+            level = min(self.burst, level + (now - last) * self.rate_per_s)
+            ok = level >= 1.0
+            self._state[key] = (level - 1.0 if ok else level, now)
+            return ok
+
+    def retry_after_s(self, key: str) -> float:
+        """Seconds until ``key`` may send again."""
+        with self._lock:
+            level, _ = self._state.get(key, (self.burst, 0.0))
+        return max(0.0, (1.0 - level) / self.rate_per_s)

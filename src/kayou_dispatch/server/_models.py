@@ -1,0 +1,162 @@
+"""Validate request bodies with pydantic and turn library results into JSON.
+
+Bodies reject unknown fields and non-finite numbers; coordinates are checked against
+WGS-84 ranges here, so a bad body is a 422 that names the field before the engine runs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kayou_dispatch.lifecycle import Event, Incident, Offer
+from kayou_dispatch.matching import Candidate
+
+__all__ = [
+    "AvailabilityIn",
+    "BulkPositionsIn",
+    "candidate_json",
+    "event_json",
+    "incident_json",
+    "IncidentIn",
+    "offer_json",
+    "PositionIn",
+    "PositionRow",
+]
+
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+Lat = Annotated[float, Field(ge=-90.0, le=90.0, description="WGS-84 latitude, degrees")]
+Lng = Annotated[float, Field(ge=-180.0, le=180.0, description="WGS-84 longitude, degrees")]
+Id = Annotated[str, Field(min_length=1, max_length=128)]
+Ts = Annotated[float, Field(ge=0.0, le=1e11, description="time of the fix, clock seconds")]
+Heading = Annotated[float, Field(ge=0.0, le=360.0, description="degrees clockwise from north")]
+Speed = Annotated[float, Field(ge=0.0, le=1000.0, description="reported speed, km/h")]
+Capability = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class PositionIn(BaseModel):
+    """One phone's fix: ``PUT /v1/responders/{id}/position``."""
+
+    model_config = _STRICT
+    lat: Lat
+    lng: Lng
+    ts: Ts | None = None
+    heading: Heading | None = None
+    speed_kph: Speed | None = None
+
+
+class PositionRow(BaseModel):
+    """One row of a gateway's batch."""
+
+    model_config = _STRICT
+    id: Id
+    lat: Lat
+    lng: Lng
+    ts: Ts | None = None
+
+
+class BulkPositionsIn(BaseModel):
+    """A gateway's batch of fixes: ``POST /v1/positions``."""
+
+    model_config = _STRICT
+    positions: Annotated[list[PositionRow], Field(max_length=20_000)]
+
+
+class AvailabilityIn(BaseModel):
+    """``PUT /v1/responders/{id}/availability``: go on or off duty, change capabilities."""
+
+    model_config = _STRICT
+    status: Annotated[str, Field(pattern="^(available|offline)$")] | None = None
+    capabilities: Annotated[list[Capability], Field(max_length=64)] | None = None
+
+
+class IncidentIn(BaseModel):
+    """``POST /v1/incidents``: a truck in trouble."""
+
+    model_config = _STRICT
+    incident_id: Id
+    lat: Lat
+    lng: Lng
+    kind: Annotated[str, Field(min_length=1, max_length=64)]
+    severity: Annotated[int, Field(ge=1, le=5)] = 3
+    needs: (
+        Annotated[list[Capability], Field(max_length=64)]
+        | Annotated[list[Annotated[list[Capability], Field(max_length=64)]], Field(max_length=64)]
+        | None
+    ) = None
+    units: Annotated[int, Field(ge=1, le=64)] | None = None
+    dispatch: bool = False
+
+
+def offer_json(offer: Offer) -> dict[str, Any]:
+    """An offer as JSON."""
+    return {
+        "incident_id": offer.incident_id,
+        "responder_id": offer.responder_id,
+        "eta_s": offer.eta_s,
+        "expires_at": offer.expires_at,
+        "offered_at": offer.offered_at,
+        "needs": sorted(offer.needs),
+    }
+
+
+def incident_json(inc: Incident, *, viewer: str | None = None) -> dict[str, Any]:
+    """An incident as JSON; for a responder (``viewer``) only its own offer and stage."""
+    out: dict[str, Any] = {
+        "incident_id": inc.incident_id,
+        "kind": inc.kind,
+        "severity": inc.severity,
+        "lat": inc.lat,
+        "lng": inc.lng,
+        "status": inc.status.value,
+        "units": inc.units,
+        "missing": inc.missing,
+        "reported_at": inc.reported_at,
+        "mode": inc.mode,
+        "offer_timeout_s": inc.offer_timeout_s,
+        "dispatched": inc.dispatched,
+    }
+    if viewer is None:
+        out["needs"] = [sorted(n) for n in inc.needs]
+        out["assigned"] = list(inc.assigned)
+        out["offers"] = [offer_json(o) for o in inc.offers]
+        out["declined"] = list(inc.declined)
+        out["expired"] = list(inc.expired)
+        out["stages"] = {rid: st.value for rid, st in inc.stages}
+    else:
+        out["offer"] = next((offer_json(o) for o in inc.offers if o.responder_id == viewer), None)
+        out["stage"] = next((st.value for rid, st in inc.stages if rid == viewer), None)
+    return out
+
+
+def candidate_json(c: Candidate) -> dict[str, Any]:
+    """A ranked candidate as JSON."""
+    return {
+        "responder_id": c.responder_id,
+        "eta_s": c.eta_s,
+        "distance_m": c.distance_m,
+        "straight_m": c.straight_m,
+    }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    """A lifecycle event as JSON."""
+    return {
+        "kind": event.kind.value,
+        "incident_id": event.incident_id,
+        "responder_id": event.responder_id,
+        "at": event.at,
+        "data": {str(k): _plain(v) for k, v in event.data.items()},
+    }
