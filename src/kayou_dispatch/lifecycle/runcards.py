@@ -34,6 +34,7 @@ from typing import Any, Literal
 import numpy as np
 
 from kayou_dispatch.errors import InvalidParameterError
+from kayou_dispatch.spatial.responders import parse_capabilities
 
 __all__ = [
     "DEFAULT_RUN_CARDS",
@@ -71,17 +72,7 @@ def normalize_needs(needs: Any, *, name: str = "needs") -> frozenset[str]:
     >>> sorted(normalize_needs(["tow", "crane"])), normalize_needs("tow"), normalize_needs(())
     (['crane', 'tow'], frozenset({'tow'}), frozenset())
     """
-    if isinstance(needs, str):
-        needs = (needs,)
-    try:
-        out = frozenset(needs)
-    except TypeError:
-        msg = f"{name} must be an iterable of capability strings, got {needs!r}"
-        raise InvalidParameterError(msg, name=name, value=needs) from None
-    if not all(isinstance(c, str) and c for c in out):
-        msg = f"{name} must hold non-empty strings, got {needs!r}"
-        raise InvalidParameterError(msg, name=name, value=needs)
-    return out
+    return parse_capabilities(needs, name=name)
 
 
 def _check_positive(name: str, value: Any, *, allow_none: bool = False) -> float | None:

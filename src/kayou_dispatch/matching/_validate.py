@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from kayou_dispatch.errors import InvalidParameterError
+from kayou_dispatch.spatial.responders import parse_capabilities
 
 __all__ = ["check_exclude", "check_k", "check_max_eta_s", "check_needs"]
 
@@ -35,25 +36,11 @@ def check_max_eta_s(max_eta_s: Any) -> float:
     return x
 
 
-def _names(values: Iterable[str] | str, name: str) -> frozenset[str]:
-    if isinstance(values, str):
-        values = (values,)
-    try:
-        out = frozenset(values)
-    except TypeError:
-        msg = f"{name} must be an iterable of strings, got {values!r}"
-        raise InvalidParameterError(msg, name=name, value=values) from None
-    if not all(isinstance(v, str) and v for v in out):
-        msg = f"{name} must hold non-empty strings, got {sorted(map(repr, out))}"
-        raise InvalidParameterError(msg, name=name, value=values)
-    return out
-
-
 def check_needs(
     needs: Iterable[str] | str, registry: frozenset[str] | None, *, name: str = "needs"
 ) -> frozenset[str]:
     """Return ``needs`` as a frozenset of capability names known to ``registry`` (if any)."""
-    out = _names(needs, name)
+    out = parse_capabilities(needs, name=name)
     if registry is not None and not out <= registry:
         unknown = sorted(out - registry)
         msg = f"unknown capabilities {unknown} in {name}; allowed: {sorted(registry)}"
@@ -63,4 +50,4 @@ def check_needs(
 
 def check_exclude(exclude: Iterable[str] | str) -> frozenset[str]:
     """Return ``exclude`` as a frozenset of responder ids."""
-    return _names(exclude, "exclude")
+    return parse_capabilities(exclude, name="exclude")

@@ -31,6 +31,7 @@ from kayou_dispatch.spatial.responders import (
     Neighbor,
     Responder,
     Status,
+    parse_capabilities,
     parse_status,
 )
 
@@ -80,20 +81,6 @@ def _check_number(name: str, value: Any, *, low: float = -math.inf) -> float:
         msg = f"{name} must be a finite number{bound}, got {value!r}"
         raise InvalidParameterError(msg, name=name, value=value)
     return x
-
-
-def _check_capabilities(capabilities: Iterable[str] | str, name: str) -> frozenset[str]:
-    if isinstance(capabilities, str):
-        capabilities = (capabilities,)
-    try:
-        caps = frozenset(capabilities)
-    except TypeError:
-        msg = f"{name} must be an iterable of strings, got {capabilities!r}"
-        raise InvalidParameterError(msg, name=name, value=capabilities) from None
-    if not all(isinstance(c, str) and c for c in caps):
-        msg = f"{name} must hold non-empty strings, got {sorted(map(repr, caps))}"
-        raise InvalidParameterError(msg, name=name, value=capabilities)
-    return caps
 
 
 def _in_cap_box(
@@ -323,7 +310,9 @@ class ResponderIndex:
         fts = self._clock() if ts is None else _check_number("ts", ts)
         fhead = math.nan if heading is None else _check_number("heading", heading) % 360.0
         fspeed = math.nan if speed_kph is None else _check_number("speed_kph", speed_kph, low=0)
-        caps = None if capabilities is None else _check_capabilities(capabilities, "capabilities")
+        caps = (
+            None if capabilities is None else parse_capabilities(capabilities, name="capabilities")
+        )
         cell = _latlng_to_cell(flat, flng, self._res)
         with self._lock:
             col = self._col
@@ -502,7 +491,7 @@ class ResponderIndex:
 
     def set_capabilities(self, responder_id: str, capabilities: Iterable[str]) -> None:
         """Replace a responder's capabilities."""
-        caps = _check_capabilities(capabilities, "capabilities")
+        caps = parse_capabilities(capabilities, name="capabilities")
         with self._lock:
             self._caps[self._slot(responder_id)] = caps
 
@@ -681,7 +670,7 @@ class ResponderIndex:
         self, lat: float, lng: float, needs: Iterable[str] | str, statuses: Any
     ) -> tuple[float, float, frozenset[str], NDArray[np.bool_] | None]:
         flat, flng = validate_latlng(lat, lng)
-        need_set = _check_capabilities(needs, "needs")
+        need_set = parse_capabilities(needs, name="needs")
         if statuses is None:
             return flat, flng, need_set, None
         if isinstance(statuses, Status | str):

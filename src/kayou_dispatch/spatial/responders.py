@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
 
 from kayou_dispatch.errors import InvalidParameterError
 
-__all__ = ["Neighbor", "parse_status", "Responder", "Status"]
+__all__ = ["Neighbor", "parse_capabilities", "parse_status", "Responder", "Status"]
 
 
 class Status(StrEnum):
@@ -45,6 +46,34 @@ def parse_status(status: Any) -> Status:
     allowed = ", ".join(s.name for s in Status)
     msg = f"unknown responder status {status!r}; allowed: {allowed}"
     raise InvalidParameterError(msg, name="status", value=status)
+
+
+def parse_capabilities(
+    values: Iterable[str] | str, *, name: str = "capabilities"
+) -> frozenset[str]:
+    """Return capability names as a frozenset; a single string is one capability.
+
+    Raises
+    ------
+    InvalidParameterError
+        When ``values`` is not an iterable of non-empty strings.
+
+    Examples
+    --------
+    >>> sorted(parse_capabilities(["tow", "crane"])), parse_capabilities("tow")
+    (['crane', 'tow'], frozenset({'tow'}))
+    """
+    if isinstance(values, str):
+        values = (values,)
+    try:
+        out = frozenset(values)
+    except TypeError:
+        msg = f"{name} must be an iterable of capability strings, got {values!r}"
+        raise InvalidParameterError(msg, name=name, value=values) from None
+    if not all(isinstance(v, str) and v for v in out):
+        msg = f"{name} must hold non-empty strings, got {sorted(map(repr, out))}"
+        raise InvalidParameterError(msg, name=name, value=values)
+    return out
 
 
 class Neighbor(NamedTuple):
