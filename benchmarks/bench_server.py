@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import shutil
 import socket
@@ -41,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+INCIDENT_IDS = itertools.count()
 N_RESPONDERS = 5_000
 BULK_ROWS = 5_000
 LAT0, LNG0 = 60.1699, 24.9384
@@ -145,7 +147,7 @@ async def incident_worker(port, token, until, lat_ms, rng) -> int:
     n = 0
     while time.perf_counter() < until:
         lat, lng = LAT0 + rng.normal(0, 0.003), LNG0 + rng.normal(0, 0.006)
-        iid = f"inc-{port}-{n}"
+        iid = f"inc-{next(INCIDENT_IDS)}"
         body = {"incident_id": iid, "lat": lat, "lng": lng, "kind": "fire", "dispatch": True}
         t0 = time.perf_counter()
         status, _ = await conn.request("POST", "/v1/incidents", json.dumps(body).encode())

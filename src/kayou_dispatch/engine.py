@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from kayou_dispatch.errors import InvalidParameterError
-from kayou_dispatch.geo import haversine_m, validate_latlng, validate_latlng_array
+from kayou_dispatch.geo import validate_latlng, validate_latlng_array
 from kayou_dispatch.lifecycle import Dispatcher, Event, Incident, Offer, RunCard
 from kayou_dispatch.lifecycle.journal import CommandLog
 from kayou_dispatch.matching import (
@@ -38,7 +38,6 @@ from kayou_dispatch.matching._validate import (
     check_max_eta_s,
     check_needs,
 )
-from kayou_dispatch.matching.candidates import OFF_NETWORK_M
 from kayou_dispatch.network import RoadNetwork, Snap
 from kayou_dispatch.shared.positions import check_ids
 from kayou_dispatch.spatial import Neighbor, Responder, ResponderIndex, Status
@@ -153,9 +152,6 @@ class DispatchEngine:
                 raise InvalidParameterError(msg, name="journal", value=journal)
             self._shared_log, self._mirror = _shared_state(redis, redis_prefix, self._index)
             journal = self._shared_log
-            lo, la, hi, ha = network.bounds
-            # A pull this wide around any incident covers the whole network.
-            self._extent_m = haversine_m(lo, la, hi, ha) + 4.0 * OFF_NETWORK_M
         self._dispatcher = Dispatcher(
             self._index,
             rank=lambda lat, lng, **kw: self._rank_fn(lat, lng, **kw),
@@ -267,7 +263,7 @@ class DispatchEngine:
 
     def set_status(self, responder_id: str, status: Status | str) -> None:
         """Set a responder's status; only AVAILABLE responders are ranked."""
-        self._pull_ids([responder_id])
+        self._catch_up()
         self._index.set_status(responder_id, status)
         if self._mirror is not None:
             self._mirror.positions.set_status(responder_id, self._index.get(responder_id).status)
@@ -275,7 +271,7 @@ class DispatchEngine:
     def set_capabilities(self, responder_id: str, capabilities: Iterable[str]) -> None:
         """Replace a responder's capabilities (checked against the registry)."""
         caps = check_needs(capabilities, self._registry, name="capabilities")
-        self._pull_ids([responder_id])
+        self._catch_up()
         self._index.set_capabilities(responder_id, caps)
         if self._mirror is not None:
             self._mirror.positions.set_capabilities(responder_id, caps)
@@ -286,7 +282,7 @@ class DispatchEngine:
 
     def get(self, responder_id: str) -> Responder:
         """Return a snapshot of one responder; see :meth:`ResponderIndex.get`."""
-        self._pull_ids([responder_id])
+        self._catch_up()
         return self._index.get(responder_id)
 
     def nearby(
@@ -300,10 +296,7 @@ class DispatchEngine:
     ) -> list[Neighbor]:
         """Return fresh responders within a great-circle radius (see ``ResponderIndex.nearby``)."""
         need_set = check_needs(needs, self._registry)
-        if self._mirror is not None:
-            flat, flng = validate_latlng(lat, lng)
-            if isinstance(radius_m, int | float) and 0 < radius_m < 1e7:
-                self._mirror.pull_near(flat, flng, float(radius_m))
+        self._catch_up()
         return self._index.nearby(lat, lng, radius_m, needs=need_set, statuses=statuses)
 
     # --- ranking ------------------------------------------------------------------------
@@ -366,48 +359,14 @@ class DispatchEngine:
         need_set = check_needs(needs, self._registry)
         skip = check_exclude(exclude)
         flat, flng, dest = self._incident(lat, lng, heading)
-        if self._mirror is None:
-            cands = gather(self._index, self._snaps, needs=need_set, exclude=skip)
-            return self._ranker.rank(dest, flat, flng, cands, k=kk, max_eta_s=cap)
-        return self._rank_shared(flat, flng, dest, kk, need_set, skip, cap)
+        self._catch_up()
+        cands = gather(self._index, self._snaps, needs=need_set, exclude=skip)
+        return self._ranker.rank(dest, flat, flng, cands, k=kk, max_eta_s=cap)
 
-    def _rank_shared(
-        self,
-        lat: float,
-        lng: float,
-        dest: Snap,
-        k: int,
-        needs: frozenset[str],
-        exclude: frozenset[str],
-        max_eta_s: float,
-    ) -> list[Candidate]:
-        """Rank after pulling shared positions around the incident until the result is proven.
-
-        See :mod:`kayou_dispatch.shared.mirror` for why the result is exact.
-        """
-        assert self._mirror is not None
-        mirror, vmax = self._mirror, self._net.max_speed_mps
-        extent = self._extent_m
-        radius = min(mirror.first_radius_m, mirror.radius_for_s(max_eta_s, vmax))
-        while True:
-            mirror.pull_near(lat, lng, min(radius, extent))
-            self._dispatcher.sync_statuses()
-            cands = gather(self._index, self._snaps, needs=needs, exclude=exclude)
-            found = self._ranker.rank(dest, lat, lng, cands, k=k, max_eta_s=max_eta_s)
-            proven = mirror.proven_s(radius, vmax)
-            if (
-                radius >= extent
-                or max_eta_s <= proven
-                or (len(found) == k and found[-1].eta_s <= proven)
-            ):
-                return found
-            want = mirror.radius_for_s(found[-1].eta_s, vmax) if len(found) == k else 0.0
-            radius = max(2.0 * radius, want)
-
-    def _pull_ids(self, ids: Sequence[str]) -> None:
-        """Refresh responders from the shared store (no-op without one)."""
-        if self._mirror is not None and all(isinstance(i, str) for i in ids):
-            self._mirror.pull_ids(ids)
+    def _catch_up(self) -> None:
+        """Apply what other processes wrote to the shared positions (no-op without them)."""
+        if self._mirror is not None:
+            self._mirror.catch_up()
 
     def explain(
         self,
@@ -452,14 +411,11 @@ class DispatchEngine:
         cap = check_max_eta_s(max_eta_s)
         need_set = check_needs(needs, self._registry)
         skip = check_exclude(exclude)
-        self._pull_ids([responder_id])
+        self._catch_up()
         responder = self._index.get(responder_id)
         flat, flng, dest = self._incident(lat, lng, heading)
-        if self._mirror is None:
-            cands = gather(self._index, self._snaps, needs=need_set, exclude=skip)
-            ranking = self._ranker.rank(dest, flat, flng, cands, k=kk, max_eta_s=cap)
-        else:
-            ranking = self._rank_shared(flat, flng, dest, kk, need_set, skip, cap)
+        cands = gather(self._index, self._snaps, needs=need_set, exclude=skip)
+        ranking = self._ranker.rank(dest, flat, flng, cands, k=kk, max_eta_s=cap)
         return explain_responder(
             self._net,
             self._index,
@@ -520,7 +476,7 @@ class DispatchEngine:
             msg = "responder_ids must be a sequence of ids, not one string"
             raise InvalidParameterError(msg, name="responder_ids", value=responder_ids)
         la, ln = validate_latlng_array(pts[:, 0], pts[:, 1])
-        self._pull_ids(list(responder_ids))
+        self._catch_up()
         return eta_matrix(
             self._net, self._index, self._snaps, self._ranker, la, ln, list(responder_ids)
         )
@@ -649,7 +605,7 @@ class DispatchEngine:
 
     def responder(self, responder_id: str) -> Responder:
         """A snapshot of one responder (status included)."""
-        self._pull_ids([responder_id])
+        self._catch_up()
         return self._dispatcher.responder(responder_id)
 
     def subscribe(self, callback: Callable[[Event], Any]) -> Callable[[], None]:
@@ -671,33 +627,33 @@ class DispatchEngine:
         return self._shared_log
 
     def refresh(self, wait_s: float = 0.0) -> bool:
-        """Apply lifecycle commands other processes appended to the shared log.
+        """Apply what other processes wrote: lifecycle commands and positions.
 
-        Their events reach this engine's subscribers. Reads and commands catch up by
-        themselves; a server calls this in a loop so live events flow promptly.
+        Their lifecycle events reach this engine's subscribers. Reads and commands catch
+        up by themselves; a server calls this in a loop so live events flow promptly and
+        positions are applied in batches rather than at ranking time.
 
         Parameters
         ----------
         wait_s
-            Block up to this long for new commands first (0: just look).
+            First block up to this long for a lifecycle command (0: do not wait).
 
         Returns
         -------
         bool
-            Whether it looked (always ``False`` without a shared log, or when nothing
-            arrived within ``wait_s``).
+            ``False`` without shared state, or when no command arrived within ``wait_s``.
 
         Raises
         ------
         SharedStateError
             When Redis fails.
         """
-        if self._shared_log is None:
+        if self._shared_log is None or self._mirror is None:
             return False
-        if wait_s > 0 and not self._shared_log.wait(wait_s):
-            return False
+        arrived = wait_s > 0 and self._shared_log.wait(wait_s)
+        self._mirror.catch_up()
         self._dispatcher.refresh()
-        return True
+        return arrived or wait_s == 0
 
     def close(self) -> None:
         """Close the journal or shared log (if any)."""

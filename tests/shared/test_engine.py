@@ -23,8 +23,6 @@ def engines(region, url):
     a = DispatchEngine(region, redis=url, clock=lambda: NOW)
     b = DispatchEngine(region, redis=url, clock=lambda: NOW)
     local = DispatchEngine(region, clock=lambda: NOW)
-    for e in (a, b):  # small first pulls, so the proof has to widen them
-        e.shared.first_radius_m = 2_500.0
     return a, b, local
 
 
@@ -96,3 +94,21 @@ def test_events_from_another_engine_reach_subscribers_on_refresh(region, redis_u
 def test_redis_and_journal_exclude_each_other(region, redis_url, tmp_path):
     with pytest.raises(InvalidParameterError, match="journal or redis"):
         DispatchEngine(region, redis=redis_url, journal=tmp_path / "j.db")
+
+
+def test_a_new_engine_loads_the_shared_fleet_and_reloads_after_a_gap(region, redis_url):
+    import redis
+
+    a = DispatchEngine(region, redis=redis_url, clock=lambda: NOW)
+    lat, lng = region.node_lat[:50], region.node_lng[:50]
+    a.update_positions([f"t{i}" for i in range(50)], lat, lng)
+    a.set_status("t3", "offline")
+    late = DispatchEngine(region, redis=redis_url, clock=lambda: NOW)
+    assert len(late) == 50 and late.get("t3").status.value == "offline"
+    # The stream loses entries this engine had not read (trimmed): it reloads everything.
+    cursor = late.shared.cursor
+    a.update_position("t0", region.node_lat[60], region.node_lng[60], ts=NOW + 1)
+    redis.Redis.from_url(redis_url).xtrim("kd:pos", maxlen=0)
+    reloads = late.shared.reloads
+    assert late.get("t0").lat == region.node_lat[60]
+    assert late.shared.reloads == reloads + 1 and late.shared.cursor != cursor

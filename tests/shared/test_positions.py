@@ -24,8 +24,9 @@ def test_a_newer_fix_wins_whichever_process_stores_it(redis_url):
     assert write(b, "t1", 22.71, 114.26, ts=105.0, heading=90.0)
     assert not write(a, "t1", 22.60, 114.10, ts=101.0)  # late delivery of an older fix
     rows = a.pull(ids=["t1", "nobody"])
-    assert rows.ids == ["t1"]
-    assert (rows.lat[0], rows.lng[0], rows.ts[0], rows.heading[0]) == (22.71, 114.26, 105.0, 90.0)
+    f = rows.fixes
+    assert f.ids == ["t1"]
+    assert (f.lat[0], f.lng[0], f.ts[0], f.heading[0]) == (22.71, 114.26, 105.0, 90.0)
     assert rows.status == ["available"] and rows.capabilities == [frozenset()]
 
 
@@ -41,8 +42,8 @@ def test_a_move_changes_cell_sets_atomically(redis_url):
     second = r.hget("kd:r:t1", "cell").decode()
     assert second != first
     assert r.smembers(f"kd:c:{first}") == set() and r.smembers(f"kd:c:{second}") == {b"t1"}
-    assert store.pull(near=(22.70, 114.25, 5000.0)).ids == []
-    assert store.pull(near=(23.10, 113.30, 100.0)).ids == ["t1"]
+    assert store.pull(near=(22.70, 114.25, 5000.0)).fixes.ids == []
+    assert store.pull(near=(23.10, 113.30, 100.0)).fixes.ids == ["t1"]
 
 
 def test_status_and_capabilities_only_for_known_responders(redis_url):
@@ -76,8 +77,41 @@ def test_pull_near_returns_everyone_within_the_radius(redis_server, fleet, centr
     lat = np.array([p[0] for p in fleet])
     lng = np.array([p[1] for p in fleet])
     assert store.write(ids, lat, lng, np.full(len(ids), 1.0)).all()
-    got = set(store.pull(near=(*centre, radius)).ids)
+    got = set(store.pull(near=(*centre, radius)).fixes.ids)
     within = {
         i for i, (a, b) in zip(ids, fleet, strict=True) if haversine_m(*centre, a, b) <= radius
     }
     assert within <= got
+
+
+def test_the_change_stream_carries_applied_fixes_and_meta_in_order(redis_url):
+    store, other = RedisPositions(redis_url), RedisPositions(redis_url)
+    start = other.tip()
+    assert start == ""
+    write(store, "t1", 22.70, 114.25, ts=10.0)
+    assert not write(store, "t1", 22.0, 114.0, ts=5.0)  # refused: not in the stream
+    store.set_status("t1", "offline")
+    changes, cursor, more, gap = other.changes(start)
+    assert not gap and not more and cursor == other.tip()
+    assert [type(c).__name__ for c in changes] == ["Fixes", "Meta"]
+    assert changes[0].ids == ["t1"] and changes[0].lat.tolist() == [22.70]
+    assert (changes[1].responder_id, changes[1].status) == ("t1", "offline")
+    assert store.changes(start) == ([], cursor, False, False)  # its own: already applied
+    assert other.changes(cursor) == ([], cursor, False, False)
+    assert other.changes("1-1")[3]  # an entry the stream does not hold: a gap
+    for i in range(5):
+        write(store, f"u{i}", 22.70, 114.25, ts=1.0)
+    first, at, more, _ = other.changes(cursor, count=3)
+    assert more and len(first) == 1 and first[0].ids == ["u0", "u1", "u2"]
+    rest, _, more, _ = other.changes(at, count=3)
+    assert not more and rest[0].ids == ["u3", "u4"]
+
+
+def test_snapshot_loads_every_responder(redis_url):
+    store = RedisPositions(redis_url)
+    n = 12_345
+    ids = [f"t{i}" for i in range(n)]
+    rng = np.random.default_rng(0)
+    store.write(ids, rng.uniform(20, 40, n), rng.uniform(100, 120, n), np.ones(n))
+    loaded = [rid for rows in store.snapshot(batch=5_000) for rid in rows.fixes.ids]
+    assert sorted(loaded) == sorted(ids)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request, WebSocket
@@ -38,6 +39,7 @@ from kayou_dispatch.errors import (
 )
 from kayou_dispatch.lifecycle import Event, EventKind, Incident
 from kayou_dispatch.server._auth import Principal, TokenBucket, load_tokens
+from kayou_dispatch.server._batch import FixBatcher
 from kayou_dispatch.server._events import EventHub
 from kayou_dispatch.server._models import (
     AvailabilityIn,
@@ -335,7 +337,7 @@ def _follow(engine: DispatchEngine, stop: threading.Event) -> None:
     """Apply other processes' commands as they arrive, so their events stream from here too."""
     while not stop.is_set():
         try:
-            engine.refresh(wait_s=0.5)
+            engine.refresh(wait_s=0.1)
         except KayouDispatchError:
             _log.exception("following the shared log failed; retrying")
             stop.wait(1.0)
@@ -363,30 +365,61 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid_body)
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _route(app: FastAPI, offload: bool, method: str, path: str, **kw: Any) -> Callable[[_F], _F]:
+    """Register an endpoint written as a plain function.
+
+    With an in-process engine every call takes microseconds: it runs on the event loop
+    (no thread hop). With shared state every call waits on Redis: it runs in the thread
+    pool, so the loop keeps serving other requests meanwhile (and Redis gets to fsync many
+    clients' writes at once).
+    """
+
+    def register(fn: _F) -> _F:
+        endpoint: Callable[..., Any] = fn
+        if not offload:
+
+            @functools.wraps(fn)
+            async def endpoint(*args: Any, **kwargs: Any) -> Any:
+                return fn(*args, **kwargs)
+
+        app.api_route(path, methods=[method], **kw)(endpoint)
+        return fn
+
+    return register
+
+
 def _add_routes(app: FastAPI, engine: DispatchEngine) -> None:
-    @app.get("/healthz", tags=["ops"])
-    async def healthz() -> dict[str, Any]:
+    route = functools.partial(_route, app, engine.shared_log is not None)
+
+    @route("GET", "/healthz", tags=["ops"])
+    def healthz() -> dict[str, Any]:
         """Liveness: no token needed."""
         return {"status": "ok", "responders": len(engine)}
 
     # --- responders -----------------------------------------------------------------------
 
+    batcher = None if engine.shared is None else FixBatcher(engine)
+
     @app.put("/v1/responders/{responder_id}/position", tags=["responders"])
     async def put_position(responder_id: ResponderId, body: PositionIn, who: Who) -> dict[str, Any]:
         """Record one phone's fix (a responder token: its own only)."""
         _self_or_dispatcher(who, responder_id)
-        applied = engine.update_position(
-            responder_id,
-            body.lat,
-            body.lng,
-            ts=body.ts,
-            heading=body.heading,
-            speed_kph=body.speed_kph,
-        )
+        where = (responder_id, body.lat, body.lng)
+        if batcher is None:
+            applied = engine.update_position(
+                *where, ts=body.ts, heading=body.heading, speed_kph=body.speed_kph
+            )
+        else:  # shared state: one Redis write for all the fixes arriving meanwhile
+            applied = await batcher.submit(
+                *where, ts=body.ts, heading=body.heading, speed_kph=body.speed_kph
+            )
         return {"responder_id": responder_id, "applied": applied}
 
-    @app.post("/v1/positions", tags=["responders"])
-    async def post_positions(body: BulkPositionsIn, who: Who) -> dict[str, Any]:
+    @route("POST", "/v1/positions", tags=["responders"])
+    def post_positions(body: BulkPositionsIn, who: Who) -> dict[str, Any]:
         """Record a gateway's batch of fixes (all or none; a responder: its own rows only)."""
         rows = body.positions
         if not who.is_dispatcher and any(r.id != who.responder_id for r in rows):
@@ -403,8 +436,8 @@ def _add_routes(app: FastAPI, engine: DispatchEngine) -> None:
         applied = engine.update_positions(ids, lats, lngs, ts=ts)
         return {"received": len(rows), "applied": applied}
 
-    @app.get("/v1/responders/{responder_id}", tags=["responders"])
-    async def get_responder(responder_id: ResponderId, who: Who) -> dict[str, Any]:
+    @route("GET", "/v1/responders/{responder_id}", tags=["responders"])
+    def get_responder(responder_id: ResponderId, who: Who) -> dict[str, Any]:
         """A responder's last fix, status and capabilities (a responder token: its own)."""
         _self_or_dispatcher(who, responder_id)
         r = engine.responder(responder_id)
@@ -421,8 +454,8 @@ def _add_routes(app: FastAPI, engine: DispatchEngine) -> None:
             "incident_id": engine.dispatcher.engagement(responder_id),
         }
 
-    @app.put("/v1/responders/{responder_id}/availability", tags=["responders"])
-    async def put_availability(
+    @route("PUT", "/v1/responders/{responder_id}/availability", tags=["responders"])
+    def put_availability(
         responder_id: ResponderId, body: AvailabilityIn, who: Who
     ) -> dict[str, Any]:
         """Go on duty (``available``) or off (``offline``); replace capabilities."""
@@ -447,8 +480,8 @@ def _add_routes(app: FastAPI, engine: DispatchEngine) -> None:
 
     # --- ranking --------------------------------------------------------------------------
 
-    @app.get("/v1/rank", tags=["ranking"])
-    async def get_rank(
+    @route("GET", "/v1/rank", tags=["ranking"])
+    def get_rank(
         who: Who,
         lat: Annotated[float, Query(ge=-90.0, le=90.0, allow_inf_nan=False)],
         lng: Annotated[float, Query(ge=-180.0, le=180.0, allow_inf_nan=False)],
@@ -470,8 +503,8 @@ def _add_routes(app: FastAPI, engine: DispatchEngine) -> None:
         # Not offered to this responder: as if it did not exist (its location is private).
         raise HTTPException(404, f"no incident with id {incident_id!r}")
 
-    @app.post("/v1/incidents", status_code=201, tags=["incidents"])
-    async def post_incident(
+    @route("POST", "/v1/incidents", status_code=201, tags=["incidents"])
+    def post_incident(
         body: IncidentIn, who: Who, idempotency_key: IdempotencyKey = None
     ) -> dict[str, Any]:
         """Report an incident (dispatcher only); ``dispatch: true`` also makes offers."""
@@ -489,19 +522,19 @@ def _add_routes(app: FastAPI, engine: DispatchEngine) -> None:
         )
         return incident_json(inc)
 
-    @app.get("/v1/incidents", tags=["incidents"])
-    async def list_incidents(who: Who) -> dict[str, Any]:
+    @route("GET", "/v1/incidents", tags=["incidents"])
+    def list_incidents(who: Who) -> dict[str, Any]:
         """Open incidents, most urgent first (dispatcher only)."""
         _dispatcher_only(who)
         return {"incidents": [incident_json(i) for i in engine.open_incidents()]}
 
-    @app.get("/v1/incidents/{incident_id}", tags=["incidents"])
-    async def get_incident(incident_id: IncidentId, who: Who) -> dict[str, Any]:
+    @route("GET", "/v1/incidents/{incident_id}", tags=["incidents"])
+    def get_incident(incident_id: IncidentId, who: Who) -> dict[str, Any]:
         """One incident; a responder sees it only once it was offered to it."""
         return _view(visible(incident_id, who), who)
 
-    @app.post("/v1/incidents/{incident_id}/dispatch", tags=["incidents"])
-    async def post_dispatch(incident_id: IncidentId, who: Who) -> dict[str, Any]:
+    @route("POST", "/v1/incidents/{incident_id}/dispatch", tags=["incidents"])
+    def post_dispatch(incident_id: IncidentId, who: Who) -> dict[str, Any]:
         """Offer the missing units to the best candidates (dispatcher only)."""
         _dispatcher_only(who)
         offers = engine.dispatch(incident_id)
@@ -510,16 +543,16 @@ def _add_routes(app: FastAPI, engine: DispatchEngine) -> None:
             "incident": incident_json(engine.incident(incident_id)),
         }
 
-    @app.post("/v1/incidents/{incident_id}/cancel", tags=["incidents"])
-    async def post_cancel(
+    @route("POST", "/v1/incidents/{incident_id}/cancel", tags=["incidents"])
+    def post_cancel(
         incident_id: IncidentId, who: Who, idempotency_key: IdempotencyKey = None
     ) -> dict[str, Any]:
         """Cancel an incident and release its responders (dispatcher only)."""
         _dispatcher_only(who)
         return incident_json(engine.cancel(incident_id, request_id=idempotency_key))
 
-    @app.post("/v1/incidents/{incident_id}/resolve", tags=["incidents"])
-    async def post_resolve(
+    @route("POST", "/v1/incidents/{incident_id}/resolve", tags=["incidents"])
+    def post_resolve(
         incident_id: IncidentId, who: Who, idempotency_key: IdempotencyKey = None
     ) -> dict[str, Any]:
         """Close an incident as resolved (dispatcher only)."""
@@ -529,7 +562,7 @@ def _add_routes(app: FastAPI, engine: DispatchEngine) -> None:
     def answer(name: str, doc: str) -> None:
         command = getattr(engine, name)
 
-        async def endpoint(
+        def endpoint(
             incident_id: IncidentId,
             responder_id: ResponderId,
             who: Who,
@@ -541,7 +574,8 @@ def _add_routes(app: FastAPI, engine: DispatchEngine) -> None:
             return _view(inc, who)
 
         endpoint.__doc__ = doc
-        app.post(
+        route(
+            "POST",
             f"/v1/incidents/{{incident_id}}/offers/{{responder_id}}/{name}",
             tags=["offers"],
             name=f"offer_{name}",

@@ -12,7 +12,7 @@ from kayou_dispatch.errors import InvalidParameterError, SharedStateError
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["check_prefix", "open_client", "redis_errors", "where"]
+__all__ = ["check_prefix", "open_client", "redis_errors", "wait_for_streams", "where"]
 
 _PREFIX = re.compile(r"^[A-Za-z0-9_:.{}-]{1,64}$")
 
@@ -69,3 +69,11 @@ def redis_errors(client: redis.Redis, doing: str) -> Iterator[None]:
         store = where(client)
         msg = f"shared state {store} failed while {doing}: {exc}"
         raise SharedStateError(msg, store=store) from exc
+
+
+def wait_for_streams(client: redis.Redis, cursors: dict[str, str], timeout_s: float) -> bool:
+    """Block until any stream has entries after its cursor (or ``timeout_s``); say if one has."""
+    ms = max(1, int(timeout_s * 1000))
+    streams: Any = {key: last or "0-0" for key, last in cursors.items()}
+    with redis_errors(client, "waiting on the shared streams"):
+        return bool(client.xread(streams, count=1, block=ms))

@@ -32,7 +32,13 @@ from typing import Any
 
 from kayou_dispatch.errors import InvalidParameterError, SharedStateError
 from kayou_dispatch.lifecycle.journal import JournalRow
-from kayou_dispatch.shared._client import check_prefix, open_client, redis_errors, where
+from kayou_dispatch.shared._client import (
+    check_prefix,
+    open_client,
+    redis_errors,
+    wait_for_streams,
+    where,
+)
 
 __all__ = ["RedisLog"]
 
@@ -255,15 +261,22 @@ class RedisLog:
         """Return the commands appended since last seen (no lock)."""
         return self._read_after(self._last)
 
+    @property
+    def key(self) -> str:
+        """The stream's key."""
+        return self._key
+
+    @property
+    def cursor(self) -> str:
+        """Id of the last entry applied ('' before the first)."""
+        return self._last
+
     def wait(self, timeout_s: float = 1.0) -> bool:
         """Block until the log has entries not yet seen (or ``timeout_s``); say whether it has.
 
         A host's follower thread calls this, then :meth:`Dispatcher.refresh`.
         """
-        ms = max(1, int(timeout_s * 1000))
-        with redis_errors(self._r, "waiting on the dispatch log"):
-            got = self._r.xread({self._key: self._last or "0-0"}, count=1, block=ms)
-        return bool(got)
+        return wait_for_streams(self._r, {self._key: self._last}, timeout_s)
 
     def close(self) -> None:
         """Release the lock if held and close the client's connections."""

@@ -1,26 +1,19 @@
 """Keep a process's local index in step with the positions every process shares in Redis.
 
-A :class:`~kayou_dispatch.engine.DispatchEngine` built with ``redis=`` writes every fix
-to Redis (authoritative: it refuses older fixes) and to its own index. Before it ranks
-around an incident, it copies the responders Redis holds near the incident into the
-index (:meth:`PositionMirror.pull_near`), so a fix another process received counts.
-
-Exactness: a responder whose fix is farther than ``R`` from the incident needs more than
-``(R - 2 * OFF_NETWORK_M) / top speed`` to get there by road (both ends snap at most
-``OFF_NETWORK_M`` away). So a ranking whose k-th ETA is within that bound, after pulling
-radius ``R``, is the ranking over every responder in Redis; otherwise ``R`` doubles.
+A :class:`~kayou_dispatch.engine.DispatchEngine` built with ``redis=`` writes every fix,
+status and capability change to Redis (authoritative: it refuses older fixes) and to its
+own index. Its :class:`PositionMirror` loads every responder once, then follows the
+change stream: before it ranks (or reads a responder) it applies what other processes
+wrote since, so its index holds what Redis holds at that moment, and ranking stays the
+exact road-ETA ranking over every shared responder -- at the cost of one round trip.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
-
-import numpy as np
+import threading
 
 from kayou_dispatch.errors import UnknownResponderError
-from kayou_dispatch.matching.candidates import OFF_NETWORK_M
-from kayou_dispatch.shared.positions import PulledRows, RedisPositions
+from kayou_dispatch.shared.positions import Fixes, Meta, PulledRows, RedisPositions
 from kayou_dispatch.spatial import ResponderIndex, Status
 
 __all__ = ["PositionMirror"]
@@ -28,73 +21,85 @@ __all__ = ["PositionMirror"]
 #: Statuses a responder chooses itself (the others come from the lifecycle).
 CHOSEN = frozenset({Status.AVAILABLE, Status.OFFLINE})
 _CHOSEN_VALUES = frozenset(s.value for s in CHOSEN)
+_CHUNK = 500  # change entries read per round trip
 
 
 class PositionMirror:
-    """Copy shared positions, statuses and capabilities into a local index.
+    """Mirror the shared positions, statuses and capabilities into a local index.
 
     Parameters
     ----------
     positions
         The shared store.
     index
-        This process's index.
-    first_radius_m
-        Radius of the first pull around an incident (doubled until the ranking is proven).
+        This process's index (loaded from the store at once).
+
+    Raises
+    ------
+    SharedStateError
+        When Redis fails.
     """
 
-    def __init__(
-        self, positions: RedisPositions, index: ResponderIndex, *, first_radius_m: float = 8000.0
-    ) -> None:
+    def __init__(self, positions: RedisPositions, index: ResponderIndex) -> None:
         self.positions = positions
         self.index = index
-        self.first_radius_m = float(first_radius_m)
-        self._meta: dict[str, tuple[str, frozenset[str]]] = {}
+        self._lock = threading.Lock()
+        self._cursor = ""
+        self.reloads = 0
+        self._reload()
 
-    def apply(self, rows: PulledRows) -> int:
-        """Copy pulled rows into the index (older fixes never overwrite newer ones)."""
-        if not len(rows):
-            return 0
-        ok = ~np.isnan(rows.lat) & ~np.isnan(rows.lng) & ~np.isnan(rows.ts)
-        keep = np.flatnonzero(ok)
-        ids = [rows.ids[i] for i in keep]
-        applied = self.index.update_positions(
-            ids, rows.lat[keep], rows.lng[keep], ts=rows.ts[keep], headings=rows.heading[keep]
-        )
-        for i in keep:
-            rid = rows.ids[i]
-            meta = (rows.status[i], rows.capabilities[i])
-            if self._meta.get(rid) == meta:
-                continue
-            try:
-                held = self.index.get(rid)
-                if meta[1] != held.capabilities:
-                    self.index.set_capabilities(rid, meta[1])
-                wanted = Status(meta[0]) if meta[0] in _CHOSEN_VALUES else None
-                if wanted is not None and held.status in CHOSEN and held.status is not wanted:
-                    self.index.set_status(rid, wanted)
-            except UnknownResponderError:  # pragma: no cover - removed meanwhile
-                continue
-            self._meta[rid] = meta
-        return applied
+    @property
+    def cursor(self) -> str:
+        """Id of the last change entry applied."""
+        return self._cursor
 
-    def pull_ids(self, ids: Iterable[str]) -> int:
-        """Refresh the named responders from Redis."""
-        return self.apply(self.positions.pull(ids=list(ids)))
+    def _reload(self) -> None:
+        self._cursor = self.positions.tip()  # first: changes from now on are replayed too
+        for rows in self.positions.snapshot():
+            self._apply_rows(rows)
+        self.reloads += 1
 
-    def pull_near(self, lat: float, lng: float, radius_m: float) -> int:
-        """Refresh every responder within ``radius_m`` by Redis or by the local index."""
-        local = [n.responder_id for n in self.index.nearby(lat, lng, radius_m, statuses=None)]
-        return self.apply(self.positions.pull(near=(lat, lng, radius_m), ids=local))
+    def _apply_fixes(self, fixes: Fixes) -> None:
+        if len(fixes):
+            self.index.update_positions(
+                fixes.ids, fixes.lat, fixes.lng, ts=fixes.ts, headings=fixes.heading
+            )
 
-    @staticmethod
-    def proven_s(radius_m: float, top_speed_mps: float) -> float:
-        """ETA below which nobody outside ``radius_m`` can be (see the module notes)."""
-        return max(0.0, radius_m - 2.0 * OFF_NETWORK_M) / top_speed_mps
+    def _apply_meta(self, meta: Meta) -> None:
+        try:
+            held = self.index.get(meta.responder_id)
+        except UnknownResponderError:  # pragma: no cover - removed locally meanwhile
+            return
+        if meta.capabilities != held.capabilities:
+            self.index.set_capabilities(meta.responder_id, meta.capabilities)
+        # Only a status the responder chose; never over a lifecycle status (offered...).
+        chosen = meta.status in _CHOSEN_VALUES and held.status in CHOSEN
+        if chosen and held.status.value != meta.status:
+            self.index.set_status(meta.responder_id, Status(meta.status))
 
-    @staticmethod
-    def radius_for_s(eta_s: float, top_speed_mps: float) -> float:
-        """The pull radius that proves a ranking up to ``eta_s``."""
-        if not math.isfinite(eta_s):
-            return math.inf
-        return eta_s * top_speed_mps + 2.0 * OFF_NETWORK_M + 1.0
+    def _apply_rows(self, rows: PulledRows) -> None:
+        self._apply_fixes(rows.fixes)
+        for rid, status, caps in zip(rows.fixes.ids, rows.status, rows.capabilities, strict=True):
+            self._apply_meta(Meta(rid, status, caps))
+
+    def catch_up(self) -> int:
+        """Apply the changes other processes wrote since the last call; return how many.
+
+        Reloads everything when the stream no longer holds the last change applied.
+        """
+        with self._lock:
+            n = 0
+            while True:
+                changes, cursor, more, gap = self.positions.changes(self._cursor, _CHUNK)
+                if gap:
+                    self._reload()
+                    return n
+                for change in changes:
+                    if isinstance(change, Fixes):
+                        self._apply_fixes(change)
+                    else:
+                        self._apply_meta(change)
+                n += len(changes)
+                self._cursor = cursor
+                if not more:
+                    return n

@@ -4,11 +4,15 @@ Keys (``p`` is the prefix)::
 
     {p}:r:<responder id>   hash: lat, lng, ts, hd (heading, '' for none), cell, st, caps
     {p}:c:<h3 cell>        set of the responder ids whose last fix is in that cell
+    {p}:pos                stream of applied changes (capped), for processes to follow
 
 Writes run as one Lua script per batch: a row older than the stored fix is skipped (so
-out-of-order fixes never overwrite newer ones, whichever process receives them), and a
-responder moves between cell sets atomically with its hash. Reads take the cells of a
-disk around an incident (their sets' members) plus any named ids, in one round trip.
+out-of-order fixes never overwrite newer ones, whichever process receives them), a
+responder moves between cell sets atomically with its hash, and the rows applied are
+appended to ``{p}:pos`` as one entry. A process mirrors the state by loading every hash
+once (:meth:`RedisPositions.snapshot`) and then following the stream
+(:meth:`RedisPositions.changes`). Area reads (:meth:`RedisPositions.pull`) take the cell
+sets of a disk around a point, in one round trip: for incidents near another shard.
 
 ``st`` holds only what the responder chose (``available`` or ``offline``); the lifecycle
 statuses (offered, assigned...) come from the shared command log.
@@ -17,11 +21,12 @@ statuses (offered, assigned...) come from the shared command log.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
-import h3
 import numpy as np
 from h3.api import basic_int as h3i
 from numpy.typing import NDArray
@@ -29,14 +34,16 @@ from numpy.typing import NDArray
 from kayou_dispatch.errors import InvalidParameterError
 from kayou_dispatch.shared._client import check_prefix, open_client, redis_errors, where
 from kayou_dispatch.spatial.cover import cell_edge_m, disk_cover, rings_for_radius
+from kayou_dispatch.spatial.index import _latlng_to_cell
 
-__all__ = ["check_ids", "PulledRows", "RedisPositions"]
+__all__ = ["check_ids", "Fixes", "Meta", "PulledRows", "RedisPositions"]
 
-# KEYS: a routing key of the prefix. ARGV: prefix, rows "id\tlat\tlng\tts\thd\tcell\n"...
+# KEYS: changes stream. ARGV: prefix, rows "id\tlat\tlng\tts\thd\tcell\n"..., stream cap,
+# writer (so a process can skip its own changes, already in its index).
 # (one string: far cheaper for the client to send than six arguments per row).
 _WRITE = r"""
 local p = ARGV[1]
-local applied = {}
+local applied, changed = {}, {}
 local row = "([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\n]*)\n"
 for id, lat, lng, ts, hd, cell in string.gmatch(ARGV[2], row) do
   local key = p .. ':r:' .. id
@@ -53,27 +60,28 @@ for id, lat, lng, ts, hd, cell in string.gmatch(ARGV[2], row) do
       redis.call('SADD', p .. ':c:' .. cell, id)
     end
     applied[#applied + 1] = 1
+    changed[#changed + 1] = id .. '\t' .. lat .. '\t' .. lng .. '\t' .. ts .. '\t' .. hd .. '\n'
   else
     applied[#applied + 1] = 0
   end
 end
+if #changed > 0 then
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'p', table.concat(changed),
+             'w', ARGV[4])
+end
 return applied
 """
 
-# KEYS: routing key. ARGV: prefix, field, then (id, value)... Sets a field of existing hashes.
-_SET_FIELD = """
-local p, field = ARGV[1], ARGV[2]
-local done = {}
-for i = 3, #ARGV, 2 do
-  local key = p .. ':r:' .. ARGV[i]
-  if redis.call('EXISTS', key) == 1 then
-    redis.call('HSET', key, field, ARGV[i + 1])
-    done[#done + 1] = 1
-  else
-    done[#done + 1] = 0
-  end
-end
-return done
+# KEYS: changes stream. ARGV: prefix, field, id, value, stream cap, writer. Sets a field of an
+# existing hash (1) or nothing (0); a change is announced as "id\tst\tcaps".
+_SET_FIELD = r"""
+local key = ARGV[1] .. ':r:' .. ARGV[3]
+if redis.call('EXISTS', key) == 0 then return 0 end
+redis.call('HSET', key, ARGV[2], ARGV[4])
+local v = redis.call('HMGET', key, 'st', 'caps')
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'm',
+           ARGV[3] .. '\t' .. (v[1] or '') .. '\t' .. (v[2] or ''), 'w', ARGV[6])
+return 1
 """
 
 # KEYS: routing key. ARGV: prefix, number of cells, cells..., ids...
@@ -98,19 +106,38 @@ return out
 
 
 @dataclass(frozen=True, slots=True)
-class PulledRows:
-    """Responders read from Redis (parallel arrays)."""
+class Fixes:
+    """Position fixes (parallel arrays); heading NaN where none."""
 
     ids: list[str]
     lat: NDArray[np.float64]
     lng: NDArray[np.float64]
     ts: NDArray[np.float64]
     heading: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True, slots=True)
+class PulledRows:
+    """Responders read from Redis: their fixes, chosen statuses and capabilities."""
+
+    fixes: Fixes
     status: list[str]
     capabilities: list[frozenset[str]]
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.fixes)
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """A responder's chosen status and capabilities changed."""
+
+    responder_id: str
+    status: str
+    capabilities: frozenset[str]
 
 
 def check_ids(ids: Iterable[str]) -> None:
@@ -119,6 +146,20 @@ def check_ids(ids: Iterable[str]) -> None:
         if not isinstance(rid, str) or "\t" in rid or "\n" in rid:
             msg = f"a shared responder id must be a string without tabs or newlines: {rid!r}"
             raise InvalidParameterError(msg, name="responder_id", value=rid)
+
+
+def _floats(col: Sequence[bytes | str]) -> NDArray[np.float64]:
+    return np.array([float(x) if x else math.nan for x in col], dtype=np.float64)
+
+
+def _caps(text: str) -> frozenset[str]:
+    return frozenset(c for c in text.split(",") if c)
+
+
+def _parse_fixes(body: bytes) -> Fixes:
+    rows = [line.split("\t") for line in body.decode().split("\n") if line]
+    ids, lat, lng, ts, hd = zip(*rows, strict=True) if rows else ((),) * 5
+    return Fixes(list(ids), _floats(lat), _floats(lng), _floats(ts), _floats(hd))
 
 
 class RedisPositions:
@@ -132,21 +173,36 @@ class RedisPositions:
         Key prefix (one per dispatch state / shard).
     cell_resolution
         H3 resolution of the cell sets (7: ~5 km² cells; a 10 km disk is ~60 sets).
+    stream_cap
+        About how many change entries ``{prefix}:pos`` keeps (one per write call); a
+        follower further behind than that reloads everything.
 
     Raises
     ------
     InvalidParameterError
-        For a bad URL, prefix or resolution.
+        For a bad URL, prefix, resolution or cap.
     """
 
-    def __init__(self, redis: Any, *, prefix: str = "kd", cell_resolution: int = 7) -> None:
+    def __init__(
+        self,
+        redis: Any,
+        *,
+        prefix: str = "kd",
+        cell_resolution: int = 7,
+        stream_cap: int = 100_000,
+    ) -> None:
         self._r = open_client(redis)
         self.prefix = check_prefix(prefix)
         if isinstance(cell_resolution, bool) or cell_resolution not in range(3, 11):
             msg = f"cell_resolution must be an int from 3 to 10, got {cell_resolution!r}"
             raise InvalidParameterError(msg, name="cell_resolution", value=cell_resolution)
+        if isinstance(stream_cap, bool) or not isinstance(stream_cap, int) or stream_cap < 100:
+            msg = f"stream_cap must be an int >= 100, got {stream_cap!r}"
+            raise InvalidParameterError(msg, name="stream_cap", value=stream_cap)
         self.cell_resolution = int(cell_resolution)
-        self._route = [f"{prefix}:log"]
+        self.stream_key = f"{prefix}:pos"
+        self._cap = str(stream_cap)
+        self.writer = secrets.token_hex(8).encode()  # marks this client's own changes
         self._write = self._r.register_script(_WRITE)
         self._set_field = self._r.register_script(_SET_FIELD)
         self._pull = self._r.register_script(_PULL)
@@ -155,6 +211,11 @@ class RedisPositions:
     def store(self) -> str:
         """The Redis server, for messages (no password)."""
         return where(self._r)
+
+    @property
+    def client(self) -> Any:
+        """The ``redis.Redis`` client."""
+        return self._r
 
     def write(
         self,
@@ -174,31 +235,83 @@ class RedisPositions:
         check_ids(ids)
         res = self.cell_resolution
         la, ln, t = lats.tolist(), lngs.tolist(), ts.tolist()
-        hd = (
-            [""] * n if headings is None else ["" if h != h else repr(h) for h in headings.tolist()]
-        )
-        cells = [h3.latlng_to_cell(a, b, res) for a, b in zip(la, ln, strict=True)]
+        hd = [""] * n
+        if headings is not None:
+            hd = ["" if h != h else repr(h) for h in headings.tolist()]  # NaN: none
+        cells = map(_latlng_to_cell, la, ln, repeat(res))
         rows = zip(ids, la, ln, t, hd, cells, strict=True)
-        body = "".join(f"{i}\t{a!r}\t{b!r}\t{c!r}\t{h}\t{e}\n" for i, a, b, c, h, e in rows)
+        body = "".join(f"{i}\t{a!r}\t{b!r}\t{c!r}\t{h}\t{e:x}\n" for i, a, b, c, h, e in rows)
+        args: list[str | bytes] = [self.prefix, body, self._cap, self.writer]
         with redis_errors(self._r, "storing positions"):
-            applied = self._write(keys=self._route, args=[self.prefix, body])
+            applied = self._write(keys=[self.stream_key], args=args)
         return np.asarray(applied, dtype=np.int64).astype(bool)
 
-    def _set(self, field: str, pairs: Iterable[tuple[str, str]]) -> list[bool]:
-        args = [self.prefix, field]
-        for rid, value in pairs:
-            args += [rid, value]
+    def _set(self, field: str, responder_id: str, value: str) -> bool:
+        args: list[str | bytes] = [self.prefix, field, responder_id, value, self._cap, self.writer]
         with redis_errors(self._r, f"storing {field}"):
-            done = self._set_field(keys=self._route, args=args)
-        return [bool(d) for d in done]
+            return bool(self._set_field(keys=[self.stream_key], args=args))
 
     def set_status(self, responder_id: str, status: str) -> bool:
         """Store a responder's chosen status; ``False`` when Redis has no such responder."""
-        return self._set("st", [(responder_id, status)])[0]
+        return self._set("st", responder_id, status)
 
     def set_capabilities(self, responder_id: str, capabilities: Iterable[str]) -> bool:
         """Store a responder's capabilities; ``False`` when Redis has no such responder."""
-        return self._set("caps", [(responder_id, ",".join(sorted(capabilities)))])[0]
+        return self._set("caps", responder_id, ",".join(sorted(capabilities)))
+
+    def tip(self) -> str:
+        """Id of the newest change entry ('' when there is none)."""
+        with redis_errors(self._r, "reading the position stream"):
+            last: Any = self._r.xrevrange(self.stream_key, count=1)
+        return last[0][0].decode() if last else ""
+
+    def changes(self, after: str, count: int = 500) -> tuple[list[Fixes | Meta], str, bool, bool]:
+        """Changes other clients wrote after entry ``after``, at most ``count`` entries.
+
+        Returns ``(changes, new cursor, more, gap)``: consecutive fixes come as one
+        :class:`Fixes` batch; ``more`` when there may be further entries; ``gap`` when entry
+        ``after`` is gone (trimmed, or Redis lost data), so the caller missed changes and
+        must reload (:meth:`snapshot`).
+        """
+        lo = after or "-"
+        with redis_errors(self._r, "reading the position stream"):
+            entries: list[Any] = (
+                self._r.xrange(self.stream_key, min=lo, max="+", count=count + 1) or []
+            )
+        if after:
+            if not entries or entries[0][0].decode() != after:
+                return [], after, False, True
+            entries = entries[1:]
+        out: list[Fixes | Meta] = []
+        bodies: list[bytes] = []  # consecutive fixes are parsed (and applied) as one batch
+        for _, fields in entries:
+            if fields.get(b"w") == self.writer:
+                continue  # this client's own change: its process applied it already
+            if b"p" in fields:
+                bodies.append(fields[b"p"])
+                continue
+            if bodies:
+                out.append(_parse_fixes(b"".join(bodies)))
+                bodies = []
+            rid, st, caps = fields[b"m"].decode().split("\t")
+            out.append(Meta(rid, st, _caps(caps)))
+        if bodies:
+            out.append(_parse_fixes(b"".join(bodies)))
+        cursor = entries[-1][0].decode() if entries else after
+        return out, cursor, len(entries) >= count, False
+
+    def snapshot(self, batch: int = 5_000) -> Iterator[PulledRows]:
+        """Every responder stored, in batches (a process's start-up load)."""
+        head = len(self.prefix) + 3
+        with redis_errors(self._r, "loading every responder"):
+            keys: list[str] = []
+            for key in self._r.scan_iter(match=f"{self.prefix}:r:*", count=batch):
+                keys.append(key.decode()[head:])
+                if len(keys) == batch:
+                    yield self.pull(ids=keys)
+                    keys = []
+            if keys:
+                yield self.pull(ids=keys)
 
     def cells_within(self, lat: float, lng: float, radius_m: float) -> list[str]:
         """The cells (at :attr:`cell_resolution`) that hold every point within ``radius_m``."""
@@ -218,28 +331,23 @@ class RedisPositions:
         """Read the responders within ``near = (lat, lng, radius_m)`` and those named.
 
         "Within" is by cell: every responder whose stored fix is closer than the radius is
-        returned (some a little farther may be too).
+        returned (some a little farther may be too). For areas a process does not follow,
+        e.g. the neighbouring shard's side of an incident near a border.
         """
         cells = [] if near is None else self.cells_within(*near)
         args = [self.prefix, str(len(cells)), *cells, *ids]
         with redis_errors(self._r, "reading positions"):
-            flat = self._pull(keys=self._route, args=args)
-        if not flat:
-            return PulledRows([], *(np.zeros(0),) * 4, [], [])
+            flat = self._pull(keys=[self.stream_key], args=args)
         cols = [flat[j::7] for j in range(7)]
-
-        def floats(col: list[bytes]) -> NDArray[np.float64]:
-            return np.array([float(x) if x else math.nan for x in col], dtype=np.float64)
-
-        return PulledRows(
-            ids=[x.decode() for x in cols[0]],
-            lat=floats(cols[1]),
-            lng=floats(cols[2]),
-            ts=floats(cols[3]),
-            heading=floats(cols[4]),
-            status=[x.decode() or "available" for x in cols[5]],
-            capabilities=[frozenset(c for c in x.decode().split(",") if c) for x in cols[6]],
+        fixes = Fixes(
+            [x.decode() for x in cols[0]],
+            _floats(cols[1]),
+            _floats(cols[2]),
+            _floats(cols[3]),
+            _floats(cols[4]),
         )
+        status = [x.decode() or "available" for x in cols[5]]
+        return PulledRows(fixes, status, [_caps(x.decode()) for x in cols[6]])
 
     def count(self) -> int:
         """Number of responders stored (scans keys: for tests and sizing, not hot paths)."""
