@@ -883,9 +883,7 @@ class Dispatcher:
 
         return self._run("dispatch", body, subject=incident_id)
 
-    def offer(
-        self, incident_id: str, responder_id: str, *, request_id: str | None = None
-    ) -> Offer:
+    def offer(self, incident_id: str, responder_id: str, *, request_id: str | None = None) -> Offer:
         """Offer an incident to a responder a dispatcher chose, whoever the ranking prefers.
 
         The offer is for the first missing unit (in unit order) whose needs the responder
