@@ -289,7 +289,7 @@
 
   async function select(id) {
     state.selected = id;
-    state.candidates = [];
+    state.candidates = null; // ranking...
     state.candidateRoutes = [];
     $("detail").hidden = false;
     $("detail-msg").textContent = "";
@@ -347,6 +347,12 @@
     const assigned = (inc.assigned || []).map((rid) => el("div", {}, "assigned: " + rid + " (" + (inc.stages[rid] || "") + ")"));
     $("detail-offers").replaceChildren(...offers, ...assigned);
     const tbody = $("candidates").querySelector("tbody");
+    if (!state.candidates || !state.candidates.length) {
+      const none = state.candidates ? "no AVAILABLE responder with needs " +
+        JSON.stringify(needsToRank(inc)) : "ranking…";
+      tbody.replaceChildren(el("tr", {}, el("td", { colSpan: 5, class: "muted" }, none)));
+      return;
+    }
     tbody.replaceChildren(...state.candidates.map((c, i) => {
       const button = el("button", { class: "offer", "data-responder": c.responder_id }, "Offer");
       button.addEventListener("click", () => offerTo(id, c.responder_id));
