@@ -224,7 +224,7 @@ def test_incident_appears_live_then_offer_and_accept(browser, server, tmp_path):
 
 def test_full_redraw_of_5000_responders(browser, server):
     rows = [
-        {"id": f"bulk-{i}", "lat": 60.1645 + (i % 97) * 0.00014, "lng": 24.936 + (i // 97) * 0.00033}
+        {"id": f"bulk-{i}", "lat": 60.1645 + (i % 97) * 14e-5, "lng": 24.936 + (i // 97) * 33e-5}
         for i in range(5000)
     ]
     r = httpx.post(f"{server}/v1/positions", json={"positions": rows}, headers=DISP, timeout=30)
