@@ -7,7 +7,6 @@ selenium (the ``test`` extra); skipped with the reason when they are missing.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -18,30 +17,17 @@ import time
 import httpx
 import pytest
 
+from ..browser import js_errors, start_browser, wait_for
 from .conftest import SCENE
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
 
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1280,800",
-)
 DISP = {"Authorization": "Bearer disp"}
 # Around the scene; the console offers to the last ranked: a dispatcher's choice.
 FLEET = [
@@ -60,20 +46,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def start_browser(user_data_dir: str):
-    """A headless Chromium driven by selenium (Debian's binaries, nothing downloaded)."""
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(p)]
-    if missing:
-        pytest.skip(f"no {' and '.join(missing)}: apt-get install chromium chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={user_data_dir}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
 @pytest.fixture(scope="module")
@@ -120,22 +92,11 @@ def browser():
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def wait_for(driver, script: str, timeout: float = 10.0):
-    """Wait until a JavaScript expression is truthy; return its value."""
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(
-        lambda d: d.execute_script(f"return {script}")
-    )
-
-
 def open_console(browser, server) -> None:
-    browser.get_log("browser")  # drop what earlier pages logged
+    js_errors(browser)  # drop what earlier pages logged
     browser.get(f"{server}/console?token=disp")
     wait_for(browser, "window.kayouConsole && window.kayouConsole.state.ready")
     wait_for(browser, "window.kayouConsole.state.connected")
-
-
-def js_errors(browser) -> list[str]:
-    return [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
 
 
 def test_console_refuses_a_missing_or_responder_token(browser, server):
@@ -164,7 +125,7 @@ def test_incident_appears_live_then_offer_and_accept(browser, server, tmp_path):
     item = WebDriverWait(browser, 10).until(
         lambda d: d.find_element(By.CSS_SELECTOR, "#incidents li[data-id='inc-7']")
     )
-    assert "breakdown" in item.text and "no offer" in item.text
+    assert "breakdown" in item.text and "no offer" in item.text and "age" in item.text
     assert wait_for(browser, "window.kayouConsole.drawn().incidents") == 1
 
     # Click its marker on the map: ranked candidates with ETA, road distance and routes.

@@ -285,6 +285,20 @@
       state.order.length + " open incidents";
   }
 
+  // Ages and offer timers change every second: update their text in place (clicks keep
+  // landing on the same elements).
+  function tickTimers() {
+    const t = serverNow();
+    for (const li of $("incidents").children) {
+      const inc = state.incidents.get(li.getAttribute("data-id"));
+      if (!inc) continue;
+      li.querySelector(".age").textContent = fmtDuration(t - inc.reported_at);
+      const timers = offerTimers(inc);
+      if (timers) li.querySelector(".offers").textContent = "offers: " + timers;
+    }
+    renderDetailHead();
+  }
+
   // --- detail panel ------------------------------------------------------------------
 
   async function select(id) {
@@ -334,6 +348,11 @@
   }
 
   function renderDetail() {
+    renderDetailHead();
+    renderCandidates();
+  }
+
+  function renderDetailHead() {
     const id = state.selected;
     const inc = id && state.incidents.get(id);
     if (!inc) return;
@@ -346,6 +365,12 @@
       "offer → " + o.responder_id + " (ETA " + fmtDuration(o.eta_s) + "), expires in " + fmtDuration(o.expires_at - t)));
     const assigned = (inc.assigned || []).map((rid) => el("div", {}, "assigned: " + rid + " (" + (inc.stages[rid] || "") + ")"));
     $("detail-offers").replaceChildren(...offers, ...assigned);
+  }
+
+  function renderCandidates() {
+    const id = state.selected;
+    const inc = id && state.incidents.get(id);
+    if (!inc) return;
     const tbody = $("candidates").querySelector("tbody");
     if (!state.candidates || !state.candidates.length) {
       const none = state.candidates ? "no AVAILABLE responder with needs " +
@@ -407,10 +432,7 @@
     if (map.net) map.fit(map.net.bounds);
     scheduleRedraw();
   });
-  setInterval(() => { // ages and offer timers tick every second
-    renderList();
-    renderDetail();
-  }, 1000);
+  setInterval(tickTimers, 1000); // ages and offer timers
   setInterval(() => { // positions are not events: poll them
     loadResponders().then(refreshAssignedRoutes).catch(showError);
   }, 3000);
