@@ -24,7 +24,7 @@ from kayou_dispatch.simulation.scenario import Scenario
 from kayou_dispatch.web import asset_text, network_geometry
 from kayou_dispatch.web._geometry import GRID_PER_DEGREE
 
-__all__ = ["replay_data", "write_replay", "MAX_TRACK_POINTS"]
+__all__ = ["MAX_TRACK_POINTS", "replay_data", "write_replay"]
 
 #: Most responder positions (frames x responders) written into one replay.
 MAX_TRACK_POINTS = 400_000

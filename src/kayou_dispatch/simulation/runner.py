@@ -31,7 +31,7 @@ from kayou_dispatch.simulation.policies import Policy
 from kayou_dispatch.simulation.scenario import Scenario
 from kayou_dispatch.spatial import Status
 
-__all__ = ["simulate", "SimulationResult", "Tracks", "TRACK_STATUS"]
+__all__ = ["simulate", "SimulationResult", "TRACK_STATUS", "Tracks"]
 
 #: A request nobody reached within this long is cancelled and counted unserved.
 GIVE_UP_S = 2 * 3600.0

@@ -12,4 +12,4 @@ from __future__ import annotations
 from kayou_dispatch.web._assets import ASSETS, asset_bytes, asset_text
 from kayou_dispatch.web._geometry import network_geometry
 
-__all__ = ["ASSETS", "asset_bytes", "asset_text", "network_geometry"]
+__all__ = ["asset_bytes", "asset_text", "ASSETS", "network_geometry"]

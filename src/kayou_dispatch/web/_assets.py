@@ -6,7 +6,7 @@ from importlib import resources
 
 from kayou_dispatch.errors import InvalidParameterError
 
-__all__ = ["ASSETS", "asset_bytes", "asset_text"]
+__all__ = ["asset_bytes", "asset_text", "ASSETS"]
 
 #: The files a browser may fetch, with their media types.
 ASSETS: dict[str, str] = {
