@@ -359,8 +359,8 @@
     const t = serverNow();
     $("detail-title").textContent = id + " · " + inc.kind;
     $("detail-meta").textContent = "severity " + inc.severity + " · " + inc.status + " · " +
-      inc.units + " unit(s), missing " + inc.missing + " · needs " +
-      (JSON.stringify(inc.needs) || "[]") + " · age " + fmtDuration(t - inc.reported_at);
+      inc.units + " unit(s), missing " + inc.missing + " · units need " +
+      inc.needs.map((n) => (n.length ? n.join("+") : "any")).join(", ") + " · age " + fmtDuration(t - inc.reported_at);
     const offers = (inc.offers || []).map((o) => el("div", { class: "timer" },
       "offer → " + o.responder_id + " (ETA " + fmtDuration(o.eta_s) + "), expires in " + fmtDuration(o.expires_at - t)));
     const assigned = (inc.assigned || []).map((rid) => el("div", {}, "assigned: " + rid + " (" + (inc.stages[rid] || "") + ")"));
@@ -373,8 +373,9 @@
     if (!inc) return;
     const tbody = $("candidates").querySelector("tbody");
     if (!state.candidates || !state.candidates.length) {
-      const none = state.candidates ? "no AVAILABLE responder with needs " +
-        JSON.stringify(needsToRank(inc)) : "ranking…";
+      const needs = needsToRank(inc);
+      const none = state.candidates ? "no AVAILABLE responder" +
+        (needs.length ? " with " + needs.join("+") : "") : "ranking…";
       tbody.replaceChildren(el("tr", {}, el("td", { colSpan: 5, class: "muted" }, none)));
       return;
     }
@@ -454,16 +455,20 @@
     select,
     offerTo,
     reload: () => Promise.all([loadResponders(), loadIncidents()]),
-    // A full redraw now (network layer included); returns milliseconds.
+    // A full redraw now (road layer included, pixels flushed); returns milliseconds.
     redraw: () => {
+      const t0 = performance.now();
       rebuildLayers();
       map.netKey = "";
-      return map.redraw();
+      map.redraw(true);
+      return performance.now() - t0;
     },
-    // Redraw only what moves (the network layer is cached); returns milliseconds.
+    // Redraw only what moves (the road layer is cached, pixels flushed); milliseconds.
     redrawDynamic: () => {
+      const t0 = performance.now();
       rebuildLayers();
-      return map.redraw();
+      map.redraw(true);
+      return performance.now() - t0;
     },
     // Where an incident is on screen (CSS pixels relative to the canvas).
     incidentPosition: (id) => {

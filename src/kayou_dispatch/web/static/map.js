@@ -165,8 +165,10 @@
       if (key === this.netKey) return;
       this.netKey = key;
       const layer = this.netLayer;
-      layer.width = w;
-      layer.height = h;
+      if (layer.width !== w || layer.height !== h) {
+        layer.width = w;
+        layer.height = h;
+      }
       const g = layer.getContext("2d");
       g.fillStyle = "#f8f9fa";
       g.fillRect(0, 0, w, h);
@@ -192,8 +194,10 @@
       }
     }
 
-    // Draw everything; return the time it took in milliseconds.
-    redraw() {
+    // Draw everything; return the time it took in milliseconds. With flush, the time
+    // includes rasterising (Chromium records canvas commands and paints them later):
+    // reading one pixel back waits for the pixels.
+    redraw(flush) {
       const t0 = now();
       const { w, h, dpr } = this._size();
       if (!this.view) {
@@ -284,6 +288,7 @@
         }
         drawnInc++;
       }
+      if (flush) g.getImageData(0, 0, 1, 1);
       const ms = now() - t0;
       this.drawn = { responders: drawnResp, incidents: drawnInc, lines: this.lines.length,
         routes: this.routes.length, ms };
