@@ -1,11 +1,14 @@
 """The console page and the ``/v1`` endpoints it draws from: roles, errors, happy paths."""
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from kayou_dispatch import load_network
+from kayou_dispatch.server import create_app
 from kayou_dispatch.web import network_geometry
 
-from .conftest import DISP, R17, SCENE
+from .conftest import DISP, R17, SCENE, TOKENS
 
 FAR = (60.1780, 24.9520)  # the north-east corner of the bundled network
 
@@ -160,3 +163,17 @@ def test_offer_is_idempotent_with_a_key(fleet):
     assert first.json()["offer"] == again.json()["offer"]
     bad = {**DISP, "Idempotency-Key": "x" * 129}
     assert fleet.post("/v1/incidents/i1/offers/truck-42", headers=bad).status_code == 422
+
+
+def test_console_works_mounted_under_a_prefix(engine):
+    host = FastAPI()
+    host.mount("/dispatch", create_app(engine, auth=TOKENS, tick_interval_s=None))
+    client = TestClient(host)
+    page = client.get("/dispatch/console?token=disp")
+    assert page.status_code == 200
+    # The page's URLs are relative, so they resolve under the prefix.
+    assert 'src="console/static/map.js"' in page.text
+    assert client.get("/dispatch/console/static/map.js").status_code == 200
+    assert client.get("/dispatch/v1/network/geometry").status_code == 401
+    assert client.get("/dispatch/v1/network/geometry", headers=DISP).status_code == 200
+    assert client.get("/dispatch/console?token=r17").status_code == 403
