@@ -4,7 +4,6 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from kayou_dispatch import load_network
 from kayou_dispatch.server import create_app
 from kayou_dispatch.web import network_geometry
 
@@ -61,30 +60,11 @@ def test_console_static_files(client):
     assert client.get("/console/static/..%2F_assets.py").status_code == 404
 
 
-def test_network_geometry_draws_every_road_once(client, network):
+def test_network_geometry_is_the_cached_drawing_of_the_engine_network(client, network):
     r = client.get("/v1/network/geometry", headers=DISP)
-    g = r.json()
-    assert g == network_geometry(network)
-    n_lines = len(g["offsets"]) - 1
-    twins = (network.edge_twin >= 0).sum()
-    assert n_lines == network.n_edges - twins // 2  # two-way roads drawn once
-    assert len(g["cls"]) == n_lines and g["offsets"][-1] * 2 == len(g["coords"])
-    assert all(isinstance(c, int) and c >= 0 for c in g["coords"])
-    lat0 = g["origin"][0]
-    lats = [lat0 + c / g["scale"] for c in g["coords"][0::2]]
-    s, _, n, _ = g["bounds"]
-    assert s - 1e-5 <= min(lats) and max(lats) <= n + 1e-5
-    assert len(r.content) < 100_000  # small enough to load at once
-
-
-def test_network_geometry_is_simplified_within_tolerance():
-    net = load_network()
-    full = network_geometry(net, tolerance_m=0)
-    simple = network_geometry(net, tolerance_m=50.0)
-    assert len(simple["coords"]) <= len(full["coords"])
-    assert simple["offsets"][-1] >= 2 * (len(simple["offsets"]) - 1)  # both ends kept
-    with pytest.raises(ValueError, match="tolerance_m"):
-        network_geometry(net, tolerance_m=-1)
+    assert r.json() == network_geometry(network)
+    assert r.content == client.get("/v1/network/geometry", headers=DISP).content
+    assert len(r.content) < 20_000  # the bundled network: small enough to load at once
 
 
 def test_responders_lists_positions_statuses_and_engagements(fleet):

@@ -1,8 +1,9 @@
 """Simplify a road network into polylines a browser draws quickly.
 
-Each two-way road is drawn once (twin edges share their shape), shapes are simplified
-(Douglas-Peucker, ``tolerance_m``) and coordinates are integers on a ``1e-5``-degree grid
-(about 1 m) relative to the network's south-west corner, so the JSON stays small.
+Each two-way road is drawn once (twin edges share their shape); roads of one class are
+merged into one polyline through every node where only two of them meet, then simplified
+(Douglas-Peucker, ``tolerance_m``); coordinates are integers on a ``1e-5``-degree grid
+(about 1 m) relative to the network's south-west corner. So the JSON stays small.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def network_geometry(network: RoadNetwork, *, tolerance_m: float = 2.0) -> dict[
     network
         The road network to draw.
     tolerance_m
-        Douglas-Peucker tolerance; ``0`` keeps every shape point.
+        Douglas-Peucker tolerance; ``0`` keeps every node and shape point.
 
     Returns
     -------
@@ -48,9 +49,9 @@ def network_geometry(network: RoadNetwork, *, tolerance_m: float = 2.0) -> dict[
     >>> a = EdgeArrays.straight(node_id=[1, 2, 3], lat=[0.0, 0.0, 0.001],
     ...                         lng=[0.0, 0.001, 0.001], u=[0, 1, 1], v=[1, 0, 2],
     ...                         length_m=[111.2, 111.2, 111.2], travel_time_s=[9.0] * 3)
-    >>> g = network_geometry(RoadNetwork.from_arrays(a))
+    >>> g = network_geometry(RoadNetwork.from_arrays(a))  # two roads meet at node 2: one line
     >>> g["offsets"], g["coords"]
-    ([0, 2, 4], [0, 0, 0, 100, 0, 100, 100, 100])
+    ([0, 3], [0, 0, 0, 100, 100, 100])
     """
     if not (isinstance(tolerance_m, int | float) and math.isfinite(tolerance_m)):
         tolerance_m = -1.0
@@ -78,18 +79,33 @@ def network_geometry(network: RoadNetwork, *, tolerance_m: float = 2.0) -> dict[
     shape = (starts[line_of] + pos - 1)[mid]
     lat[mid], lng[mid] = a.geom_lat[shape], a.geom_lng[shape]
     min_lat, min_lng, max_lat, max_lng = network.bounds
-    if tolerance_m > 0 and keep.size:
-        # Simplify in a local metric frame so the tolerance is in metres.
-        kx = 111_320.0 * math.cos(math.radians((min_lat + max_lat) / 2))
-        xy = np.column_stack(((lng - min_lng) * kx, (lat - min_lat) * 110_574.0))
-        lines = shapely.simplify(shapely.linestrings(xy, indices=line_of), tolerance_m)
+    # Work in a local metric frame so the tolerance is in metres.
+    kx = 111_320.0 * math.cos(math.radians((min_lat + max_lat) / 2))
+    ky = 110_574.0
+    xy = np.column_stack(((lng - min_lng) * kx, (lat - min_lat) * ky))
+    segments = shapely.linestrings(xy, indices=line_of) if keep.size else np.array([])
+    seg_cls = a.highway[keep].astype(np.int64)
+    parts: list[np.ndarray] = []
+    part_cls: list[int] = []
+    for c in np.unique(seg_cls).tolist():
+        # One polyline per run of same-class roads through nodes where only two meet.
+        merged = shapely.line_merge(shapely.multilinestrings(segments[seg_cls == c]))
+        pieces = shapely.get_parts(merged)
+        if tolerance_m > 0:
+            pieces = shapely.simplify(pieces, tolerance_m)
+        parts.append(pieces)
+        part_cls += [c] * len(pieces)
+    lines = np.concatenate(parts) if parts else np.array([])
+    if len(lines):
         xy, line_of = shapely.get_coordinates(lines, return_index=True)
-        lng = xy[:, 0] / kx + min_lng
-        lat = xy[:, 1] / 110_574.0 + min_lat
+    else:
+        xy, line_of = np.empty((0, 2)), np.empty(0, dtype=np.int64)
+    lng = xy[:, 0] / kx + min_lng
+    lat = xy[:, 1] / ky + min_lat
     qlat = np.rint((lat - min_lat) * GRID_PER_DEGREE).astype(np.int64)
     qlng = np.rint((lng - min_lng) * GRID_PER_DEGREE).astype(np.int64)
-    offsets = np.zeros(keep.size + 1, dtype=np.int64)
-    np.cumsum(np.bincount(line_of, minlength=keep.size), out=offsets[1:])
+    offsets = np.zeros(len(lines) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(line_of, minlength=len(lines)), out=offsets[1:])
     coords = np.column_stack((qlat, qlng)).ravel()
     return {
         "origin": [min_lat, min_lng],
@@ -97,6 +113,6 @@ def network_geometry(network: RoadNetwork, *, tolerance_m: float = 2.0) -> dict[
         "bounds": [min_lat, min_lng, max_lat, max_lng],
         "offsets": offsets.tolist(),
         "coords": coords.tolist(),
-        "cls": a.highway[keep].astype(int).tolist(),
+        "cls": part_cls,
         "classes": list(HIGHWAY_CLASSES),
     }
