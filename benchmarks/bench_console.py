@@ -1,12 +1,12 @@
 """Time the dispatcher console's map redraw in headless Chromium with 5,000 responders.
 
-Sizes (seeded): the bundled Helsinki network; ``--responders`` (default 5,000) placed on
-random road nodes (a few metres of jitter) by one bulk upload to a real ``kayou-dispatch
-serve`` process on loopback; ``--incidents`` (default 40) reported with ``dispatch: true``,
-a third of their first offers accepted (so offer lines, assignment lines and routes are
-drawn too). Debian's Chromium (``/usr/bin/chromium``, driven by selenium through
-``/usr/bin/chromedriver``) loads ``/console`` in a 1280 x 800 window and the page times,
-with ``performance.now()``:
+Sizes (seeded): the bundled Helsinki network (or ``--network``); ``--responders`` (default
+5,000) placed on random road nodes (a few metres of jitter) by one bulk upload to a real
+``kayou-dispatch serve`` process on loopback; ``--incidents`` (default 40) reported with
+``dispatch: true``, a third of their first offers accepted (so offer lines, assignment
+lines and routes are drawn too). Debian's Chromium (``/usr/bin/chromium``, driven by
+selenium through ``/usr/bin/chromedriver``) loads ``/console`` in a 1280 x 800 window and
+the page times, with ``performance.now()``:
 
 * ``full``: ``kayouConsole.redraw()``: the road layer redrawn too (as after a pan or zoom);
 * ``dynamic``: ``kayouConsole.redrawDynamic()``: responders, incidents, lines and routes on
@@ -35,7 +35,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from kayou_dispatch import load_network
+from kayou_dispatch import RoadNetwork, load_network
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -60,12 +60,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(folder: Path, network: str) -> tuple[subprocess.Popen[bytes], str]:
     tokens = folder / "tokens.json"
     tokens.write_text(json.dumps({"disp": {"role": "dispatcher"}}))
     port = free_port()
     cmd = [sys.executable, "-m", "kayou_dispatch.cli", "serve", "--port", str(port)]
-    cmd += ["--tokens", str(tokens), "--tick-interval", "1"]
+    cmd += ["--tokens", str(tokens), "--tick-interval", "1", "--network", network]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -79,9 +79,8 @@ def start_server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("the server did not start")
 
 
-def populate(base: str, n_responders: int, n_incidents: int, seed: int) -> None:
+def populate(base: str, net: RoadNetwork, n_responders: int, n_incidents: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
-    net = load_network()
     nodes = rng.integers(0, net.n_nodes, n_responders)
     jitter = rng.normal(0.0, 3e-5, (n_responders, 2))
     lat = net.node_lat[nodes] + jitter[:, 0]
@@ -144,15 +143,24 @@ def main() -> None:
     parser.add_argument("--incidents", type=int, default=40)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--network", default="default", help="'default' (bundled) or an OSM extract / .npz"
+    )
     parser.add_argument("--screenshot", default=None, help="save a screenshot here")
     args = parser.parse_args()
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
         raise SystemExit("needs Debian's chromium and chromium-driver")
     folder = Path(tempfile.mkdtemp(prefix="bench-console-"))
-    proc, base = start_server(folder)
+    if args.network == "default":
+        net = load_network()
+    elif args.network.endswith(".npz"):
+        net = RoadNetwork.load(args.network)
+    else:
+        net = RoadNetwork.from_osm(args.network)
+    proc, base = start_server(folder, args.network)
     driver = None
     try:
-        populate(base, args.responders, args.incidents, args.seed)
+        populate(base, net, args.responders, args.incidents, args.seed)
         driver = start_browser(str(folder / "profile"))
         driver.get(f"{base}/console?token=disp")
         wait(driver, "window.kayouConsole && window.kayouConsole.state.ready")
@@ -177,7 +185,7 @@ def main() -> None:
         drawn = driver.execute_script("return window.kayouConsole.drawn()")
         version = driver.capabilities.get("browserVersion", "?")
         print(
-            f"console in headless Chromium {version}, 1280x800: {drawn['responders']} "
+            f"console in headless Chromium {version}, 1280x800, {net}: {drawn['responders']} "
             f"responders, {drawn['incidents']} incidents, {drawn['lines']} lines, "
             f"{drawn['routes']} routes drawn"
         )
