@@ -18,7 +18,7 @@
     selected: null,
     candidates: [], // ranked candidates of the selected incident
     candidateRoutes: [],
-    assignedRoutes: new Map(), // "rid|iid" -> {coords, at}
+    assignedRoutes: new Map(), // JSON [rid, iid] -> {responder, incident, coords, at}
     connected: false,
     events: 0,
     ready: false,
@@ -110,9 +110,9 @@
     map.setLines(lines);
     const routes = [];
     for (const [key, r] of state.assignedRoutes) {
-      const [rid, iid] = key.split("|");
-      const inc = state.incidents.get(iid);
-      if (!inc || !(inc.assigned || []).includes(rid)) {
+      const inc = state.incidents.get(r.incident);
+      const stage = inc && (inc.stages || {})[r.responder];
+      if (stage !== "assigned" && stage !== "en_route") {
         state.assignedRoutes.delete(key);
         continue;
       }
@@ -148,7 +148,8 @@
       ids[i] = r.responder_id;
       lat[i] = r.lat;
       lng[i] = r.lng;
-      status[i] = r.fresh || r.status === "offline" ? r.status : "offline";
+      // An available responder whose fix went stale cannot be ranked: shown as offline.
+      status[i] = r.fresh || r.status !== "available" ? r.status : "offline";
       state.respIndex.set(r.responder_id, i);
     });
     map.setResponders({ ids, lat, lng, status });
@@ -171,13 +172,16 @@
     const jobs = [];
     for (const [id, inc] of state.incidents) {
       for (const rid of inc.assigned || []) {
-        const key = rid + "|" + id;
+        if (!["assigned", "en_route"].includes((inc.stages || {})[rid])) continue; // on scene
+        const key = JSON.stringify([rid, id]);
         const from = respPos(rid);
         const cached = state.assignedRoutes.get(key);
         if (!from || (cached && Date.now() - cached.at < 10000)) continue;
-        state.assignedRoutes.set(key, { coords: cached ? cached.coords : [], at: Date.now() });
+        const entry = { responder: rid, incident: id, coords: cached ? cached.coords : [], at: Date.now() };
+        state.assignedRoutes.set(key, entry);
         jobs.push(route(from, [inc.lat, inc.lng]).then((r) => {
-          state.assignedRoutes.set(key, { coords: r.coords, at: Date.now() });
+          entry.coords = r.coords;
+          entry.at = Date.now();
         }).catch(() => {}));
       }
     }
