@@ -7,6 +7,7 @@ selenium (the ``test`` extra); skipped with the reason when they are missing.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -158,8 +159,10 @@ def test_incident_appears_live_then_offer_and_accept(browser, server, tmp_path):
     assert wait_for(browser, f"{lines}.map(l => l.kind).join() === 'offer'")
     inc = httpx.get(f"{server}/v1/incidents/inc-7", headers=DISP).json()
     assert [o["responder_id"] for o in inc["offers"]] == [chosen]
-    item = browser.find_element(By.CSS_SELECTOR, "li[data-id='inc-7']")
-    assert f"offers: {chosen}" in item.text
+    timer = "document.querySelector(\"li[data-id='inc-7'] .offers\").textContent"
+    assert re.fullmatch(
+        rf"offers: {chosen} 1 min \d\d s", browser.execute_script(f"return {timer}")
+    )
 
     # The responder accepts on its phone: the line turns into an assignment.
     r = httpx.post(
