@@ -1,7 +1,8 @@
 """Start Debian's headless Chromium for browser tests (selenium; nothing is downloaded).
 
 Tests using it skip, with the reason, when selenium, ``/usr/bin/chromium`` or
-``/usr/bin/chromedriver`` is missing (``.ci/run`` installs them).
+``/usr/bin/chromedriver`` is missing; ``.ci/run`` installs them and sets
+``KAYOU_REQUIRE_SERVICES``, under which a missing browser fails instead.
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ def start_browser(user_data_dir: str) -> Any:
 
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(p)]
     if missing:
-        pytest.skip(f"no {' and '.join(missing)}: apt-get install chromium chromium-driver")
+        why = f"no {' and '.join(missing)}: apt-get install chromium chromium-driver"
+        if os.environ.get("KAYOU_REQUIRE_SERVICES"):  # CI installs them: never skip there
+            pytest.fail(why)
+        pytest.skip(why)
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in CHROMIUM_FLAGS:

@@ -12,6 +12,7 @@ from kayou_dispatch.errors import (
     KayouDispatchError,
     NetworkLoadError,
     OffNetworkError,
+    SharedStateError,
     UnknownIncidentError,
     UnknownResponderError,
 )
@@ -31,6 +32,7 @@ LEAVES = {
         RuntimeError,
         {"subject": "i1", "current": "OPEN", "attempted": "arrive"},
     ),
+    SharedStateError: (RuntimeError, {"store": "redis://127.0.0.1:6379/0"}),
 }
 
 

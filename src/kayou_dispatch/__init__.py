@@ -14,6 +14,7 @@ from kayou_dispatch.errors import (
     KayouDispatchError,
     NetworkLoadError,
     OffNetworkError,
+    SharedStateError,
     UnknownIncidentError,
     UnknownResponderError,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "ResponderIndex",
     "RoadNetwork",
     "Route",
+    "SharedStateError",
     "Snap",
     "SnapArrays",
     "Status",

@@ -137,7 +137,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "--tokens", default=None, help="token file (JSON); default: $KAYOU_TOKENS_FILE"
     )
     serve.add_argument("--journal", default=None, help="SQLite journal of lifecycle commands")
-    serve.add_argument("--redis", default=None, help="Redis URL for shared state (not yet)")
+    serve.add_argument(
+        "--redis",
+        default=None,
+        help="share state with other servers through Redis (redis://host:port/db)",
+    )
+    serve.add_argument("--redis-prefix", default="kd", help="key prefix of the shared state (kd)")
     serve.add_argument(
         "--tick-interval",
         type=_positive_float,
@@ -232,8 +237,8 @@ def _simulate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from kayou_dispatch import DispatchEngine, KayouDispatchError
 
-    if args.redis is not None:
-        parser.error("--redis: shared state in Redis is not implemented yet (one process only)")
+    if args.redis is not None and args.journal is not None:
+        parser.error("--journal and --redis exclude each other: the Redis log is the journal")
     try:
         import uvicorn
 
@@ -245,7 +250,16 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     except KayouDispatchError as exc:
         parser.error(f"--tokens: {exc}")
     network = _load(parser, args.network)
-    engine = DispatchEngine(network, journal=args.journal)
+    try:
+        engine = DispatchEngine(
+            network, journal=args.journal, redis=args.redis, redis_prefix=args.redis_prefix
+        )
+    except KayouDispatchError as exc:
+        parser.error(f"--redis: {exc}" if args.redis else str(exc))
+    log = engine.shared_log
+    if log is not None:
+        durable = "" if log.durable else " (NOT durable: set appendonly yes, appendfsync always)"
+        print(f"kayou-dispatch: shared state {log.store} prefix {log.prefix!r}{durable}")
     app = create_app(engine, auth=tokens, tick_interval_s=args.tick_interval)
     print(f"kayou-dispatch: {network}, {len(tokens)} tokens", flush=True)
     try:

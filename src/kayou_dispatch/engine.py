@@ -14,15 +14,15 @@ import os
 import queue
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from kayou_dispatch.errors import InvalidParameterError
-from kayou_dispatch.geo import validate_latlng, validate_latlng_array
+from kayou_dispatch.geo import haversine_m, validate_latlng, validate_latlng_array
 from kayou_dispatch.lifecycle import Dispatcher, Event, Incident, Offer, RunCard
-from kayou_dispatch.lifecycle.journal import Journal
+from kayou_dispatch.lifecycle.journal import CommandLog
 from kayou_dispatch.matching import (
     Candidate,
     Explanation,
@@ -38,10 +38,29 @@ from kayou_dispatch.matching._validate import (
     check_max_eta_s,
     check_needs,
 )
+from kayou_dispatch.matching.candidates import OFF_NETWORK_M
 from kayou_dispatch.network import RoadNetwork, Snap
+from kayou_dispatch.shared.positions import check_ids
 from kayou_dispatch.spatial import Neighbor, Responder, ResponderIndex, Status
 
+if TYPE_CHECKING:
+    from kayou_dispatch.shared import RedisLog
+    from kayou_dispatch.shared.mirror import PositionMirror
+
 __all__ = ["DispatchEngine"]
+
+
+def _shared_state(
+    redis: Any, prefix: str, index: ResponderIndex
+) -> tuple[RedisLog, PositionMirror]:
+    """Open the shared log and position mirror on one Redis client."""
+    from kayou_dispatch.shared import RedisLog, RedisPositions
+    from kayou_dispatch.shared._client import open_client
+    from kayou_dispatch.shared.mirror import PositionMirror
+
+    client = open_client(redis)
+    log = RedisLog(client, prefix=prefix)
+    return log, PositionMirror(RedisPositions(client, prefix=prefix), index)
 
 
 class DispatchEngine:
@@ -68,6 +87,14 @@ class DispatchEngine:
     unserved_after_s
         An incident nobody could be offered for this long becomes UNSERVED (a later
         ``dispatch`` re-opens it).
+    redis
+        A ``redis://`` URL (or ``redis.Redis`` client) to share state with other processes
+        (the ``redis`` extra): the lifecycle runs on a shared
+        :class:`~kayou_dispatch.shared.RedisLog` (instead of ``journal``), fixes are
+        written to :class:`~kayou_dispatch.shared.RedisPositions` and responders near an
+        incident are read from it before ranking. ``None``: this process only.
+    redis_prefix
+        Key prefix of the shared state (one per dispatch region / shard).
 
     Raises
     ------
@@ -100,8 +127,10 @@ class DispatchEngine:
         clock: Callable[[], float] = time.time,
         capabilities: Iterable[str] | None = None,
         run_cards: Mapping[str, RunCard] | None = None,
-        journal: str | os.PathLike[str] | Journal | None = None,
+        journal: str | os.PathLike[str] | CommandLog | None = None,
         unserved_after_s: float = 300.0,
+        redis: Any = None,
+        redis_prefix: str = "kd",
     ) -> None:
         if not isinstance(network, RoadNetwork):
             msg = f"network must be a RoadNetwork, got {type(network).__name__}"
@@ -116,6 +145,17 @@ class DispatchEngine:
         self._snaps = SnapCache(network)
         self._ranker = Ranker(network)
         self._rank_fn: Callable[..., Sequence[Any]] = self.rank
+        self._mirror: PositionMirror | None = None
+        self._shared_log: RedisLog | None = None
+        if redis is not None:
+            if journal is not None:
+                msg = "give journal or redis, not both (the Redis log is the journal)"
+                raise InvalidParameterError(msg, name="journal", value=journal)
+            self._shared_log, self._mirror = _shared_state(redis, redis_prefix, self._index)
+            journal = self._shared_log
+            lo, la, hi, ha = network.bounds
+            # A pull this wide around any incident covers the whole network.
+            self._extent_m = haversine_m(lo, la, hi, ha) + 4.0 * OFF_NETWORK_M
         self._dispatcher = Dispatcher(
             self._index,
             rank=lambda lat, lng, **kw: self._rank_fn(lat, lng, **kw),
@@ -177,7 +217,10 @@ class DispatchEngine:
         """
         if capabilities is not None:
             capabilities = check_needs(capabilities, self._registry, name="capabilities")
-        return self._index.update_position(
+        if self._mirror is not None:
+            check_ids([responder_id])
+            ts = float(self.clock()) if ts is None else ts
+        applied = self._index.update_position(
             responder_id,
             lat,
             lng,
@@ -186,6 +229,17 @@ class DispatchEngine:
             speed_kph=speed_kph,
             capabilities=capabilities,
         )
+        if self._mirror is None:
+            return applied
+        # Validated by the index; Redis decides whether it is the newest fix anywhere.
+        shared = self._mirror.positions
+        assert ts is not None
+        row = [float(lat), float(lng), float(ts), np.nan if heading is None else heading]
+        la, ln, t, hd = (np.array([x], dtype=np.float64) for x in row)
+        done = shared.write([responder_id], la, ln, t, hd)
+        if capabilities is not None:
+            shared.set_capabilities(responder_id, capabilities)
+        return bool(done[0])
 
     def update_positions(
         self,
@@ -197,16 +251,34 @@ class DispatchEngine:
         headings: ArrayLike | None = None,
     ) -> int:
         """Insert or move many responders; see :meth:`ResponderIndex.update_positions`."""
-        return self._index.update_positions(ids, lats, lngs, ts=ts, headings=headings)
+        if self._mirror is not None:
+            check_ids(ids)
+            ts = float(self.clock()) if ts is None else ts
+        applied = self._index.update_positions(ids, lats, lngs, ts=ts, headings=headings)
+        if self._mirror is None:
+            return applied
+        n = len(ids)  # validated by the index: same lengths, finite, in range
+        as_array = lambda x: np.broadcast_to(np.asarray(x, dtype=np.float64), (n,))  # noqa: E731
+        hd = None if headings is None else as_array(headings)
+        done = self._mirror.positions.write(
+            [str(i) for i in ids], as_array(lats), as_array(lngs), as_array(ts), hd
+        )
+        return int(done.sum())
 
     def set_status(self, responder_id: str, status: Status | str) -> None:
         """Set a responder's status; only AVAILABLE responders are ranked."""
+        self._pull_ids([responder_id])
         self._index.set_status(responder_id, status)
+        if self._mirror is not None:
+            self._mirror.positions.set_status(responder_id, self._index.get(responder_id).status)
 
     def set_capabilities(self, responder_id: str, capabilities: Iterable[str]) -> None:
         """Replace a responder's capabilities (checked against the registry)."""
         caps = check_needs(capabilities, self._registry, name="capabilities")
+        self._pull_ids([responder_id])
         self._index.set_capabilities(responder_id, caps)
+        if self._mirror is not None:
+            self._mirror.positions.set_capabilities(responder_id, caps)
 
     def remove(self, responder_id: str) -> None:
         """Forget a responder; see :meth:`ResponderIndex.remove`."""
@@ -214,6 +286,7 @@ class DispatchEngine:
 
     def get(self, responder_id: str) -> Responder:
         """Return a snapshot of one responder; see :meth:`ResponderIndex.get`."""
+        self._pull_ids([responder_id])
         return self._index.get(responder_id)
 
     def nearby(
@@ -227,6 +300,10 @@ class DispatchEngine:
     ) -> list[Neighbor]:
         """Return fresh responders within a great-circle radius (see ``ResponderIndex.nearby``)."""
         need_set = check_needs(needs, self._registry)
+        if self._mirror is not None:
+            flat, flng = validate_latlng(lat, lng)
+            if isinstance(radius_m, int | float) and 0 < radius_m < 1e7:
+                self._mirror.pull_near(flat, flng, float(radius_m))
         return self._index.nearby(lat, lng, radius_m, needs=need_set, statuses=statuses)
 
     # --- ranking ------------------------------------------------------------------------
@@ -289,8 +366,48 @@ class DispatchEngine:
         need_set = check_needs(needs, self._registry)
         skip = check_exclude(exclude)
         flat, flng, dest = self._incident(lat, lng, heading)
-        cands = gather(self._index, self._snaps, needs=need_set, exclude=skip)
-        return self._ranker.rank(dest, flat, flng, cands, k=kk, max_eta_s=cap)
+        if self._mirror is None:
+            cands = gather(self._index, self._snaps, needs=need_set, exclude=skip)
+            return self._ranker.rank(dest, flat, flng, cands, k=kk, max_eta_s=cap)
+        return self._rank_shared(flat, flng, dest, kk, need_set, skip, cap)
+
+    def _rank_shared(
+        self,
+        lat: float,
+        lng: float,
+        dest: Snap,
+        k: int,
+        needs: frozenset[str],
+        exclude: frozenset[str],
+        max_eta_s: float,
+    ) -> list[Candidate]:
+        """Rank after pulling shared positions around the incident until the result is proven.
+
+        See :mod:`kayou_dispatch.shared.mirror` for why the result is exact.
+        """
+        assert self._mirror is not None
+        mirror, vmax = self._mirror, self._net.max_speed_mps
+        extent = self._extent_m
+        radius = min(mirror.first_radius_m, mirror.radius_for_s(max_eta_s, vmax))
+        while True:
+            mirror.pull_near(lat, lng, min(radius, extent))
+            self._dispatcher.sync_statuses()
+            cands = gather(self._index, self._snaps, needs=needs, exclude=exclude)
+            found = self._ranker.rank(dest, lat, lng, cands, k=k, max_eta_s=max_eta_s)
+            proven = mirror.proven_s(radius, vmax)
+            if (
+                radius >= extent
+                or max_eta_s <= proven
+                or (len(found) == k and found[-1].eta_s <= proven)
+            ):
+                return found
+            want = mirror.radius_for_s(found[-1].eta_s, vmax) if len(found) == k else 0.0
+            radius = max(2.0 * radius, want)
+
+    def _pull_ids(self, ids: Sequence[str]) -> None:
+        """Refresh responders from the shared store (no-op without one)."""
+        if self._mirror is not None and all(isinstance(i, str) for i in ids):
+            self._mirror.pull_ids(ids)
 
     def explain(
         self,
@@ -335,10 +452,14 @@ class DispatchEngine:
         cap = check_max_eta_s(max_eta_s)
         need_set = check_needs(needs, self._registry)
         skip = check_exclude(exclude)
+        self._pull_ids([responder_id])
         responder = self._index.get(responder_id)
         flat, flng, dest = self._incident(lat, lng, heading)
-        cands = gather(self._index, self._snaps, needs=need_set, exclude=skip)
-        ranking = self._ranker.rank(dest, flat, flng, cands, k=kk, max_eta_s=cap)
+        if self._mirror is None:
+            cands = gather(self._index, self._snaps, needs=need_set, exclude=skip)
+            ranking = self._ranker.rank(dest, flat, flng, cands, k=kk, max_eta_s=cap)
+        else:
+            ranking = self._rank_shared(flat, flng, dest, kk, need_set, skip, cap)
         return explain_responder(
             self._net,
             self._index,
@@ -399,6 +520,7 @@ class DispatchEngine:
             msg = "responder_ids must be a sequence of ids, not one string"
             raise InvalidParameterError(msg, name="responder_ids", value=responder_ids)
         la, ln = validate_latlng_array(pts[:, 0], pts[:, 1])
+        self._pull_ids(list(responder_ids))
         return eta_matrix(
             self._net, self._index, self._snaps, self._ranker, la, ln, list(responder_ids)
         )
@@ -531,6 +653,7 @@ class DispatchEngine:
 
     def responder(self, responder_id: str) -> Responder:
         """A snapshot of one responder (status included)."""
+        self._pull_ids([responder_id])
         return self._dispatcher.responder(responder_id)
 
     def subscribe(self, callback: Callable[[Event], Any]) -> Callable[[], None]:
@@ -541,8 +664,47 @@ class DispatchEngine:
         """A queue that receives every lifecycle event from now on."""
         return self._dispatcher.events()
 
+    @property
+    def shared(self) -> PositionMirror | None:
+        """The shared-state mirror (``redis=``), else ``None``."""
+        return self._mirror
+
+    @property
+    def shared_log(self) -> RedisLog | None:
+        """The shared command log (``redis=``), else ``None``."""
+        return self._shared_log
+
+    def refresh(self, wait_s: float = 0.0) -> bool:
+        """Apply lifecycle commands other processes appended to the shared log.
+
+        Their events reach this engine's subscribers. Reads and commands catch up by
+        themselves; a server calls this in a loop so live events flow promptly.
+
+        Parameters
+        ----------
+        wait_s
+            Block up to this long for new commands first (0: just look).
+
+        Returns
+        -------
+        bool
+            Whether it looked (always ``False`` without a shared log, or when nothing
+            arrived within ``wait_s``).
+
+        Raises
+        ------
+        SharedStateError
+            When Redis fails.
+        """
+        if self._shared_log is None:
+            return False
+        if wait_s > 0 and not self._shared_log.wait(wait_s):
+            return False
+        self._dispatcher.refresh()
+        return True
+
     def close(self) -> None:
-        """Close the journal (if any)."""
+        """Close the journal or shared log (if any)."""
         self._dispatcher.close()
 
     def __enter__(self) -> DispatchEngine:

@@ -12,7 +12,8 @@ callers who already catch ``ValueError`` or ``KeyError`` keep working::
     ├── DuplicateIncidentError   (ValueError)    an incident id that is already taken
     ├── UnknownResponderError    (KeyError)      a responder id the engine does not know
     ├── UnknownIncidentError     (KeyError)      an incident id the engine does not know
-    └── InvalidTransitionError   (RuntimeError)  a lifecycle step not allowed from this state
+    ├── InvalidTransitionError   (RuntimeError)  a lifecycle step not allowed from this state
+    └── SharedStateError         (RuntimeError)  the shared state store (Redis) failed or was lost
 
 Only leaves are raised. Each carries the context that caused it as attributes.
 """
@@ -30,6 +31,7 @@ __all__ = [
     "KayouDispatchError",
     "NetworkLoadError",
     "OffNetworkError",
+    "SharedStateError",
     "UnknownIncidentError",
     "UnknownResponderError",
 ]
@@ -184,3 +186,20 @@ class InvalidTransitionError(KayouDispatchError, RuntimeError):
         self.subject = subject
         self.current = current
         self.attempted = attempted
+
+
+class SharedStateError(KayouDispatchError, RuntimeError):
+    """The shared state store (Redis) could not take or give a command's state.
+
+    Nothing was acknowledged: the command may be retried (with the same request id, it is
+    applied at most once).
+
+    Attributes
+    ----------
+    store
+        Where the state lives (e.g. the Redis URL without its password).
+    """
+
+    def __init__(self, msg: str, *, store: str) -> None:
+        super().__init__(msg)
+        self.store = store

@@ -9,16 +9,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 
 import httpx
 import pytest
 
 from ..browser import js_errors, start_browser, wait_for
+from ..processes import ServeProcess
 from .conftest import SCENE
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
@@ -43,43 +40,16 @@ TOKENS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("console")
     tokens = folder / "tokens.json"
     tokens.write_text(json.dumps(TOKENS))
-    port = _free_port()
-    cmd = [sys.executable, "-m", "kayou_dispatch.cli", "serve", "--port", str(port)]
-    cmd += ["--tokens", str(tokens), "--tick-interval", "0.2"]
-    log = folder / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    proc = ServeProcess(folder, "--tokens", str(tokens), "--tick-interval", "0.2").start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"server did not start: {log.read_text()}")
-            time.sleep(0.1)
-        yield base
+        yield proc.base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        proc.stop()
 
 
 @pytest.fixture(scope="module")

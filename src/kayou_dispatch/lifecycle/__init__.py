@@ -7,7 +7,7 @@ from kayou_dispatch.lifecycle.assign import (
     solve_slots,
 )
 from kayou_dispatch.lifecycle.dispatcher import Candidate, Dispatcher, EtaMatrix, Ranker
-from kayou_dispatch.lifecycle.journal import Journal, JournalRow
+from kayou_dispatch.lifecycle.journal import CommandLog, Journal, JournalRow
 from kayou_dispatch.lifecycle.records import Event, EventKind, Incident, IncidentStatus, Offer
 from kayou_dispatch.lifecycle.runcards import (
     DEFAULT_RUN_CARDS,
@@ -21,6 +21,7 @@ from kayou_dispatch.lifecycle.runcards import (
 __all__ = [
     "ASSIGN_POLICIES",
     "Candidate",
+    "CommandLog",
     "coverage_penalty",
     "DEFAULT_RUN_CARDS",
     "Dispatcher",

@@ -45,7 +45,7 @@ from kayou_dispatch.lifecycle.assign import (
     coverage_penalty,
     solve_slots,
 )
-from kayou_dispatch.lifecycle.journal import Journal
+from kayou_dispatch.lifecycle.journal import CommandLog, Journal, JournalRow
 from kayou_dispatch.lifecycle.records import (
     CLOSED_STATUSES,
     Event,
@@ -214,11 +214,13 @@ class Dispatcher:
         Run cards by kind, merged over :data:`~kayou_dispatch.lifecycle.DEFAULT_RUN_CARDS`
         (so a host may override some kinds and add its own).
     journal
-        Path of an SQLite journal (or an open :class:`~kayou_dispatch.lifecycle.Journal`),
-        or ``None`` for none. Every state-changing command is appended (one row, on disk)
-        before it returns; commands that change nothing write nothing. An existing journal
-        is replayed from its outcome records, without ranking: incidents, offers,
-        assignments, request ids and responder statuses come back as they were. Statuses
+        Path of an SQLite journal, an open :class:`~kayou_dispatch.lifecycle.Journal`, a
+        shared :class:`~kayou_dispatch.lifecycle.CommandLog` (several processes serving
+        one state, e.g. :class:`kayou_dispatch.shared.RedisLog`), or ``None`` for none.
+        Every state-changing command is appended (one row, durably) before it returns;
+        commands that change nothing write nothing. An existing journal is replayed from
+        its outcome records, without ranking: incidents, offers, assignments, request ids
+        and responder statuses come back as they were. Statuses
         are written to ``index`` for the responders it holds, and for the others as soon
         as they appear (next command, :meth:`responder` or :meth:`sync_statuses`).
         Positions are not journaled: they refresh within seconds.
@@ -277,7 +279,7 @@ class Dispatcher:
         snap_check: Callable[[float, float], Any] | None = None,
         clock: Callable[[], float] | None = None,
         run_cards: Mapping[str, RunCard] | None = None,
-        journal: str | os.PathLike[str] | Journal | None = None,
+        journal: str | os.PathLike[str] | CommandLog | None = None,
         unserved_after_s: float = 300.0,
         rare_capabilities: Iterable[str] = RARE_CAPABILITIES,
         coverage_radius_m: float = 10_000.0,
@@ -317,10 +319,12 @@ class Dispatcher:
         self._pending: deque[Event] = deque()
         self._subscribers: list[Callable[[Event], Any]] = []
         self._deliver_lock = threading.Lock()
-        self._journal: Journal | None = None
+        self._journal: CommandLog | None = None
+        self._dirty = False  # local state may hold records the shared log lacks
         if journal is not None:
-            self._journal = journal if isinstance(journal, Journal) else Journal(journal)
-            self._replay(self._journal)
+            self._journal = journal if isinstance(journal, CommandLog) else Journal(journal)
+            with self._lock:
+                self._apply_rows(self._journal.rows(), emit=False)
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -413,17 +417,25 @@ class Dispatcher:
         UnknownIncidentError
             When no incident has this id.
         """
-        with self._lock:
-            return self._snapshot(self._get(incident_id))
+        try:
+            with self._lock:
+                self._refresh()
+                return self._snapshot(self._get(incident_id))
+        finally:
+            self._deliver()
 
     def open_incidents(self) -> list[Incident]:
         """Return the OPEN, ASSIGNED and ON_SCENE incidents, most urgent first.
 
         Order: severity (5 first), then report time, then id.
         """
-        with self._lock:
-            live = [i for i in self._incidents.values() if i.live]
-            return [self._snapshot(i) for i in sorted(live, key=lambda i: i.priority)]
+        try:
+            with self._lock:
+                self._refresh()
+                live = [i for i in self._incidents.values() if i.live]
+                return [self._snapshot(i) for i in sorted(live, key=lambda i: i.priority)]
+        finally:
+            self._deliver()
 
     def responder(self, responder_id: str) -> Responder:
         """Return the index's snapshot of a responder (its ``get``).
@@ -433,14 +445,22 @@ class Dispatcher:
         UnknownResponderError
             When the responder is not in the index.
         """
-        with self._lock:
-            self._sync_unsynced()
-            return self._index.get(responder_id)
+        try:
+            with self._lock:
+                self._refresh()
+                self._sync_unsynced()
+                return self._index.get(responder_id)
+        finally:
+            self._deliver()
 
     def engagement(self, responder_id: str) -> str | None:
         """Return the incident a responder is offered or assigned to, or ``None``."""
-        with self._lock:
-            return self._busy.get(responder_id)
+        try:
+            with self._lock:
+                self._refresh()
+                return self._busy.get(responder_id)
+        finally:
+            self._deliver()
 
     def _get(self, incident_id: str) -> _Inc:
         inc = self._incidents.get(incident_id) if isinstance(incident_id, str) else None
@@ -490,44 +510,65 @@ class Dispatcher:
         responder_id: str | None = None,
         request_id: str | None = None,
     ) -> _T:
-        """Run one command: idempotency, clock, records, journal, then event delivery."""
+        """Run one command: catch up, idempotency, clock, records, log, then events."""
         if request_id is not None:
             _check_id("request_id", request_id)
         try:
             with self._lock:
-                if request_id is not None and request_id in self._results:
-                    seen = self._results[request_id]
-                    if seen[:3] != (name, subject, responder_id):
-                        msg = (
-                            f"request_id {request_id!r} was used for {seen[0]}({seen[1]!r}, "
-                            f"{seen[2]!r}); a retry must repeat the same command"
-                        )
-                        raise InvalidParameterError(msg, name="request_id", value=request_id)
-                    result: _T = seen[3]
-                    return result
-                self._sync_unsynced()
-                self._now = float(self._clock())
-                self._records = []
-                ok = False
+                log = self._journal
+                if log is not None:
+                    if self._dirty:
+                        self._rebuild(log)
+                    fresh = log.begin()  # exclusive across processes sharing the log
                 try:
-                    result = body()
-                    ok = True
+                    if log is not None:
+                        self._apply_rows(fresh, emit=True)
+                    if request_id is not None and request_id in self._results:
+                        seen = self._results[request_id]
+                        if seen[:3] != (name, subject, responder_id):
+                            msg = (
+                                f"request_id {request_id!r} was used for {seen[0]}"
+                                f"({seen[1]!r}, {seen[2]!r}); a retry must repeat the same "
+                                "command"
+                            )
+                            raise InvalidParameterError(msg, name="request_id", value=request_id)
+                        result: _T = seen[3]
+                        return result
+                    self._sync_unsynced()
+                    self._now = float(self._clock())
+                    self._records = []
+                    first_event = len(self._pending)
+                    ok = False
+                    try:
+                        result = body()
+                        ok = True
+                    finally:
+                        # Whatever was applied is logged, even when the command then fails
+                        # (e.g. the ranker raised after a decline was applied).
+                        records, self._records = self._records, None
+                        if records and log is not None:
+                            try:
+                                log.append(
+                                    at=self._now,
+                                    name=name,
+                                    subject=subject,
+                                    responder_id=responder_id,
+                                    request_id=request_id if ok else None,
+                                    records=records,
+                                )
+                            except BaseException:
+                                # Not acknowledged: drop its events; rebuild from the log
+                                # before the next command (it may or may not have landed).
+                                self._dirty = True
+                                while len(self._pending) > first_event:
+                                    self._pending.pop()
+                                raise
+                    if request_id is not None:
+                        self._results[request_id] = (name, subject, responder_id, result)
+                    return result
                 finally:
-                    # Whatever was applied is journaled, even when the command then fails
-                    # (e.g. the ranker raised after a decline was applied).
-                    records, self._records = self._records, None
-                    if records and self._journal is not None:
-                        self._journal.append(
-                            at=self._now,
-                            name=name,
-                            subject=subject,
-                            responder_id=responder_id,
-                            request_id=request_id if ok else None,
-                            records=records,
-                        )
-                if request_id is not None:
-                    self._results[request_id] = (name, subject, responder_id, result)
-                return result
+                    if log is not None:
+                        log.end()
         finally:
             self._deliver()
 
@@ -658,19 +699,53 @@ class Dispatcher:
         msg = f"unknown journal record {op!r}"  # pragma: no cover - a corrupt journal
         raise InvalidParameterError(msg, name="journal", value=rec)
 
-    def _replay(self, journal: Journal) -> None:
-        with self._lock:
-            for row in journal.rows():
-                for rec in row.records:
-                    self._apply(rec, row.at)
-                if row.request_id is not None and row.subject is not None:
-                    result = self._snapshot(self._incidents[row.subject])
-                    self._results[row.request_id] = (
-                        row.name,
-                        row.subject,
-                        row.responder_id,
-                        result,
-                    )
+    def _apply_rows(self, rows: Iterable[JournalRow], *, emit: bool) -> None:
+        """Apply logged commands (a replay, or other processes' commands when ``emit``)."""
+        for row in rows:
+            for rec in row.records:
+                event = self._apply(rec, row.at)
+                if emit and event is not None:
+                    self._pending.append(event)
+            if row.request_id is not None and row.subject is not None:
+                result = self._snapshot(self._incidents[row.subject])
+                self._results[row.request_id] = (row.name, row.subject, row.responder_id, result)
+
+    def _rebuild(self, log: CommandLog) -> None:
+        """Start over from the whole log (after an append that may not have landed)."""
+        for rid in list(self._busy):
+            self._set_status(rid, Status.AVAILABLE)
+        self._incidents.clear()
+        self._busy.clear()
+        self._results.clear()
+        self._unsynced.clear()
+        self._apply_rows(log.rows(), emit=False)
+        self._dirty = False
+
+    def _refresh(self) -> None:
+        """Apply the commands other processes appended to a shared log (under the lock)."""
+        log = self._journal
+        if log is not None:
+            if self._dirty:
+                self._rebuild(log)
+            self._apply_rows(log.poll(), emit=True)
+
+    def refresh(self) -> None:
+        """Catch up with commands other processes appended to a shared log; emit their events.
+
+        Reads and commands do this themselves; a host following a shared log calls it when
+        the log says something new arrived (e.g. :meth:`kayou_dispatch.shared.RedisLog.wait`),
+        so live events from every process reach its subscribers promptly.
+
+        Raises
+        ------
+        SharedStateError
+            When the shared log cannot be read.
+        """
+        try:
+            with self._lock:
+                self._refresh()
+        finally:
+            self._deliver()
 
     def sync_statuses(self) -> list[str]:
         """Write statuses the index could not take yet; return the responders it still lacks.

@@ -26,11 +26,11 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from kayou_dispatch.errors import InvalidParameterError
 
-__all__ = ["Journal", "JournalRow"]
+__all__ = ["CommandLog", "Journal", "JournalRow"]
 
 FORMAT_VERSION = "1"
 
@@ -61,8 +61,54 @@ class JournalRow:
     records: list[dict[str, Any]]
 
 
+@runtime_checkable
+class CommandLog(Protocol):
+    """Where a :class:`~kayou_dispatch.lifecycle.Dispatcher` keeps its commands.
+
+    A dispatcher replays :meth:`rows` once when it starts. Then, around every command,
+    it calls :meth:`begin` (exclusive access; rows other processes appended meanwhile, to
+    apply first), :meth:`append` (at most once, durable when it returns) and :meth:`end`.
+    Reads call :meth:`poll` for rows appended elsewhere. A log private to one process
+    (:class:`Journal`) returns no rows from ``begin``/``poll``; a shared one
+    (:class:`kayou_dispatch.shared.RedisLog`) is how several processes serve one state.
+    """
+
+    def rows(self) -> Iterator[JournalRow]:
+        """Yield every command appended so far, in order (and remember where it ended)."""
+        ...
+
+    def begin(self) -> list[JournalRow]:
+        """Take exclusive access for one command; return the rows appended meanwhile."""
+        ...
+
+    def append(
+        self,
+        *,
+        at: float,
+        name: str,
+        records: list[dict[str, Any]],
+        subject: str | None = None,
+        responder_id: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        """Write one command durably (within ``begin``/``end``)."""
+        ...
+
+    def end(self) -> None:
+        """Give up exclusive access (also after a failed command)."""
+        ...
+
+    def poll(self) -> list[JournalRow]:
+        """Return the rows appended by others since last seen (no exclusive access)."""
+        ...
+
+    def close(self) -> None:
+        """Release the log's resources."""
+        ...
+
+
 class Journal:
-    """An append-only SQLite log of dispatch outcomes.
+    """An append-only SQLite log of dispatch outcomes (a :class:`CommandLog`).
 
     Parameters
     ----------
@@ -126,6 +172,17 @@ class Journal:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (at, name, subject, responder_id, request_id, json.dumps(records)),
         )
+
+    def begin(self) -> list[JournalRow]:
+        """Nothing to catch up on: one process writes a journal."""
+        return []
+
+    def end(self) -> None:
+        """Nothing to release."""
+
+    def poll(self) -> list[JournalRow]:
+        """Nothing to catch up on: one process writes a journal."""
+        return []
 
     def rows(self) -> Iterator[JournalRow]:
         """Yield every command in the order it was applied."""

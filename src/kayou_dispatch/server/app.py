@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from typing import Annotated, Any
 
@@ -31,6 +32,7 @@ from kayou_dispatch.errors import (
     InvalidTransitionError,
     KayouDispatchError,
     OffNetworkError,
+    SharedStateError,
     UnknownIncidentError,
     UnknownResponderError,
 )
@@ -70,6 +72,7 @@ ERROR_STATUS: tuple[tuple[type[KayouDispatchError], int], ...] = (
     (UnknownResponderError, 404),
     (DuplicateIncidentError, 409),
     (InvalidTransitionError, 409),
+    (SharedStateError, 503),
     (OffNetworkError, 422),
     (InvalidCoordinateError, 422),
     (InvalidParameterError, 422),
@@ -284,16 +287,21 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        ticker = None
+        tasks = []
         if tick_interval_s is not None:
-            ticker = asyncio.create_task(_tick_forever(engine, float(tick_interval_s)))
+            tasks.append(asyncio.create_task(_tick_forever(engine, float(tick_interval_s))))
+        stop = threading.Event()
+        if engine.shared_log is not None:
+            tasks.append(asyncio.create_task(asyncio.to_thread(_follow, engine, stop)))
         try:
             yield
         finally:
-            if ticker is not None:
-                ticker.cancel()
+            stop.set()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
-                    await ticker
+                    await task
 
     app = FastAPI(
         title="kayou_dispatch",
@@ -324,6 +332,16 @@ async def _tick_forever(engine: DispatchEngine, interval_s: float) -> None:
             await asyncio.to_thread(engine.tick)
         except Exception:  # a failing tick must not stop the next ones
             _log.exception("engine.tick() failed")
+
+
+def _follow(engine: DispatchEngine, stop: threading.Event) -> None:
+    """Apply other processes' commands as they arrive, so their events stream from here too."""
+    while not stop.is_set():
+        try:
+            engine.refresh(wait_s=0.5)
+        except KayouDispatchError:
+            _log.exception("following the shared log failed; retrying")
+            stop.wait(1.0)
 
 
 def _add_error_handlers(app: FastAPI) -> None:

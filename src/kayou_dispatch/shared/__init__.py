@@ -1,0 +1,12 @@
+"""Share dispatch state between server processes through Redis (the ``redis`` extra).
+
+:class:`RedisLog` is the command log every process applies in one order (incidents,
+offers, assignments, with atomic claims); :class:`RedisPositions` holds positions as a
+hash per responder plus H3 cell sets. ``DispatchEngine(network, redis=URL)`` wires both;
+``kayou-dispatch serve --redis URL`` runs a server on them. See ``docs/scaling.md``.
+"""
+
+from kayou_dispatch.shared.log import RedisLog
+from kayou_dispatch.shared.positions import PulledRows, RedisPositions
+
+__all__ = ["PulledRows", "RedisLog", "RedisPositions"]
