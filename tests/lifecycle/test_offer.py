@@ -22,7 +22,9 @@ LINE = [(f"r{i}", 100.0 * (i + 1), 0.0, ("mechanic",)) for i in range(4)]
 def test_offer_goes_to_the_chosen_responder_not_the_best_ranked():
     d, index, ranker, clock = make([*LINE, ("plain", 50.0, 0.0, ())])
     d.report_incident("i1", *at(0), kind="breakdown")
-    offer = d.offer("i1", "r3")
+    inc = d.offer("i1", "r3")
+    [offer] = inc.offers
+    assert inc == d.incident("i1")
     assert offer.responder_id == "r3" and offer.incident_id == "i1"
     assert offer.eta_s == pytest.approx(40.0, rel=1e-3)  # 400 m at 10 m/s, from eta_matrix
     assert offer.expires_at == clock.t + DEFAULT_RUN_CARDS["breakdown"].offer_timeout_s
@@ -63,8 +65,10 @@ def test_offer_picks_the_first_missing_unit_the_responder_can_fill():
     crew = [("crane", 100.0, 0.0, ("crane",)), ("anyone", 200.0, 0.0, ())]
     d, *_ = make(crew)
     d.report_incident("i1", *at(0), kind="other", needs=[["crane"], []])
-    assert d.offer("i1", "anyone").needs == frozenset()
-    assert d.offer("i1", "crane").needs == frozenset({"crane"})
+    by_rid = {o.responder_id: o for o in d.offer("i1", "anyone").offers}
+    assert by_rid["anyone"].needs == frozenset()
+    by_rid = {o.responder_id: o for o in d.offer("i1", "crane").offers}
+    assert by_rid["crane"].needs == frozenset({"crane"})
 
 
 def test_offer_refuses_what_cannot_be_offered():
@@ -132,14 +136,17 @@ def test_offer_is_idempotent_with_a_request_id_and_journaled(tmp_path):
     d.report_incident("i1", *at(0), kind="breakdown")
     first = d.offer("i1", "r2", request_id="o-1")
     assert d.offer("i1", "r2", request_id="o-1") == first
+    d.accept("i1", "r2")
     d.close()
     index2 = type(index)(clock=clock, position_ttl_s=10**9)
     for rid in sorted(index):
         r = index.get(rid)
         index2.update_position(rid, r.lat, r.lng, capabilities=r.capabilities)
     d2 = Dispatcher(index2, rank=GreatCircleRanker(index2).rank, clock=clock, journal=path)
-    assert d2.incident("i1").offers == (first,)
-    assert index2.get("r2").status is Status.OFFERED
+    assert d2.incident("i1").assigned == ("r2",)
+    assert index2.get("r2").status is Status.ASSIGNED
+    # A retry after the restart returns what the first call did: the incident with the offer.
+    assert d2.offer("i1", "r2", request_id="o-1") == first
     d2.close()
 
 

@@ -958,7 +958,9 @@ class Dispatcher:
 
         return self._run("dispatch", body, subject=incident_id)
 
-    def offer(self, incident_id: str, responder_id: str, *, request_id: str | None = None) -> Offer:
+    def offer(
+        self, incident_id: str, responder_id: str, *, request_id: str | None = None
+    ) -> Incident:
         """Offer an incident to a responder a dispatcher chose, whoever the ranking prefers.
 
         The offer is for the first missing unit (in unit order) whose needs the responder
@@ -969,8 +971,9 @@ class Dispatcher:
 
         Returns
         -------
-        Offer
-            The new offer.
+        Incident
+            The incident with the new offer (like :meth:`accept`, so a retried
+            ``request_id`` returns the same thing, after a restart too).
 
         Raises
         ------
@@ -993,16 +996,16 @@ class Dispatcher:
         >>> d = Dispatcher(index, rank=lambda *a, **kw: [],
         ...                eta_matrix=lambda points, ids: [[120.0] * len(ids)])
         >>> _ = d.report_incident("inc-1", 22.721, 114.251, kind="breakdown")
-        >>> o = d.offer("inc-1", "r1")
+        >>> [o] = d.offer("inc-1", "r1").offers
         >>> (o.responder_id, o.eta_s, o.expires_at), index.get("r1").status
         (('r1', 120.0, 1090.0), <Status.OFFERED: 'offered'>)
         """
-        if self._eta_matrix is None:
-            msg = "offer needs an eta_matrix callable (give one to the Dispatcher)"
-            raise InvalidParameterError(msg, name="eta_matrix", value=None)
-        eta_matrix = self._eta_matrix
 
-        def body() -> Offer:
+        def body() -> Incident:
+            eta_matrix = self._eta_matrix
+            if eta_matrix is None:  # checked here: a retried request_id needs none
+                msg = "offer needs an eta_matrix callable (give one to the Dispatcher)"
+                raise InvalidParameterError(msg, name="eta_matrix", value=None)
             inc = self._get(incident_id)
             rid = self._known_responder(responder_id)
             self._refuse_closed(inc, "offer")
@@ -1027,7 +1030,7 @@ class Dispatcher:
             if inc.closed is IncidentStatus.UNSERVED:
                 self._start(inc)
             self._offer(inc, rid, eta_s, needs)
-            return inc.offers[rid]
+            return self._snapshot(inc)
 
         return self._run(
             "offer", body, subject=incident_id, responder_id=responder_id, request_id=request_id

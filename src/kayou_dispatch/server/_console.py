@@ -172,6 +172,8 @@ def add_console(app: FastAPI, engine: DispatchEngine, tokens: Mapping[str, Princ
         key = request.headers.get("idempotency-key")
         if key is not None and not 1 <= len(key) <= 128:
             raise HTTPException(422, "Idempotency-Key must be 1 to 128 characters")
-        offer = engine.offer(incident_id, responder_id, request_id=key)
-        body = {"offer": offer_json(offer), "incident": incident_json(engine.incident(incident_id))}
-        return JSONResponse(body, status_code=201)
+        inc = engine.offer(incident_id, responder_id, request_id=key)
+        offer = next(o for o in inc.offers if o.responder_id == responder_id)
+        return JSONResponse(
+            {"offer": offer_json(offer), "incident": incident_json(inc)}, status_code=201
+        )
