@@ -35,6 +35,7 @@ MODULES = [
     "kayou_dispatch.network.trips",
     "kayou_dispatch.server",
     "kayou_dispatch.server._auth",
+    "kayou_dispatch.server._console",
     "kayou_dispatch.server._events",
     "kayou_dispatch.server._models",
     "kayou_dispatch.server.app",
@@ -44,6 +45,7 @@ MODULES = [
     "kayou_dispatch.simulation.metrics",
     "kayou_dispatch.simulation.plots",
     "kayou_dispatch.simulation.policies",
+    "kayou_dispatch.simulation.replay",
     "kayou_dispatch.simulation.report",
     "kayou_dispatch.simulation.roads",
     "kayou_dispatch.simulation.runner",
@@ -57,6 +59,9 @@ MODULES = [
     "kayou_dispatch.spatial.cover",
     "kayou_dispatch.spatial.index",
     "kayou_dispatch.spatial.responders",
+    "kayou_dispatch.web",
+    "kayou_dispatch.web._assets",
+    "kayou_dispatch.web._geometry",
 ]
 
 

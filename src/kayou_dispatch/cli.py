@@ -13,6 +13,9 @@ from typing import Any
 
 __all__ = ["main"]
 
+#: ``simulate`` records responder tracks this often (simulated seconds) for replay.html.
+REPLAY_EVERY_S = 60.0
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -80,7 +83,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "simulate",
         help="simulate a day of help requests on real roads and compare dispatch policies",
         description="Simulate help requests and responders on a road network with the real "
-        "DispatchEngine, compare dispatch policies, write metrics.json, incidents.csv and plots.",
+        "DispatchEngine, compare dispatch policies, write metrics.json, incidents.csv, plots "
+        "and replay.html (the first policy's day on a map, with a time slider).",
     )
     sim.add_argument(
         "--network",
@@ -221,7 +225,9 @@ def _simulate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         f"~{scenario.serious_per_day * share:.0f} serious + "
         f"~{scenario.ordinary_per_day * share:.0f} ordinary requests"
     )
-    results = compare_policies(network, scenario, policies, progress=True)
+    results = compare_policies(
+        network, scenario, policies, progress=True, track_every_s=REPLAY_EVERY_S
+    )
     files = write_outputs(args.out, network, scenario, results, plots=not args.no_plots)
     print(format_table(results))
     print(f"wrote {', '.join(str(f) for f in files)}")

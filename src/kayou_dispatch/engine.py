@@ -547,6 +547,12 @@ class DispatchEngine:
         """Offer the best ranked candidates for the missing units; return the new offers."""
         return self._dispatcher.dispatch(incident_id)
 
+    def offer(
+        self, incident_id: str, responder_id: str, *, request_id: str | None = None
+    ) -> Incident:
+        """Offer an incident to a responder the dispatcher chose (``Dispatcher.offer``)."""
+        return self._dispatcher.offer(incident_id, responder_id, request_id=request_id)
+
     def accept(
         self, incident_id: str, responder_id: str, *, request_id: str | None = None
     ) -> Incident:

@@ -116,6 +116,8 @@ def test_cli_simulate_writes_outputs(tmp_path, capsys):
     assert len(lines) == 1 + 2 * metrics["policies"]["road-eta/sequential"]["incidents"]
     for png in ("response_ecdf.png", "response_by_hour.png", "map.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    replay = (out / "replay.html").read_text()
+    assert 'id="replay-data"' in replay and "road-eta/sequential" in replay
 
 
 @pytest.mark.parametrize(

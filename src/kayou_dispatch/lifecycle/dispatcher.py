@@ -462,6 +462,15 @@ class Dispatcher:
         finally:
             self._deliver()
 
+    def engagements(self) -> dict[str, str]:
+        """Return every engaged responder's incident (offered or assigned), by responder."""
+        try:
+            with self._lock:
+                self._refresh()
+                return dict(self._busy)
+        finally:
+            self._deliver()
+
     def _get(self, incident_id: str) -> _Inc:
         inc = self._incidents.get(incident_id) if isinstance(incident_id, str) else None
         if inc is None:
@@ -957,6 +966,84 @@ class Dispatcher:
             return self._fill(inc)
 
         return self._run("dispatch", body, subject=incident_id)
+
+    def offer(
+        self, incident_id: str, responder_id: str, *, request_id: str | None = None
+    ) -> Incident:
+        """Offer an incident to a responder a dispatcher chose, whoever the ranking prefers.
+
+        The offer is for the first missing unit (in unit order) whose needs the responder
+        has, with the road ETA from ``eta_matrix`` and the run card's time-out; it is
+        answered like any other (:meth:`accept`, :meth:`decline`, expiry). It may go beyond
+        the run card's fan-out and ``max_eta_s`` (the dispatcher's call). An undispatched
+        incident stays so (no automatic offers follow a decline); an UNSERVED one re-opens.
+
+        Returns
+        -------
+        Incident
+            The incident with the new offer (like :meth:`accept`, so a retried
+            ``request_id`` returns the same thing, after a restart too).
+
+        Raises
+        ------
+        UnknownIncidentError, UnknownResponderError
+            Unknown ids.
+        InvalidTransitionError
+            The incident is resolved or cancelled or misses no unit; the responder is not
+            AVAILABLE (offline, or offered or assigned to any incident), lacks the needs of
+            every missing unit, declined this incident or let its offer lapse, or cannot
+            reach it by road.
+        InvalidParameterError
+            No ``eta_matrix`` was given to the dispatcher.
+
+        Examples
+        --------
+        >>> from kayou_dispatch import ResponderIndex
+        >>> index = ResponderIndex(clock=lambda: 1000.0)
+        >>> index.update_position("r1", 22.720, 114.250, capabilities={"mechanic"})
+        True
+        >>> d = Dispatcher(index, rank=lambda *a, **kw: [],
+        ...                eta_matrix=lambda points, ids: [[120.0] * len(ids)])
+        >>> _ = d.report_incident("inc-1", 22.721, 114.251, kind="breakdown")
+        >>> [o] = d.offer("inc-1", "r1").offers
+        >>> (o.responder_id, o.eta_s, o.expires_at), index.get("r1").status
+        (('r1', 120.0, 1090.0), <Status.OFFERED: 'offered'>)
+        """
+
+        def body() -> Incident:
+            eta_matrix = self._eta_matrix
+            if eta_matrix is None:  # checked here: a retried request_id needs none
+                msg = "offer needs an eta_matrix callable (give one to the Dispatcher)"
+                raise InvalidParameterError(msg, name="eta_matrix", value=None)
+            inc = self._get(incident_id)
+            rid = self._known_responder(responder_id)
+            self._refuse_closed(inc, "offer")
+            missing = list(inc.missing_by_needs())
+            if not missing:
+                self._refuse(inc, rid, "offer", "the incident misses no unit")
+            if rid in inc.offers or rid in inc.stage:
+                self._refuse(inc, rid, "offer", "it is already offered or assigned this incident")
+            if rid in inc.declined or rid in inc.expired:
+                why = "it declined this incident or let its offer lapse"
+                self._refuse(inc, rid, "offer", why)
+            if not self._is_free(rid):
+                self._refuse(inc, rid, "offer", "it is not AVAILABLE (offline or engaged)")
+            caps = self._index.get(rid).capabilities
+            needs = next((n for n in missing if n <= caps), None)
+            if needs is None:
+                why = f"it lacks the needs of every missing unit {[sorted(n) for n in missing]}"
+                self._refuse(inc, rid, "offer", why)
+            eta_s = float(np.asarray(eta_matrix([(inc.lat, inc.lng)], [rid]), float)[0, 0])
+            if not math.isfinite(eta_s):
+                self._refuse(inc, rid, "offer", "it cannot reach the incident by road")
+            if inc.closed is IncidentStatus.UNSERVED:
+                self._start(inc)
+            self._offer(inc, rid, eta_s, needs)
+            return self._snapshot(inc)
+
+        return self._run(
+            "offer", body, subject=incident_id, responder_id=responder_id, request_id=request_id
+        )
 
     def tick(self) -> list[Event]:
         """Expire due offers, re-offer, and mark incidents unserved, by the injected clock.

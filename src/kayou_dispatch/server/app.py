@@ -40,6 +40,7 @@ from kayou_dispatch.errors import (
 from kayou_dispatch.lifecycle import Event, EventKind, Incident
 from kayou_dispatch.server._auth import Principal, TokenBucket, load_tokens
 from kayou_dispatch.server._batch import FixBatcher
+from kayou_dispatch.server._console import add_console
 from kayou_dispatch.server._events import EventHub
 from kayou_dispatch.server._models import (
     AvailabilityIn,
@@ -259,7 +260,8 @@ def create_app(
     Returns
     -------
     fastapi.FastAPI
-        Endpoints under ``/v1``, ``GET /healthz`` (no token), docs at ``/docs``.
+        Endpoints under ``/v1``, ``GET /healthz`` (no token), docs at ``/docs``, the
+        dispatcher console at ``/console?token=...``.
 
     Raises
     ------
@@ -321,6 +323,7 @@ def create_app(
     _add_error_handlers(app)
     _add_routes(app, engine)
     _add_events(app, engine, hub, tokens, events_queue_size)
+    add_console(app, engine, tokens)
     return app
 
 

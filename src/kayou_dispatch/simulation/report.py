@@ -12,6 +12,7 @@ from typing import Any
 
 from kayou_dispatch.network import RoadNetwork
 from kayou_dispatch.simulation.policies import Policy
+from kayou_dispatch.simulation.replay import write_replay
 from kayou_dispatch.simulation.runner import SimulationResult, simulate
 from kayou_dispatch.simulation.scenario import Scenario
 
@@ -39,9 +40,24 @@ def compare_policies(
     policies: Sequence[Policy],
     *,
     progress: bool = False,
+    track_every_s: float | None = None,
 ) -> list[SimulationResult]:
-    """Simulate the same day (same requests, same drivers) under each policy."""
-    return [simulate(network, scenario, p, progress=progress) for p in policies]
+    """Simulate the same day (same requests, same drivers) under each policy.
+
+    With ``track_every_s``, the first policy's day also records responder tracks (see
+    :func:`~kayou_dispatch.simulation.simulate`), which :func:`write_outputs` turns into
+    ``replay.html``.
+    """
+    return [
+        simulate(
+            network,
+            scenario,
+            p,
+            progress=progress,
+            track_every_s=track_every_s if i == 0 else None,
+        )
+        for i, p in enumerate(policies)
+    ]
 
 
 def _cell(metrics: dict[str, Any], key: str, fmt: str) -> str:
@@ -79,7 +95,8 @@ def write_outputs(
     *,
     plots: bool = True,
 ) -> list[Path]:
-    """Write ``metrics.json``, ``incidents.csv`` and (with matplotlib) the PNG plots.
+    """Write ``metrics.json``, ``incidents.csv``, the PNG plots (with matplotlib) and
+    ``replay.html`` (when the first result has tracks).
 
     Returns
     -------
@@ -163,6 +180,8 @@ def write_outputs(
             responders=first.final_positions,
         )
         written += [folder / n for n in ("response_ecdf.png", "response_by_hour.png", "map.png")]
+    if results and results[0].tracks is not None:
+        written.append(write_replay(folder / "replay.html", network, scenario, results[0]))
     return written
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from kayou_dispatch.engine import DispatchEngine
-from kayou_dispatch.errors import KayouDispatchError
+from kayou_dispatch.errors import InvalidParameterError, KayouDispatchError
 from kayou_dispatch.lifecycle import EventKind, IncidentStatus
 from kayou_dispatch.network import RoadNetwork
 from kayou_dispatch.simulation.demand import Request, generate_requests
@@ -31,13 +31,17 @@ from kayou_dispatch.simulation.policies import Policy
 from kayou_dispatch.simulation.scenario import Scenario
 from kayou_dispatch.spatial import Status
 
-__all__ = ["simulate", "SimulationResult"]
+__all__ = ["simulate", "SimulationResult", "TRACK_STATUS", "Tracks"]
 
 #: A request nobody reached within this long is cancelled and counted unserved.
 GIVE_UP_S = 2 * 3600.0
 #: How often an open request with no candidate is tried again.
 RETRY_S = 60.0
 _WAITING = frozenset({IncidentStatus.OPEN, IncidentStatus.ASSIGNED, IncidentStatus.UNSERVED})
+
+#: The status codes of :attr:`Tracks.status` (the order of the map renderer's colours).
+TRACK_STATUS = ("available", "offered", "assigned", "en_route", "on_scene", "offline")
+_AVAILABLE, _OFFERED, _ASSIGNED, _EN_ROUTE, _ON_SCENE, _OFFLINE = range(6)
 
 
 @dataclass
@@ -52,15 +56,39 @@ class _Track:
     resolve_scheduled: bool = False
 
 
+@dataclass(frozen=True, eq=False)
+class Tracks:
+    """Where every simulated responder was, and in which state, at regular times.
+
+    Attributes
+    ----------
+    ids
+        Responder ids, one per column.
+    times_s : float64 (frames,)
+        Simulated seconds of each frame (state just before the events of that second).
+    lat, lng : float32 (frames, responders)
+        True positions (before GPS noise), WGS-84 degrees.
+    status : int8 (frames, responders)
+        Index into :data:`TRACK_STATUS`.
+    """
+
+    ids: tuple[str, ...]
+    times_s: np.ndarray
+    lat: np.ndarray
+    lng: np.ndarray
+    status: np.ndarray
+
+
 @dataclass
 class SimulationResult:
-    """One policy's simulated day."""
+    """One policy's simulated day (``tracks`` when asked for with ``track_every_s``)."""
 
     policy: str
     records: list[IncidentRecord]
     metrics: dict[str, Any]
     final_positions: list[tuple[float, float]] = field(default_factory=list)
     places: list[tuple[str, float, float]] = field(default_factory=list)
+    tracks: Tracks | None = None
 
 
 def simulate(
@@ -69,14 +97,39 @@ def simulate(
     policy: Policy,
     *,
     progress: bool = False,
+    track_every_s: float | None = None,
 ) -> SimulationResult:
-    """Simulate ``scenario`` on ``network`` with one dispatch policy."""
-    return _Run(network, scenario, policy, progress=progress).run()
+    """Simulate ``scenario`` on ``network`` with one dispatch policy.
+
+    Parameters
+    ----------
+    network, scenario, policy
+        The roads, the day and the dispatch policy.
+    progress
+        Show a progress bar.
+    track_every_s
+        Also record every responder's position and state this often (simulated
+        seconds) into ``SimulationResult.tracks`` (for ``replay.html``); ``None``: don't.
+        Recording does not change the simulated day.
+    """
+    if track_every_s is not None and not (
+        isinstance(track_every_s, int | float) and 0 < track_every_s < math.inf
+    ):
+        msg = f"track_every_s must be a number of seconds > 0 or None, got {track_every_s!r}"
+        raise InvalidParameterError(msg, name="track_every_s", value=track_every_s)
+    run = _Run(network, scenario, policy, progress=progress, track_every_s=track_every_s)
+    return run.run()
 
 
 class _Run:
     def __init__(
-        self, network: RoadNetwork, scenario: Scenario, policy: Policy, *, progress: bool
+        self,
+        network: RoadNetwork,
+        scenario: Scenario,
+        policy: Policy,
+        *,
+        progress: bool,
+        track_every_s: float | None = None,
     ) -> None:
         self.net = network
         self.sc = scenario
@@ -116,6 +169,9 @@ class _Run:
         self.busy_s = 0.0
         self.online = np.ones(len(self.fleet), dtype=bool)
         self.online_s = 0.0
+        self.track_every_s = track_every_s
+        self.state = np.zeros(len(self.fleet), dtype=np.int8)  # TRACK_STATUS codes
+        self.frames: list[tuple[float, np.ndarray, np.ndarray, np.ndarray]] = []
 
     # -- event plumbing ---------------------------------------------------------------------
     def at(self, t: float, what: str, payload: Any = None) -> None:
@@ -133,6 +189,7 @@ class _Run:
                 track.first_offer_s = self.now
             row = self.row[rid]
             self.fleet.held[row] = True
+            self.state[row] = _OFFERED
             self.busy_since.setdefault(rid, self.now)
             delay = self.rng.exponential(self.sc.response_delay_s)
             p = (
@@ -148,6 +205,7 @@ class _Run:
         elif kind in (EventKind.OFFER_EXPIRED, EventKind.OFFER_WITHDRAWN, EventKind.DECLINED):
             self._release(rid)
         elif kind == EventKind.ACCEPTED and track is not None:
+            self.state[self.row[rid]] = _ASSIGNED
             if math.isnan(track.first_accept_s):
                 track.first_accept_s = self.now
             self.at(self.now, "depart", (inc, rid))
@@ -157,7 +215,9 @@ class _Run:
     def _release(self, rid: str | None) -> None:
         if rid is None:
             return
-        self.fleet.held[self.row[rid]] = False
+        row = self.row[rid]
+        self.fleet.held[row] = False
+        self.state[row] = _AVAILABLE if self.online[row] else _OFFLINE
         start = self.busy_since.pop(rid, None)
         if start is not None:
             self.busy_s += self.now - start
@@ -191,6 +251,7 @@ class _Run:
     def depart(self, inc: str, rid: str) -> None:
         self.engine.depart(inc, rid)
         row = self.row[rid]
+        self.state[row] = _EN_ROUTE
         lat, lng, heading = self.fleet.true_positions(np.array([row]))
         req = self.tracks[inc].request
         try:
@@ -209,6 +270,7 @@ class _Run:
             self._release(rid)
             return
         self.engine.arrive(inc, rid)
+        self.state[self.row[rid]] = _ON_SCENE
         req = track.request
         snap = self.net.snap(req.lat, req.lng)
         self.fleet.place(self.row[rid], snap.edge, snap.fraction)
@@ -244,6 +306,7 @@ class _Run:
             return
         rid = self.fleet.ids[row]
         self.online[row] = not self.online[row]
+        self.state[row] = _AVAILABLE if self.online[row] else _OFFLINE
         self.engine.set_status(rid, Status.AVAILABLE if self.online[row] else Status.OFFLINE)
         self.at(self.now + float(self.rng.exponential(self.sc.shift_hours * 3600.0)), "shift", row)
 
@@ -310,9 +373,13 @@ class _Run:
             desc=self.policy.name,
             leave=False,
         )
+        next_frame = 0.0 if self.track_every_s is not None else math.inf
         while self.queue and self.queue[0][0] <= horizon:
             if self.queue[0][0] > end and self.open_requests == 0:
                 break
+            while next_frame <= self.queue[0][0]:
+                self._frame(next_frame)
+                next_frame += cast(float, self.track_every_s)
             t, _, what, payload = heapq.heappop(self.queue)
             bar.update(max(0, min(int(t), int(end)) - min(int(self.now), int(end))))
             self.now = t
@@ -328,13 +395,30 @@ class _Run:
         )
         lat, lng, _ = self.fleet.true_positions()
         places = [(r.incident_id, r.lat, r.lng) for r in self.requests]
+        tracks = None
+        if self.track_every_s is not None:
+            if not self.frames or self.frames[-1][0] < self.now:
+                self._frame(self.now)
+            times, lats, lngs, states = zip(*self.frames, strict=True)
+            tracks = Tracks(
+                tuple(self.fleet.ids),
+                np.array(times, dtype=np.float64),
+                np.stack(lats),
+                np.stack(lngs),
+                np.stack(states),
+            )
         return SimulationResult(
             self.policy.name,
             records,
             metrics,
             list(zip(lat.tolist(), lng.tolist(), strict=True)),
             places,
+            tracks,
         )
+
+    def _frame(self, t: float) -> None:
+        lat, lng, _ = self.fleet.true_positions()
+        self.frames.append((t, lat.astype(np.float32), lng.astype(np.float32), self.state.copy()))
 
     def _tick(self) -> None:
         self.engine.tick()

@@ -1,0 +1,149 @@
+"""Write ``replay.html``: a self-contained page that replays a simulated day on the map.
+
+One file, no network access: the map renderer and the player (``kayou_dispatch/web``),
+the simplified road network and the day's data are all inlined. Responder tracks are
+thinned to at most ``max_points`` (frames x responders) so the default day stays a few
+megabytes; positions are integers on a ``1e-5``-degree grid, base64-packed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kayou_dispatch.errors import InvalidParameterError
+from kayou_dispatch.network import RoadNetwork
+from kayou_dispatch.simulation.runner import TRACK_STATUS, SimulationResult
+from kayou_dispatch.simulation.scenario import Scenario
+from kayou_dispatch.web import asset_text, network_geometry
+from kayou_dispatch.web._geometry import GRID_PER_DEGREE
+
+__all__ = ["MAX_TRACK_POINTS", "replay_data", "write_replay"]
+
+#: Most responder positions (frames x responders) written into one replay.
+MAX_TRACK_POINTS = 400_000
+
+
+def _b64(a: np.ndarray) -> str:
+    little = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+    return base64.b64encode(little.tobytes()).decode("ascii")
+
+
+def _num(x: float) -> float | None:
+    return None if math.isnan(x) else round(float(x), 1)
+
+
+def replay_data(
+    network: RoadNetwork,
+    scenario: Scenario,
+    result: SimulationResult,
+    *,
+    max_points: int = MAX_TRACK_POINTS,
+) -> dict[str, Any]:
+    """Return the JSON-able data a replay page draws.
+
+    Raises
+    ------
+    InvalidParameterError
+        When ``result`` has no tracks (simulate with ``track_every_s``) or ``max_points``
+        is not a positive integer.
+    """
+    tracks = result.tracks
+    if tracks is None:
+        msg = "the result has no tracks: simulate with track_every_s=... to replay it"
+        raise InvalidParameterError(msg, name="result", value=result.policy)
+    if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1:
+        msg = f"max_points must be an int >= 1, got {max_points!r}"
+        raise InvalidParameterError(msg, name="max_points", value=max_points)
+    geometry = network_geometry(network)
+    n_frames, n_resp = tracks.lat.shape
+    step = max(1, math.ceil(n_frames * max(n_resp, 1) / max_points))
+    keep = np.arange(0, n_frames, step)
+    if keep[-1] != n_frames - 1:
+        keep = np.append(keep, n_frames - 1)  # always show the end of the day
+    lat0, lng0 = geometry["origin"]
+    qlat = np.rint((tracks.lat[keep].astype(np.float64) - lat0) * GRID_PER_DEGREE)
+    qlng = np.rint((tracks.lng[keep].astype(np.float64) - lng0) * GRID_PER_DEGREE)
+    top = max(float(qlat.max(initial=0)), float(qlng.max(initial=0)))
+    dtype = np.uint16 if top < 2**16 else np.uint32
+    qlat = np.clip(qlat, 0, None).astype(dtype)
+    qlng = np.clip(qlng, 0, None).astype(dtype)
+    places = {iid: (lat, lng) for iid, lat, lng in result.places}
+    kinds = sorted({r.kind for r in result.records})
+    kind_index = {k: i for i, k in enumerate(kinds)}
+    records = sorted(result.records, key=lambda r: (r.reported_s, r.incident_id))
+    incidents = {
+        "id": [r.incident_id for r in records],
+        "lat": [round(places[r.incident_id][0], 6) for r in records],
+        "lng": [round(places[r.incident_id][1], 6) for r in records],
+        "kind": [kind_index[r.kind] for r in records],
+        "severity": [r.severity for r in records],
+        "reported_s": [_num(r.reported_s) for r in records],
+        "accept_s": [_num(r.first_accept_s) for r in records],
+        "arrival_s": [_num(r.first_arrival_s) for r in records],
+        "closed_s": [_num(r.closed_s) for r in records],
+        "served": [int(r.served) for r in records],
+    }
+    return {
+        "title": f"{result.policy} · {network.meta.get('name') or network.meta.get('source')}",
+        "policy": result.policy,
+        "start_hour": scenario.start_hour,
+        "end_s": float(tracks.times_s[-1]),
+        "network": geometry,
+        "kinds": kinds,
+        "incidents": incidents,
+        "tracks": {
+            "n": n_resp,
+            "times_s": tracks.times_s[keep].round(1).tolist(),
+            "every_s": float(tracks.times_s[keep[1]] - tracks.times_s[keep[0]])
+            if keep.size > 1
+            else 0.0,
+            "status_names": list(TRACK_STATUS),
+            "dtype": "uint16" if dtype is np.uint16 else "uint32",
+            "lat": _b64(qlat),
+            "lng": _b64(qlng),
+            "status": _b64(tracks.status[keep].astype(np.uint8)),
+        },
+        "metrics": {
+            k: result.metrics.get(k)
+            for k in ("incidents", "served", "response_p50_s", "response_p90_s")
+        },
+    }
+
+
+def write_replay(
+    path: str | os.PathLike[str],
+    network: RoadNetwork,
+    scenario: Scenario,
+    result: SimulationResult,
+    *,
+    max_points: int = MAX_TRACK_POINTS,
+) -> Path:
+    """Write the replay page of one simulated day; return its path.
+
+    Raises
+    ------
+    InvalidParameterError
+        As :func:`replay_data`.
+    """
+    data = replay_data(network, scenario, result, max_points=max_points)
+    # Inside <script>: "</" would end the element early, so it is escaped.
+    blob = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+    page = asset_text("replay.html")
+    for key, value in (
+        ("/*{{CSS}}*/", asset_text("console.css")),
+        ("/*{{MAP_JS}}*/", asset_text("map.js")),
+        ("/*{{REPLAY_JS}}*/", asset_text("replay.js")),
+        ("{{TITLE}}", data["title"].replace("&", "&amp;").replace("<", "&lt;")),
+        ("{{DATA}}", blob),
+    ):
+        page = page.replace(key, value)
+    out = Path(path)
+    out.write_text(page, encoding="utf-8")
+    return out
