@@ -35,6 +35,7 @@ MODULES = [
     "kayou_dispatch.network.trips",
     "kayou_dispatch.server",
     "kayou_dispatch.server._auth",
+    "kayou_dispatch.server._batch",
     "kayou_dispatch.server._console",
     "kayou_dispatch.server._events",
     "kayou_dispatch.server._models",

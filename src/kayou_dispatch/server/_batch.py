@@ -15,7 +15,9 @@ import numpy as np
 from kayou_dispatch.engine import DispatchEngine
 from kayou_dispatch.shared.positions import check_ids
 
-__all__ = ["FixBatcher"]
+__all__ = [
+    "FixBatcher",
+]
 
 _Row = tuple[str, float, float, float, float, "asyncio.Future[bool]"]
 

@@ -14,6 +14,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from typing import Annotated, Any, TypeVar
@@ -51,6 +52,7 @@ from kayou_dispatch.server._models import (
     event_json,
     incident_json,
     offer_json,
+    plain_position,
 )
 
 __all__ = [
@@ -94,12 +96,21 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"detail": message, **extra}, status_code=status, headers=None)
 
 
+_POSITION_PATH = re.compile(r"/v1/responders/([^/]{1,128})/position")
+FixWriter = Callable[[str, dict[str, float | None]], Awaitable[bool]]
+
+
 class _Gate:
     """ASGI middleware: bearer token, rate limit and body size for ``/v1`` HTTP requests.
 
     Runs before FastAPI reads the body, so an anonymous or oversized request is refused
     without parsing it. The whole body (at most ``max_body_bytes``, counted as it streams,
     whatever Content-Length said) is buffered and replayed to the app.
+
+    A phone's plain position update -- most of a dispatch server's traffic -- is answered
+    here (``write_fix``), skipping routing, dependency injection and pydantic; anything
+    unusual about it (a body the fast reader declines, another responder's id, an engine
+    error) goes on to the full route, which answers as for any request.
     """
 
     def __init__(
@@ -109,11 +120,13 @@ class _Gate:
         tokens: Mapping[str, Principal],
         bucket: TokenBucket | None,
         max_body_bytes: int,
+        write_fix: FixWriter | None = None,
     ) -> None:
         self.app = app
         self.tokens = tokens
         self.bucket = bucket
         self.max_body_bytes = max_body_bytes
+        self.write_fix = write_fix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
@@ -166,6 +179,20 @@ class _Gate:
             chunks.append(body)
             if not message.get("more_body", False):
                 break
+        if self.write_fix is not None and scope["method"] == "PUT":
+            target = _POSITION_PATH.fullmatch(path)
+            rid = target.group(1) if target else None
+            if rid and (principal.is_dispatcher or principal.responder_id == rid):
+                fix = plain_position(b"".join(chunks))
+                if fix is not None:
+                    try:
+                        applied = await self.write_fix(rid, fix)
+                    except KayouDispatchError:
+                        pass  # the route runs again and maps the error
+                    else:
+                        reply = {"responder_id": rid, "applied": applied}
+                        await JSONResponse(reply)(scope, receive, send)
+                        return
         replayed = False
 
         async def replay() -> MutableMapping[str, Any]:
@@ -286,6 +313,13 @@ def create_app(
         msg = f"tick_interval_s must be in (0, 3600) seconds or None, got {tick_interval_s!r}"
         raise InvalidParameterError(msg, name="tick_interval_s", value=tick_interval_s)
     hub = EventHub(engine.subscribe)
+    batcher = None if engine.shared is None else FixBatcher(engine)
+
+    async def write_fix(responder_id: str, fix: dict[str, Any]) -> bool:
+        if batcher is None:
+            return engine.update_position(responder_id, **fix)
+        # Shared state: one Redis write for all the fixes arriving meanwhile.
+        return await batcher.submit(responder_id, **fix)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -319,9 +353,10 @@ def create_app(
         tokens=tokens,
         bucket=bucket,
         max_body_bytes=max_body_bytes,
+        write_fix=write_fix,
     )
     _add_error_handlers(app)
-    _add_routes(app, engine)
+    _add_routes(app, engine, write_fix)
     _add_events(app, engine, hub, tokens, events_queue_size)
     add_console(app, engine, tokens)
     return app
@@ -394,7 +429,7 @@ def _route(app: FastAPI, offload: bool, method: str, path: str, **kw: Any) -> Ca
     return register
 
 
-def _add_routes(app: FastAPI, engine: DispatchEngine) -> None:
+def _add_routes(app: FastAPI, engine: DispatchEngine, write_fix: FixWriter) -> None:
     route = functools.partial(_route, app, engine.shared_log is not None)
 
     @route("GET", "/healthz", tags=["ops"])
@@ -404,21 +439,11 @@ def _add_routes(app: FastAPI, engine: DispatchEngine) -> None:
 
     # --- responders -----------------------------------------------------------------------
 
-    batcher = None if engine.shared is None else FixBatcher(engine)
-
     @app.put("/v1/responders/{responder_id}/position", tags=["responders"])
     async def put_position(responder_id: ResponderId, body: PositionIn, who: Who) -> dict[str, Any]:
         """Record one phone's fix (a responder token: its own only)."""
         _self_or_dispatcher(who, responder_id)
-        where = (responder_id, body.lat, body.lng)
-        if batcher is None:
-            applied = engine.update_position(
-                *where, ts=body.ts, heading=body.heading, speed_kph=body.speed_kph
-            )
-        else:  # shared state: one Redis write for all the fixes arriving meanwhile
-            applied = await batcher.submit(
-                *where, ts=body.ts, heading=body.heading, speed_kph=body.speed_kph
-            )
+        applied = await write_fix(responder_id, body.model_dump())
         return {"responder_id": responder_id, "applied": applied}
 
     @route("POST", "/v1/positions", tags=["responders"])

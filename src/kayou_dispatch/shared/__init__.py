@@ -11,4 +11,11 @@ from kayou_dispatch.shared.log import RedisLog
 from kayou_dispatch.shared.mirror import PositionMirror
 from kayou_dispatch.shared.positions import Fixes, Meta, PulledRows, RedisPositions
 
-__all__ = ["Fixes", "Meta", "PositionMirror", "PulledRows", "RedisLog", "RedisPositions"]
+__all__ = [
+    "Fixes",
+    "Meta",
+    "PositionMirror",
+    "PulledRows",
+    "RedisLog",
+    "RedisPositions",
+]

@@ -12,7 +12,13 @@ from kayou_dispatch.errors import InvalidParameterError, SharedStateError
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["check_prefix", "open_client", "redis_errors", "wait_for_streams", "where"]
+__all__ = [
+    "check_prefix",
+    "open_client",
+    "redis_errors",
+    "wait_for_streams",
+    "where",
+]
 
 _PREFIX = re.compile(r"^[A-Za-z0-9_:.{}-]{1,64}$")
 

@@ -36,7 +36,13 @@ from kayou_dispatch.shared._client import check_prefix, open_client, redis_error
 from kayou_dispatch.spatial.cover import cell_edge_m, disk_cover, rings_for_radius
 from kayou_dispatch.spatial.index import _latlng_to_cell
 
-__all__ = ["check_ids", "Fixes", "Meta", "PulledRows", "RedisPositions"]
+__all__ = [
+    "check_ids",
+    "Fixes",
+    "Meta",
+    "PulledRows",
+    "RedisPositions",
+]
 
 # KEYS: changes stream. ARGV: prefix, rows "id\tlat\tlng\tts\thd\tcell\n"..., stream cap,
 # writer (so a process can skip its own changes, already in its index).

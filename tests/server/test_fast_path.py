@@ -1,0 +1,54 @@
+"""The gate's fast path for plain position updates agrees with the full route's model."""
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from kayou_dispatch.server._models import PositionIn, plain_position
+
+from .conftest import DISP, R17
+
+numbers = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(10**30), 10**30),
+    st.sampled_from([0, 90, -90, 180, 360, 1e11, 1000.0, 1000.0001, -0.0]),
+)
+values = st.one_of(numbers, st.none(), st.booleans(), st.text(max_size=5), st.just([1.0]))
+keys = st.sampled_from(["lat", "lng", "ts", "heading", "speed_kph", "extra"])
+bodies = st.dictionaries(keys, values, max_size=6)
+
+
+@settings(max_examples=500, deadline=None)
+@given(body=bodies)
+def test_fast_reader_accepts_only_what_the_model_accepts_with_equal_values(body):
+    raw = json.dumps(body).encode()
+    fast = plain_position(raw)
+    try:
+        model = PositionIn.model_validate_json(raw).model_dump()
+    except ValidationError:
+        model = None
+    if fast is not None:
+        assert model == fast
+
+
+@pytest.mark.parametrize("raw", [b"", b"[]", b"{", b'{"lat": 1}', b'{"lat": NaN, "lng": 0}'])
+def test_fast_reader_declines_non_plain_bodies(raw):
+    assert plain_position(raw) is None
+
+
+def test_fast_and_full_paths_answer_alike(client):
+    url = "/v1/responders/truck-17/position"
+    fast = client.put(url, json={"lat": 60.17, "lng": 24.94, "ts": 1000.0}, headers=R17)
+    full = client.put(url, json={"lat": "60.17", "lng": 24.94, "ts": 999.0}, headers=R17)
+    assert fast.status_code == full.status_code == 200
+    assert fast.json() == {"responder_id": "truck-17", "applied": True}
+    assert full.json() == {"responder_id": "truck-17", "applied": False}  # older
+    other = client.put(
+        "/v1/responders/truck-42/position", json={"lat": 60.17, "lng": 24.94}, headers=R17
+    )
+    assert other.status_code == 403
+    bad = client.put(url, json={"lat": 95.0, "lng": 24.94}, headers=DISP)
+    assert bad.status_code == 422 and "lat" in bad.json()["detail"]
