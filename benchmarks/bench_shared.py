@@ -6,7 +6,9 @@ write, as production should run it) and measures, from this one Python process:
 * ``positions``: 1,000,000 responders written in batches of 5,000 (one Lua script call per
   batch) spread over mainland China's truck corridors (seeded: 60 % within 2 km of 40 random
   "corridor" lines, the rest uniform) -- positions/s and Redis ``used_memory`` per million
-  responders (hash + cell-set membership), then a second pass moving everyone (updates/s).
+  responders (hash + cell-set membership; the capped change stream apart), then a second
+  pass moving everyone (updates/s, and the Redis server's own CPU per row: what bounds one
+  Redis primary).
 * ``pull``: reading every responder within 8 km of 200 random incidents (cell sets, one
   round trip) -- ms per pull and responders per pull.
 * ``commands``: lifecycle commands through :class:`~kayou_dispatch.shared.RedisLog` from two
@@ -72,6 +74,12 @@ def fleet(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
         [rng.uniform(*LAT_RANGE, (~on_road).sum()), rng.uniform(*LNG_RANGE, (~on_road).sum())]
     )
     return pts[:, 0], pts[:, 1]
+
+
+def redis_cpu_s(client) -> float:
+    """CPU seconds the Redis server has used (user + system)."""
+    cpu = client.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
 def write_all(store, ids, lat, lng, ts, label) -> float:
@@ -153,10 +161,13 @@ def main() -> int:
             base = client.info("memory")["used_memory"]
             first = write_all(store, ids, lat, lng, np.full(n, 1.0), "insert")
             used = client.info("memory")["used_memory"] - base
+            stream = client.memory_usage("kd:pos", samples=0) or 0
             cells = sum(1 for _ in client.scan_iter(match="kd:c:*", count=10_000))
             lat2 = lat + rng.normal(0, 0.005, n)  # ~500 m moves: most stay in their cell
             lng2 = lng + rng.normal(0, 0.005, n)
+            cpu0 = redis_cpu_s(client)
             moved = write_all(store, ids, lat2, lng2, np.full(n, 2.0), "move")
+            redis_us = (redis_cpu_s(client) - cpu0) / n * 1e6
             pulls, sizes = [], []
             for j in rng.choice(n, 200, replace=False):
                 t0 = time.perf_counter()
@@ -170,8 +181,14 @@ def main() -> int:
             proc.wait(10)
     print(f"Redis shared state, {n:,} responders, one client process, loopback, AOF fsync always")
     print(f"  insert           {first:>10,.0f} positions/s (batches of {BATCH:,}, one script each)")
-    print(f"  move             {moved:>10,.0f} positions/s")
-    print(f"  memory           {used / n * 1e6 / 2**20:>10,.0f} MiB per million responders")
+    print(
+        f"  move             {moved:>10,.0f} positions/s; Redis CPU {redis_us:.1f} µs per row "
+        f"(one core: ~{1e6 / redis_us:,.0f} rows/s)"
+    )
+    print(
+        f"  memory           {(used - stream) / n * 1e6 / 2**20:>10,.0f} MiB per million "
+        f"responders (hashes + cell sets) + {stream / 2**20:,.0f} MiB change stream"
+    )
     print(f"  cell sets        {cells:>10,} (H3 res 7)   append-only file {aof / 2**20:,.0f} MiB")
     print(
         f"  pull 8 km        {np.median(pulls):>10.2f} ms median, {np.percentile(pulls, 99):.2f} "

@@ -2,53 +2,23 @@
 
 import asyncio
 import json
-import socket
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
 
+from tests.processes import ServeProcess
+
 from .conftest import SCENE, TOKENS
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    tokens = tmp_path_factory.mktemp("serve") / "tokens.json"
+    folder = tmp_path_factory.mktemp("serve")
+    tokens = folder / "tokens.json"
     tokens.write_text(json.dumps(TOKENS))
-    port = free_port()
-    cmd = [sys.executable, "-m", "kayou_dispatch.cli", "serve", "--port", str(port)]
-    cmd += ["--tokens", str(tokens), "--tick-interval", "0.2"]
-    log = tokens.with_name("server.log")
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"server did not start: {log.read_text()}")
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    proc = ServeProcess(folder, "--tokens", str(tokens), "--tick-interval", "0.2").start()
+    yield proc.base
+    proc.stop()
 
 
 def test_health_and_authenticated_calls(server):
@@ -89,3 +59,20 @@ def test_live_events_over_a_real_socket(server):
 
     got = asyncio.run(run())
     assert got["responder_id"] == "truck-17"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--redis", "redis://127.0.0.1:1/0", "--journal", "j.db"], "exclude each other"),
+        (["--redis", "http://example.com"], "redis:// URL"),
+    ],
+)
+def test_serve_refuses_bad_shared_state_options(args, message, capsys, tmp_path):
+    from kayou_dispatch.cli import main
+
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps(TOKENS))
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--tokens", str(tokens), *args])
+    assert exc.value.code == 2 and message in capsys.readouterr().err

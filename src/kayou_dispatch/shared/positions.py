@@ -195,7 +195,7 @@ class RedisPositions:
         *,
         prefix: str = "kd",
         cell_resolution: int = 7,
-        stream_cap: int = 100_000,
+        stream_cap: int = 10_000,
     ) -> None:
         self._r = open_client(redis)
         self.prefix = check_prefix(prefix)
