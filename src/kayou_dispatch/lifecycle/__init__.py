@@ -6,7 +6,12 @@ from kayou_dispatch.lifecycle.assign import (
     coverage_penalty,
     solve_slots,
 )
-from kayou_dispatch.lifecycle.dispatcher import Candidate, Dispatcher, EtaMatrix, Ranker
+from kayou_dispatch.lifecycle.dispatcher import (
+    CandidateLike,
+    Dispatcher,
+    EtaMatrixFunction,
+    RankFunction,
+)
 from kayou_dispatch.lifecycle.journal import CommandLog, Journal, JournalRow
 from kayou_dispatch.lifecycle.records import Event, EventKind, Incident, IncidentStatus, Offer
 from kayou_dispatch.lifecycle.runcards import (
@@ -20,12 +25,12 @@ from kayou_dispatch.lifecycle.runcards import (
 
 __all__ = [
     "ASSIGN_POLICIES",
-    "Candidate",
+    "CandidateLike",
     "CommandLog",
     "coverage_penalty",
     "DEFAULT_RUN_CARDS",
     "Dispatcher",
-    "EtaMatrix",
+    "EtaMatrixFunction",
     "Event",
     "EventKind",
     "Incident",
@@ -35,7 +40,7 @@ __all__ = [
     "normalize_needs",
     "Offer",
     "OFFER_MODES",
-    "Ranker",
+    "RankFunction",
     "RARE_CAPABILITIES",
     "RunCard",
     "SEVERITY_WEIGHTS",

@@ -63,7 +63,7 @@ from kayou_dispatch.lifecycle.runcards import (
 )
 from kayou_dispatch.spatial import Responder, ResponderIndex, Status
 
-__all__ = ["Candidate", "Dispatcher", "EtaMatrix", "Ranker"]
+__all__ = ["CandidateLike", "Dispatcher", "EtaMatrixFunction", "RankFunction"]
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -72,7 +72,7 @@ _T = TypeVar("_T")
 _RANK_SLACK = 3
 
 
-class Candidate(Protocol):
+class CandidateLike(Protocol):
     """What the lifecycle reads from a ranked candidate."""
 
     @property
@@ -82,7 +82,7 @@ class Candidate(Protocol):
     def eta_s(self) -> float: ...
 
 
-class Ranker(Protocol):
+class RankFunction(Protocol):
     """``rank(lat, lng, *, k, needs, max_eta_s, heading, exclude)``: best AVAILABLE first."""
 
     def __call__(
@@ -95,10 +95,10 @@ class Ranker(Protocol):
         max_eta_s: float | None = None,
         heading: float | None = None,
         exclude: Iterable[str] = (),
-    ) -> Sequence[Candidate]: ...
+    ) -> Sequence[CandidateLike]: ...
 
 
-class EtaMatrix(Protocol):
+class EtaMatrixFunction(Protocol):
     """``eta_matrix(points, responder_ids)``: ``(len(points), len(responder_ids))`` seconds.
 
     ``points`` is a sequence of ``(lat, lng)`` pairs, one per incident; ``inf`` marks a
@@ -201,10 +201,10 @@ class Dispatcher:
     rank
         ``rank(lat, lng, *, k=10, needs=(), max_eta_s=None, heading=None, exclude=())``
         returning the best AVAILABLE candidates first, each with ``responder_id`` and
-        ``eta_s`` (see :class:`Ranker`).
+        ``eta_s`` (see :class:`RankFunction`).
     eta_matrix
         ``eta_matrix(points, responder_ids) -> ndarray`` of seconds, ``points`` being
-        ``(lat, lng)`` pairs (see :class:`EtaMatrix`); needed only by :meth:`assign_batch`.
+        ``(lat, lng)`` pairs (see :class:`EtaMatrixFunction`); needed only by :meth:`assign_batch`.
     snap_check
         ``snap_check(lat, lng)`` raising :class:`~kayou_dispatch.errors.OffNetworkError` for
         a point off the road network; called by :meth:`report_incident`. ``None``: no check.
@@ -274,8 +274,8 @@ class Dispatcher:
         self,
         index: ResponderIndex,
         *,
-        rank: Ranker | Callable[..., Sequence[Any]],
-        eta_matrix: EtaMatrix | Callable[..., Any] | None = None,
+        rank: RankFunction | Callable[..., Sequence[Any]],
+        eta_matrix: EtaMatrixFunction | Callable[..., Any] | None = None,
         snap_check: Callable[[float, float], Any] | None = None,
         clock: Callable[[], float] | None = None,
         run_cards: Mapping[str, RunCard] | None = None,
