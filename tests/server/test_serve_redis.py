@@ -101,6 +101,14 @@ def test_500_concurrent_accepts_on_two_servers_never_double_assign(cluster):
     offers = offers_of(b)
     assert offers == offers_of(a)
     assert len(offers) >= 200
+    # The fleet was sent to A only; B's console lists it all, with the same statuses.
+    fleets = [
+        httpx.get(f"{base}/v1/responders", headers=DISP).json()["responders"] for base in (a, b)
+    ]
+    assert len(fleets[1]) == 300
+    assert [(r["responder_id"], r["status"]) for r in fleets[0]] == [
+        (r["responder_id"], r["status"]) for r in fleets[1]
+    ]
     # Every offered responder accepts through both servers at once (the phone retried on
     # another connection), plus accepts for offers never made: 500+ racing requests.
     attempts = [(s, iid, rid) for iid, rid in offers for s in (a, b)]
