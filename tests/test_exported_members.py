@@ -39,6 +39,7 @@ MODULES = [
     "kayou_dispatch.server._console",
     "kayou_dispatch.server._events",
     "kayou_dispatch.server._models",
+    "kayou_dispatch.server._routing",
     "kayou_dispatch.server.app",
     "kayou_dispatch.simulation",
     "kayou_dispatch.simulation.demand",

@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from kayou_dispatch.engine import DispatchEngine
 from kayou_dispatch.server._auth import Principal
 from kayou_dispatch.server._models import incident_json, offer_json
+from kayou_dispatch.server._routing import router
 from kayou_dispatch.web import ASSETS, asset_bytes, asset_text, network_geometry
 
 __all__ = ["add_console", "CONSOLE_HEADERS"]
@@ -118,8 +119,10 @@ def add_console(app: FastAPI, engine: DispatchEngine, tokens: Mapping[str, Princ
             geometry_cache.append(json.dumps(data, separators=(",", ":")).encode())
         return Response(geometry_cache[0], media_type="application/json")
 
-    @app.get("/v1/responders", tags=["console"])
-    async def list_responders(request: Request) -> dict[str, Any]:
+    route = router(app, engine)
+
+    @route("GET", "/v1/responders", tags=["console"])
+    def list_responders(request: Request) -> dict[str, Any]:
         """Every responder's last fix, status and engagement (dispatcher only), by id."""
         _dispatcher(request)
         engine.refresh()  # once: what other processes wrote (shared state)
@@ -145,8 +148,8 @@ def add_console(app: FastAPI, engine: DispatchEngine, tokens: Mapping[str, Princ
             )
         return {"now": float(engine.clock()), "responders": rows}
 
-    @app.get("/v1/route", tags=["console"])
-    async def get_route(
+    @route("GET", "/v1/route", tags=["console"])
+    def get_route(
         request: Request,
         from_lat: _Lat,
         from_lng: _Lng,
@@ -168,8 +171,8 @@ def add_console(app: FastAPI, engine: DispatchEngine, tokens: Mapping[str, Princ
             "coords": [[lat, lng] for lat, lng in route.coords],
         }
 
-    @app.post("/v1/incidents/{incident_id}/offers/{responder_id}", tags=["offers"])
-    async def post_offer(request: Request, incident_id: _Id, responder_id: _Id) -> JSONResponse:
+    @route("POST", "/v1/incidents/{incident_id}/offers/{responder_id}", tags=["offers"])
+    def post_offer(request: Request, incident_id: _Id, responder_id: _Id) -> JSONResponse:
         """Offer an incident to a responder the dispatcher chose (dispatcher only)."""
         _dispatcher(request)
         key = request.headers.get("idempotency-key")

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import re
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request, WebSocket
@@ -54,6 +53,7 @@ from kayou_dispatch.server._models import (
     offer_json,
     plain_position,
 )
+from kayou_dispatch.server._routing import router
 
 __all__ = [
     "create_app",
@@ -403,34 +403,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid_body)
 
 
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _route(app: FastAPI, offload: bool, method: str, path: str, **kw: Any) -> Callable[[_F], _F]:
-    """Register an endpoint written as a plain function.
-
-    With an in-process engine every call takes microseconds: it runs on the event loop
-    (no thread hop). With shared state every call waits on Redis: it runs in the thread
-    pool, so the loop keeps serving other requests meanwhile (and Redis gets to fsync many
-    clients' writes at once).
-    """
-
-    def register(fn: _F) -> _F:
-        endpoint: Callable[..., Any] = fn
-        if not offload:
-
-            @functools.wraps(fn)
-            async def endpoint(*args: Any, **kwargs: Any) -> Any:
-                return fn(*args, **kwargs)
-
-        app.api_route(path, methods=[method], **kw)(endpoint)
-        return fn
-
-    return register
-
-
 def _add_routes(app: FastAPI, engine: DispatchEngine, write_fix: FixWriter) -> None:
-    route = functools.partial(_route, app, engine.shared_log is not None)
+    route = router(app, engine)
 
     @route("GET", "/healthz", tags=["ops"])
     def healthz() -> dict[str, Any]:
