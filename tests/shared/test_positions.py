@@ -115,3 +115,22 @@ def test_snapshot_loads_every_responder(redis_url):
     store.write(ids, rng.uniform(20, 40, n), rng.uniform(100, 120, n), np.ones(n))
     loaded = [rid for rows in store.snapshot(batch=5_000) for rid in rows.fixes.ids]
     assert sorted(loaded) == sorted(ids)
+
+
+def test_bad_options_and_ids_are_typed_errors(redis_url):
+    from kayou_dispatch import DispatchEngine, InvalidParameterError, load_network
+
+    for kw in ({"cell_resolution": 2}, {"cell_resolution": True}, {"stream_cap": 10}):
+        with pytest.raises(InvalidParameterError):
+            RedisPositions(redis_url, **kw)
+    with pytest.raises(InvalidParameterError, match="redis:// URL"):
+        RedisPositions(42)
+    store = RedisPositions(redis_url)
+    with pytest.raises(InvalidParameterError, match="tabs or newlines"):
+        write(store, "bad\tid", 22.7, 114.25, ts=1.0)
+    engine = DispatchEngine(load_network(), redis=redis_url)
+    with pytest.raises(InvalidParameterError, match="tabs or newlines"):
+        engine.update_position("bad\nid", 60.17, 24.94)
+    assert "bad\nid" not in engine  # refused before anything changed
+    with pytest.raises(InvalidParameterError, match="redis"):
+        DispatchEngine(load_network(), redis="http://example.com")
