@@ -14,7 +14,7 @@ import os
 import queue
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -39,12 +39,10 @@ from kayou_dispatch.matching._validate import (
     check_needs,
 )
 from kayou_dispatch.network import RoadNetwork, Snap
+from kayou_dispatch.shared import PositionMirror, RedisLog, RedisPositions
+from kayou_dispatch.shared._client import open_client
 from kayou_dispatch.shared.positions import check_ids
 from kayou_dispatch.spatial import Neighbor, Responder, ResponderIndex, Status
-
-if TYPE_CHECKING:
-    from kayou_dispatch.shared import RedisLog
-    from kayou_dispatch.shared.mirror import PositionMirror
 
 __all__ = ["DispatchEngine"]
 
@@ -53,10 +51,6 @@ def _shared_state(
     redis: Any, prefix: str, index: ResponderIndex
 ) -> tuple[RedisLog, PositionMirror]:
     """Open the shared log and position mirror on one Redis client."""
-    from kayou_dispatch.shared import RedisLog, RedisPositions
-    from kayou_dispatch.shared._client import open_client
-    from kayou_dispatch.shared.mirror import PositionMirror
-
     client = open_client(redis)
     log = RedisLog(client, prefix=prefix)
     return log, PositionMirror(RedisPositions(client, prefix=prefix), index)
@@ -89,9 +83,10 @@ class DispatchEngine:
     redis
         A ``redis://`` URL (or ``redis.Redis`` client) to share state with other processes
         (the ``redis`` extra): the lifecycle runs on a shared
-        :class:`~kayou_dispatch.shared.RedisLog` (instead of ``journal``), fixes are
-        written to :class:`~kayou_dispatch.shared.RedisPositions` and responders near an
-        incident are read from it before ranking. ``None``: this process only.
+        :class:`~kayou_dispatch.shared.RedisLog` (instead of ``journal``); fixes, statuses
+        and capabilities are written to :class:`~kayou_dispatch.shared.RedisPositions`,
+        and a :class:`~kayou_dispatch.shared.PositionMirror` applies what other processes
+        wrote before every ranking or read. ``None``: this process only.
     redis_prefix
         Key prefix of the shared state (one per dispatch region / shard).
 
@@ -277,7 +272,11 @@ class DispatchEngine:
             self._mirror.positions.set_capabilities(responder_id, caps)
 
     def remove(self, responder_id: str) -> None:
-        """Forget a responder; see :meth:`ResponderIndex.remove`."""
+        """Forget a responder; see :meth:`ResponderIndex.remove`.
+
+        With shared state only this process forgets it: Redis and the other processes keep
+        its last fix until it goes stale (set it ``offline`` to take it out everywhere).
+        """
         self._index.remove(responder_id)
 
     def get(self, responder_id: str) -> Responder:

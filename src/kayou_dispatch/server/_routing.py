@@ -19,9 +19,9 @@ def _route(app: FastAPI, offload: bool, method: str, path: str, **kw: Any) -> Ca
     """Register an endpoint written as a plain function.
 
     With an in-process engine it runs on the event loop, with no thread hop (most calls
-    take microseconds; ranking and routes a few milliseconds). With shared state every call waits on Redis: it runs in the thread
-    pool, so the loop keeps serving other requests meanwhile (and Redis gets to fsync many
-    clients' writes at once).
+    take microseconds; ranking and routes a few milliseconds). With shared state every
+    call waits on Redis: it runs in the thread pool, so the loop keeps serving other
+    requests meanwhile (and Redis gets to fsync many clients' writes at once).
     """
 
     def register(fn: _F) -> _F:
