@@ -70,8 +70,11 @@ def offers_of(base):
     return [(i["incident_id"], o["responder_id"]) for i in incidents for o in i["offers"]]
 
 
-async def accept_all(attempts, concurrency=64):
-    """Send every (server, incident, responder) accept at once; return the acknowledged ones."""
+async def accept_all(attempts, concurrency=64, on_result=None):
+    """Send every (server, incident, responder) accept at once; return each status code.
+
+    ``on_result(code)`` sees each code as it arrives (``None``: no HTTP answer).
+    """
     sem = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(headers=DISP, timeout=30, limits=limits) as client:
@@ -81,8 +84,12 @@ async def accept_all(attempts, concurrency=64):
                 try:
                     r = await client.post(f"{base}/v1/incidents/{iid}/offers/{rid}/accept")
                 except httpx.TransportError:
-                    return None
-                return r.status_code
+                    code = None
+                else:
+                    code = r.status_code
+                if on_result is not None:
+                    on_result(code)
+                return code
 
         codes = await asyncio.gather(*(one(*a) for a in attempts))
     return list(zip(attempts, codes, strict=True))
@@ -143,18 +150,20 @@ def test_a_redis_crash_loses_no_acknowledged_assignment(cluster):
     attempts = [(s, iid, rid) for iid, rid in offers_of(a) for s in (a, b)]
     random.Random(4).shuffle(attempts)
 
-    async def storm_with_crash():
-        task = asyncio.create_task(accept_all(attempts, concurrency=16))
-        await asyncio.sleep(0.3)  # part of the accepts are acknowledged by now
-        redis.crash()  # SIGKILL: no shutdown save; only the append-only file survives
-        return await task
+    acked = 0
 
-    results = asyncio.run(storm_with_crash())
+    def crash_after_20_acks(code):
+        nonlocal acked
+        acked += code == 200
+        if acked == 20:
+            redis.crash()  # SIGKILL: no shutdown save; only the append-only file survives
+
+    results = asyncio.run(accept_all(attempts, concurrency=16, on_result=crash_after_20_acks))
     won = {(iid, rid) for (_, iid, rid), code in results if code == 200}
     failed = [code for _, code in results if code not in (200, 409)]
-    assert won, "no accept was acknowledged before the crash"
-    assert failed, "the crash came too late to interrupt anything"
-    assert set(failed) <= {503, None}
+    assert len(won) >= 20
+    assert len(failed) >= 100, "the crash came too late to interrupt anything"
+    assert set(failed) <= {503, None}, sorted(set(failed), key=str)
     redis.start()  # same port and directory: replays the append-only file
     for base in (a, b):
         state = assignments(base)
