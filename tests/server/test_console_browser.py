@@ -156,6 +156,29 @@ def test_incident_appears_live_then_offer_and_accept(browser, server, tmp_path):
     assert wait_for(browser, f"{lines}.length === 0")
 
 
+def test_moves_and_status_changes_arrive_on_the_event_stream(browser, server):
+    open_console(browser, server)
+    known = browser.execute_script("return window.kayouConsole.state.positionMessages")
+    rid, lat, lng = FLEET[1]
+    moved = {"lat": lat + 0.0007, "lng": lng - 0.0011}
+    r = httpx.put(f"{server}/v1/responders/{rid}/position", json=moved, headers=DISP)
+    assert r.json()["applied"] is True
+    row = f"window.kayouConsole.state.respIndex.get('{rid}')"
+    where = f"[window.kayouConsole.map.resp.lat[{row}], window.kayouConsole.map.resp.lng[{row}]]"
+    # Within the feed's second, long before the 30 s safety poll.
+    got = wait_for(browser, f"{where}[0] === {moved['lat']} && {where}", timeout=5)
+    assert got == [moved["lat"], moved["lng"]]
+    availability = {"status": "offline"}
+    r = httpx.put(f"{server}/v1/responders/{rid}/availability", json=availability, headers=DISP)
+    assert r.status_code == 200
+    status = f"window.KayouMap.STATUS_CODES[window.kayouConsole.map.resp.status[{row}]]"
+    assert wait_for(browser, f"{status} === 'offline'", timeout=5)
+    assert browser.execute_script("return window.kayouConsole.state.positionMessages") > known
+    httpx.put(f"{server}/v1/responders/{rid}/availability", json={"status": "available"},
+              headers=DISP)  # fmt: skip
+    assert js_errors(browser) == []
+
+
 def test_full_redraw_of_5000_responders(browser, server):
     rows = [
         {"id": f"bulk-{i}", "lat": 60.1645 + (i % 97) * 14e-5, "lng": 24.936 + (i // 97) * 33e-5}

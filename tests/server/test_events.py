@@ -3,7 +3,11 @@
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.websockets import WebSocketDisconnect
+
+from kayou_dispatch import Status
 
 from .conftest import DISP, R17, R42, SCENE
 
@@ -71,3 +75,56 @@ def test_the_running_app_ticks_offer_expiries(engine, clock):
         assert ws.receive_json()["kind"] == "offer_made"
         clock[0] += 3600  # past the offer's time-out: the background tick expires it
         assert ws.receive_json()["kind"] == "offer_expired"
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    before=st.dictionaries(
+        st.sampled_from("abcdef"), st.tuples(st.integers(0, 2), st.sampled_from(list(Status)))
+    ),
+    after=st.dictionaries(
+        st.sampled_from("abcdef"), st.tuples(st.integers(0, 2), st.sampled_from(list(Status)))
+    ),
+    same_order=st.booleans(),
+)
+def test_position_changes_match_a_dict_diff(before, after, same_order):
+    """Oracle: compare the two fleets id by id."""
+    from kayou_dispatch.server._events import position_changes
+    from kayou_dispatch.spatial import ResponderIndex
+
+    def index_of(fleet, order):
+        index = ResponderIndex(clock=lambda: 1000.0)
+        for rid in order:
+            step, status = fleet[rid]
+            index.update_position(rid, 22.7 + step * 0.001, 114.2, ts=999.0)
+            index.set_status(rid, status)
+        return index.snapshot()
+
+    if same_order:
+        after = {rid: after.get(rid, v) for rid, v in before.items()}
+    first = index_of(before, sorted(before))
+    second = index_of(after, sorted(after))
+    changed, gone = position_changes(first, second)
+    want = sorted(rid for rid, v in after.items() if before.get(rid) != v)
+    assert sorted(r["responder_id"] for r in changed) == want
+    assert gone == sorted(before.keys() - after.keys())
+    for r in changed:
+        step, status = after[r["responder_id"]]
+        assert (r["lat"], r["status"], r["fresh"]) == (22.7 + step * 0.001, status.value, True)
+    assert len(position_changes(None, second)[0]) == len(after)  # a first message: all
+
+
+def test_published_position_changes_reach_dispatchers_only():
+    import asyncio
+
+    from kayou_dispatch.server._events import EventHub
+
+    async def run():
+        hub = EventHub(lambda callback: lambda: None)
+        disp, resp = hub.add(dispatcher=True), hub.add(dispatcher=False)
+        assert hub.dispatchers() == 1
+        hub.publish({"kind": "positions", "responders": [], "removed": ["x"]})
+        await asyncio.sleep(0)
+        return disp.queue.qsize(), resp.queue.qsize()
+
+    assert asyncio.run(run()) == (1, 0)

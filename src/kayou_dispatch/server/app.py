@@ -41,7 +41,7 @@ from kayou_dispatch.lifecycle import Event, EventKind, Incident
 from kayou_dispatch.server._auth import Principal, TokenBucket, load_tokens
 from kayou_dispatch.server._batch import FixBatcher
 from kayou_dispatch.server._console import add_console
-from kayou_dispatch.server._events import EventHub
+from kayou_dispatch.server._events import EventHub, feed_positions
 from kayou_dispatch.server._models import (
     AvailabilityIn,
     BulkPositionsIn,
@@ -264,6 +264,7 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     tick_interval_s: float | None = 1.0,
     events_queue_size: int = 1000,
+    positions_interval_s: float | None = 1.0,
 ) -> FastAPI:
     """Build the HTTP app serving ``engine``.
 
@@ -283,6 +284,9 @@ def create_app(
         expire and cascade; ``None``: the host ticks.
     events_queue_size
         Events a live client may fall behind before it is disconnected.
+    positions_interval_s
+        While dispatchers follow ``/v1/events``, send them the fleet's position and status
+        changes this often (``{"kind": "positions", ...}`` messages); ``None``: never.
 
     Returns
     -------
@@ -307,11 +311,13 @@ def create_app(
     ):
         msg = f"max_body_bytes must be an int >= 1, got {max_body_bytes!r}"
         raise InvalidParameterError(msg, name="max_body_bytes", value=max_body_bytes)
-    if tick_interval_s is not None and not (
-        isinstance(tick_interval_s, int | float) and 0 < tick_interval_s < 3600
+    for name, value in (
+        ("tick_interval_s", tick_interval_s),
+        ("positions_interval_s", positions_interval_s),
     ):
-        msg = f"tick_interval_s must be in (0, 3600) seconds or None, got {tick_interval_s!r}"
-        raise InvalidParameterError(msg, name="tick_interval_s", value=tick_interval_s)
+        if value is not None and not (isinstance(value, int | float) and 0 < value < 3600):
+            msg = f"{name} must be in (0, 3600) seconds or None, got {value!r}"
+            raise InvalidParameterError(msg, name=name, value=value)
     hub = EventHub(engine.subscribe)
     batcher = None if engine.shared is None else FixBatcher(engine)
 
@@ -329,6 +335,9 @@ def create_app(
         stop = threading.Event()
         if engine.shared_log is not None:
             tasks.append(asyncio.create_task(asyncio.to_thread(_follow, engine, stop)))
+        if positions_interval_s is not None:
+            feed = feed_positions(engine.index, hub, float(positions_interval_s))
+            tasks.append(asyncio.create_task(feed))
         try:
             yield
         finally:
@@ -602,7 +611,9 @@ def _add_events(
 
         Authenticate with ``Authorization: Bearer <token>`` or ``?token=<token>`` (browsers
         cannot set headers on a WebSocket). Each message is one event as JSON; an
-        ``offer_made`` to a responder carries the incident's place and kind.
+        ``offer_made`` to a responder carries the incident's place and kind. Dispatchers
+        also get ``{"kind": "positions", "responders": [...], "removed": [...]}``: the
+        fleet's changes since the previous such message (responders never see others).
         """
         auth = websocket.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
@@ -612,7 +623,7 @@ def _add_events(
         if who is None:
             await websocket.close(code=4401, reason="missing or unknown token")
             return
-        sub = hub.add(queue_size)
+        sub = hub.add(queue_size, dispatcher=who.is_dispatcher)
         mine: set[str] = set()
         await websocket.accept()
 
@@ -633,6 +644,9 @@ def _add_events(
                     return
                 event = getter.result()
                 if event is None:
+                    continue
+                if isinstance(event, dict):  # published to dispatchers: position changes
+                    await websocket.send_json(event)
                     continue
                 message = _event_for(engine, who, event, mine)
                 if message is not None:

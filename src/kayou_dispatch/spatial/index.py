@@ -15,6 +15,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from itertools import chain, repeat
 from typing import Any
 
@@ -35,7 +36,7 @@ from kayou_dispatch.spatial.responders import (
     parse_status,
 )
 
-__all__ = ["ResponderIndex"]
+__all__ = ["ResponderIndex", "Snapshot"]
 
 _AVAILABLE = CODE_BY_STATUS[Status.AVAILABLE]
 _EMPTY: frozenset[str] = frozenset()
@@ -62,6 +63,22 @@ _COLUMNS: dict[str, tuple[Any, Any]] = {
     "status": (np.int8, _AVAILABLE),
     "alive": (np.bool_, False),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Every responder of an index at one moment (parallel arrays; see ``snapshot``)."""
+
+    ids: list[str]
+    lat: NDArray[np.float64]
+    lng: NDArray[np.float64]
+    ts: NDArray[np.float64]
+    fresh: NDArray[np.bool_]
+    status: NDArray[np.int8]  #: codes: ``STATUS_BY_CODE[code]``
+
+    def statuses(self) -> list[Status]:
+        """The statuses as :class:`Status` values."""
+        return [STATUS_BY_CODE[c] for c in self.status.tolist()]
 
 
 def _check_id(responder_id: Any) -> str:
@@ -557,6 +574,35 @@ class ResponderIndex:
                 capabilities=self._caps[slot],
                 cell=h3i.int_to_str(int(self._col["cell"][slot])),
                 fresh=ts >= self._clock() - self._ttl,
+            )
+
+    def snapshot(self) -> Snapshot:
+        """Return every responder's id, fix, freshness and status at once (copies).
+
+        For views of the whole fleet (a dispatcher's map): one consistent read under the
+        lock, in slot order, cheaper than one :meth:`get` per responder.
+
+        Examples
+        --------
+        >>> index = ResponderIndex(clock=lambda: 100.0)
+        >>> index.update_positions(["a", "b"], [22.7, 22.8], [114.2, 114.3], ts=90.0)
+        2
+        >>> snap = index.snapshot()
+        >>> snap.ids, snap.lat.tolist(), [s.value for s in snap.statuses()]
+        (['a', 'b'], [22.7, 22.8], ['available', 'available'])
+        """
+        with self._lock:
+            slots = np.flatnonzero(self._col["alive"][: len(self._ids)])
+            ids = self._ids
+            col = self._col
+            ts = col["ts"][slots]
+            return Snapshot(
+                ids=[str(ids[i]) for i in slots.tolist()],
+                lat=col["lat"][slots],
+                lng=col["lng"][slots],
+                ts=ts,
+                fresh=ts >= self._clock() - self._ttl,
+                status=col["status"][slots],
             )
 
     def _filter(

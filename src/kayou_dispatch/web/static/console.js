@@ -21,6 +21,7 @@
     assignedRoutes: new Map(), // JSON [rid, iid] -> {responder, incident, coords, at}
     connected: false,
     events: 0,
+    positionMessages: 0, // position-change messages received on the event stream
     ready: false,
   };
 
@@ -135,6 +136,30 @@
 
   // --- loading -----------------------------------------------------------------------
 
+  // An available responder whose fix went stale cannot be ranked: shown as offline.
+  function shownStatus(r) {
+    return r.fresh || r.status !== "available" ? r.status : "offline";
+  }
+
+  // The server's position feed: only what changed since its previous message.
+  function applyPositions(msg) {
+    state.positionMessages++;
+    let unknown = (msg.removed || []).length > 0;
+    for (const r of msg.responders) {
+      const i = state.respIndex.get(r.responder_id);
+      if (i === undefined) {
+        unknown = true; // a new responder: reload the whole fleet once
+        continue;
+      }
+      map.resp.lat[i] = r.lat;
+      map.resp.lng[i] = r.lng;
+      map.resp.status[i] = Math.max(0, KayouMap.STATUS_CODES.indexOf(shownStatus(r)));
+    }
+    if (unknown) later("responders", loadResponders, 100);
+    later("routes", refreshAssignedRoutes, 2000); // assigned trucks moved: their routes too
+    scheduleRedraw();
+  }
+
   async function loadResponders() {
     const body = await api("v1/responders");
     state.clockSkew = body.now - Date.now() / 1000;
@@ -148,8 +173,7 @@
       ids[i] = r.responder_id;
       lat[i] = r.lat;
       lng[i] = r.lng;
-      // An available responder whose fix went stale cannot be ranked: shown as offline.
-      status[i] = r.fresh || r.status !== "available" ? r.status : "offline";
+      status[i] = shownStatus(r);
       state.respIndex.set(r.responder_id, i);
     });
     map.setResponders({ ids, lat, lng, status });
@@ -237,11 +261,15 @@
       backoff = 500;
       $("conn").textContent = "live";
       $("conn").className = "conn up";
-      loadIncidents().catch(showError); // catch up on what happened while disconnected
+      // Catch up on what happened while disconnected; the feed sends changes from now on.
+      loadIncidents().catch(showError);
+      loadResponders().catch(showError);
     };
     ws.onmessage = (m) => {
       try {
-        onEvent(JSON.parse(m.data));
+        const msg = JSON.parse(m.data);
+        if (msg.kind === "positions") applyPositions(msg);
+        else onEvent(msg);
       } catch (e) {
         showError(e);
       }
@@ -438,9 +466,9 @@
     scheduleRedraw();
   });
   setInterval(tickTimers, 1000); // ages and offer timers
-  setInterval(() => { // positions are not events: poll them
+  setInterval(() => { // a safety net: the event stream carries position changes
     loadResponders().then(refreshAssignedRoutes).catch(showError);
-  }, 3000);
+  }, 30000);
 
   async function start() {
     const geom = await api("v1/network/geometry");
