@@ -650,9 +650,14 @@ class DispatchEngine:
 
         Raises
         ------
+        InvalidParameterError
+            For a ``wait_s`` that is not 0 to 60 seconds.
         SharedStateError
             When Redis fails.
         """
+        if isinstance(wait_s, bool) or not isinstance(wait_s, int | float) or not 0 <= wait_s <= 60:
+            msg = f"wait_s must be 0 to 60 seconds, got {wait_s!r}"
+            raise InvalidParameterError(msg, name="wait_s", value=wait_s)
         if self._shared_log is None or self._mirror is None:
             return False
         arrived = wait_s > 0 and self._shared_log.wait(wait_s)

@@ -239,3 +239,20 @@ def test_idempotency_key(fleet):
     h = {**DISP, "Idempotency-Key": "k1"}
     assert fleet.post("/v1/incidents", json=body, headers=h).status_code == 201
     assert fleet.post("/v1/incidents", json=body, headers=h).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"tick_interval_s": 0},
+        {"tick_interval_s": "1"},
+        {"positions_interval_s": -1.0},
+        {"positions_interval_s": 7200},
+        {"max_body_bytes": 0},
+        {"engine": None},
+    ],
+)
+def test_bad_app_options_are_typed_errors(engine, option):
+    kw = {"auth": TOKENS, **option}
+    with pytest.raises(InvalidParameterError):
+        create_app(kw.pop("engine", engine), **kw)

@@ -91,6 +91,12 @@ def test_events_from_another_engine_reach_subscribers_on_refresh(region, redis_u
     assert not b.refresh(wait_s=0.05)
 
 
+@pytest.mark.parametrize("wait", [-1, "1", float("nan"), True, 61])
+def test_refresh_refuses_bad_waits(region, wait):
+    with pytest.raises(InvalidParameterError, match="wait_s"):
+        DispatchEngine(region).refresh(wait_s=wait)
+
+
 def test_redis_and_journal_exclude_each_other(region, redis_url, tmp_path):
     with pytest.raises(InvalidParameterError, match="journal or redis"):
         DispatchEngine(region, redis=redis_url, journal=tmp_path / "j.db")
