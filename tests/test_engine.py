@@ -205,6 +205,18 @@ def test_eta_matrix(engine):
     assert engine.eta_matrix(np.array([[0.0, 0.01]]), []).shape == (1, 0)
 
 
+def test_bounded_eta_matrix_is_exact_up_to_each_limit(engine):
+    lngs = np.linspace(0.0, 0.02, 25)
+    ids = [f"r{i}" for i in range(25)]
+    engine.update_positions(ids, np.zeros(25), lngs)
+    points = [(0.0, 0.004), (0.0, 0.013), (0.0, 0.019)]
+    full = engine.eta_matrix(points, ids)
+    for limits in (100.0, [0.0, 250.0, math.inf], [30.0, 60.0, 90.0]):
+        got = engine.eta_matrix(points, ids, limit_s=limits)
+        cap = np.broadcast_to(np.asarray(limits, dtype=float), (3,))[:, None]
+        assert np.array_equal(got, np.where(full <= cap, full, np.inf))
+
+
 def test_capability_registry():
     engine = DispatchEngine(line_network(), clock=lambda: 0.0, capabilities={"tow", "crane"})
     assert engine.capabilities == frozenset({"tow", "crane"})
@@ -286,6 +298,9 @@ def test_eta_matrix_bad_input(engine):
             engine.eta_matrix(bad, ["a"])
     with pytest.raises(InvalidParameterError):
         engine.eta_matrix([(0.0, 0.01)], "a")
+    for bad in (-1.0, math.nan, "x", [1.0, 2.0]):
+        with pytest.raises(InvalidParameterError, match="limit_s"):
+            engine.eta_matrix([(0.0, 0.01)], ["a"], limit_s=bad)
 
 
 def test_constructor_bad_input():

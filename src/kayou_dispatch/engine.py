@@ -10,6 +10,7 @@ index, delegates ranking to :mod:`kayou_dispatch.matching`, and the incident lif
 
 from __future__ import annotations
 
+import math
 import os
 import queue
 import time
@@ -431,7 +432,11 @@ class DispatchEngine:
         )
 
     def eta_matrix(
-        self, incidents: Sequence[tuple[float, float]] | ArrayLike, responder_ids: Sequence[str]
+        self,
+        incidents: Sequence[tuple[float, float]] | ArrayLike,
+        responder_ids: Sequence[str],
+        *,
+        limit_s: float | ArrayLike = math.inf,
     ) -> NDArray[np.float64]:
         """Return road ETAs from each responder to each incident, shape (incidents, responders).
 
@@ -439,6 +444,10 @@ class DispatchEngine:
         snapped without a heading, responders with theirs. Status and freshness are not
         checked (the caller chose the responders). ``inf`` where a responder is off the
         network or cannot reach the incident.
+
+        ``limit_s`` (one for all incidents, or one per incident) bounds each search: ETAs
+        up to it are exact, larger ones are ``inf`` (not searched) -- far cheaper when only
+        the near responders matter (``assign_batch`` widens the limit where it must).
 
         Raises
         ------
@@ -475,9 +484,16 @@ class DispatchEngine:
             msg = "responder_ids must be a sequence of ids, not one string"
             raise InvalidParameterError(msg, name="responder_ids", value=responder_ids)
         la, ln = validate_latlng_array(pts[:, 0], pts[:, 1])
+        try:
+            limits = np.broadcast_to(np.asarray(limit_s, dtype=np.float64), la.shape)
+        except (TypeError, ValueError):
+            limits = np.array([np.nan])
+        if not (limits >= 0).all():
+            msg = "limit_s must be seconds >= 0 (inf allowed), one or one per incident"
+            raise InvalidParameterError(msg, name="limit_s", value=limit_s)
         self._catch_up()
         return eta_matrix(
-            self._net, self._index, self._snaps, self._ranker, la, ln, list(responder_ids)
+            self._net, self._index, self._snaps, self._ranker, la, ln, list(responder_ids), limits
         )
 
     def set_ranker(self, rank: Callable[..., Sequence[Any]] | None) -> None:

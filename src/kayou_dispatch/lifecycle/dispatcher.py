@@ -19,6 +19,7 @@ is released, in order, by whichever thread gets to deliver first.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import os
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn, Protocol, TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 
 from kayou_dispatch.errors import (
     DuplicateIncidentError,
@@ -71,6 +73,9 @@ _T = TypeVar("_T")
 #: Extra candidates asked of the ranker, in case some became busy since it looked.
 _RANK_SLACK = 3
 
+#: First search limit of a batch's ETA matrix (when the matrix takes ``limit_s``).
+_FIRST_BATCH_LIMIT_S = 600.0
+
 
 class CandidateLike(Protocol):
     """What the lifecycle reads from a ranked candidate."""
@@ -102,7 +107,10 @@ class EtaMatrixFunction(Protocol):
     """``eta_matrix(points, responder_ids)``: ``(len(points), len(responder_ids))`` seconds.
 
     ``points`` is a sequence of ``(lat, lng)`` pairs, one per incident; ``inf`` marks a
-    responder that cannot reach an incident.
+    responder that cannot reach an incident. A matrix that also takes ``limit_s`` (one
+    limit per point: exact ETAs up to it, ``inf`` beyond, as
+    :meth:`~kayou_dispatch.DispatchEngine.eta_matrix`) lets :meth:`Dispatcher.assign_batch`
+    search only as far as the solution needs.
     """
 
     def __call__(
@@ -168,6 +176,17 @@ class _Inc:
 
     def excluded(self) -> set[str]:
         return {*self.declined, *self.expired, *self.offers, *self.stage}
+
+
+def _takes_keyword(fn: Callable[..., Any] | None, name: str) -> bool:
+    """Whether ``fn`` accepts the keyword argument ``name``."""
+    if fn is None:
+        return False
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def _check_id(name: str, value: Any) -> str:
@@ -300,6 +319,7 @@ class Dispatcher:
         self._index = index
         self._rank = rank
         self._eta_matrix = eta_matrix
+        self._matrix_limits = _takes_keyword(eta_matrix, "limit_s")
         self._snap_check = snap_check
         self._clock: Callable[[], float] = index.clock if clock is None else clock
         self._cards: dict[str, RunCard] = dict(DEFAULT_RUN_CARDS)
@@ -1281,6 +1301,12 @@ class Dispatcher:
         card's mode; later top-ups (after a decline, an expiry, or in :meth:`tick`) follow
         the mode, so a broadcast incident then gets its ``fan_out`` offers.
 
+        With an ``eta_matrix`` taking ``limit_s`` (the engine's), each incident's search
+        first stops at 600 s (or its ``max_eta_s``); a pair beyond is priced at the limit,
+        a lower bound. If the solution uses such a pair, those incidents search four times
+        further and it is solved again; a solution without one is exactly the solution on
+        full ETAs -- at a fraction of the searching.
+
         Parameters
         ----------
         incident_ids
@@ -1337,6 +1363,23 @@ class Dispatcher:
 
         return self._run("assign_batch", body)
 
+    def _batch_etas(
+        self, points: list[tuple[float, float]], ids: list[str], limits: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """ETAs from the injected matrix: exact up to ``limits`` (NaN, negative: ``inf``)."""
+        assert self._eta_matrix is not None
+        if self._matrix_limits:
+            bounded: Callable[..., Any] = self._eta_matrix
+            got = bounded(points, ids, limit_s=limits)
+        else:
+            got = self._eta_matrix(points, ids)
+        eta = np.array(got, dtype=np.float64)
+        if eta.shape != (len(points), len(ids)):
+            msg = f"eta_matrix returned shape {eta.shape}, expected {(len(points), len(ids))}"
+            raise InvalidParameterError(msg, name="eta_matrix", value=eta.shape)
+        eta[~(eta >= 0)] = np.inf  # NaN and negative: unreachable
+        return eta
+
     def _fill_check_starved(self, inc: _Inc) -> None:
         """After a batch: an incident nobody was offered to is starved (or unserved)."""
         if inc.live and not inc.offers and not inc.assigned:
@@ -1381,31 +1424,30 @@ class Dispatcher:
         ids = [r.responder_id for r in cands]
         col_of = {rid: j for j, rid in enumerate(ids)}
         points = [(inc.lat, inc.lng) for inc in incs]
-        assert self._eta_matrix is not None
-        eta_inc = np.asarray(self._eta_matrix(points, ids), dtype=np.float64)
-        if eta_inc.shape != (len(incs), len(ids)):
-            msg = f"eta_matrix returned shape {eta_inc.shape}, expected {(len(incs), len(ids))}"
-            raise InvalidParameterError(msg, name="eta_matrix", value=eta_inc.shape)
-        eta_inc = eta_inc.copy()
-        eta_inc[~(eta_inc >= 0)] = np.inf  # NaN and negative: unreachable
+        caps = np.array([math.inf if i.max_eta_s is None else i.max_eta_s for i in incs])
+        # Searches bounded at `limits` (per incident) give exact ETAs up to the limit; a
+        # pair beyond it costs the limit (a lower bound). A solution that uses no such pair
+        # is optimal for the exact ETAs too; otherwise its incidents search further.
+        first = _FIRST_BATCH_LIMIT_S if self._matrix_limits else math.inf
+        limits = np.minimum(caps, first)
+        exact = self._batch_etas(points, ids, limits)
+        blocked = np.zeros(exact.shape, dtype=bool)  # declined / lapsed: never again
         for row, inc in enumerate(incs):
-            if inc.max_eta_s is not None:
-                eta_inc[row, eta_inc[row] > inc.max_eta_s] = np.inf
             for rid in inc.excluded():
                 j = col_of.get(rid)
                 if j is not None:
-                    eta_inc[row, j] = np.inf
+                    blocked[row, j] = True
         has = {
             needs: np.fromiter((needs <= r.capabilities for r in cands), bool, len(cands))
             for needs in all_needs
         }
         slot_rows = np.fromiter((row for row, _ in slots), np.int64, len(slots))
-        eta = eta_inc[slot_rows]
         slot_needs = [needs for _, needs in slots]
+        lacks = np.zeros((len(slots), len(cands)), dtype=bool)
         for needs in all_needs:
             if needs:
                 rows = np.array([i for i, n in enumerate(slot_needs) if n == needs], np.intp)
-                eta[np.ix_(rows, np.flatnonzero(~has[needs]))] = np.inf
+                lacks[np.ix_(rows, np.flatnonzero(~has[needs]))] = True
         weights = np.fromiter(
             (SEVERITY_WEIGHTS[incs[row].severity] for row, _ in slots), np.float64, len(slots)
         )
@@ -1421,7 +1463,21 @@ class Dispatcher:
                 radius_m=self._coverage_radius_m,
                 margin_s=margin,
             )
-        for i, j in solve_slots(eta, weights=weights, penalty_s=penalty, policy=policy):
+        while True:
+            known = exact <= limits[:, None]
+            bound = np.where(limits < caps, limits, np.inf)[:, None]
+            eta_inc = np.where(known, exact, bound)
+            eta_inc[(eta_inc > caps[:, None]) | blocked] = np.inf
+            eta = eta_inc[slot_rows]
+            eta[lacks] = np.inf
+            picks = solve_slots(eta, weights=weights, penalty_s=penalty, policy=policy)
+            unsure = sorted({slot_rows[i] for i, j in picks if not known[slot_rows[i], j]})
+            if not unsure:
+                break
+            wider = limits[unsure] * 4.0
+            limits[unsure] = np.where(wider > 86_400.0, math.inf, np.minimum(wider, caps[unsure]))
+            exact[unsure] = self._batch_etas([points[r] for r in unsure], ids, limits[unsure])
+        for i, j in picks:
             inc = incs[slots[i][0]]
             self._offer(inc, ids[j], float(eta[i, j]), slots[i][1])
             out[inc.incident_id].append(inc.offers[ids[j]])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,11 +24,13 @@ def eta_matrix(
     lats: NDArray[np.float64],
     lngs: NDArray[np.float64],
     responder_ids: Sequence[str],
+    limits_s: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
     """Return ETAs, shape ``(incidents, responders)``, ``inf`` where unreachable.
 
-    One unbounded reverse search per incident serves every responder. Incidents are
-    snapped without a heading; responders with theirs, as in ranking, whatever their
+    One reverse search per incident serves every responder: unbounded, or only up to the
+    incident's ``limits_s`` (then every ETA above it is ``inf`` too: not searched). Incidents
+    are snapped without a heading; responders with theirs, as in ranking, whatever their
     status or freshness (the caller chose them). Off-network responders get ``inf``.
 
     Raises
@@ -42,5 +45,6 @@ def eta_matrix(
     out = np.empty((lats.shape[0], slots.shape[0]))
     for i in range(lats.shape[0]):
         dest = network.snap(float(lats[i]), float(lngs[i]))
-        out[i] = ranker.times(dest, snaps, dep)
+        limit = math.inf if limits_s is None else float(limits_s[i])
+        out[i] = ranker.times(dest, snaps, dep, limit_s=limit)
     return out

@@ -184,11 +184,18 @@ class Ranker:
             target = min(max(observed * 1.2, 1.0), 1000.0)
             self._ratio = 0.7 * self._ratio + 0.3 * target
 
-    def times(self, dest: Snap, snaps: SnapArrays, dep: Departures) -> NDArray[np.float64]:
-        """Return every row's exact time to ``dest`` (``inf``: off the network or unreachable)."""
+    def times(
+        self, dest: Snap, snaps: SnapArrays, dep: Departures, *, limit_s: float = math.inf
+    ) -> NDArray[np.float64]:
+        """Return every row's exact time to ``dest``, searching only up to ``limit_s``.
+
+        ``inf``: off the network, unreachable, or slower than ``limit_s`` (every time
+        ``<= limit_s`` is exact).
+        """
         out = np.full(snaps.edge.shape[0], math.inf)
         on = np.flatnonzero(snaps.edge >= 0)
         if on.size:
-            tree = self._net.tree_to_snapped(dest)
+            tree = self._net.tree_to_snapped(dest, limit_s=limit_s)
             out[on] = tree.times(_rows(snaps, on), _dep_rows(dep, on))
+        out[out > limit_s] = math.inf  # reached through a node in reach, maybe not fastest
         return out
