@@ -9,6 +9,8 @@ write, as production should run it) and measures, from this one Python process:
   responders (hash + cell-set membership; the capped change stream apart), then a second
   pass moving everyone (updates/s, and the Redis server's own CPU per row: what bounds one
   Redis primary).
+* ``mirror``: a second process loading every responder (hashes), then following a third
+  pass of 200,000 moves through the change stream into its own index (positions/s applied).
 * ``pull``: reading every responder within 8 km of 200 random incidents (cell sets, one
   round trip) -- ms per pull and responders per pull.
 * ``commands``: lifecycle commands through :class:`~kayou_dispatch.shared.RedisLog` from two
@@ -148,7 +150,8 @@ def main() -> int:
         return 1
     import redis
 
-    from kayou_dispatch.shared import RedisPositions
+    from kayou_dispatch import ResponderIndex
+    from kayou_dispatch.shared import PositionMirror, RedisPositions
 
     rng = np.random.default_rng(20261125)
     lat, lng = fleet(rng, n)
@@ -168,6 +171,19 @@ def main() -> int:
             cpu0 = redis_cpu_s(client)
             moved = write_all(store, ids, lat2, lng2, np.full(n, 2.0), "move")
             redis_us = (redis_cpu_s(client) - cpu0) / n * 1e6
+            # Another process: load everything, then follow a third pass through the stream.
+            t0 = time.perf_counter()
+            mirror = PositionMirror(RedisPositions(url), ResponderIndex(clock=lambda: 3.0))
+            load_s = time.perf_counter() - t0
+            follow_n = min(n, 200_000)  # the stream keeps ~10,000 entries: 200 batches fit
+            lat3 = lat2[:follow_n] + rng.normal(0, 0.005, follow_n)
+            write_all(
+                store, ids[:follow_n], lat3, lng2[:follow_n], np.full(follow_n, 3.0), "pass 3"
+            )
+            t0 = time.perf_counter()
+            mirror.catch_up()
+            follow = follow_n / (time.perf_counter() - t0)
+            assert mirror.index.get(ids[0]).lat == lat3[0] and mirror.reloads == 1
             pulls, sizes = [], []
             for j in rng.choice(n, 200, replace=False):
                 t0 = time.perf_counter()
@@ -189,6 +205,8 @@ def main() -> int:
         f"  memory           {(used - stream) / n * 1e6 / 2**20:>10,.0f} MiB per million "
         f"responders (hashes + cell sets) + {stream / 2**20:,.0f} MiB change stream"
     )
+    print(f"  load (mirror)    {n / load_s:>10,.0f} responders/s: a new process reads everyone")
+    print(f"  follow (mirror)  {follow:>10,.0f} positions/s applied from the change stream")
     print(f"  cell sets        {cells:>10,} (H3 res 7)   append-only file {aof / 2**20:,.0f} MiB")
     print(
         f"  pull 8 km        {np.median(pulls):>10.2f} ms median, {np.percentile(pulls, 99):.2f} "
