@@ -261,16 +261,6 @@ class RedisLog:
         """Return the commands appended since last seen (no lock)."""
         return self._read_after(self._last)
 
-    @property
-    def key(self) -> str:
-        """The stream's key."""
-        return self._key
-
-    @property
-    def cursor(self) -> str:
-        """Id of the last entry applied ('' before the first)."""
-        return self._last
-
     def wait(self, timeout_s: float = 1.0) -> bool:
         """Block until the log has entries not yet seen (or ``timeout_s``); say whether it has.
 

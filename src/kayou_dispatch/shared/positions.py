@@ -218,11 +218,6 @@ class RedisPositions:
         """The Redis server, for messages (no password)."""
         return where(self._r)
 
-    @property
-    def client(self) -> Any:
-        """The ``redis.Redis`` client."""
-        return self._r
-
     def write(
         self,
         ids: Sequence[str],
