@@ -48,6 +48,7 @@ FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--disable-dev-shm-usage",  # small /dev/shm in containers: use /tmp instead
     "--window-size=1280,800",
 )
 KINDS = ("breakdown", "tyre", "collision", "medical", "stuck", "fuel")

@@ -23,6 +23,7 @@ CHROMIUM_FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--disable-dev-shm-usage",  # small /dev/shm in containers: use /tmp instead
     "--window-size=1280,800",
 )
 
