@@ -70,8 +70,8 @@ class NodeGrid:
         d = radius_m / EARTH_RADIUS_M
         lat_lo = lat - math.degrees(d)
         lat_hi = lat + math.degrees(d)
-        r0 = max(int(math.floor((lat_lo - self.lat0) / self.dlat)), 0)
-        r1 = min(int(math.floor((lat_hi - self.lat0) / self.dlat)), self.ny - 1)
+        r0 = max(math.floor((lat_lo - self.lat0) / self.dlat), 0)
+        r1 = min(math.floor((lat_hi - self.lat0) / self.dlat), self.ny - 1)
         if r0 > r1:
             return []
         c = math.cos(math.radians(lat))
@@ -79,8 +79,8 @@ class NodeGrid:
             c0, c1 = 0, self.nx - 1
         else:
             half = math.degrees(math.asin(math.sin(d) / c))
-            c0 = max(int(math.floor((lng - half - self.lng0) / self.dlng)), 0)
-            c1 = min(int(math.floor((lng + half - self.lng0) / self.dlng)), self.nx - 1)
+            c0 = max(math.floor((lng - half - self.lng0) / self.dlng), 0)
+            c1 = min(math.floor((lng + half - self.lng0) / self.dlng), self.nx - 1)
             if c0 > c1:
                 return []
         start = self.start
