@@ -846,6 +846,8 @@ class RoadNetwork:
         if not (limit_s < math.inf and n >= _LOCAL_MIN_NODES and 0.0 < vmax < math.inf):
             return None
         radius = limit_s * vmax * (1.0 + 1e-9) + 1.0
+        if not radius < 1e7:  # a quarter of the way round the earth: everything
+            return None
         grid = self._nodes
         if grid.count_within(destination.lat, destination.lng, radius) * _LOCAL_SHARE > n:
             return None
