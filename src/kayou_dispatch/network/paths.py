@@ -150,8 +150,8 @@ class CSRGraph:
         Exact for every time up to ``limit_s`` when ``nodes`` holds every node that a path
         of at most ``limit_s`` seconds can pass (see :mod:`~kayou_dispatch.network._nodegrid`):
         nothing the size of the network is allocated or initialised. Returns the time of
-        each of ``nodes`` and, with ``predecessors``, the next node (a network node index;
-        ``n`` at an entry taken directly, negative where unreached).
+        each of ``nodes`` and, with ``predecessors``, the next node as a position in
+        ``nodes`` (``len(nodes)`` at an entry taken directly, negative where unreached).
         """
         s = nodes.shape[0]
         if not s:
@@ -189,11 +189,7 @@ class CSRGraph:
         dist, pred = dijkstra(
             sub, directed=True, indices=s, limit=limit_s, return_predecessors=True
         )
-        pred = pred[:s].astype(np.int64)
-        inside = (pred >= 0) & (pred < s)
-        nxt = np.where(pred == s, self.n, -1)
-        nxt[inside] = nodes[pred[inside]]
-        return dist[:s], nxt
+        return dist[:s], pred[:s].astype(np.int64)
 
     def edges_between(
         self, tails: NDArray[np.int64], heads: NDArray[np.int64]

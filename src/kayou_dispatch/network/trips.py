@@ -265,14 +265,14 @@ class DestinationTree:
         tt = a.travel_time_s.item
         head = a.v.item
         dist, pred, row = self._dist.item, self.pred.item, self._row
-        n = self.graph.n
+        # Steps are followed in the search's own numbering (the subgraph's rows after a
+        # local search), translated to network nodes once per node passed.
+        within = None if self._within is None else self._within.item
+        entry_row = self._dist.shape[0]  # the virtual entry row
 
         def d(node: int) -> float:
             k = row(node)
             return dist(k) if k >= 0 else math.inf
-
-        def pred_item(node: int) -> int:
-            return int(pred(row(node)))
 
         idx = np.asarray(rows, dtype=np.int64)
         ends = {de for de, _ in self._dest_edges()} if self.dest.node is None else set()
@@ -311,14 +311,13 @@ class DestinationTree:
                 out.append(Leg(math.inf, -1, math.nan, [], -1, math.nan, False))
                 continue
             nodes = [x]
-            p = pred_item(x)
-            while p != n:
-                nodes.append(p)
-                p = pred_item(p)
+            p = pred(row(x))
+            while p != entry_row:
+                nodes.append(p if within is None else within(p))
+                p = pred(p)
             last, last_to = -1, math.nan
             if self.dest.node is None:
-                end = nodes[-1]
-                if end == int(a.u[self.dest.edge]):
+                if nodes[-1] == int(a.u[self.dest.edge]):
                     last, last_to = self.dest.edge, self.dest.fraction
                 else:
                     last, last_to = self.dest_twin, 1.0 - self.dest.fraction
