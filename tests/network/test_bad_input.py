@@ -239,3 +239,20 @@ def test_travel_times_to_snapped_rejects(net):
         net.travel_times_to_snapped(dest, [(0, 0.5)])
     with pytest.raises(InvalidParameterError):
         net.travel_times_to_snapped(dest, ok._replace(edge=np.array([99])))
+
+
+@pytest.mark.parametrize("edit", ["graph", "structure", "missing"])
+def test_load_refuses_search_structures_that_do_not_match_the_graph(tmp_path, net, edit):
+    # An edited file, or one whose structures another version wrote: refused, never used.
+    path = tmp_path / "n.npz"
+    net.save(path)
+    z = dict(np.load(path))
+    if edit == "graph":
+        z["travel_time_s"] = z["travel_time_s"] * 1.5
+    elif edit == "structure":
+        z["derived/fingerprint"] = np.array("0" * 40)
+    else:
+        del z["derived/_graph/forward/__csr__data"]
+    np.savez(path, **z)
+    with pytest.raises(NetworkLoadError, match="search structures"):
+        RoadNetwork.load(path)

@@ -251,8 +251,44 @@ def test_network_arrays_are_read_only():
 def test_load_builds_nothing_eagerly(tmp_path):
     g = _two_nodes()
     g.add_edge(10, 20, travel_time=3.0, length=111.0)
-    RoadNetwork.from_networkx(g).save(tmp_path / "n.npz")
+    RoadNetwork.from_networkx(g).save(tmp_path / "n.npz", derived=False)
     net = RoadNetwork.load(tmp_path / "n.npz")
     assert "_graph" not in vars(net) and "_segments" not in vars(net)
     net.snap(22.70, 114.205)
     assert "_segments" in vars(net) and "_graph" not in vars(net)
+
+
+def _structures(net):
+    from kayou_dispatch.network import _persist
+
+    out = {"twin": net.edge_twin}
+    for name, _ in net._DERIVED:
+        _persist.dump(getattr(net, name), name, out, net._NESTED)
+    return out
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(road_graphs())
+def test_saved_search_structures_load_ready_and_identical(g):
+    # A loaded network answers from the structures saved with it: nothing is rebuilt, and
+    # every array equals the one a fresh build makes (so every answer is the same).
+    import tempfile
+    from pathlib import Path
+
+    net = RoadNetwork.from_networkx(g)
+    with tempfile.TemporaryDirectory() as d:
+        net.save(Path(d) / "n.npz")
+        back = RoadNetwork.load(Path(d) / "n.npz")
+    assert {"_graph", "_segments", "_nodes", "edge_twin"} <= set(vars(back))
+    fresh, loaded = _structures(net), _structures(back)
+    assert fresh.keys() == loaded.keys()
+    for key in fresh:
+        np.testing.assert_array_equal(fresh[key], loaded[key], err_msg=key)
+    lat, lng = float(net.node_lat[0]) + 1e-4, float(net.node_lng[0])
+    dest = net.snap(lat, lng, max_distance_m=math.inf)
+    assert back.snap(lat, lng, max_distance_m=math.inf) == dest
+    origins = net.snap_many(net.node_lat, net.node_lng)
+    origins = origins._make(c[origins.edge >= 0] for c in origins)
+    np.testing.assert_array_equal(
+        back.travel_times_to_snapped(dest, origins), net.travel_times_to_snapped(dest, origins)
+    )

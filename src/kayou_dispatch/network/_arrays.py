@@ -178,10 +178,19 @@ class EdgeArrays:
 
 
 def save_arrays(
-    path: str | os.PathLike[str], arrays: EdgeArrays, *, compress: bool = False
+    path: str | os.PathLike[str],
+    arrays: EdgeArrays,
+    *,
+    compress: bool = False,
+    extra: dict[str, NDArray[Any]] | None = None,
 ) -> None:
-    """Write arrays to one ``.npz`` file (``compress=True`` for files that are shipped)."""
-    payload = {name: getattr(arrays, name) for name in ARRAY_FIELDS}
+    """Write arrays to one ``.npz`` file (``compress=True`` for files that are shipped).
+
+    ``extra`` entries (derived structures, see :mod:`~kayou_dispatch.network._persist`) are
+    written beside them under their own names.
+    """
+    payload: dict[str, Any] = dict(extra or {})
+    payload.update({name: getattr(arrays, name) for name in ARRAY_FIELDS})
     payload["format_version"] = np.array(FORMAT_VERSION)
     payload["meta_json"] = np.array(json.dumps(arrays.meta))
     writer = np.savez_compressed if compress else np.savez
@@ -197,6 +206,17 @@ def load_arrays(path: str | os.PathLike[str]) -> EdgeArrays:
     NetworkLoadError
         When the file is missing, not such an archive, or of another format version.
     """
+    return load_saved(path)[0]
+
+
+def load_saved(path: str | os.PathLike[str]) -> tuple[EdgeArrays, dict[str, NDArray[Any]]]:
+    """Read arrays written by :func:`save_arrays`, with the ``extra`` entries saved beside.
+
+    Raises
+    ------
+    NetworkLoadError
+        As :func:`load_arrays`.
+    """
 
     p = Path(path)
     if not p.is_file():
@@ -209,6 +229,8 @@ def load_arrays(path: str | os.PathLike[str]) -> EdgeArrays:
                 raise NetworkLoadError(msg, source=path)
             data = {name: z[name] for name in ARRAY_FIELDS}
             meta = json.loads(str(z["meta_json"]))
+            known = {*ARRAY_FIELDS, "format_version", "meta_json"}
+            extra = {name: z[name] for name in z.files if name not in known}
     except NetworkLoadError:
         raise
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
@@ -216,4 +238,4 @@ def load_arrays(path: str | os.PathLike[str]) -> EdgeArrays:
         raise NetworkLoadError(msg, source=path) from None
     arrays = EdgeArrays(**data, meta=meta)
     arrays.validate(source=path)
-    return arrays
+    return arrays, extra

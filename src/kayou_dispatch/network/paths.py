@@ -18,6 +18,7 @@ import itertools
 import math
 import threading
 from collections.abc import Sequence
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -95,10 +96,17 @@ class CSRGraph:
         indices = np.concatenate([r.indices.astype(np.int64), [0, 0]])
         data = np.concatenate([r.data, [0.0, 0.0]])
         self._virtual = csr_matrix((data, indices, indptr), shape=(n + 1, n + 1))
+        self._runtime()
+
+    def _runtime(self) -> None:
+        # What a search needs besides the graph: made anew, never saved (see _persist).
         self._virtual_lock = threading.Lock()
-        # Network node -> subgraph row, -1 elsewhere: set and reset per local search.
-        self._local = np.full(n, -1, dtype=np.int32)
         self._local_lock = threading.Lock()
+
+    @cached_property
+    def _local(self) -> NDArray[np.int32]:
+        # Network node -> subgraph row, -1 elsewhere: set and reset per local search.
+        return np.full(self.n, -1, dtype=np.int32)
 
     def times_from(self, node: int) -> NDArray[np.float64]:
         """Return the shortest time from ``node`` to every node (``inf`` if unreachable)."""

@@ -1,0 +1,94 @@
+"""Save the structures the query path needs beside a network, so a loaded one ranks at once.
+
+:meth:`~kayou_dispatch.network.RoadNetwork.save` writes, next to the graph's own arrays,
+the arrays of every derived structure built from them (edge twins, sparse graphs, the
+snapping grid, the node grid): ``derived/<structure>/<attribute>`` entries of the same
+``.npz``. Building them takes seconds to minutes on millions of nodes; reading them back
+takes what reading arrays takes.
+
+A structure is plain data: its numpy arrays, numbers and nested structures (dumped
+recursively) and scipy sparse matrices (dumped as their three arrays). What it builds
+lazily later (an STRtree, a KD-tree) or holds at run time (locks, scratch arrays) is
+recreated by its ``_runtime()`` method, never saved.
+
+The derived arrays carry a fingerprint of the graph they were built from (a BLAKE2 hash
+of every graph array, the format versions included): a file whose derived part does not
+match its graph (edited by hand, written by another version) is refused with
+:class:`~kayou_dispatch.errors.NetworkLoadError`, never used to give a wrong answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.sparse import csr_matrix
+
+__all__ = ["DERIVED_VERSION", "dump", "fingerprint", "restore"]
+
+#: Version of the derived structures' layout; a change makes old files rebuild (refused).
+DERIVED_VERSION = 1
+_CSR = "__csr__"
+
+
+def fingerprint(arrays: dict[str, NDArray[Any]], version: int) -> str:
+    """Return a hash of the graph arrays (name, dtype, shape and bytes of each)."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(f"{version}/{DERIVED_VERSION}".encode())
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+        h.update(a.tobytes() if a.dtype.hasobject else a.view(np.uint8).data)
+    return h.hexdigest()
+
+
+def dump(obj: object, prefix: str, out: dict[str, NDArray[Any]], kinds: tuple[type, ...]) -> None:
+    """Add ``obj``'s plain-data attributes to ``out`` under ``prefix``.
+
+    ``kinds`` are the structure classes that may nest (dumped recursively).
+    """
+    out[f"{prefix}/__class__"] = np.array(type(obj).__name__)
+    for name, value in vars(obj).items():
+        key = f"{prefix}/{name}"
+        if isinstance(value, np.ndarray):
+            out[key] = value
+        elif isinstance(value, bool | int | float | np.number):
+            out[key] = np.array(value)
+        elif isinstance(value, csr_matrix):
+            out[f"{key}/{_CSR}data"] = value.data
+            out[f"{key}/{_CSR}indices"] = value.indices
+            out[f"{key}/{_CSR}indptr"] = value.indptr
+            out[f"{key}/{_CSR}shape"] = np.array(value.shape)
+        elif isinstance(value, kinds):
+            dump(value, key, out, kinds)
+        # Anything else (locks, lazily built trees, scratch space) is recreated, not saved.
+
+
+def restore(
+    cls: type[Any], prefix: str, data: dict[str, NDArray[Any]], kinds: tuple[type, ...]
+) -> Any:
+    """Rebuild an object of ``cls`` dumped under ``prefix`` (see :func:`dump`)."""
+    obj = object.__new__(cls)
+    by_name = {k.__name__: k for k in kinds}
+    head = f"{prefix}/"
+    names = {key[len(head) :].split("/", 1)[0] for key in data if key.startswith(head)}
+    names.discard("__class__")
+    for name in sorted(names):
+        key = f"{prefix}/{name}"
+        if key in data:
+            value: Any = data[key]
+            value = value[()] if value.ndim == 0 and value.dtype.kind in "biuf" else value
+        elif f"{key}/{_CSR}data" in data:
+            shape = tuple(int(x) for x in data[f"{key}/{_CSR}shape"])
+            parts = (data[f"{key}/{_CSR}{part}"] for part in ("data", "indices", "indptr"))
+            value = csr_matrix(tuple(parts), shape=shape)
+        else:
+            sub = str(data[f"{key}/__class__"])
+            value = restore(by_name[sub], key, data, kinds)
+        setattr(obj, name, value)
+    runtime = getattr(obj, "_runtime", None)
+    if runtime is not None:
+        runtime()
+    return obj
