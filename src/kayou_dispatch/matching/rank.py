@@ -105,7 +105,7 @@ class Ranker:
         self._net = network
         self._lock = threading.Lock()
         self._ratio = 3.0  # road time / straight-line bound, learned
-        self._radius_m = 2000.0  # straight-line radius holding the k nearest, learned
+        self._radius_m = 2000.0  # radius of the disk a ranking gathers first, learned
         self.searches = 0  # searches run so far (for tests and benchmarks)
         self._plane = LocalPlane(network)
         south, west, north, east = network.bounds
@@ -159,9 +159,10 @@ class Ranker:
             return []
         kk = min(k, dist.size)
         d_k = float(np.partition(dist, kk - 1)[kk - 1])
-        self._learn_radius(d_k)
         lb_k = max(d_k - OFF_NETWORK_M, 0.0) / vmax
         limit = min(lb_k * ratio + 1.0, max_eta_s)
+        # Next time, gather the disk the search will need at once.
+        self._learn_radius(min(limit * vmax + OFF_NETWORK_M, self._span_m))
         tries = 0
         while True:
             reach = limit * vmax + OFF_NETWORK_M
@@ -314,9 +315,9 @@ class Ranker:
             target = min(max(observed * 1.2, 1.0), 1000.0)
             self._ratio = 0.7 * self._ratio + 0.3 * target
 
-    def _learn_radius(self, d_k: float) -> None:
+    def _learn_radius(self, reach_m: float) -> None:
         with self._lock:
-            self._radius_m = 0.7 * self._radius_m + 0.3 * max(2.0 * d_k, 500.0)
+            self._radius_m = 0.7 * self._radius_m + 0.3 * max(1.2 * reach_m, 500.0)
 
     def times(
         self, dest: Snap, snaps: SnapArrays, dep: Departures, *, limit_s: float = math.inf
