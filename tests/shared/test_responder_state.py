@@ -1,0 +1,78 @@
+"""Responder state shared through Redis has one owner too (issues 13 and 16).
+
+Bugs: ``engine.remove`` forgot a responder only in its own process; a fix mirrored into
+another process (applied there as a bulk update) cleared its ``speed_kph``; a responder
+engaged on an incident that another process's mirror (re)created came back AVAILABLE.
+"""
+
+import pytest
+
+pytest.importorskip("redis")
+
+from kayou_dispatch import DispatchEngine, InvalidTransitionError, Status, load_network
+
+pytestmark = pytest.mark.redis
+NOW = 10_000.0
+
+
+@pytest.fixture(scope="module")
+def net():
+    return load_network()
+
+
+def pair(net, url):
+    return (DispatchEngine(net, redis=url, clock=lambda: NOW) for _ in range(2))
+
+
+def test_remove_forgets_a_responder_in_every_process(net, redis_url):
+    a, b = pair(net, redis_url)
+    a.update_position("t1", *net.node_latlng(10))
+    a.update_position("t2", *net.node_latlng(20))
+    assert "t1" in b and b.get("t1").lat == pytest.approx(net.node_latlng(10)[0])
+    a.remove("t1")
+    assert "t1" not in a
+    b.refresh()
+    assert "t1" not in b and "t2" in b
+    late = DispatchEngine(net, redis=redis_url, clock=lambda: NOW)
+    assert "t1" not in late and "t2" in late
+    assert a.shared.positions.count() == 1
+
+
+def test_speed_survives_the_mirror(net, redis_url):
+    a, b = pair(net, redis_url)
+    a.update_position("t1", *net.node_latlng(10), speed_kph=42.0, heading=90.0)
+    assert a.get("t1").speed_kph == 42.0
+    assert b.get("t1").speed_kph == 42.0 and b.get("t1").heading == 90.0
+    # A bulk update elsewhere (no speeds): the next fix has no speed, everywhere alike.
+    b.update_positions(["t1", "t2"], [net.node_latlng(11)[0]] * 2, [net.node_latlng(11)[1]] * 2)
+    assert a.get("t1").speed_kph is None and b.get("t1").speed_kph is None
+    late = DispatchEngine(net, redis=redis_url, clock=lambda: NOW)
+    b.update_position("t2", *net.node_latlng(12), speed_kph=7.5)
+    assert late.get("t2").speed_kph == 7.5 and a.get("t2").speed_kph == 7.5
+
+
+def test_an_engaged_responder_recreated_by_the_mirror_keeps_its_lifecycle_status(net, redis_url):
+    a, b = pair(net, redis_url)
+    a.update_position("t1", *net.node_latlng(10))
+    place = net.node_latlng(15)
+    [offer] = a.report_incident("i1", *place, kind="directions", dispatch=True).offers
+    assert offer.responder_id == "t1"
+    b.refresh()
+    assert b.get("t1").status is Status.OFFERED
+    b.index.remove("t1")  # e.g. pruned as stale in that process
+    a.update_position("t1", *net.node_latlng(11), ts=NOW + 1)  # its phone reports again
+    assert "t1" not in {c.responder_id for c in b.rank(*place)}
+    assert b.get("t1").status is Status.OFFERED
+
+
+def test_availability_of_an_engaged_responder_is_refused_in_every_process(net, redis_url):
+    a, b = pair(net, redis_url)
+    a.update_position("t1", *net.node_latlng(10))
+    a.report_incident("i1", *net.node_latlng(15), kind="directions", dispatch=True)
+    with pytest.raises(InvalidTransitionError):
+        b.set_status("t1", "offline")  # b had not seen the offer yet: it catches up first
+    assert a.accept("i1", "t1").assigned == ("t1",)
+    assert b.get("t1").status is Status.ASSIGNED
+    a.resolve("i1")
+    b.set_status("t1", "offline")
+    assert a.get("t1").status is Status.OFFLINE
