@@ -61,6 +61,7 @@ MODULES = [
     "kayou_dispatch.spatial.cover",
     "kayou_dispatch.spatial.index",
     "kayou_dispatch.spatial.responders",
+    "kayou_dispatch.store",
     "kayou_dispatch.web",
     "kayou_dispatch.web._assets",
     "kayou_dispatch.web._geometry",

@@ -42,19 +42,19 @@ from kayou_dispatch.matching._validate import (
 from kayou_dispatch.network import RoadNetwork, Snap
 from kayou_dispatch.shared import PositionMirror, RedisLog, RedisPositions
 from kayou_dispatch.shared._client import open_client
-from kayou_dispatch.shared.positions import check_ids
 from kayou_dispatch.spatial import Neighbor, Responder, ResponderIndex, Status
+from kayou_dispatch.store import LocalPositionStore, PositionStore, RedisPositionStore
 
 __all__ = ["DispatchEngine"]
 
 
 def _shared_state(
-    redis: Any, prefix: str, index: ResponderIndex
-) -> tuple[RedisLog, PositionMirror]:
-    """Open the shared log and position mirror on one Redis client."""
+    redis: Any, prefix: str, index: ResponderIndex, clock: Callable[[], float]
+) -> tuple[RedisLog, RedisPositionStore]:
+    """Open the shared log and position store on one Redis client."""
     client = open_client(redis)
     log = RedisLog(client, prefix=prefix)
-    return log, PositionMirror(RedisPositions(client, prefix=prefix), index)
+    return log, RedisPositionStore(RedisPositions(client, prefix=prefix), index, clock=clock)
 
 
 class DispatchEngine:
@@ -140,13 +140,13 @@ class DispatchEngine:
         self._snaps = SnapCache(network)
         self._ranker = Ranker(network)
         self._rank_fn: Callable[..., Sequence[Any]] = self.rank
-        self._mirror: PositionMirror | None = None
+        self._store: PositionStore = LocalPositionStore(self._index)
         self._shared_log: RedisLog | None = None
         if redis is not None:
             if journal is not None:
                 msg = "give journal or redis, not both (the Redis log is the journal)"
                 raise InvalidParameterError(msg, name="journal", value=journal)
-            self._shared_log, self._mirror = _shared_state(redis, redis_prefix, self._index)
+            self._shared_log, self._store = _shared_state(redis, redis_prefix, self._index, clock)
             journal = self._shared_log
         self._dispatcher = Dispatcher(
             self._index,
@@ -202,36 +202,17 @@ class DispatchEngine:
     ) -> bool:
         """Insert or move one responder; see :meth:`ResponderIndex.update_position`.
 
+        With shared state the answer is Redis's: whether this is the newest fix anywhere.
+
         Raises
         ------
         InvalidCoordinateError, InvalidParameterError
             On bad input (including capabilities outside the registry); nothing changes.
         """
-        if capabilities is not None:
-            capabilities = check_needs(capabilities, self._registry, name="capabilities")
-        if self._mirror is not None:
-            check_ids([responder_id])
-            ts = float(self.clock()) if ts is None else ts
-        applied = self._index.update_position(
-            responder_id,
-            lat,
-            lng,
-            ts=ts,
-            heading=heading,
-            speed_kph=speed_kph,
-            capabilities=capabilities,
+        caps = None if capabilities is None else self._check_capabilities(capabilities)
+        return self._store.update_position(
+            responder_id, lat, lng, ts=ts, heading=heading, speed_kph=speed_kph, capabilities=caps
         )
-        if self._mirror is None:
-            return applied
-        # Validated by the index; Redis decides whether it is the newest fix anywhere.
-        shared = self._mirror.positions
-        assert ts is not None
-        row = [float(lat), float(lng), float(ts), np.nan if heading is None else heading]
-        la, ln, t, hd = (np.array([x], dtype=np.float64) for x in row)
-        done = shared.write([responder_id], la, ln, t, hd)
-        if capabilities is not None:
-            shared.set_capabilities(responder_id, capabilities)
-        return bool(done[0])
 
     def update_positions(
         self,
@@ -243,42 +224,41 @@ class DispatchEngine:
         headings: ArrayLike | None = None,
     ) -> int:
         """Insert or move many responders; see :meth:`ResponderIndex.update_positions`."""
-        if self._mirror is not None:
-            check_ids(ids)
-            ts = float(self.clock()) if ts is None else ts
-        applied = self._index.update_positions(ids, lats, lngs, ts=ts, headings=headings)
-        if self._mirror is None:
-            return applied
-        n = len(ids)  # validated by the index: same lengths, finite, in range
-        as_array = lambda x: np.broadcast_to(np.asarray(x, dtype=np.float64), (n,))  # noqa: E731
-        hd = None if headings is None else as_array(headings)
-        done = self._mirror.positions.write(
-            [str(i) for i in ids], as_array(lats), as_array(lngs), as_array(ts), hd
-        )
-        return int(done.sum())
+        return self._store.update_positions(ids, lats, lngs, ts=ts, headings=headings)
 
     def set_status(self, responder_id: str, status: Status | str) -> None:
-        """Set a responder's status; only AVAILABLE responders are ranked."""
+        """Set a status the responder chose: AVAILABLE or OFFLINE (only AVAILABLE is ranked).
+
+        The lifecycle decides the status of an engaged responder; the rule lives in
+        :meth:`~kayou_dispatch.lifecycle.Dispatcher.set_responder_status`.
+
+        Raises
+        ------
+        InvalidTransitionError
+            While the responder is offered or assigned an incident.
+        UnknownResponderError, InvalidParameterError
+            For an unknown responder or status.
+        """
         self._catch_up()
-        self._index.set_status(responder_id, status)
-        if self._mirror is not None:
-            self._mirror.positions.set_status(responder_id, self._index.get(responder_id).status)
+        self._dispatcher.set_responder_status(responder_id, status, write=self._store.set_status)
 
     def set_capabilities(self, responder_id: str, capabilities: Iterable[str]) -> None:
         """Replace a responder's capabilities (checked against the registry)."""
-        caps = check_needs(capabilities, self._registry, name="capabilities")
+        caps = self._check_capabilities(capabilities)
         self._catch_up()
-        self._index.set_capabilities(responder_id, caps)
-        if self._mirror is not None:
-            self._mirror.positions.set_capabilities(responder_id, caps)
+        self._store.set_capabilities(responder_id, caps)
 
     def remove(self, responder_id: str) -> None:
         """Forget a responder; see :meth:`ResponderIndex.remove`.
 
-        With shared state only this process forgets it: Redis and the other processes keep
-        its last fix until it goes stale (set it ``offline`` to take it out everywhere).
+        With shared state every process forgets it. If it is engaged on an incident, the
+        lifecycle keeps it there and restores its status when it reports again.
         """
-        self._index.remove(responder_id)
+        self._store.remove(responder_id)
+        self._dispatcher.forget_positions([responder_id])
+
+    def _check_capabilities(self, capabilities: Iterable[str]) -> frozenset[str]:
+        return check_needs(capabilities, self._registry, name="capabilities")
 
     def get(self, responder_id: str) -> Responder:
         """Return a snapshot of one responder; see :meth:`ResponderIndex.get`."""
@@ -364,9 +344,11 @@ class DispatchEngine:
         return self._ranker.rank(dest, flat, flng, cands, k=kk, max_eta_s=cap)
 
     def _catch_up(self) -> None:
-        """Apply what other processes wrote to the shared positions (no-op without them)."""
-        if self._mirror is not None:
-            self._mirror.catch_up()
+        """Apply what other processes wrote; give re-appeared engaged responders their status."""
+        removed = self._store.catch_up()
+        if removed:
+            self._dispatcher.forget_positions(removed)
+        self._dispatcher.sync_statuses()
 
     def explain(
         self,
@@ -638,9 +620,15 @@ class DispatchEngine:
         return self._dispatcher.events()
 
     @property
+    def store(self) -> PositionStore:
+        """Where responder state is written (local, or shared through Redis)."""
+        return self._store
+
+    @property
     def shared(self) -> PositionMirror | None:
         """The shared-state mirror (``redis=``), else ``None``."""
-        return self._mirror
+        store = self._store
+        return store.mirror if isinstance(store, RedisPositionStore) else None
 
     @property
     def shared_log(self) -> RedisLog | None:
@@ -674,10 +662,10 @@ class DispatchEngine:
         if isinstance(wait_s, bool) or not isinstance(wait_s, int | float) or not 0 <= wait_s <= 60:
             msg = f"wait_s must be 0 to 60 seconds, got {wait_s!r}"
             raise InvalidParameterError(msg, name="wait_s", value=wait_s)
-        if self._shared_log is None or self._mirror is None:
+        if self._shared_log is None:
             return False
         arrived = wait_s > 0 and self._shared_log.wait(wait_s)
-        self._mirror.catch_up()
+        self._catch_up()
         self._dispatcher.refresh()
         return arrived or wait_s == 0
 

@@ -64,6 +64,7 @@ from kayou_dispatch.lifecycle.runcards import (
     unit_needs_for,
 )
 from kayou_dispatch.spatial import Responder, ResponderIndex, Status
+from kayou_dispatch.spatial.responders import parse_status
 
 __all__ = ["CandidateLike", "Dispatcher", "EtaMatrixFunction", "RankFunction"]
 
@@ -776,6 +777,68 @@ class Dispatcher:
         finally:
             self._deliver()
 
+    def set_responder_status(
+        self,
+        responder_id: str,
+        status: Status | str,
+        *,
+        write: Callable[[str, Status], Any] | None = None,
+    ) -> None:
+        """Set a status a responder (or its host) chose: the one place that rule lives.
+
+        While a responder is engaged (offered or assigned), the lifecycle alone decides
+        its status (OFFERED, ASSIGNED, EN_ROUTE, ON_SCENE) and this refuses any change:
+        decline the offer or close the incident first. A free responder toggles
+        AVAILABLE / OFFLINE (a host that runs its own lifecycle may also mark it busy, e.g.
+        EN_ROUTE: it is then never offered). The check and the write happen under the
+        dispatcher's lock, after catching up with a shared log.
+
+        Parameters
+        ----------
+        responder_id, status
+            The responder and its new status (a :class:`Status` or its value).
+        write
+            Records the status (default: the index's ``set_status``); the engine passes
+            its position store so the choice is shared.
+
+        Raises
+        ------
+        InvalidTransitionError
+            When the responder is engaged on an incident.
+        InvalidParameterError
+            For an unknown status.
+        UnknownResponderError
+            When the responder is not known.
+        """
+        new = parse_status(status)
+
+        def body() -> None:
+            iid = self._busy.get(responder_id) if isinstance(responder_id, str) else None
+            if iid is not None:
+                current = self._status_of(responder_id)
+                msg = (
+                    f"responder {responder_id!r} is {current.value} on incident {iid!r}: "
+                    "the lifecycle decides its status while it is engaged; decline the "
+                    "offer or finish the incident before changing it"
+                )
+                raise InvalidTransitionError(
+                    msg, subject=responder_id, current=current, attempted=new.value
+                )
+            (self._index.set_status if write is None else write)(responder_id, new)
+
+        # A command that records nothing: exclusive across processes sharing the log, so
+        # no offer made elsewhere slips between the check and the write.
+        self._run("set_responder_status", body, responder_id=responder_id)
+
+    def forget_positions(self, responder_ids: Iterable[str]) -> None:
+        """Note that the index forgot these responders (removed, pruned, or elsewhere).
+
+        An engaged one gets its lifecycle status back as soon as it shows up again (its
+        next position starts AVAILABLE in the index), see :meth:`sync_statuses`.
+        """
+        with self._lock:
+            self._unsynced.update(r for r in responder_ids if r in self._busy)
+
     def sync_statuses(self) -> list[str]:
         """Write statuses the index could not take yet; return the responders it still lacks.
 
@@ -784,6 +847,8 @@ class Dispatcher:
         write it once their positions are loaded. (They are never offered meanwhile: an
         engaged responder is skipped whatever the index says.)
         """
+        if not self._unsynced:  # the common case, without taking the lock
+            return []
         with self._lock:
             self._sync_unsynced()
             return sorted(self._unsynced)

@@ -319,7 +319,7 @@ def create_app(
             msg = f"{name} must be in (0, 3600) seconds or None, got {value!r}"
             raise InvalidParameterError(msg, name=name, value=value)
     hub = EventHub(engine.subscribe)
-    batcher = None if engine.shared is None else FixBatcher(engine)
+    batcher = FixBatcher(engine.store) if engine.store.shared else None
 
     async def write_fix(responder_id: str, fix: dict[str, Any]) -> bool:
         if batcher is None:
@@ -474,13 +474,7 @@ def _add_routes(app: FastAPI, engine: DispatchEngine, write_fix: FixWriter) -> N
         engine.get(responder_id)  # 404 before anything changes
         if body.capabilities is not None:
             engine.set_capabilities(responder_id, body.capabilities)
-        if body.status is not None:
-            if engine.dispatcher.engagement(responder_id) is not None:
-                msg = (
-                    f"responder {responder_id!r} is engaged on an incident; decline the "
-                    "offer or finish the incident before changing availability"
-                )
-                raise HTTPException(409, msg)
+        if body.status is not None:  # refused (409) while engaged on an incident
             engine.set_status(responder_id, body.status)
         r = engine.get(responder_id)
         return {

@@ -1,0 +1,379 @@
+"""Own responder positions, chosen statuses and capabilities: one store protocol, two stores.
+
+:class:`PositionStore` is to responder state what
+:class:`~kayou_dispatch.lifecycle.CommandLog` is to the lifecycle: the one way the engine
+(and the server's :class:`~kayou_dispatch.server._batch.FixBatcher`) writes a fix, a chosen
+status, capabilities or a removal. :class:`LocalPositionStore` keeps them in this
+process's :class:`~kayou_dispatch.spatial.ResponderIndex`; :class:`RedisPositionStore`
+also writes them to :class:`~kayou_dispatch.shared.RedisPositions` (authoritative: it
+refuses older fixes) and follows what other processes wrote through a
+:class:`~kayou_dispatch.shared.PositionMirror`.
+
+Who decides a responder's status is not this module's call: the lifecycle
+(:meth:`~kayou_dispatch.lifecycle.Dispatcher.set_responder_status`) decides; a store only
+records what it is told. Values arrive validated by the engine (capabilities against its
+registry); the index validates coordinates, ids and numbers before anything is written.
+
+Every fix goes through two steps, so a caller may group many fixes into one shared write:
+:meth:`PositionStore.apply_fix` applies it to the local index (validating it) and returns
+a :class:`FixRow`; :meth:`PositionStore.publish` writes rows to the shared store and
+returns, per row, whether it is the newest fix anywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from kayou_dispatch.shared import PositionMirror, RedisPositions
+from kayou_dispatch.shared.positions import check_ids
+from kayou_dispatch.spatial import ResponderIndex, Status
+
+__all__ = ["FixRow", "LocalPositionStore", "PositionStore", "RedisPositionStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class FixRow:
+    """One fix applied locally, ready to publish (NaN: no heading / speed)."""
+
+    responder_id: str
+    lat: float
+    lng: float
+    ts: float
+    heading: float
+    speed_kph: float
+    applied: bool  # the local index's verdict (not older than what it held)
+
+
+@runtime_checkable
+class PositionStore(Protocol):
+    """Where responder state is written and read back (see the module docstring)."""
+
+    @property
+    def index(self) -> ResponderIndex:
+        """The local index every read and ranking uses."""
+        ...
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes share this state."""
+        ...
+
+    def apply_fix(
+        self,
+        responder_id: str,
+        lat: float,
+        lng: float,
+        *,
+        ts: float | None = None,
+        heading: float | None = None,
+        speed_kph: float | None = None,
+        capabilities: frozenset[str] | None = None,
+    ) -> FixRow:
+        """Apply one fix to the local index; return the row to :meth:`publish`."""
+        ...
+
+    def publish(self, rows: Sequence[FixRow]) -> list[bool]:
+        """Write applied rows where every process sees them; per row: the newest anywhere."""
+        ...
+
+    def update_position(
+        self,
+        responder_id: str,
+        lat: float,
+        lng: float,
+        *,
+        ts: float | None = None,
+        heading: float | None = None,
+        speed_kph: float | None = None,
+        capabilities: frozenset[str] | None = None,
+    ) -> bool:
+        """Apply and publish one fix; return whether it is the newest anywhere."""
+        ...
+
+    def update_positions(
+        self,
+        ids: Sequence[str] | NDArray[Any],
+        lats: ArrayLike,
+        lngs: ArrayLike,
+        *,
+        ts: float | ArrayLike | None = None,
+        headings: ArrayLike | None = None,
+    ) -> int:
+        """Apply and publish many fixes (all or none valid); return how many were newest."""
+        ...
+
+    def set_status(self, responder_id: str, status: Status) -> None:
+        """Record a status the lifecycle allowed."""
+        ...
+
+    def set_capabilities(self, responder_id: str, capabilities: frozenset[str]) -> None:
+        """Replace a responder's capabilities."""
+        ...
+
+    def remove(self, responder_id: str) -> None:
+        """Forget a responder (everywhere, for a shared store)."""
+        ...
+
+    def catch_up(self) -> list[str]:
+        """Apply what other processes wrote; return the ids they removed."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else float(x)
+
+
+class LocalPositionStore:
+    """Responder state in this process only: its :class:`ResponderIndex`.
+
+    Examples
+    --------
+    >>> store = LocalPositionStore(ResponderIndex(clock=lambda: 5.0))
+    >>> store.update_position("r1", 60.17, 24.94, speed_kph=30.0)
+    True
+    >>> store.index.get("r1").speed_kph, store.update_position("r1", 60.0, 24.0, ts=1.0)
+    (30.0, False)
+    """
+
+    def __init__(self, index: ResponderIndex) -> None:
+        self._index = index
+
+    @property
+    def index(self) -> ResponderIndex:
+        """The local index."""
+        return self._index
+
+    @property
+    def shared(self) -> bool:
+        """``False``: this process only."""
+        return False
+
+    def _stamp(self, ts: Any) -> Any:
+        return ts
+
+    def apply_fix(
+        self,
+        responder_id: str,
+        lat: float,
+        lng: float,
+        *,
+        ts: float | None = None,
+        heading: float | None = None,
+        speed_kph: float | None = None,
+        capabilities: frozenset[str] | None = None,
+    ) -> FixRow:
+        """Apply one fix to the index (which validates it); return it as a row."""
+        stamped = self._stamp(ts)
+        applied = self._index.update_position(
+            responder_id,
+            lat,
+            lng,
+            ts=stamped,
+            heading=heading,
+            speed_kph=speed_kph,
+            capabilities=capabilities,
+        )
+        t = math.nan if stamped is None else float(stamped)
+        return FixRow(
+            responder_id, float(lat), float(lng), t, _nan(heading), _nan(speed_kph), applied
+        )
+
+    def publish(self, rows: Sequence[FixRow]) -> list[bool]:
+        """Nothing to share: each row's local verdict."""
+        return [r.applied for r in rows]
+
+    def update_position(
+        self,
+        responder_id: str,
+        lat: float,
+        lng: float,
+        *,
+        ts: float | None = None,
+        heading: float | None = None,
+        speed_kph: float | None = None,
+        capabilities: frozenset[str] | None = None,
+    ) -> bool:
+        """Apply and publish one fix (see :meth:`ResponderIndex.update_position`)."""
+        row = self.apply_fix(
+            responder_id,
+            lat,
+            lng,
+            ts=ts,
+            heading=heading,
+            speed_kph=speed_kph,
+            capabilities=capabilities,
+        )
+        newest = self.publish([row])[0]
+        if capabilities is not None:  # after the fix: a shared store needs the responder
+            self._publish_capabilities(responder_id, capabilities)
+        return newest
+
+    def update_positions(
+        self,
+        ids: Sequence[str] | NDArray[Any],
+        lats: ArrayLike,
+        lngs: ArrayLike,
+        *,
+        ts: float | ArrayLike | None = None,
+        headings: ArrayLike | None = None,
+    ) -> int:
+        """Apply many fixes (see :meth:`ResponderIndex.update_positions`)."""
+        return self._index.update_positions(ids, lats, lngs, ts=ts, headings=headings)
+
+    def _publish_capabilities(self, responder_id: str, capabilities: frozenset[str]) -> None:
+        """Nothing to share."""
+
+    def set_status(self, responder_id: str, status: Status) -> None:
+        """Record a status in the index."""
+        self._index.set_status(responder_id, status)
+
+    def set_capabilities(self, responder_id: str, capabilities: frozenset[str]) -> None:
+        """Replace a responder's capabilities in the index."""
+        self._index.set_capabilities(responder_id, capabilities)
+
+    def remove(self, responder_id: str) -> None:
+        """Forget a responder (``UnknownResponderError`` when the index lacks it)."""
+        self._index.remove(responder_id)
+
+    def catch_up(self) -> list[str]:
+        """Nothing to follow."""
+        return []
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class RedisPositionStore(LocalPositionStore):
+    """Responder state shared through Redis, mirrored into this process's index.
+
+    Parameters
+    ----------
+    positions
+        The shared store.
+    index
+        This process's index (loaded from ``positions`` at once).
+    clock
+        Stamps fixes given without ``ts`` (Redis compares timestamps across processes).
+
+    Raises
+    ------
+    SharedStateError
+        When Redis fails.
+    """
+
+    def __init__(
+        self, positions: RedisPositions, index: ResponderIndex, *, clock: Callable[[], float]
+    ) -> None:
+        super().__init__(index)
+        self._clock = clock
+        self._removed: list[str] = []
+        self.mirror = PositionMirror(positions, index, on_remove=self._removed.append)
+        self.positions = positions
+
+    @property
+    def shared(self) -> bool:
+        """``True``: other processes share this state."""
+        return True
+
+    def _stamp(self, ts: Any) -> Any:
+        return float(self._clock()) if ts is None else ts
+
+    def apply_fix(
+        self,
+        responder_id: str,
+        lat: float,
+        lng: float,
+        *,
+        ts: float | None = None,
+        heading: float | None = None,
+        speed_kph: float | None = None,
+        capabilities: frozenset[str] | None = None,
+    ) -> FixRow:
+        """Apply one fix to the index (checked for the shared store first); return its row."""
+        check_ids([responder_id])
+        return super().apply_fix(
+            responder_id,
+            lat,
+            lng,
+            ts=ts,
+            heading=heading,
+            speed_kph=speed_kph,
+            capabilities=capabilities,
+        )
+
+    def publish(self, rows: Sequence[FixRow]) -> list[bool]:
+        """Write rows to Redis in one round trip; per row, whether Redis took it (newest)."""
+        if not rows:
+            return []
+        col = lambda f: np.array([getattr(r, f) for r in rows], dtype=np.float64)  # noqa: E731
+        done = self.positions.write(
+            [r.responder_id for r in rows],
+            col("lat"),
+            col("lng"),
+            col("ts"),
+            col("heading"),
+            col("speed_kph"),
+        )
+        return [bool(x) for x in done.tolist()]
+
+    def _publish_capabilities(self, responder_id: str, capabilities: frozenset[str]) -> None:
+        self.positions.set_capabilities(responder_id, capabilities)
+
+    def update_positions(
+        self,
+        ids: Sequence[str] | NDArray[Any],
+        lats: ArrayLike,
+        lngs: ArrayLike,
+        *,
+        ts: float | ArrayLike | None = None,
+        headings: ArrayLike | None = None,
+    ) -> int:
+        """Apply many fixes locally, then write them to Redis in one round trip."""
+        check_ids(ids)
+        ts = self._stamp(ts)
+        self._index.update_positions(ids, lats, lngs, ts=ts, headings=headings)
+        n = len(ids)  # validated by the index: same lengths, finite, in range
+        as_array = lambda x: np.broadcast_to(np.asarray(x, dtype=np.float64), (n,))  # noqa: E731
+        hd = None if headings is None else as_array(headings)
+        done = self.positions.write(
+            [str(i) for i in ids], as_array(lats), as_array(lngs), as_array(ts), hd
+        )
+        return int(done.sum())
+
+    def set_status(self, responder_id: str, status: Status) -> None:
+        """Record a status in the index and in Redis."""
+        super().set_status(responder_id, status)
+        self.positions.set_status(responder_id, status.value)
+
+    def set_capabilities(self, responder_id: str, capabilities: frozenset[str]) -> None:
+        """Replace capabilities in the index and in Redis."""
+        super().set_capabilities(responder_id, capabilities)
+        self.positions.set_capabilities(responder_id, capabilities)
+
+    def remove(self, responder_id: str) -> None:
+        """Forget a responder here and in Redis (other processes forget it as they follow)."""
+        check_ids([responder_id])
+        known = responder_id in self._index
+        gone = self.positions.remove(responder_id)
+        if known or not gone:
+            super().remove(responder_id)  # UnknownResponderError when nobody had it
+
+    def catch_up(self) -> list[str]:
+        """Apply what other processes wrote; return the ids they removed meanwhile."""
+        self.mirror.catch_up()
+        removed, self._removed[:] = list(self._removed), []
+        return removed
+
+    def close(self) -> None:
+        """Close the Redis client's connections."""
+        self.positions.close()
