@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from kayou_dispatch.errors import InvalidParameterError
+from kayou_dispatch.errors import InvalidParameterError, UnknownResponderError
 from kayou_dispatch.geo import validate_latlng, validate_latlng_array
 from kayou_dispatch.lifecycle import Dispatcher, Event, Incident, Offer, RunCard
 from kayou_dispatch.lifecycle.journal import CommandLog
@@ -43,6 +43,7 @@ from kayou_dispatch.network import RoadNetwork, Snap
 from kayou_dispatch.shared import PositionMirror, RedisLog, RedisPositions
 from kayou_dispatch.shared._client import open_client
 from kayou_dispatch.spatial import Neighbor, Responder, ResponderIndex, Status
+from kayou_dispatch.spatial.index import Snapshot
 from kayou_dispatch.store import LocalPositionStore, PositionStore, RedisPositionStore
 
 __all__ = ["DispatchEngine"]
@@ -610,6 +611,30 @@ class DispatchEngine:
         """A snapshot of one responder (status included)."""
         self._catch_up()
         return self._dispatcher.responder(responder_id)
+
+    def engagement(self, responder_id: str) -> str | None:
+        """The incident a responder is offered or assigned to, or ``None``."""
+        return self._dispatcher.engagement(responder_id)
+
+    def engagements(self) -> dict[str, str]:
+        """Every engaged responder's incident (offered or assigned), by responder."""
+        return self._dispatcher.engagements()
+
+    def responders(self) -> list[Responder]:
+        """Every responder's snapshot, by id, after catching up (other processes included)."""
+        self.refresh()
+        self._dispatcher.sync_statuses()
+        out = []
+        for rid in sorted(self._index):
+            try:
+                out.append(self._index.get(rid))
+            except UnknownResponderError:  # removed meanwhile
+                continue
+        return out
+
+    def snapshot(self) -> Snapshot:
+        """A columnar snapshot of every responder's position and status (for live feeds)."""
+        return self._index.snapshot()
 
     def subscribe(self, callback: Callable[[Event], Any]) -> Callable[[], None]:
         """Call ``callback(event)`` for every lifecycle event; returns an unsubscribe function."""
