@@ -29,9 +29,12 @@ from kayou_dispatch.geo import (
     wgs84_to_gcj02,
     wgs84_to_gcj02_array,
 )
+from kayou_dispatch.lifecycle import Event, EventKind, Incident, IncidentStatus, Offer, RunCard
 from kayou_dispatch.matching import Candidate, Explanation, Reason
+from kayou_dispatch.matching.query import RankQuery
 from kayou_dispatch.network import RoadNetwork, Route, Snap, SnapArrays
 from kayou_dispatch.spatial import Neighbor, Responder, ResponderIndex, Status
+from kayou_dispatch.store import LocalPositionStore, PositionStore, RedisPositionStore
 
 __version__ = "0.1.0"
 
@@ -39,25 +42,35 @@ __all__ = [
     "Candidate",
     "DispatchEngine",
     "DuplicateIncidentError",
+    "Event",
+    "EventKind",
     "Explanation",
     "gcj02_to_wgs84",
     "gcj02_to_wgs84_array",
     "haversine_m",
     "haversine_m_array",
     "in_china",
+    "Incident",
+    "IncidentStatus",
     "InvalidCoordinateError",
     "InvalidParameterError",
     "InvalidTransitionError",
     "KayouDispatchError",
     "load_network",
+    "LocalPositionStore",
     "Neighbor",
     "NetworkLoadError",
+    "Offer",
     "OffNetworkError",
+    "PositionStore",
+    "RankQuery",
     "Reason",
+    "RedisPositionStore",
     "Responder",
     "ResponderIndex",
     "RoadNetwork",
     "Route",
+    "RunCard",
     "SharedStateError",
     "Snap",
     "SnapArrays",

@@ -5,7 +5,12 @@
 :class:`~kayou_dispatch.network.RoadNetwork`, forwards updates and spatial queries to the
 index, delegates ranking to :mod:`kayou_dispatch.matching`, and the incident lifecycle
 (reports, offers, accepts, time-outs, batch assignment, events, the journal) to a
-:class:`~kayou_dispatch.lifecycle.Dispatcher` that ranks with it.
+:class:`~kayou_dispatch.lifecycle.Dispatcher` that ranks with it. Responder state is
+written through one :class:`~kayou_dispatch.store.PositionStore` (local or Redis).
+
+Why this file is long (~700 lines): it is the public facade, so it carries the numpydoc
+and doctests of every public method; each method is a few lines of validation and
+delegation. The logic lives in the modules it delegates to.
 """
 
 from __future__ import annotations
@@ -33,12 +38,8 @@ from kayou_dispatch.matching import (
     explain_responder,
     gather,
 )
-from kayou_dispatch.matching._validate import (
-    check_exclude,
-    check_k,
-    check_max_eta_s,
-    check_needs,
-)
+from kayou_dispatch.matching._validate import check_needs
+from kayou_dispatch.matching.query import RankQuery
 from kayou_dispatch.network import RoadNetwork, Snap
 from kayou_dispatch.shared import PositionMirror, RedisLog, RedisPositions
 from kayou_dispatch.shared._client import open_client
@@ -296,6 +297,7 @@ class DispatchEngine:
         max_eta_s: float | None = None,
         heading: float | None = None,
         exclude: Iterable[str] = (),
+        query: RankQuery | None = None,
     ) -> list[Candidate]:
         """Return the ``k`` responders with the smallest road travel time to an incident.
 
@@ -319,6 +321,8 @@ class DispatchEngine:
             The incident vehicle's travel direction, degrees clockwise from north.
         exclude
             Responder ids to skip (e.g. those who declined).
+        query
+            All of these options as one :class:`~kayou_dispatch.RankQuery` (instead of them).
 
         Returns
         -------
@@ -335,14 +339,23 @@ class DispatchEngine:
         InvalidParameterError
             For a bad ``k``, ``max_eta_s``, ``heading``, ``needs`` or ``exclude``.
         """
-        kk = check_k(k)
-        cap = check_max_eta_s(max_eta_s)
-        need_set = check_needs(needs, self._registry)
-        skip = check_exclude(exclude)
-        flat, flng, dest = self._incident(lat, lng, heading)
+        q = self._query(
+            query, k=k, needs=needs, max_eta_s=max_eta_s, heading=heading, exclude=exclude
+        )
+        flat, flng, dest = self._incident(lat, lng, q.heading)
         self._catch_up()
-        cands = gather(self._index, self._snaps, needs=need_set, exclude=skip)
-        return self._ranker.rank(dest, flat, flng, cands, k=kk, max_eta_s=cap)
+        return self._ranking(dest, flat, flng, q)
+
+    def _query(self, query: RankQuery | None, **options: Any) -> RankQuery:
+        """The ranking's options as one validated query (needs checked against the registry)."""
+        q = RankQuery.of(query, **options)
+        check_needs(q.needs, self._registry)
+        return q
+
+    def _ranking(self, dest: Snap, lat: float, lng: float, q: RankQuery) -> list[Candidate]:
+        """Rank by exact road ETA: the one call into candidate gathering and the ranker."""
+        cands = gather(self._index, self._snaps, needs=q.needs, exclude=q.exclude)
+        return self._ranker.rank(dest, lat, lng, cands, k=q.k, max_eta_s=q.max_eta_limit_s)
 
     def _catch_up(self) -> None:
         """Apply what other processes wrote; give re-appeared engaged responders their status."""
@@ -362,8 +375,9 @@ class DispatchEngine:
         max_eta_s: float | None = None,
         heading: float | None = None,
         exclude: Iterable[str] = (),
+        query: RankQuery | None = None,
     ) -> Explanation:
-        """Explain whether and why :meth:`rank` (same options) returns a responder.
+        """Explain whether and why :meth:`rank` (same options, or ``query``) returns a responder.
 
         Gives its route and ETA to the incident whatever its status, and every reason it
         is left out: stale, busy, lacks a capability, excluded, off the network,
@@ -390,15 +404,13 @@ class DispatchEngine:
         >>> why.ranked, [r.value for r in why.reasons], round(why.eta_s)
         (False, ['busy'], 18)
         """
-        kk = check_k(k)
-        cap = check_max_eta_s(max_eta_s)
-        need_set = check_needs(needs, self._registry)
-        skip = check_exclude(exclude)
+        q = self._query(
+            query, k=k, needs=needs, max_eta_s=max_eta_s, heading=heading, exclude=exclude
+        )
         self._catch_up()
         responder = self._index.get(responder_id)
-        flat, flng, dest = self._incident(lat, lng, heading)
-        cands = gather(self._index, self._snaps, needs=need_set, exclude=skip)
-        ranking = self._ranker.rank(dest, flat, flng, cands, k=kk, max_eta_s=cap)
+        flat, flng, dest = self._incident(lat, lng, q.heading)
+        ranking = self._ranking(dest, flat, flng, q)
         return explain_responder(
             self._net,
             self._index,
@@ -408,10 +420,10 @@ class DispatchEngine:
             flat,
             flng,
             ranking,
-            k=kk,
-            needs=need_set,
-            max_eta_s=cap,
-            exclude=skip,
+            k=q.k,
+            needs=q.needs,
+            max_eta_s=q.max_eta_limit_s,
+            exclude=q.exclude,
         )
 
     def eta_matrix(
@@ -482,7 +494,8 @@ class DispatchEngine:
     def set_ranker(self, rank: Callable[..., Sequence[Any]] | None) -> None:
         """Choose how :meth:`dispatch` ranks candidates (``None``: :meth:`rank`, road ETA).
 
-        ``rank`` takes ``(lat, lng, *, k, needs, max_eta_s, heading, exclude)`` and returns
+        ``rank`` takes ``(lat, lng, **RankQuery(...).options())`` -- keyword arguments ``k,
+        needs, max_eta_s, heading, exclude`` -- and returns
         candidates with ``responder_id`` and ``eta_s``, best first: simulations use this to
         compare policies on the same engine.
         """

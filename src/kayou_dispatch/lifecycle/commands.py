@@ -30,6 +30,7 @@ from kayou_dispatch.lifecycle.delivery import EventDelivery
 from kayou_dispatch.lifecycle.records import CLOSED_STATUSES, Event, Incident, IncidentStatus, Offer
 from kayou_dispatch.lifecycle.runcards import RunCard, unit_needs_for
 from kayou_dispatch.lifecycle.state import IncidentState
+from kayou_dispatch.matching.query import RankQuery
 from kayou_dispatch.spatial import ResponderIndex, Status
 
 __all__ = ["Commands"]
@@ -211,15 +212,8 @@ class Commands:
             if want <= 0:
                 continue
             exclude = inc.excluded()
-            found = self._rank(
-                inc.lat,
-                inc.lng,
-                k=want + _RANK_SLACK,
-                needs=tuple(sorted(needs)),
-                max_eta_s=inc.max_eta_s,
-                heading=None,
-                exclude=tuple(sorted(exclude)),
-            )
+            query = RankQuery(want + _RANK_SLACK, needs, inc.max_eta_s, None, frozenset(exclude))
+            found = self._rank(inc.lat, inc.lng, **query.options())
             for cand in found:
                 if want == 0:
                     break

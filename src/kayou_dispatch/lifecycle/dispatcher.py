@@ -69,7 +69,11 @@ class CandidateLike(Protocol):
 
 
 class RankFunction(Protocol):
-    """``rank(lat, lng, *, k, needs, max_eta_s, heading, exclude)``: best AVAILABLE first."""
+    """``rank(lat, lng, **query.options())``: best AVAILABLE first.
+
+    The keyword arguments are a :class:`~kayou_dispatch.matching.query.RankQuery`'s
+    fields (one definition of the rank options for every ranker).
+    """
 
     def __call__(
         self,
