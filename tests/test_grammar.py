@@ -99,3 +99,33 @@ def test_old_names_keep_working():
     engine.update_position("r", *engine.network.node_latlng(5))
     assert engine.dispatcher.engagement("r") is None and engine.engagement("r") is None
     assert engine.shared is None and engine.shared_log is None and not engine.store.shared
+
+
+def test_vector_forms_have_one_scheme_many_with_the_old_names_kept():
+    import numpy as np
+
+    from kayou_dispatch import geo
+
+    for old, new in (
+        ("haversine_m_array", "haversine_m_many"),
+        ("validate_latlng_array", "validate_latlng_many"),
+        ("wgs84_to_gcj02_array", "wgs84_to_gcj02_many"),
+        ("gcj02_to_wgs84_array", "gcj02_to_wgs84_many"),
+    ):
+        assert getattr(geo, new) is getattr(geo, old)
+        assert getattr(kayou_dispatch, new) is getattr(kayou_dispatch, old)
+    assert DispatchEngine.update_position_many is DispatchEngine.update_positions
+    engine = DispatchEngine(load_network(), clock=lambda: 0.0)
+    net = engine.network
+    engine.update_position_many(["a", "b"], net.node_lat[:2], net.node_lng[:2])
+    lats, lngs = net.node_lat[10:13], net.node_lng[10:13]
+    pairs = list(zip(lats.tolist(), lngs.tolist(), strict=True))
+    np.testing.assert_array_equal(
+        engine.eta_matrix_many(lats, lngs, ["a", "b"]), engine.eta_matrix(pairs, ["a", "b"])
+    )
+    np.testing.assert_array_equal(
+        engine.eta_matrix_many(lats, lngs, ["b"], limit_s=60.0),
+        engine.eta_matrix(pairs, ["b"], limit_s=60.0),
+    )
+    with pytest.raises(InvalidParameterError, match="lats"):
+        engine.eta_matrix_many(lats, lngs[:2], ["a"])

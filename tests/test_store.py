@@ -6,7 +6,7 @@ import pytest
 
 from kayou_dispatch import DispatchEngine, ResponderIndex, load_network
 from kayou_dispatch.server._batch import FixBatcher
-from kayou_dispatch.store import LocalPositionStore, PositionStore
+from kayou_dispatch.store import Fix, LocalPositionStore, PositionStore
 
 
 @pytest.fixture(scope="module")
@@ -22,10 +22,10 @@ def test_the_engine_owns_a_local_store_by_default(net):
 
 def test_apply_then_publish_is_update_position():
     store = LocalPositionStore(ResponderIndex(clock=lambda: 10.0))
-    row = store.apply_fix("r1", 60.17, 24.94, ts=5.0, speed_kph=12.0)
-    assert (row.responder_id, row.ts, row.speed_kph, row.applied) == ("r1", 5.0, 12.0, True)
+    row = store.apply_fix(Fix("r1", 60.17, 24.94, ts=5.0, speed_kph=12.0))
+    assert (row.fix.responder_id, row.ts, row.fix.speed_kph, row.applied) == ("r1", 5.0, 12.0, True)
     assert store.publish([row]) == [True]
-    older = store.apply_fix("r1", 60.0, 24.0, ts=4.0)
+    older = store.apply_fix(Fix("r1", 60.0, 24.0, ts=4.0))
     assert store.publish([older]) == [False] and store.index.get("r1").lat == 60.17
 
 
@@ -35,8 +35,8 @@ def test_the_batcher_on_a_local_store_answers_each_fix_at_once():
 
     async def run():
         return [
-            await batcher.submit("r1", 60.17, 24.94, ts=5.0, speed_kph=3.0),
-            await batcher.submit("r1", 60.0, 24.0, ts=4.0),
+            await batcher.submit(Fix("r1", 60.17, 24.94, ts=5.0, speed_kph=3.0)),
+            await batcher.submit(Fix("r1", 60.0, 24.0, ts=4.0)),
         ]
 
     assert asyncio.run(run()) == [True, False]
@@ -52,7 +52,7 @@ def test_the_batcher_publishes_speeds_other_processes_see(net, redis_url):
 
     async def run():
         return await asyncio.gather(
-            *(batcher.submit(f"t{i}", 60.17, 24.94, speed_kph=float(i)) for i in range(5))
+            *(batcher.submit(Fix(f"t{i}", 60.17, 24.94, speed_kph=float(i))) for i in range(5))
         )
 
     assert asyncio.run(run()) == [True] * 5

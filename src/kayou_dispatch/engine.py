@@ -45,7 +45,7 @@ from kayou_dispatch.shared import PositionMirror, RedisLog, RedisPositions
 from kayou_dispatch.shared._client import open_client
 from kayou_dispatch.spatial import Neighbor, Responder, ResponderIndex, Status
 from kayou_dispatch.spatial.index import Snapshot
-from kayou_dispatch.store import LocalPositionStore, PositionStore, RedisPositionStore
+from kayou_dispatch.store import Fix, LocalPositionStore, PositionStore, RedisPositionStore
 
 __all__ = ["DispatchEngine"]
 
@@ -212,9 +212,8 @@ class DispatchEngine:
             On bad input (including capabilities outside the registry); nothing changes.
         """
         caps = None if capabilities is None else self._check_capabilities(capabilities)
-        return self._store.update_position(
-            responder_id, lat, lng, ts=ts, heading=heading, speed_kph=speed_kph, capabilities=caps
-        )
+        fix = Fix(responder_id, lat, lng, ts, heading, speed_kph, caps)
+        return self._store.publish([self._store.apply_fix(fix)])[0]
 
     def update_positions(
         self,
@@ -490,6 +489,32 @@ class DispatchEngine:
         return eta_matrix(
             self._net, self._index, self._snaps, self._ranker, la, ln, list(responder_ids), limits
         )
+
+    def eta_matrix_many(
+        self,
+        lats: ArrayLike,
+        lngs: ArrayLike,
+        responder_ids: Sequence[str],
+        *,
+        limit_s: float | ArrayLike = math.inf,
+    ) -> NDArray[np.float64]:
+        """:meth:`eta_matrix` in the package's vector form: incidents as ``lats, lngs`` arrays.
+
+        Raises
+        ------
+        InvalidParameterError
+            When ``lats`` and ``lngs`` differ in length; else as :meth:`eta_matrix`.
+        """
+        la = np.atleast_1d(np.asarray(lats, dtype=np.float64))
+        ln = np.atleast_1d(np.asarray(lngs, dtype=np.float64))
+        if la.ndim != 1 or la.shape != ln.shape:
+            msg = f"lats and lngs must be 1-d and of one length, got {la.shape} and {ln.shape}"
+            raise InvalidParameterError(msg, name="lats", value=(la.shape, ln.shape))
+        return self.eta_matrix(np.column_stack((la, ln)), responder_ids, limit_s=limit_s)
+
+    #: The vector form's name in the package's one scheme (``_many``); ``update_positions``
+    #: stays as an earlier issue named it.
+    update_position_many = update_positions
 
     def set_ranker(self, rank: Callable[..., Sequence[Any]] | None) -> None:
         """Choose how :meth:`dispatch` ranks candidates (``None``: :meth:`rank`, road ETA).

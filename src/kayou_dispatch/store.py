@@ -17,7 +17,8 @@ registry); the index validates coordinates, ids and numbers before anything is w
 Every fix goes through two steps, so a caller may group many fixes into one shared write:
 :meth:`PositionStore.apply_fix` applies it to the local index (validating it) and returns
 a :class:`FixRow`; :meth:`PositionStore.publish` writes rows to the shared store and
-returns, per row, whether it is the newest fix anywhere.
+returns, per row, whether it is the newest fix anywhere. One fix is
+``store.publish([store.apply_fix(...)])[0]``.
 """
 
 from __future__ import annotations
@@ -34,20 +35,29 @@ from kayou_dispatch.shared import PositionMirror, RedisPositions
 from kayou_dispatch.shared.positions import check_ids
 from kayou_dispatch.spatial import ResponderIndex, Status
 
-__all__ = ["FixRow", "LocalPositionStore", "PositionStore", "RedisPositionStore"]
+__all__ = ["Fix", "FixRow", "LocalPositionStore", "PositionStore", "RedisPositionStore"]
 
 
 @dataclass(frozen=True, slots=True)
-class FixRow:
-    """One fix applied locally, ready to publish (NaN: no heading / speed)."""
+class Fix:
+    """One phone's fix, as received (``ts=None``: now, by the store's clock)."""
 
     responder_id: str
     lat: float
     lng: float
+    ts: float | None = None
+    heading: float | None = None
+    speed_kph: float | None = None
+    capabilities: frozenset[str] | None = None  # replaced with the fix, when given
+
+
+@dataclass(frozen=True, slots=True)
+class FixRow:
+    """A fix applied locally (stamped), with the local index's verdict: ready to publish."""
+
+    fix: Fix
     ts: float
-    heading: float
-    speed_kph: float
-    applied: bool  # the local index's verdict (not older than what it held)
+    applied: bool  # not older than what the index held
 
 
 @runtime_checkable
@@ -64,36 +74,12 @@ class PositionStore(Protocol):
         """Whether other processes share this state."""
         ...
 
-    def apply_fix(
-        self,
-        responder_id: str,
-        lat: float,
-        lng: float,
-        *,
-        ts: float | None = None,
-        heading: float | None = None,
-        speed_kph: float | None = None,
-        capabilities: frozenset[str] | None = None,
-    ) -> FixRow:
+    def apply_fix(self, fix: Fix) -> FixRow:
         """Apply one fix to the local index; return the row to :meth:`publish`."""
         ...
 
     def publish(self, rows: Sequence[FixRow]) -> list[bool]:
         """Write applied rows where every process sees them; per row: the newest anywhere."""
-        ...
-
-    def update_position(
-        self,
-        responder_id: str,
-        lat: float,
-        lng: float,
-        *,
-        ts: float | None = None,
-        heading: float | None = None,
-        speed_kph: float | None = None,
-        capabilities: frozenset[str] | None = None,
-    ) -> bool:
-        """Apply and publish one fix; return whether it is the newest anywhere."""
         ...
 
     def update_positions(
@@ -139,9 +125,9 @@ class LocalPositionStore:
     Examples
     --------
     >>> store = LocalPositionStore(ResponderIndex(clock=lambda: 5.0))
-    >>> store.update_position("r1", 60.17, 24.94, speed_kph=30.0)
-    True
-    >>> store.index.get("r1").speed_kph, store.update_position("r1", 60.0, 24.0, ts=1.0)
+    >>> store.publish([store.apply_fix(Fix("r1", 60.17, 24.94, speed_kph=30.0))])
+    [True]
+    >>> store.index.get("r1").speed_kph, store.apply_fix(Fix("r1", 60.0, 24.0, ts=1.0)).applied
     (30.0, False)
     """
 
@@ -161,62 +147,27 @@ class LocalPositionStore:
     def _stamp(self, ts: Any) -> Any:
         return ts
 
-    def apply_fix(
-        self,
-        responder_id: str,
-        lat: float,
-        lng: float,
-        *,
-        ts: float | None = None,
-        heading: float | None = None,
-        speed_kph: float | None = None,
-        capabilities: frozenset[str] | None = None,
-    ) -> FixRow:
+    def _check_ids(self, ids: Sequence[str] | NDArray[Any]) -> None:
+        """Ids the index takes are fine here."""
+
+    def apply_fix(self, fix: Fix) -> FixRow:
         """Apply one fix to the index (which validates it); return it as a row."""
-        stamped = self._stamp(ts)
+        self._check_ids([fix.responder_id])
+        ts = self._stamp(fix.ts)
         applied = self._index.update_position(
-            responder_id,
-            lat,
-            lng,
-            ts=stamped,
-            heading=heading,
-            speed_kph=speed_kph,
-            capabilities=capabilities,
+            fix.responder_id,
+            fix.lat,
+            fix.lng,
+            ts=ts,
+            heading=fix.heading,
+            speed_kph=fix.speed_kph,
+            capabilities=fix.capabilities,
         )
-        t = math.nan if stamped is None else float(stamped)
-        return FixRow(
-            responder_id, float(lat), float(lng), t, _nan(heading), _nan(speed_kph), applied
-        )
+        return FixRow(fix, math.nan if ts is None else float(ts), applied)
 
     def publish(self, rows: Sequence[FixRow]) -> list[bool]:
         """Nothing to share: each row's local verdict."""
         return [r.applied for r in rows]
-
-    def update_position(
-        self,
-        responder_id: str,
-        lat: float,
-        lng: float,
-        *,
-        ts: float | None = None,
-        heading: float | None = None,
-        speed_kph: float | None = None,
-        capabilities: frozenset[str] | None = None,
-    ) -> bool:
-        """Apply and publish one fix (see :meth:`ResponderIndex.update_position`)."""
-        row = self.apply_fix(
-            responder_id,
-            lat,
-            lng,
-            ts=ts,
-            heading=heading,
-            speed_kph=speed_kph,
-            capabilities=capabilities,
-        )
-        newest = self.publish([row])[0]
-        if capabilities is not None:  # after the fix: a shared store needs the responder
-            self._publish_capabilities(responder_id, capabilities)
-        return newest
 
     def update_positions(
         self,
@@ -227,11 +178,17 @@ class LocalPositionStore:
         ts: float | ArrayLike | None = None,
         headings: ArrayLike | None = None,
     ) -> int:
-        """Apply many fixes (see :meth:`ResponderIndex.update_positions`)."""
-        return self._index.update_positions(ids, lats, lngs, ts=ts, headings=headings)
+        """Apply many fixes (see :meth:`ResponderIndex.update_positions`), then publish them."""
+        self._check_ids(ids)
+        ts = self._stamp(ts)
+        applied = self._index.update_positions(ids, lats, lngs, ts=ts, headings=headings)
+        return self._publish_many(ids, lats, lngs, ts, headings, applied)
 
-    def _publish_capabilities(self, responder_id: str, capabilities: frozenset[str]) -> None:
-        """Nothing to share."""
+    def _publish_many(
+        self, ids: Any, lats: Any, lngs: Any, ts: Any, headings: Any, applied: int
+    ) -> int:
+        """Share validated rows (nothing to share: the local count)."""
+        return applied
 
     def set_status(self, responder_id: str, status: Status) -> None:
         """Record a status in the index."""
@@ -288,61 +245,32 @@ class RedisPositionStore(LocalPositionStore):
     def _stamp(self, ts: Any) -> Any:
         return float(self._clock()) if ts is None else ts
 
-    def apply_fix(
-        self,
-        responder_id: str,
-        lat: float,
-        lng: float,
-        *,
-        ts: float | None = None,
-        heading: float | None = None,
-        speed_kph: float | None = None,
-        capabilities: frozenset[str] | None = None,
-    ) -> FixRow:
-        """Apply one fix to the index (checked for the shared store first); return its row."""
-        check_ids([responder_id])
-        return super().apply_fix(
-            responder_id,
-            lat,
-            lng,
-            ts=ts,
-            heading=heading,
-            speed_kph=speed_kph,
-            capabilities=capabilities,
-        )
+    def _check_ids(self, ids: Sequence[str] | NDArray[Any]) -> None:
+        check_ids(ids)  # what the shared store cannot hold (tabs, newlines)
 
     def publish(self, rows: Sequence[FixRow]) -> list[bool]:
         """Write rows to Redis in one round trip; per row, whether Redis took it (newest)."""
         if not rows:
             return []
-        col = lambda f: np.array([getattr(r, f) for r in rows], dtype=np.float64)  # noqa: E731
+        fixes = [r.fix for r in rows]
         done = self.positions.write(
-            [r.responder_id for r in rows],
-            col("lat"),
-            col("lng"),
-            col("ts"),
-            col("heading"),
-            col("speed_kph"),
+            [f.responder_id for f in fixes],
+            np.array([f.lat for f in fixes], dtype=np.float64),
+            np.array([f.lng for f in fixes], dtype=np.float64),
+            np.array([r.ts for r in rows], dtype=np.float64),
+            np.array([_nan(f.heading) for f in fixes], dtype=np.float64),
+            np.array([_nan(f.speed_kph) for f in fixes], dtype=np.float64),
         )
+        for f in fixes:
+            if f.capabilities is not None:  # after the fix: Redis needs the responder
+                self.positions.set_capabilities(f.responder_id, f.capabilities)
         return [bool(x) for x in done.tolist()]
 
-    def _publish_capabilities(self, responder_id: str, capabilities: frozenset[str]) -> None:
-        self.positions.set_capabilities(responder_id, capabilities)
-
-    def update_positions(
-        self,
-        ids: Sequence[str] | NDArray[Any],
-        lats: ArrayLike,
-        lngs: ArrayLike,
-        *,
-        ts: float | ArrayLike | None = None,
-        headings: ArrayLike | None = None,
+    def _publish_many(
+        self, ids: Any, lats: Any, lngs: Any, ts: Any, headings: Any, applied: int
     ) -> int:
-        """Apply many fixes locally, then write them to Redis in one round trip."""
-        check_ids(ids)
-        ts = self._stamp(ts)
-        self._index.update_positions(ids, lats, lngs, ts=ts, headings=headings)
-        n = len(ids)  # validated by the index: same lengths, finite, in range
+        """Write rows the index validated to Redis in one round trip; how many were newest."""
+        n = len(ids)
         as_array = lambda x: np.broadcast_to(np.asarray(x, dtype=np.float64), (n,))  # noqa: E731
         hd = None if headings is None else as_array(headings)
         done = self.positions.write(
@@ -362,7 +290,7 @@ class RedisPositionStore(LocalPositionStore):
 
     def remove(self, responder_id: str) -> None:
         """Forget a responder here and in Redis (other processes forget it as they follow)."""
-        check_ids([responder_id])
+        self._check_ids([responder_id])
         known = responder_id in self._index
         gone = self.positions.remove(responder_id)
         if known or not gone:

@@ -31,15 +31,17 @@ def check_id(name: str, value: Any) -> str:
     return value
 
 
-def check_seconds(name: str, value: Any, *, allow_none: bool = False) -> float | None:
-    """Return ``value`` as finite seconds >= 0 (or ``None`` when allowed)."""
+def check_seconds(
+    name: str, value: Any, *, allow_none: bool = False, positive: bool = False
+) -> float | None:
+    """Return ``value`` as finite seconds >= 0 (> 0 when ``positive``; ``None`` if allowed)."""
     if value is None and allow_none:
         return None
     try:
         x = float(value)
     except (TypeError, ValueError):
         x = math.nan
-    if isinstance(value, bool) or not (x >= 0 and math.isfinite(x)):
-        msg = f"{name} must be a finite number >= 0, got {value!r}"
+    if isinstance(value, bool) or not ((x > 0 if positive else x >= 0) and math.isfinite(x)):
+        msg = f"{name} must be a finite number {'>' if positive else '>='} 0, got {value!r}"
         raise InvalidParameterError(msg, name=name, value=value)
     return x

@@ -60,31 +60,13 @@ class Commands:
     _now: float
     _events: EventDelivery
 
-    def _run(
-        self,
-        name: str,
-        body: Callable[[], _T],
-        *,
-        subject: str | None = None,
-        responder_id: str | None = None,
-        request_id: str | None = None,
-    ) -> _T:
-        raise NotImplementedError  # pragma: no cover - the Dispatcher's
-
-    def _record(self, op: str, incident_id: str, **fields: Any) -> None:
-        raise NotImplementedError  # pragma: no cover - the Dispatcher's
-
-    def _get(self, incident_id: str) -> IncidentState:
-        raise NotImplementedError  # pragma: no cover - the Dispatcher's
-
-    def _known_responder(self, responder_id: str) -> str:
-        raise NotImplementedError  # pragma: no cover - the Dispatcher's
-
-    def _snapshot(self, inc: IncidentState) -> Incident:
-        raise NotImplementedError  # pragma: no cover - the Dispatcher's
-
-    def _status_of(self, responder_id: str) -> Status:
-        raise NotImplementedError  # pragma: no cover - the Dispatcher's
+    # The Dispatcher's plumbing (see kayou_dispatch.lifecycle.dispatcher).
+    _run: Callable[..., Any]  # _run(name, body, *, subject, responder_id, request_id)
+    _record: Callable[..., None]  # _record(op, incident_id, **fields): apply + journal
+    _get: Callable[[str], IncidentState]
+    _known_responder: Callable[[str], str]
+    _snapshot: Callable[[IncidentState], Incident]
+    _status_of: Callable[[str], Status]
 
     # -- reporting ---------------------------------------------------------------------------
 

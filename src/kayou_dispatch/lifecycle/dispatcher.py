@@ -71,21 +71,11 @@ class CandidateLike(Protocol):
 class RankFunction(Protocol):
     """``rank(lat, lng, **query.options())``: best AVAILABLE first.
 
-    The keyword arguments are a :class:`~kayou_dispatch.matching.query.RankQuery`'s
-    fields (one definition of the rank options for every ranker).
+    The keyword options (``k``, ``needs``, ``max_eta_s``, ``heading``, ``exclude``) are a
+    :class:`~kayou_dispatch.matching.query.RankQuery`'s fields: defined once, there.
     """
 
-    def __call__(
-        self,
-        lat: float,
-        lng: float,
-        *,
-        k: int = 10,
-        needs: Iterable[str] = (),
-        max_eta_s: float | None = None,
-        heading: float | None = None,
-        exclude: Iterable[str] = (),
-    ) -> Sequence[CandidateLike]: ...
+    def __call__(self, lat: float, lng: float, **options: Any) -> Sequence[CandidateLike]: ...
 
 
 class EtaMatrixFunction(Protocol):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from kayou_dispatch.store import FixRow, PositionStore
+from kayou_dispatch.store import Fix, FixRow, PositionStore
 
 __all__ = [
     "FixBatcher",
@@ -35,16 +35,7 @@ class FixBatcher:
         self._rows: list[tuple[FixRow, asyncio.Future[bool]]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def submit(
-        self,
-        responder_id: str,
-        lat: float,
-        lng: float,
-        *,
-        ts: float | None = None,
-        heading: float | None = None,
-        speed_kph: float | None = None,
-    ) -> bool:
+    async def submit(self, fix: Fix) -> bool:
         """Record one fix; return whether it is the newest fix anywhere (as the engine would).
 
         Raises
@@ -54,9 +45,7 @@ class FixBatcher:
         SharedStateError
             When Redis fails (the fix stays in this process only).
         """
-        row = self._store.apply_fix(  # validates; this process sees it at once
-            responder_id, lat, lng, ts=ts, heading=heading, speed_kph=speed_kph
-        )
+        row = self._store.apply_fix(fix)  # validates; this process sees it at once
         if not self._store.shared:
             return row.applied
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()

@@ -223,18 +223,14 @@ def responder_json(r: Responder, *, incident_id: str | None) -> dict[str, Any]:
     }
 
 
+#: The fields of a responder row in the console's fleet list.
+_ROW_FIELDS = ("responder_id", "lat", "lng", "ts", "status", "fresh", "capabilities", "incident_id")
+
+
 def responder_row_json(r: Responder, *, incident_id: str | None) -> dict[str, Any]:
-    """A responder as a row of the console's fleet list."""
-    return {
-        "responder_id": r.responder_id,
-        "lat": r.lat,
-        "lng": r.lng,
-        "ts": r.ts,
-        "status": r.status.value,
-        "fresh": r.fresh,
-        "capabilities": sorted(r.capabilities),
-        "incident_id": incident_id,
-    }
+    """A responder as a row of the console's fleet list (fewer fields)."""
+    full = responder_json(r, incident_id=incident_id)
+    return {k: full[k] for k in _ROW_FIELDS}
 
 
 def availability_json(r: Responder) -> dict[str, Any]:

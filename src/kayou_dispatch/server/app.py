@@ -42,6 +42,7 @@ from kayou_dispatch.server._events import EventHub, feed_positions
 from kayou_dispatch.server._models import plain_position
 from kayou_dispatch.server._routing import include_routers
 from kayou_dispatch.server.routers import ROUTERS
+from kayou_dispatch.store import Fix
 
 __all__ = [
     "create_app",
@@ -258,7 +259,7 @@ def create_app(
         if batcher is None:
             return engine.update_position(responder_id, **fix)
         # Shared state: one Redis write for all the fixes arriving meanwhile.
-        return await batcher.submit(responder_id, **fix)
+        return await batcher.submit(Fix(responder_id, **fix))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from kayou_dispatch.engine import DispatchEngine
 from kayou_dispatch.server._deps import (
     DispatcherOnly,
     Engine,
@@ -63,23 +65,39 @@ def post_dispatch(engine: Engine, incident_id: IncidentId, who: DispatcherOnly) 
     }
 
 
-@router.post("/v1/incidents/{incident_id}/cancel")
-def post_cancel(
+@dataclass(frozen=True, slots=True)
+class _Closing:
+    """A dispatcher closing an incident, with an idempotency key."""
+
+    engine: DispatchEngine
+    incident_id: str
+    request_id: str | None
+
+    def run(self, name: str) -> dict[str, Any]:
+        """Run ``engine.<name>`` (cancel or resolve); the incident as JSON."""
+        inc = getattr(self.engine, name)(self.incident_id, request_id=self.request_id)
+        return incident_json(inc)
+
+
+def _closing(
     engine: Engine,
     incident_id: IncidentId,
     who: DispatcherOnly,
     idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
+) -> _Closing:
+    return _Closing(engine, incident_id, idempotency_key)
+
+
+Closing = Annotated[_Closing, Depends(_closing)]
+
+
+@router.post("/v1/incidents/{incident_id}/cancel")
+def post_cancel(closing: Closing) -> dict[str, Any]:
     """Cancel an incident and release its responders (dispatcher only)."""
-    return incident_json(engine.cancel(incident_id, request_id=idempotency_key))
+    return closing.run("cancel")
 
 
 @router.post("/v1/incidents/{incident_id}/resolve")
-def post_resolve(
-    engine: Engine,
-    incident_id: IncidentId,
-    who: DispatcherOnly,
-    idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
+def post_resolve(closing: Closing) -> dict[str, Any]:
     """Close an incident as resolved (dispatcher only)."""
-    return incident_json(engine.resolve(incident_id, request_id=idempotency_key))
+    return closing.run("resolve")

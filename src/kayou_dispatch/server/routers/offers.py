@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from kayou_dispatch.engine import DispatchEngine
 from kayou_dispatch.server._auth import Principal
@@ -41,64 +42,58 @@ def post_offer(
     return {"offer": offer_json(offer), "incident": incident_json(inc)}
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A responder's command on an incident: who, on what, with which idempotency key."""
+
+    engine: DispatchEngine
+    incident_id: str
+    responder_id: str
+    who: Principal
+    request_id: str | None
+
+    def run(self, name: str) -> dict[str, Any]:
+        """Run ``engine.<name>`` on an incident it may see; the incident as it sees it."""
+        require_self_or_dispatcher(self.who, self.responder_id)
+        visible_incident(self.engine, self.incident_id, self.who)
+        command = getattr(self.engine, name)
+        inc = command(self.incident_id, self.responder_id, request_id=self.request_id)
+        viewer = None if self.who.is_dispatcher else self.who.responder_id
+        return incident_json(inc, viewer=viewer)
+
+
 def _answer(
-    engine: DispatchEngine,
-    name: str,
-    incident_id: str,
-    responder_id: str,
-    who: Principal,
-    request_id: str | None,
-) -> dict[str, Any]:
-    """Run a responder's command on an incident it may see; the incident as it sees it."""
-    require_self_or_dispatcher(who, responder_id)
-    visible_incident(engine, incident_id, who)
-    inc = getattr(engine, name)(incident_id, responder_id, request_id=request_id)
-    return incident_json(inc, viewer=None if who.is_dispatcher else who.responder_id)
+    engine: Engine,
+    incident_id: IncidentId,
+    responder_id: ResponderId,
+    who: Who,
+    idempotency_key: IdempotencyKey = None,
+) -> _Answer:
+    return _Answer(engine, incident_id, responder_id, who, idempotency_key)
+
+
+Answer = Annotated[_Answer, Depends(_answer)]
 
 
 @router.post(f"{_OFFER}/accept", name="offer_accept")
-def accept(
-    engine: Engine,
-    incident_id: IncidentId,
-    responder_id: ResponderId,
-    who: Who,
-    idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
+def accept(answer: Answer) -> dict[str, Any]:
     """Accept an outstanding offer (a responder token: its own offer)."""
-    return _answer(engine, "accept", incident_id, responder_id, who, idempotency_key)
+    return answer.run("accept")
 
 
 @router.post(f"{_OFFER}/decline", name="offer_decline")
-def decline(
-    engine: Engine,
-    incident_id: IncidentId,
-    responder_id: ResponderId,
-    who: Who,
-    idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
+def decline(answer: Answer) -> dict[str, Any]:
     """Decline an offer; the next candidate is offered at once."""
-    return _answer(engine, "decline", incident_id, responder_id, who, idempotency_key)
+    return answer.run("decline")
 
 
 @router.post(f"{_OFFER}/depart", name="offer_depart")
-def depart(
-    engine: Engine,
-    incident_id: IncidentId,
-    responder_id: ResponderId,
-    who: Who,
-    idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
+def depart(answer: Answer) -> dict[str, Any]:
     """An assigned responder sets off (EN_ROUTE)."""
-    return _answer(engine, "depart", incident_id, responder_id, who, idempotency_key)
+    return answer.run("depart")
 
 
 @router.post(f"{_OFFER}/arrive", name="offer_arrive")
-def arrive(
-    engine: Engine,
-    incident_id: IncidentId,
-    responder_id: ResponderId,
-    who: Who,
-    idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
+def arrive(answer: Answer) -> dict[str, Any]:
     """An assigned responder is on scene."""
-    return _answer(engine, "arrive", incident_id, responder_id, who, idempotency_key)
+    return answer.run("arrive")
