@@ -8,7 +8,7 @@ index, delegates ranking to :mod:`kayou_dispatch.matching`, and the incident lif
 :class:`~kayou_dispatch.lifecycle.Dispatcher` that ranks with it. Responder state is
 written through one :class:`~kayou_dispatch.store.PositionStore` (local or Redis).
 
-Why this file is long (~700 lines): it is the public facade, so it carries the numpydoc
+Why this file is long (over 600 lines): it is the public facade, so it carries the numpydoc
 and doctests of every public method; each method is a few lines of validation and
 delegation. The logic lives in the modules it delegates to.
 """

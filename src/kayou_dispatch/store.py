@@ -24,6 +24,7 @@ returns, per row, whether it is the newest fix anywhere. One fix is
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -233,7 +234,7 @@ class RedisPositionStore(LocalPositionStore):
     ) -> None:
         super().__init__(index)
         self._clock = clock
-        self._removed: list[str] = []
+        self._removed: deque[str] = deque()  # appended by the mirror, drained by catch_up
         self.mirror = PositionMirror(positions, index, on_remove=self._removed.append)
         self.positions = positions
 
@@ -299,7 +300,9 @@ class RedisPositionStore(LocalPositionStore):
     def catch_up(self) -> list[str]:
         """Apply what other processes wrote; return the ids they removed meanwhile."""
         self.mirror.catch_up()
-        removed, self._removed[:] = list(self._removed), []
+        removed = []
+        while self._removed:  # popleft is atomic: safe while another thread appends
+            removed.append(self._removed.popleft())
         return removed
 
     def close(self) -> None:
