@@ -212,8 +212,7 @@ class DispatchEngine:
             On bad input (including capabilities outside the registry); nothing changes.
         """
         caps = None if capabilities is None else self._check_capabilities(capabilities)
-        fix = Fix(responder_id, lat, lng, ts, heading, speed_kph, caps)
-        return self._store.publish([self._store.apply_fix(fix)])[0]
+        return self._store.write(Fix(responder_id, lat, lng, ts, heading, speed_kph, caps))
 
     def update_positions(
         self,

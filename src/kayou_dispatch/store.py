@@ -17,8 +17,8 @@ registry); the index validates coordinates, ids and numbers before anything is w
 Every fix goes through two steps, so a caller may group many fixes into one shared write:
 :meth:`PositionStore.apply_fix` applies it to the local index (validating it) and returns
 a :class:`FixRow`; :meth:`PositionStore.publish` writes rows to the shared store and
-returns, per row, whether it is the newest fix anywhere. One fix is
-``store.publish([store.apply_fix(...)])[0]``.
+returns, per row, whether it is the newest fix anywhere. One fix alone is
+:meth:`PositionStore.write` (``publish([apply_fix(fix)])[0]``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -39,9 +39,12 @@ from kayou_dispatch.spatial import ResponderIndex, Status
 __all__ = ["Fix", "FixRow", "LocalPositionStore", "PositionStore", "RedisPositionStore"]
 
 
-@dataclass(frozen=True, slots=True)
-class Fix:
-    """One phone's fix, as received (``ts=None``: now, by the store's clock)."""
+class Fix(NamedTuple):
+    """One phone's fix, as received (``ts=None``: now, by the store's clock).
+
+    An input record, not a result: a named tuple because it is built for every fix on the
+    hottest path (a frozen dataclass costs ~2 µs to build, this ~0.3 µs).
+    """
 
     responder_id: str
     lat: float
@@ -81,6 +84,10 @@ class PositionStore(Protocol):
 
     def publish(self, rows: Sequence[FixRow]) -> list[bool]:
         """Write applied rows where every process sees them; per row: the newest anywhere."""
+        ...
+
+    def write(self, fix: Fix) -> bool:
+        """Apply and publish one fix (``publish([apply_fix(fix)])[0]``, maybe faster)."""
         ...
 
     def update_positions(
@@ -169,6 +176,18 @@ class LocalPositionStore:
     def publish(self, rows: Sequence[FixRow]) -> list[bool]:
         """Nothing to share: each row's local verdict."""
         return [r.applied for r in rows]
+
+    def write(self, fix: Fix) -> bool:
+        """Apply one fix to the index (the single-fix hot path: no row is built)."""
+        return self._index.update_position(
+            fix.responder_id,
+            fix.lat,
+            fix.lng,
+            ts=fix.ts,
+            heading=fix.heading,
+            speed_kph=fix.speed_kph,
+            capabilities=fix.capabilities,
+        )
 
     def update_positions(
         self,
@@ -266,6 +285,10 @@ class RedisPositionStore(LocalPositionStore):
             if f.capabilities is not None:  # after the fix: Redis needs the responder
                 self.positions.set_capabilities(f.responder_id, f.capabilities)
         return [bool(x) for x in done.tolist()]
+
+    def write(self, fix: Fix) -> bool:
+        """Apply one fix here, then write it to Redis; whether it is the newest anywhere."""
+        return self.publish([self.apply_fix(fix)])[0]
 
     def _publish_many(
         self, ids: Any, lats: Any, lngs: Any, ts: Any, headings: Any, applied: int
