@@ -317,7 +317,7 @@ class RedisPositionStore(LocalPositionStore):
         self._check_ids([responder_id])
         known = responder_id in self._index
         gone = self.positions.remove(responder_id)
-        if known or not gone:
+        if known or not gone:  # else: not loaded here yet (its removal comes back to us)
             super().remove(responder_id)  # UnknownResponderError when nobody had it
 
     def catch_up(self) -> list[str]:

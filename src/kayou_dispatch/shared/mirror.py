@@ -96,8 +96,21 @@ class PositionMirror:
 
     def _apply_removed(self, change: Removed) -> None:
         rid = change.responder_id
-        if rid in self.index:
+        try:
+            held = self.index.get(rid)
+        except UnknownResponderError:
+            held = None
+        if held is None:
+            pass
+        elif held.ts <= change.ts:
             self.index.remove(rid)
+        else:
+            # A newer fix came after (it made the responder anew in Redis): keep it, and
+            # take its chosen status and capabilities from Redis, not from the metas of the
+            # responder removed (applied before this entry).
+            rows = self.positions.pull(ids=[rid])
+            for status, caps in zip(rows.status, rows.capabilities, strict=True):
+                self._apply_meta(Meta(rid, status, caps))
         if self._on_remove is not None:
             self._on_remove(rid)
 

@@ -95,14 +95,16 @@ return 1
 """
 
 # KEYS: changes stream. ARGV: prefix, id, stream cap, writer. Forgets a responder (1) or
-# nothing (0); announced as "x": id.
+# nothing (0); announced as "x": id, "t": the ts of the fix forgotten (a process holding a
+# newer fix of it keeps that one).
 _REMOVE = r"""
 local key = ARGV[1] .. ':r:' .. ARGV[2]
-local cell = redis.call('HGET', key, 'cell')
-if not cell then return 0 end
-redis.call('SREM', ARGV[1] .. ':c:' .. cell, ARGV[2])
+local old = redis.call('HMGET', key, 'cell', 'ts')
+if not old[1] then return 0 end
+redis.call('SREM', ARGV[1] .. ':c:' .. old[1], ARGV[2])
 redis.call('DEL', key)
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'x', ARGV[2], 'w', ARGV[4])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'x', ARGV[2], 't', old[2],
+           'w', ARGV[4])
 return 1
 """
 
@@ -165,9 +167,10 @@ class Meta:
 
 @dataclass(frozen=True, slots=True)
 class Removed:
-    """A responder was forgotten."""
+    """A responder was forgotten, with the time of its last fix then."""
 
     responder_id: str
+    ts: float
 
 
 def check_ids(ids: Iterable[str]) -> None:
@@ -310,6 +313,8 @@ class RedisPositions:
     ) -> tuple[list[Fixes | Meta | Removed], str, bool, bool]:
         """Changes other clients wrote after entry ``after``, at most ``count`` entries.
 
+        Removals come back to their writer too: a process that removed a responder it had
+        not loaded yet forgets it once the older fixes before the removal are applied.
         Returns ``(changes, new cursor, more, gap)``: consecutive fixes come as one
         :class:`Fixes` batch; ``more`` when there may be further entries; ``gap`` when entry
         ``after`` is gone (trimmed, or Redis lost data), so the caller missed changes and
@@ -327,7 +332,7 @@ class RedisPositions:
         out: list[Fixes | Meta | Removed] = []
         bodies: list[bytes] = []  # consecutive fixes are parsed (and applied) as one batch
         for _, fields in entries:
-            if fields.get(b"w") == self.writer:
+            if fields.get(b"w") == self.writer and b"x" not in fields:
                 continue  # this client's own change: its process applied it already
             if b"p" in fields:
                 bodies.append(fields[b"p"])
@@ -336,7 +341,7 @@ class RedisPositions:
                 out.append(_parse_fixes(b"".join(bodies)))
                 bodies = []
             if b"x" in fields:
-                out.append(Removed(fields[b"x"].decode()))
+                out.append(Removed(fields[b"x"].decode(), float(fields.get(b"t") or "inf")))
                 continue
             rid, st, caps = fields[b"m"].decode().split("\t")
             out.append(Meta(rid, st, _caps(caps)))
