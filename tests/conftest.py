@@ -30,3 +30,26 @@ def redis_url(redis_server):
     client.flushall()
     client.close()
     return redis_server.url
+
+
+REQUIRE_SERVICES = bool(os.environ.get("KAYOU_REQUIRE_SERVICES"))
+
+
+def _no_skips(report):
+    """Under KAYOU_REQUIRE_SERVICES (CI) a skip is a failure: nothing may pass by not running."""
+    if REQUIRE_SERVICES and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped under KAYOU_REQUIRE_SERVICES: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _no_skips(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    _no_skips(outcome.get_result())

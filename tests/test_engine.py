@@ -118,16 +118,7 @@ def test_rank_leaves_out_off_network_and_unreachable():
     engine.update_position("ok", 0.0, 0.002)
     assert [c.responder_id for c in engine.rank(0.0, 0.005)] == ["ok"]
     # One-way only: a network of a single edge cannot be driven backwards.
-    a = EdgeArrays.straight(
-        node_id=[1, 2],
-        lat=[0.0, 0.0],
-        lng=[0.0, 0.01],
-        u=[0],
-        v=[1],
-        length_m=[1112.0],
-        travel_time_s=[60.0],
-    )
-    one_way = DispatchEngine(RoadNetwork.from_arrays(a), clock=lambda: 0.0)
+    one_way = DispatchEngine(one_way_network(), clock=lambda: 0.0)
     one_way.update_position("behind", 0.0, 0.002)
     one_way.update_position("ahead", 0.0, 0.008)
     got = one_way.rank(0.0, 0.005)
@@ -321,3 +312,17 @@ def test_snap_cache_is_not_fooled_by_a_refresh_elsewhere(engine):
     engine.explain(0.0, 0.0, "a")  # ...and is re-snapped alone, for explain
     got = engine.rank(0.0, 0.0, k=2)  # the cached candidate arrays must not be reused
     assert [c.responder_id for c in got] == ["b", "a"]
+
+
+def one_way_network():
+    """A single edge, 1.1 km east in 60 s: it cannot be driven backwards."""
+    a = EdgeArrays.straight(
+        node_id=[1, 2],
+        lat=[0.0, 0.0],
+        lng=[0.0, 0.01],
+        u=[0],
+        v=[1],
+        length_m=[1112.0],
+        travel_time_s=[60.0],
+    )
+    return RoadNetwork.from_arrays(a)

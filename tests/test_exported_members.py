@@ -1,70 +1,34 @@
 import importlib
+import pathlib
+import pkgutil
 
 import pytest
 
 import kayou_dispatch
 
-MODULES = [
-    "kayou_dispatch",
-    "kayou_dispatch.datasets",
-    "kayou_dispatch.engine",
-    "kayou_dispatch.errors",
-    "kayou_dispatch.geo",
-    "kayou_dispatch.lifecycle",
-    "kayou_dispatch.lifecycle.assign",
-    "kayou_dispatch.lifecycle.dispatcher",
-    "kayou_dispatch.lifecycle.journal",
-    "kayou_dispatch.lifecycle.records",
-    "kayou_dispatch.lifecycle.runcards",
-    "kayou_dispatch.matching",
-    "kayou_dispatch.matching._validate",
-    "kayou_dispatch.matching.candidates",
-    "kayou_dispatch.matching.explain",
-    "kayou_dispatch.matching.matrix",
-    "kayou_dispatch.matching.rank",
-    "kayou_dispatch.network",
-    "kayou_dispatch.network._arrays",
-    "kayou_dispatch.network._graph",
-    "kayou_dispatch.network._nx",
-    "kayou_dispatch.network._twins",
-    "kayou_dispatch.network._validate",
-    "kayou_dispatch.network.osm",
-    "kayou_dispatch.network.paths",
-    "kayou_dispatch.network.profiles",
-    "kayou_dispatch.network.snap",
-    "kayou_dispatch.network.trips",
-    "kayou_dispatch.server",
-    "kayou_dispatch.server._auth",
-    "kayou_dispatch.server._batch",
-    "kayou_dispatch.server._console",
-    "kayou_dispatch.server._events",
-    "kayou_dispatch.server._models",
-    "kayou_dispatch.server._routing",
-    "kayou_dispatch.server.app",
-    "kayou_dispatch.simulation",
-    "kayou_dispatch.simulation.demand",
-    "kayou_dispatch.simulation.fleet",
-    "kayou_dispatch.simulation.metrics",
-    "kayou_dispatch.simulation.plots",
-    "kayou_dispatch.simulation.policies",
-    "kayou_dispatch.simulation.replay",
-    "kayou_dispatch.simulation.report",
-    "kayou_dispatch.simulation.roads",
-    "kayou_dispatch.simulation.runner",
-    "kayou_dispatch.simulation.scenario",
-    "kayou_dispatch.shared",
-    "kayou_dispatch.shared._client",
-    "kayou_dispatch.shared.log",
-    "kayou_dispatch.shared.mirror",
-    "kayou_dispatch.shared.positions",
-    "kayou_dispatch.spatial",
-    "kayou_dispatch.spatial.cover",
-    "kayou_dispatch.spatial.index",
-    "kayou_dispatch.spatial.responders",
-    "kayou_dispatch.web",
-    "kayou_dispatch.web._assets",
-    "kayou_dispatch.web._geometry",
-]
+
+def _walk():
+    """Every module of the package (walked, so a new module cannot be left out)."""
+    names = ["kayou_dispatch"]
+    prefix = kayou_dispatch.__name__ + "."
+    for info in pkgutil.walk_packages(kayou_dispatch.__path__, prefix):
+        names.append(info.name)
+    return sorted(names)
+
+
+MODULES = _walk()
+
+
+def test_the_walk_finds_every_module_file():
+    root = pathlib.Path(kayou_dispatch.__file__).parent
+    files = {
+        ".".join(("kayou_dispatch", *p.relative_to(root).with_suffix("").parts)).removesuffix(
+            ".__init__"
+        )
+        for p in root.rglob("*.py")
+    }
+    assert files == set(MODULES)
+    assert {"kayou_dispatch.store", "kayou_dispatch.lifecycle.state"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -21,17 +21,30 @@ from kayou_dispatch.errors import (
 from kayou_dispatch.geo import (
     gcj02_to_wgs84,
     gcj02_to_wgs84_array,
+    gcj02_to_wgs84_many,
     haversine_m,
     haversine_m_array,
+    haversine_m_many,
     in_china,
     validate_latlng,
     validate_latlng_array,
+    validate_latlng_many,
     wgs84_to_gcj02,
     wgs84_to_gcj02_array,
+    wgs84_to_gcj02_many,
 )
+from kayou_dispatch.lifecycle import Event, EventKind, Incident, IncidentStatus, Offer, RunCard
 from kayou_dispatch.matching import Candidate, Explanation, Reason
+from kayou_dispatch.matching.query import RankQuery
 from kayou_dispatch.network import RoadNetwork, Route, Snap, SnapArrays
 from kayou_dispatch.spatial import Neighbor, Responder, ResponderIndex, Status
+from kayou_dispatch.store import (
+    Fix,
+    FixRow,
+    LocalPositionStore,
+    PositionStore,
+    RedisPositionStore,
+)
 
 __version__ = "0.1.0"
 
@@ -39,25 +52,39 @@ __all__ = [
     "Candidate",
     "DispatchEngine",
     "DuplicateIncidentError",
+    "Event",
+    "EventKind",
     "Explanation",
+    "Fix",
+    "FixRow",
     "gcj02_to_wgs84",
     "gcj02_to_wgs84_array",
+    "gcj02_to_wgs84_many",
     "haversine_m",
     "haversine_m_array",
+    "haversine_m_many",
     "in_china",
+    "Incident",
+    "IncidentStatus",
     "InvalidCoordinateError",
     "InvalidParameterError",
     "InvalidTransitionError",
     "KayouDispatchError",
     "load_network",
+    "LocalPositionStore",
     "Neighbor",
     "NetworkLoadError",
+    "Offer",
     "OffNetworkError",
+    "PositionStore",
+    "RankQuery",
     "Reason",
+    "RedisPositionStore",
     "Responder",
     "ResponderIndex",
     "RoadNetwork",
     "Route",
+    "RunCard",
     "SharedStateError",
     "Snap",
     "SnapArrays",
@@ -67,6 +94,8 @@ __all__ = [
     "UnknownResponderError",
     "validate_latlng",
     "validate_latlng_array",
+    "validate_latlng_many",
     "wgs84_to_gcj02",
     "wgs84_to_gcj02_array",
+    "wgs84_to_gcj02_many",
 ]

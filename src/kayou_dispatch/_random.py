@@ -8,6 +8,8 @@ import numpy as np
 
 from kayou_dispatch.errors import InvalidParameterError
 
+__all__ = ["as_rng"]
+
 
 def as_rng(seed: Any) -> np.random.Generator:
     """Return a :class:`numpy.random.Generator` for ``seed``.

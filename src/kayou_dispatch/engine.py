@@ -5,7 +5,12 @@
 :class:`~kayou_dispatch.network.RoadNetwork`, forwards updates and spatial queries to the
 index, delegates ranking to :mod:`kayou_dispatch.matching`, and the incident lifecycle
 (reports, offers, accepts, time-outs, batch assignment, events, the journal) to a
-:class:`~kayou_dispatch.lifecycle.Dispatcher` that ranks with it.
+:class:`~kayou_dispatch.lifecycle.Dispatcher` that ranks with it. Responder state is
+written through one :class:`~kayou_dispatch.store.PositionStore` (local or Redis).
+
+Why this file is long (over 600 lines): it is the public facade, so it carries the numpydoc
+and doctests of every public method; each method is a few lines of validation and
+delegation. The logic lives in the modules it delegates to.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from kayou_dispatch.errors import InvalidParameterError
+from kayou_dispatch.errors import InvalidParameterError, UnknownResponderError
 from kayou_dispatch.geo import validate_latlng, validate_latlng_array
 from kayou_dispatch.lifecycle import Dispatcher, Event, Incident, Offer, RunCard
 from kayou_dispatch.lifecycle.journal import CommandLog
@@ -32,28 +37,25 @@ from kayou_dispatch.matching import (
     eta_matrix,
     explain_responder,
 )
-from kayou_dispatch.matching._validate import (
-    check_exclude,
-    check_k,
-    check_max_eta_s,
-    check_needs,
-)
+from kayou_dispatch.matching._validate import check_needs
+from kayou_dispatch.matching.query import RankQuery
 from kayou_dispatch.network import RoadNetwork, Snap
 from kayou_dispatch.shared import PositionMirror, RedisLog, RedisPositions
 from kayou_dispatch.shared._client import open_client
-from kayou_dispatch.shared.positions import check_ids
 from kayou_dispatch.spatial import Neighbor, Responder, ResponderIndex, Status
+from kayou_dispatch.spatial.index import Snapshot
+from kayou_dispatch.store import Fix, LocalPositionStore, PositionStore, RedisPositionStore
 
 __all__ = ["DispatchEngine"]
 
 
 def _shared_state(
-    redis: Any, prefix: str, index: ResponderIndex
-) -> tuple[RedisLog, PositionMirror]:
-    """Open the shared log and position mirror on one Redis client."""
+    redis: Any, prefix: str, index: ResponderIndex, clock: Callable[[], float]
+) -> tuple[RedisLog, RedisPositionStore]:
+    """Open the shared log and position store on one Redis client."""
     client = open_client(redis)
     log = RedisLog(client, prefix=prefix)
-    return log, PositionMirror(RedisPositions(client, prefix=prefix), index)
+    return log, RedisPositionStore(RedisPositions(client, prefix=prefix), index, clock=clock)
 
 
 class DispatchEngine:
@@ -139,13 +141,13 @@ class DispatchEngine:
         self._snaps = SnapCache(network)
         self._ranker = Ranker(network)
         self._rank_fn: Callable[..., Sequence[Any]] = self.rank
-        self._mirror: PositionMirror | None = None
+        self._store: PositionStore = LocalPositionStore(self._index)
         self._shared_log: RedisLog | None = None
         if redis is not None:
             if journal is not None:
                 msg = "give journal or redis, not both (the Redis log is the journal)"
                 raise InvalidParameterError(msg, name="journal", value=journal)
-            self._shared_log, self._mirror = _shared_state(redis, redis_prefix, self._index)
+            self._shared_log, self._store = _shared_state(redis, redis_prefix, self._index, clock)
             journal = self._shared_log
         self._dispatcher = Dispatcher(
             self._index,
@@ -201,36 +203,15 @@ class DispatchEngine:
     ) -> bool:
         """Insert or move one responder; see :meth:`ResponderIndex.update_position`.
 
+        With shared state the answer is Redis's: whether this is the newest fix anywhere.
+
         Raises
         ------
         InvalidCoordinateError, InvalidParameterError
             On bad input (including capabilities outside the registry); nothing changes.
         """
-        if capabilities is not None:
-            capabilities = check_needs(capabilities, self._registry, name="capabilities")
-        if self._mirror is not None:
-            check_ids([responder_id])
-            ts = float(self.clock()) if ts is None else ts
-        applied = self._index.update_position(
-            responder_id,
-            lat,
-            lng,
-            ts=ts,
-            heading=heading,
-            speed_kph=speed_kph,
-            capabilities=capabilities,
-        )
-        if self._mirror is None:
-            return applied
-        # Validated by the index; Redis decides whether it is the newest fix anywhere.
-        shared = self._mirror.positions
-        assert ts is not None
-        row = [float(lat), float(lng), float(ts), np.nan if heading is None else heading]
-        la, ln, t, hd = (np.array([x], dtype=np.float64) for x in row)
-        done = shared.write([responder_id], la, ln, t, hd)
-        if capabilities is not None:
-            shared.set_capabilities(responder_id, capabilities)
-        return bool(done[0])
+        caps = None if capabilities is None else self._check_capabilities(capabilities)
+        return self._store.write(Fix(responder_id, lat, lng, ts, heading, speed_kph, caps))
 
     def update_positions(
         self,
@@ -242,42 +223,41 @@ class DispatchEngine:
         headings: ArrayLike | None = None,
     ) -> int:
         """Insert or move many responders; see :meth:`ResponderIndex.update_positions`."""
-        if self._mirror is not None:
-            check_ids(ids)
-            ts = float(self.clock()) if ts is None else ts
-        applied = self._index.update_positions(ids, lats, lngs, ts=ts, headings=headings)
-        if self._mirror is None:
-            return applied
-        n = len(ids)  # validated by the index: same lengths, finite, in range
-        as_array = lambda x: np.broadcast_to(np.asarray(x, dtype=np.float64), (n,))  # noqa: E731
-        hd = None if headings is None else as_array(headings)
-        done = self._mirror.positions.write(
-            [str(i) for i in ids], as_array(lats), as_array(lngs), as_array(ts), hd
-        )
-        return int(done.sum())
+        return self._store.update_positions(ids, lats, lngs, ts=ts, headings=headings)
 
     def set_status(self, responder_id: str, status: Status | str) -> None:
-        """Set a responder's status; only AVAILABLE responders are ranked."""
+        """Set a status the responder chose: AVAILABLE or OFFLINE (only AVAILABLE is ranked).
+
+        The lifecycle decides the status of an engaged responder; the rule lives in
+        :meth:`~kayou_dispatch.lifecycle.Dispatcher.set_responder_status`.
+
+        Raises
+        ------
+        InvalidTransitionError
+            While the responder is offered or assigned an incident.
+        UnknownResponderError, InvalidParameterError
+            For an unknown responder or status.
+        """
         self._catch_up()
-        self._index.set_status(responder_id, status)
-        if self._mirror is not None:
-            self._mirror.positions.set_status(responder_id, self._index.get(responder_id).status)
+        self._dispatcher.set_responder_status(responder_id, status, write=self._store.set_status)
 
     def set_capabilities(self, responder_id: str, capabilities: Iterable[str]) -> None:
         """Replace a responder's capabilities (checked against the registry)."""
-        caps = check_needs(capabilities, self._registry, name="capabilities")
+        caps = self._check_capabilities(capabilities)
         self._catch_up()
-        self._index.set_capabilities(responder_id, caps)
-        if self._mirror is not None:
-            self._mirror.positions.set_capabilities(responder_id, caps)
+        self._store.set_capabilities(responder_id, caps)
 
     def remove(self, responder_id: str) -> None:
         """Forget a responder; see :meth:`ResponderIndex.remove`.
 
-        With shared state only this process forgets it: Redis and the other processes keep
-        its last fix until it goes stale (set it ``offline`` to take it out everywhere).
+        With shared state every process forgets it. If it is engaged on an incident, the
+        lifecycle keeps it there and restores its status when it reports again.
         """
-        self._index.remove(responder_id)
+        self._store.remove(responder_id)
+        self._dispatcher.forget_positions([responder_id])
+
+    def _check_capabilities(self, capabilities: Iterable[str]) -> frozenset[str]:
+        return check_needs(capabilities, self._registry, name="capabilities")
 
     def get(self, responder_id: str) -> Responder:
         """Return a snapshot of one responder; see :meth:`ResponderIndex.get`."""
@@ -314,6 +294,7 @@ class DispatchEngine:
         max_eta_s: float | None = None,
         heading: float | None = None,
         exclude: Iterable[str] = (),
+        query: RankQuery | None = None,
     ) -> list[Candidate]:
         """Return the ``k`` responders with the smallest road travel time to an incident.
 
@@ -337,6 +318,8 @@ class DispatchEngine:
             The incident vehicle's travel direction, degrees clockwise from north.
         exclude
             Responder ids to skip (e.g. those who declined).
+        query
+            All of these options as one :class:`~kayou_dispatch.RankQuery` (instead of them).
 
         Returns
         -------
@@ -353,41 +336,39 @@ class DispatchEngine:
         InvalidParameterError
             For a bad ``k``, ``max_eta_s``, ``heading``, ``needs`` or ``exclude``.
         """
-        kk = check_k(k)
-        cap = check_max_eta_s(max_eta_s)
-        need_set = check_needs(needs, self._registry)
-        skip = check_exclude(exclude)
-        flat, flng, dest = self._incident(lat, lng, heading)
+        q = self._query(
+            query, k=k, needs=needs, max_eta_s=max_eta_s, heading=heading, exclude=exclude
+        )
+        flat, flng, dest = self._incident(lat, lng, q.heading)
         self._catch_up()
-        return self._rank_snapped(dest, flat, flng, kk, cap, need_set, skip)
+        return self._ranking(dest, flat, flng, q)
 
-    def _rank_snapped(
-        self,
-        dest: Snap,
-        lat: float,
-        lng: float,
-        k: int,
-        max_eta_s: float,
-        needs: frozenset[str],
-        exclude: frozenset[str],
-    ) -> list[Candidate]:
-        """Rank for a snapped incident with checked options: the one call into matching."""
+    def _query(self, query: RankQuery | None, **options: Any) -> RankQuery:
+        """The ranking's options as one validated query (needs checked against the registry)."""
+        q = RankQuery.of(query, **options)
+        check_needs(q.needs, self._registry)
+        return q
+
+    def _ranking(self, dest: Snap, lat: float, lng: float, q: RankQuery) -> list[Candidate]:
+        """Rank by exact road ETA: the one call into the ranker (it gathers near the incident)."""
         return self._ranker.rank_near(
             dest,
             lat,
             lng,
             self._index,
             self._snaps,
-            k=k,
-            max_eta_s=max_eta_s,
-            needs=needs,
-            exclude=exclude,
+            k=q.k,
+            max_eta_s=q.max_eta_limit_s,
+            needs=q.needs,
+            exclude=q.exclude,
         )
 
     def _catch_up(self) -> None:
-        """Apply what other processes wrote to the shared positions (no-op without them)."""
-        if self._mirror is not None:
-            self._mirror.catch_up()
+        """Apply what other processes wrote; give re-appeared engaged responders their status."""
+        removed = self._store.catch_up()
+        if removed:
+            self._dispatcher.forget_positions(removed)
+        self._dispatcher.sync_statuses()
 
     def explain(
         self,
@@ -400,8 +381,9 @@ class DispatchEngine:
         max_eta_s: float | None = None,
         heading: float | None = None,
         exclude: Iterable[str] = (),
+        query: RankQuery | None = None,
     ) -> Explanation:
-        """Explain whether and why :meth:`rank` (same options) returns a responder.
+        """Explain whether and why :meth:`rank` (same options, or ``query``) returns a responder.
 
         Gives its route and ETA to the incident whatever its status, and every reason it
         is left out: stale, busy, lacks a capability, excluded, off the network,
@@ -428,14 +410,13 @@ class DispatchEngine:
         >>> why.ranked, [r.value for r in why.reasons], round(why.eta_s)
         (False, ['busy'], 18)
         """
-        kk = check_k(k)
-        cap = check_max_eta_s(max_eta_s)
-        need_set = check_needs(needs, self._registry)
-        skip = check_exclude(exclude)
+        q = self._query(
+            query, k=k, needs=needs, max_eta_s=max_eta_s, heading=heading, exclude=exclude
+        )
         self._catch_up()
         responder = self._index.get(responder_id)
-        flat, flng, dest = self._incident(lat, lng, heading)
-        ranking = self._rank_snapped(dest, flat, flng, kk, cap, need_set, skip)
+        flat, flng, dest = self._incident(lat, lng, q.heading)
+        ranking = self._ranking(dest, flat, flng, q)
         return explain_responder(
             self._net,
             self._index,
@@ -445,10 +426,10 @@ class DispatchEngine:
             flat,
             flng,
             ranking,
-            k=kk,
-            needs=need_set,
-            max_eta_s=cap,
-            exclude=skip,
+            k=q.k,
+            needs=q.needs,
+            max_eta_s=q.max_eta_limit_s,
+            exclude=q.exclude,
         )
 
     def eta_matrix(
@@ -516,10 +497,37 @@ class DispatchEngine:
             self._net, self._index, self._snaps, self._ranker, la, ln, list(responder_ids), limits
         )
 
+    def eta_matrix_many(
+        self,
+        lats: ArrayLike,
+        lngs: ArrayLike,
+        responder_ids: Sequence[str],
+        *,
+        limit_s: float | ArrayLike = math.inf,
+    ) -> NDArray[np.float64]:
+        """:meth:`eta_matrix` in the package's vector form: incidents as ``lats, lngs`` arrays.
+
+        Raises
+        ------
+        InvalidParameterError
+            When ``lats`` and ``lngs`` differ in length; else as :meth:`eta_matrix`.
+        """
+        la = np.atleast_1d(np.asarray(lats, dtype=np.float64))
+        ln = np.atleast_1d(np.asarray(lngs, dtype=np.float64))
+        if la.ndim != 1 or la.shape != ln.shape:
+            msg = f"lats and lngs must be 1-d and of one length, got {la.shape} and {ln.shape}"
+            raise InvalidParameterError(msg, name="lats", value=(la.shape, ln.shape))
+        return self.eta_matrix(np.column_stack((la, ln)), responder_ids, limit_s=limit_s)
+
+    #: The vector form's name in the package's one scheme (``_many``); ``update_positions``
+    #: stays as an earlier issue named it.
+    update_position_many = update_positions
+
     def set_ranker(self, rank: Callable[..., Sequence[Any]] | None) -> None:
         """Choose how :meth:`dispatch` ranks candidates (``None``: :meth:`rank`, road ETA).
 
-        ``rank`` takes ``(lat, lng, *, k, needs, max_eta_s, heading, exclude)`` and returns
+        ``rank`` takes ``(lat, lng, **RankQuery(...).options())`` -- keyword arguments ``k,
+        needs, max_eta_s, heading, exclude`` -- and returns
         candidates with ``responder_id`` and ``eta_s``, best first: simulations use this to
         compare policies on the same engine.
         """
@@ -649,6 +657,30 @@ class DispatchEngine:
         self._catch_up()
         return self._dispatcher.responder(responder_id)
 
+    def engagement(self, responder_id: str) -> str | None:
+        """The incident a responder is offered or assigned to, or ``None``."""
+        return self._dispatcher.engagement(responder_id)
+
+    def engagements(self) -> dict[str, str]:
+        """Every engaged responder's incident (offered or assigned), by responder."""
+        return self._dispatcher.engagements()
+
+    def responders(self) -> list[Responder]:
+        """Every responder's snapshot, by id, after catching up (other processes included)."""
+        self.refresh()
+        self._dispatcher.sync_statuses()
+        out = []
+        for rid in sorted(self._index):
+            try:
+                out.append(self._index.get(rid))
+            except UnknownResponderError:  # removed meanwhile
+                continue
+        return out
+
+    def snapshot(self) -> Snapshot:
+        """A columnar snapshot of every responder's position and status (for live feeds)."""
+        return self._index.snapshot()
+
     def subscribe(self, callback: Callable[[Event], Any]) -> Callable[[], None]:
         """Call ``callback(event)`` for every lifecycle event; returns an unsubscribe function."""
         return self._dispatcher.subscribe(callback)
@@ -658,9 +690,15 @@ class DispatchEngine:
         return self._dispatcher.events()
 
     @property
+    def store(self) -> PositionStore:
+        """Where responder state is written (local, or shared through Redis)."""
+        return self._store
+
+    @property
     def shared(self) -> PositionMirror | None:
         """The shared-state mirror (``redis=``), else ``None``."""
-        return self._mirror
+        store = self._store
+        return store.mirror if isinstance(store, RedisPositionStore) else None
 
     @property
     def shared_log(self) -> RedisLog | None:
@@ -694,10 +732,10 @@ class DispatchEngine:
         if isinstance(wait_s, bool) or not isinstance(wait_s, int | float) or not 0 <= wait_s <= 60:
             msg = f"wait_s must be 0 to 60 seconds, got {wait_s!r}"
             raise InvalidParameterError(msg, name="wait_s", value=wait_s)
-        if self._shared_log is None or self._mirror is None:
+        if self._shared_log is None:
             return False
         arrived = wait_s > 0 and self._shared_log.wait(wait_s)
-        self._mirror.catch_up()
+        self._catch_up()
         self._dispatcher.refresh()
         return arrived or wait_s == 0
 

@@ -296,3 +296,11 @@ def gcj02_to_wgs84(lat: float, lng: float) -> tuple[float, float]:
     """
     la, ln = gcj02_to_wgs84_array([lat], [lng])
     return float(la[0]), float(ln[0])
+
+
+# Vector forms in the package's one scheme (``_many``, taking ``lats, lngs`` arrays); the
+# ``_array`` names stay as earlier issues wrote them.
+haversine_m_many = haversine_m_array
+validate_latlng_many = validate_latlng_array
+wgs84_to_gcj02_many = wgs84_to_gcj02_array
+gcj02_to_wgs84_many = gcj02_to_wgs84_array

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from kayou_dispatch import Status
 from kayou_dispatch.lifecycle import SEVERITY_WEIGHTS, solve_slots
-from kayou_dispatch.lifecycle.assign import _SERVE_REWARD_S
+from kayou_dispatch.matching.assign import _SERVE_REWARD_S
 
 from .world import at, make
 

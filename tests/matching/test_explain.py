@@ -5,9 +5,9 @@ import math
 import pytest
 from hypothesis import given
 
-from kayou_dispatch import DispatchEngine, Explanation, Reason
+from kayou_dispatch import DispatchEngine, Explanation, OffNetworkError, Reason
 
-from ..test_engine import divided_network, line_network
+from ..test_engine import divided_network, line_network, one_way_network
 from .test_rank import FAST, scenes
 
 
@@ -68,19 +68,7 @@ def test_unreachable_and_several_reasons():
     # The divided road is a loop: everything is reachable. Cut it: a one-way network.
     ex = engine.explain(0.0, 0.002, "r", needs=["tow"])
     assert ex.reasons == (Reason.BUSY, Reason.LACKS_CAPABILITY)
-    from kayou_dispatch import RoadNetwork
-    from kayou_dispatch.network import EdgeArrays
-
-    a = EdgeArrays.straight(
-        node_id=[1, 2],
-        lat=[0.0, 0.0],
-        lng=[0.0, 0.01],
-        u=[0],
-        v=[1],
-        length_m=[1112.0],
-        travel_time_s=[60.0],
-    )
-    one_way = DispatchEngine(RoadNetwork.from_arrays(a), clock=lambda: 0.0)
+    one_way = DispatchEngine(one_way_network(), clock=lambda: 0.0)
     one_way.update_position("ahead", 0.0, 0.008)
     ex = one_way.explain(0.0, 0.005, "ahead")
     assert ex.reasons == (Reason.UNREACHABLE,) and ex.route is None
@@ -93,7 +81,10 @@ def test_explain_agrees_with_rank(scene):
     engine, incident, opts = scene
     try:
         ranking = engine.rank(*incident, **opts)
-    except Exception:
+    except OffNetworkError:  # the only error these scenes can raise: explain agrees
+        for rid in sorted(engine.index):
+            with pytest.raises(OffNetworkError):
+                engine.explain(*incident, rid, **opts)
         return
     by_id = {c.responder_id: (i, c) for i, c in enumerate(ranking, 1)}
     for rid in sorted(engine.index):

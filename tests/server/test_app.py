@@ -256,3 +256,16 @@ def test_bad_app_options_are_typed_errors(engine, option):
     kw = {"auth": TOKENS, **option}
     with pytest.raises(InvalidParameterError):
         create_app(kw.pop("engine", engine), **kw)
+
+
+def test_availability_of_an_engaged_responder_is_409_from_the_lifecycle_rule(fleet, engine):
+    (rid,) = [o["responder_id"] for o in report(fleet).json()["offers"]]
+    tok = R17 if rid == "truck-17" else R42
+    for status in ("offline", "available"):
+        r = fleet.put(f"/v1/responders/{rid}/availability", json={"status": status}, headers=tok)
+        assert r.status_code == 409 and r.json()["error"] == "InvalidTransitionError"
+        assert "engaged" in r.json()["detail"]
+    assert engine.responder(rid).status.value == "offered"
+    fleet.post(f"/v1/incidents/inc-1/offers/{rid}/decline", headers=tok)
+    r = fleet.put(f"/v1/responders/{rid}/availability", json={"status": "offline"}, headers=tok)
+    assert r.status_code == 200 and r.json()["status"] == "offline"

@@ -52,3 +52,36 @@ def test_fast_and_full_paths_answer_alike(client):
     assert other.status_code == 403
     bad = client.put(url, json={"lat": 95.0, "lng": 24.94}, headers=DISP)
     assert bad.status_code == 422 and "lat" in bad.json()["detail"]
+
+
+def test_a_plain_fix_takes_the_fast_path_and_anything_else_the_route(engine):
+    from fastapi.testclient import TestClient
+
+    from kayou_dispatch.server import create_app
+
+    from .conftest import TOKENS
+
+    app = create_app(engine, auth=TOKENS, tick_interval_s=None)
+    fast_writer = app.state.write_fix  # the gate holds this one; the route reads app.state
+    by_route = []
+
+    async def route_writer(rid, fix):
+        by_route.append((rid, fix))
+        return await fast_writer(rid, fix)
+
+    app.state.write_fix = route_writer
+    client = TestClient(app)
+    url = "/v1/responders/truck-17/position"
+    assert client.put(url, json={"lat": 60.17, "lng": 24.94, "ts": 10.0}, headers=R17).json()[
+        "applied"
+    ]
+    assert by_route == []  # answered by the gate, never routed
+    assert engine.get("truck-17").ts == 10.0
+    assert client.put(url, json={"lat": "60.17", "lng": 24.94, "ts": 11.0}, headers=R17).json()[
+        "applied"
+    ]
+    assert [rid for rid, _ in by_route] == ["truck-17"]  # a string: the full route's model
+    assert client.put(url, json={"lat": 60.17, "lng": 24.94, "ts": 12.0}, headers=DISP).json()[
+        "applied"
+    ]
+    assert len(by_route) == 1 and engine.get("truck-17").ts == 12.0

@@ -1,7 +1,7 @@
 """Describe the lifecycle's results: incident snapshots, offers and events.
 
 Everything here is an immutable value handed to the host application; the dispatcher's
-own mutable state never leaves :mod:`kayou_dispatch.lifecycle.dispatcher`.
+own mutable state (:mod:`kayou_dispatch.lifecycle.state`) never leaves the package.
 """
 
 from __future__ import annotations

@@ -25,7 +25,6 @@ an extinguisher, so a fire needs drivers first).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -34,6 +33,7 @@ from typing import Any, Literal
 import numpy as np
 
 from kayou_dispatch.errors import InvalidParameterError
+from kayou_dispatch.lifecycle._validate import check_seconds
 from kayou_dispatch.spatial.responders import parse_capabilities
 
 __all__ = [
@@ -76,16 +76,7 @@ def normalize_needs(needs: Any, *, name: str = "needs") -> frozenset[str]:
 
 
 def _check_positive(name: str, value: Any, *, allow_none: bool = False) -> float | None:
-    if value is None and allow_none:
-        return None
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        x = math.nan
-    if isinstance(value, bool) or not (x > 0 and math.isfinite(x)):
-        msg = f"{name} must be a finite number > 0, got {value!r}"
-        raise InvalidParameterError(msg, name=name, value=value)
-    return x
+    return check_seconds(name, value, allow_none=allow_none, positive=True)
 
 
 @dataclass(frozen=True, slots=True)

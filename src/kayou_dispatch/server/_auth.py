@@ -19,7 +19,7 @@ from typing import Any
 
 from kayou_dispatch.errors import InvalidParameterError
 
-__all__ = ["load_tokens", "Principal", "ROLES", "TokenBucket"]
+__all__ = ["bearer_token", "load_tokens", "Principal", "principal_for", "ROLES", "TokenBucket"]
 
 #: The roles a token may have.
 ROLES = ("dispatcher", "responder")
@@ -113,6 +113,29 @@ def load_tokens(
         msg = "tokens must be a JSON object {token: {role, responder_id?}}"
         raise InvalidParameterError(msg, name="auth", value=type(data).__name__)
     return {tok: _parse_entry(tok, entry) for tok, entry in data.items()}
+
+
+def bearer_token(authorization: str) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header value ('' for anything else).
+
+    Examples
+    --------
+    >>> bearer_token("Bearer s3cret"), bearer_token("bearer  s3cret "), bearer_token("Basic x")
+    ('s3cret', 's3cret', '')
+    """
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def principal_for(
+    tokens: Mapping[str, Principal], authorization: str = "", query_token: str = ""
+) -> Principal | None:
+    """Who a request acts as: its bearer header, else its ``?token=`` (browsers), else ``None``.
+
+    The one place tokens are read: the HTTP gate, the WebSocket and the console page.
+    """
+    token = bearer_token(authorization) or query_token
+    return tokens.get(token) if token else None
 
 
 class TokenBucket:

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from kayou_dispatch.lifecycle import Event
-from kayou_dispatch.spatial import ResponderIndex
 from kayou_dispatch.spatial.index import Snapshot
 
 __all__ = ["EventHub", "feed_positions", "position_changes", "Subscription"]
@@ -124,11 +123,14 @@ def position_changes(
     return changed, gone
 
 
-async def feed_positions(index: ResponderIndex, hub: EventHub, interval_s: float) -> None:
+async def feed_positions(
+    snapshot: Callable[[], Snapshot], hub: EventHub, interval_s: float
+) -> None:
     """Every ``interval_s``, publish the fleet's changes to dispatchers (while any listen).
 
     Message: ``{"kind": "positions", "responders": [{responder_id, lat, lng, status,
     fresh}...], "removed": [ids]}`` -- only what changed since the previous message.
+    ``snapshot`` is the engine's :meth:`~kayou_dispatch.DispatchEngine.snapshot`.
     """
     before: Snapshot | None = None
     while True:
@@ -136,7 +138,7 @@ async def feed_positions(index: ResponderIndex, hub: EventHub, interval_s: float
         if not hub.dispatchers():
             before = None  # a new listener loads the whole fleet first
             continue
-        now = index.snapshot()
+        now = snapshot()
         changed, gone = position_changes(before, now)
         before = now
         if changed or gone:

@@ -7,14 +7,18 @@ WGS-84 ranges here, so a bad body is a 422 that names the field before the engin
 from __future__ import annotations
 
 import json
+import math
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from kayou_dispatch.lifecycle import Event, Incident, Offer
 from kayou_dispatch.matching import Candidate
+from kayou_dispatch.network import Route
+from kayou_dispatch.spatial import Responder
 
 __all__ = [
+    "availability_json",
     "AvailabilityIn",
     "BulkPositionsIn",
     "candidate_json",
@@ -25,6 +29,9 @@ __all__ = [
     "plain_position",
     "PositionIn",
     "PositionRow",
+    "responder_json",
+    "responder_row_json",
+    "route_json",
 ]
 
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -197,4 +204,50 @@ def event_json(event: Event) -> dict[str, Any]:
         "responder_id": event.responder_id,
         "at": event.at,
         "data": {str(k): _plain(v) for k, v in event.data.items()},
+    }
+
+
+def responder_json(r: Responder, *, incident_id: str | None) -> dict[str, Any]:
+    """A responder's last fix, status, capabilities and engagement as JSON."""
+    return {
+        "responder_id": r.responder_id,
+        "lat": r.lat,
+        "lng": r.lng,
+        "ts": r.ts,
+        "status": r.status.value,
+        "heading": r.heading,
+        "speed_kph": r.speed_kph,
+        "capabilities": sorted(r.capabilities),
+        "fresh": r.fresh,
+        "incident_id": incident_id,
+    }
+
+
+#: The fields of a responder row in the console's fleet list.
+_ROW_FIELDS = ("responder_id", "lat", "lng", "ts", "status", "fresh", "capabilities", "incident_id")
+
+
+def responder_row_json(r: Responder, *, incident_id: str | None) -> dict[str, Any]:
+    """A responder as a row of the console's fleet list (fewer fields)."""
+    full = responder_json(r, incident_id=incident_id)
+    return {k: full[k] for k in _ROW_FIELDS}
+
+
+def availability_json(r: Responder) -> dict[str, Any]:
+    """A responder's availability and capabilities as JSON."""
+    return {
+        "responder_id": r.responder_id,
+        "status": r.status.value,
+        "capabilities": sorted(r.capabilities),
+    }
+
+
+def route_json(route: Route) -> dict[str, Any]:
+    """A road route as JSON (``reachable: false``, null ETA and distance when none)."""
+    ok = math.isfinite(route.eta_s)
+    return {
+        "reachable": ok,
+        "eta_s": route.eta_s if ok else None,
+        "distance_m": route.distance_m if ok else None,
+        "coords": [[lat, lng] for lat, lng in route.coords],
     }

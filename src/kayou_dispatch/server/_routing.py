@@ -1,46 +1,49 @@
-"""Register endpoints so that waiting on Redis never blocks the event loop."""
+"""Include the routers so that waiting on Redis never blocks the event loop."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Any, TypeVar
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute, APIWebSocketRoute
 
-from kayou_dispatch.engine import DispatchEngine
-
-__all__ = ["router"]
-
-_F = TypeVar("_F", bound=Callable[..., Any])
+__all__ = ["include_routers"]
 
 
-def _route(app: FastAPI, offload: bool, method: str, path: str, **kw: Any) -> Callable[[_F], _F]:
-    """Register an endpoint written as a plain function.
+def _on_loop(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    async def endpoint(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
 
-    With an in-process engine it runs on the event loop, with no thread hop (most calls
-    take microseconds; ranking and routes a few milliseconds). With shared state every
-    call waits on Redis: it runs in the thread pool, so the loop keeps serving other
-    requests meanwhile (and Redis gets to fsync many clients' writes at once).
+    return endpoint
+
+
+def include_routers(app: FastAPI, routers: Iterable[APIRouter], *, offload: bool) -> None:
+    """Add every route of ``routers`` to ``app``; plain functions run where they should.
+
+    Endpoints are written as plain functions. With an in-process engine they run on the
+    event loop, with no thread hop (most calls take microseconds; ranking and routes a few
+    milliseconds). With shared state (``offload``) every call waits on Redis: they run in
+    the thread pool, so the loop keeps serving other requests meanwhile (and Redis gets to
+    fsync many clients' writes at once). ``async`` endpoints always run on the loop.
     """
-
-    def register(fn: _F) -> _F:
-        endpoint: Callable[..., Any] = fn
-        if not offload:
-
-            @functools.wraps(fn)
-            async def endpoint(*args: Any, **kwargs: Any) -> Any:
-                return fn(*args, **kwargs)
-
-        app.api_route(path, methods=[method], **kw)(endpoint)
-        return fn
-
-    return register
-
-
-def router(app: FastAPI, engine: DispatchEngine) -> Callable[..., Callable[[_F], _F]]:
-    """``route(method, path, **kw)``: a decorator registering a plain function on ``app``.
-
-    See :func:`_route` for where it runs (event loop or thread pool, by ``engine``).
-    """
-    return functools.partial(_route, app, engine.shared_log is not None)
+    for router in routers:
+        for route in router.routes:
+            if isinstance(route, APIWebSocketRoute):
+                app.add_api_websocket_route(route.path, route.endpoint, name=route.name)
+                continue
+            assert isinstance(route, APIRoute)
+            sync = not inspect.iscoroutinefunction(route.endpoint)
+            app.add_api_route(
+                route.path,
+                _on_loop(route.endpoint) if sync and not offload else route.endpoint,
+                methods=sorted(route.methods or ()),
+                status_code=route.status_code,
+                tags=list(route.tags),
+                name=route.name,
+                include_in_schema=route.include_in_schema,
+                response_class=route.response_class,
+            )

@@ -9,7 +9,7 @@ follows into each process's index. ``DispatchEngine(network, redis=URL)`` wires 
 
 from kayou_dispatch.shared.log import RedisLog
 from kayou_dispatch.shared.mirror import PositionMirror
-from kayou_dispatch.shared.positions import Fixes, Meta, PulledRows, RedisPositions
+from kayou_dispatch.shared.positions import Fixes, Meta, PulledRows, RedisPositions, Removed
 
 __all__ = [
     "Fixes",
@@ -18,4 +18,5 @@ __all__ = [
     "PulledRows",
     "RedisLog",
     "RedisPositions",
+    "Removed",
 ]

@@ -10,10 +10,12 @@ exact road-ETA ranking over every shared responder -- at the cost of one round t
 
 from __future__ import annotations
 
+import math
 import threading
+from collections.abc import Callable
 
 from kayou_dispatch.errors import UnknownResponderError
-from kayou_dispatch.shared.positions import Fixes, Meta, PulledRows, RedisPositions
+from kayou_dispatch.shared.positions import Fixes, Meta, PulledRows, RedisPositions, Removed
 from kayou_dispatch.spatial import ResponderIndex, Status
 
 __all__ = ["PositionMirror"]
@@ -33,6 +35,10 @@ class PositionMirror:
         The shared store.
     index
         This process's index (loaded from the store at once).
+    on_remove
+        Called with the id of each responder another process removed (after this index
+        forgot it), e.g. so the lifecycle restores an engaged responder's status if it
+        reports again.
 
     Raises
     ------
@@ -40,9 +46,16 @@ class PositionMirror:
         When Redis fails.
     """
 
-    def __init__(self, positions: RedisPositions, index: ResponderIndex) -> None:
+    def __init__(
+        self,
+        positions: RedisPositions,
+        index: ResponderIndex,
+        *,
+        on_remove: Callable[[str], object] | None = None,
+    ) -> None:
         self.positions = positions
         self.index = index
+        self._on_remove = on_remove
         self._lock = threading.Lock()
         self._cursor = ""
         self.reloads = 0
@@ -60,10 +73,46 @@ class PositionMirror:
         self.reloads += 1
 
     def _apply_fixes(self, fixes: Fixes) -> None:
-        if len(fixes):
-            self.index.update_positions(
-                fixes.ids, fixes.lat, fixes.lng, ts=fixes.ts, headings=fixes.heading
-            )
+        if not len(fixes):
+            return
+        self.index.update_positions(
+            fixes.ids, fixes.lat, fixes.lng, ts=fixes.ts, headings=fixes.heading
+        )
+        # The bulk form carries no speeds: a fix that has one (the last of its id) is
+        # applied again, whole, so speed_kph reads the same in every process.
+        last = {rid: i for i, rid in enumerate(fixes.ids)}
+        for rid, i in last.items():
+            speed = float(fixes.speed_kph[i])
+            if not math.isnan(speed):
+                heading = float(fixes.heading[i])
+                self.index.update_position(
+                    rid,
+                    float(fixes.lat[i]),
+                    float(fixes.lng[i]),
+                    ts=float(fixes.ts[i]),
+                    heading=None if math.isnan(heading) else heading,
+                    speed_kph=speed,
+                )
+
+    def _apply_removed(self, change: Removed) -> None:
+        rid = change.responder_id
+        try:
+            held = self.index.get(rid)
+        except UnknownResponderError:
+            held = None
+        if held is None:
+            pass
+        elif held.ts <= change.ts:
+            self.index.remove(rid)
+        else:
+            # A newer fix came after (it made the responder anew in Redis): keep it, and
+            # take its chosen status and capabilities from Redis, not from the metas of the
+            # responder removed (applied before this entry).
+            rows = self.positions.pull(ids=[rid])
+            for status, caps in zip(rows.status, rows.capabilities, strict=True):
+                self._apply_meta(Meta(rid, status, caps))
+        if self._on_remove is not None:
+            self._on_remove(rid)
 
     def _apply_meta(self, meta: Meta) -> None:
         try:
@@ -97,6 +146,8 @@ class PositionMirror:
                 for change in changes:
                     if isinstance(change, Fixes):
                         self._apply_fixes(change)
+                    elif isinstance(change, Removed):
+                        self._apply_removed(change)
                     else:
                         self._apply_meta(change)
                 n += len(changes)

@@ -2,7 +2,8 @@
 
 Keys (``p`` is the prefix)::
 
-    {p}:r:<responder id>   hash: lat, lng, ts, hd (heading, '' for none), cell, st, caps
+    {p}:r:<responder id>   hash: lat, lng, ts, hd (heading, '' for none), sp (speed_kph, '' for
+                           none), cell, st, caps
     {p}:c:<h3 cell>        set of the responder ids whose last fix is in that cell
     {p}:pos                stream of applied changes (capped), for processes to follow
 
@@ -42,31 +43,34 @@ __all__ = [
     "Meta",
     "PulledRows",
     "RedisPositions",
+    "Removed",
 ]
 
-# KEYS: changes stream. ARGV: prefix, rows "id\tlat\tlng\tts\thd\tcell\n"..., stream cap,
+# KEYS: changes stream. ARGV: prefix, rows "id\tlat\tlng\tts\thd\tsp\tcell\n"..., stream cap,
 # writer (so a process can skip its own changes, already in its index).
 # (one string: far cheaper for the client to send than six arguments per row).
 _WRITE = r"""
 local p = ARGV[1]
 local applied, changed = {}, {}
-local row = "([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\n]*)\n"
-for id, lat, lng, ts, hd, cell in string.gmatch(ARGV[2], row) do
+local row = "([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\n]*)\n"
+for id, lat, lng, ts, hd, sp, cell in string.gmatch(ARGV[2], row) do
   local key = p .. ':r:' .. id
   local old = redis.call('HMGET', key, 'ts', 'cell')
   if old[1] == false or tonumber(old[1]) <= tonumber(ts) then
     if old[1] == false then
-      redis.call('HSET', key, 'lat', lat, 'lng', lng, 'ts', ts, 'hd', hd, 'cell', cell,
-                 'st', 'available')
+      redis.call('HSET', key, 'lat', lat, 'lng', lng, 'ts', ts, 'hd', hd, 'sp', sp,
+                 'cell', cell, 'st', 'available')
     else
-      redis.call('HSET', key, 'lat', lat, 'lng', lng, 'ts', ts, 'hd', hd, 'cell', cell)
+      redis.call('HSET', key, 'lat', lat, 'lng', lng, 'ts', ts, 'hd', hd, 'sp', sp,
+                 'cell', cell)
     end
     if old[2] ~= cell then
       if old[2] then redis.call('SREM', p .. ':c:' .. old[2], id) end
       redis.call('SADD', p .. ':c:' .. cell, id)
     end
     applied[#applied + 1] = 1
-    changed[#changed + 1] = id .. '\t' .. lat .. '\t' .. lng .. '\t' .. ts .. '\t' .. hd .. '\n'
+    changed[#changed + 1] = id .. '\t' .. lat .. '\t' .. lng .. '\t' .. ts .. '\t' .. hd .. '\t'
+                            .. sp .. '\n'
   else
     applied[#applied + 1] = 0
   end
@@ -90,6 +94,20 @@ redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'm',
 return 1
 """
 
+# KEYS: changes stream. ARGV: prefix, id, stream cap, writer. Forgets a responder (1) or
+# nothing (0); announced as "x": id, "t": the ts of the fix forgotten (a process holding a
+# newer fix of it keeps that one).
+_REMOVE = r"""
+local key = ARGV[1] .. ':r:' .. ARGV[2]
+local old = redis.call('HMGET', key, 'cell', 'ts')
+if not old[1] then return 0 end
+redis.call('SREM', ARGV[1] .. ':c:' .. old[1], ARGV[2])
+redis.call('DEL', key)
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'x', ARGV[2], 't', old[2],
+           'w', ARGV[4])
+return 1
+"""
+
 # KEYS: routing key. ARGV: prefix, number of cells, cells..., ids...
 _PULL = """
 local p, ncells = ARGV[1], tonumber(ARGV[2])
@@ -97,10 +115,10 @@ local seen, out = {}, {}
 local function add(id)
   if seen[id] then return end
   seen[id] = true
-  local v = redis.call('HMGET', p .. ':r:' .. id, 'lat', 'lng', 'ts', 'hd', 'st', 'caps')
+  local v = redis.call('HMGET', p .. ':r:' .. id, 'lat', 'lng', 'ts', 'hd', 'sp', 'st', 'caps')
   if v[1] then
     out[#out + 1] = id
-    for j = 1, 6 do out[#out + 1] = v[j] or '' end
+    for j = 1, 7 do out[#out + 1] = v[j] or '' end
   end
 end
 for i = 3, 2 + ncells do
@@ -113,13 +131,14 @@ return out
 
 @dataclass(frozen=True, slots=True)
 class Fixes:
-    """Position fixes (parallel arrays); heading NaN where none."""
+    """Position fixes (parallel arrays); heading and speed NaN where none."""
 
     ids: list[str]
     lat: NDArray[np.float64]
     lng: NDArray[np.float64]
     ts: NDArray[np.float64]
     heading: NDArray[np.float64]
+    speed_kph: NDArray[np.float64]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -146,6 +165,14 @@ class Meta:
     capabilities: frozenset[str]
 
 
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """A responder was forgotten, with the time of its last fix then."""
+
+    responder_id: str
+    ts: float
+
+
 def check_ids(ids: Iterable[str]) -> None:
     """Refuse responder ids the shared store cannot hold (tabs, newlines)."""
     for rid in ids:
@@ -164,8 +191,9 @@ def _caps(text: str) -> frozenset[str]:
 
 def _parse_fixes(body: bytes) -> Fixes:
     rows = [line.split("\t") for line in body.decode().split("\n") if line]
-    ids, lat, lng, ts, hd = zip(*rows, strict=True) if rows else ((),) * 5
-    return Fixes(list(ids), _floats(lat), _floats(lng), _floats(ts), _floats(hd))
+    rows = [r if len(r) == 6 else [*r, ""] for r in rows]  # entries from before speeds
+    ids, lat, lng, ts, hd, sp = zip(*rows, strict=True) if rows else ((),) * 6
+    return Fixes(list(ids), _floats(lat), _floats(lng), _floats(ts), _floats(hd), _floats(sp))
 
 
 class RedisPositions:
@@ -212,6 +240,7 @@ class RedisPositions:
         self._write = self._r.register_script(_WRITE)
         self._set_field = self._r.register_script(_SET_FIELD)
         self._pull = self._r.register_script(_PULL)
+        self._remove = self._r.register_script(_REMOVE)
 
     @property
     def store(self) -> str:
@@ -225,6 +254,7 @@ class RedisPositions:
         lngs: NDArray[np.float64],
         ts: NDArray[np.float64],
         headings: NDArray[np.float64] | None = None,
+        speeds_kph: NDArray[np.float64] | None = None,
     ) -> NDArray[np.bool_]:
         """Store validated fixes; return which rows were applied (not older than stored).
 
@@ -239,9 +269,14 @@ class RedisPositions:
         hd = [""] * n
         if headings is not None:
             hd = ["" if h != h else repr(h) for h in headings.tolist()]  # NaN: none
+        sp = [""] * n
+        if speeds_kph is not None:
+            sp = ["" if v != v else repr(v) for v in speeds_kph.tolist()]
         cells = map(_latlng_to_cell, la, ln, repeat(res))
-        rows = zip(ids, la, ln, t, hd, cells, strict=True)
-        body = "".join(f"{i}\t{a!r}\t{b!r}\t{c!r}\t{h}\t{e:x}\n" for i, a, b, c, h, e in rows)
+        rows = zip(ids, la, ln, t, hd, sp, cells, strict=True)
+        body = "".join(
+            f"{i}\t{a!r}\t{b!r}\t{c!r}\t{h}\t{v}\t{e:x}\n" for i, a, b, c, h, v, e in rows
+        )
         args: list[str | bytes] = [self.prefix, body, self._cap, self.writer]
         with redis_errors(self._r, "storing positions"):
             applied = self._write(keys=[self.stream_key], args=args)
@@ -260,15 +295,26 @@ class RedisPositions:
         """Store a responder's capabilities; ``False`` when Redis has no such responder."""
         return self._set("caps", responder_id, ",".join(sorted(capabilities)))
 
+    def remove(self, responder_id: str) -> bool:
+        """Forget a responder everywhere; ``False`` when Redis has no such responder."""
+        check_ids([responder_id])
+        args: list[str | bytes] = [self.prefix, responder_id, self._cap, self.writer]
+        with redis_errors(self._r, "removing a responder"):
+            return bool(self._remove(keys=[self.stream_key], args=args))
+
     def tip(self) -> str:
         """Id of the newest change entry ('' when there is none)."""
         with redis_errors(self._r, "reading the position stream"):
             last: Any = self._r.xrevrange(self.stream_key, count=1)
         return last[0][0].decode() if last else ""
 
-    def changes(self, after: str, count: int = 500) -> tuple[list[Fixes | Meta], str, bool, bool]:
+    def changes(
+        self, after: str, count: int = 500
+    ) -> tuple[list[Fixes | Meta | Removed], str, bool, bool]:
         """Changes other clients wrote after entry ``after``, at most ``count`` entries.
 
+        Removals come back to their writer too: a process that removed a responder it had
+        not loaded yet forgets it once the older fixes before the removal are applied.
         Returns ``(changes, new cursor, more, gap)``: consecutive fixes come as one
         :class:`Fixes` batch; ``more`` when there may be further entries; ``gap`` when entry
         ``after`` is gone (trimmed, or Redis lost data), so the caller missed changes and
@@ -283,10 +329,10 @@ class RedisPositions:
             if not entries or entries[0][0].decode() != after:
                 return [], after, False, True
             entries = entries[1:]
-        out: list[Fixes | Meta] = []
+        out: list[Fixes | Meta | Removed] = []
         bodies: list[bytes] = []  # consecutive fixes are parsed (and applied) as one batch
         for _, fields in entries:
-            if fields.get(b"w") == self.writer:
+            if fields.get(b"w") == self.writer and b"x" not in fields:
                 continue  # this client's own change: its process applied it already
             if b"p" in fields:
                 bodies.append(fields[b"p"])
@@ -294,6 +340,9 @@ class RedisPositions:
             if bodies:
                 out.append(_parse_fixes(b"".join(bodies)))
                 bodies = []
+            if b"x" in fields:
+                out.append(Removed(fields[b"x"].decode(), float(fields.get(b"t") or "inf")))
+                continue
             rid, st, caps = fields[b"m"].decode().split("\t")
             out.append(Meta(rid, st, _caps(caps)))
         if bodies:
@@ -339,16 +388,10 @@ class RedisPositions:
         args = [self.prefix, str(len(cells)), *cells, *ids]
         with redis_errors(self._r, "reading positions"):
             flat = self._pull(keys=[self.stream_key], args=args)
-        cols = [flat[j::7] for j in range(7)]
-        fixes = Fixes(
-            [x.decode() for x in cols[0]],
-            _floats(cols[1]),
-            _floats(cols[2]),
-            _floats(cols[3]),
-            _floats(cols[4]),
-        )
-        status = [x.decode() or "available" for x in cols[5]]
-        return PulledRows(fixes, status, [_caps(x.decode()) for x in cols[6]])
+        cols = [flat[j::8] for j in range(8)]
+        fixes = Fixes([x.decode() for x in cols[0]], *map(_floats, cols[1:6]))
+        status = [x.decode() or "available" for x in cols[6]]
+        return PulledRows(fixes, status, [_caps(x.decode()) for x in cols[7]])
 
     def count(self) -> int:
         """Number of responders stored (scans keys: for tests and sizing, not hot paths)."""

@@ -17,8 +17,12 @@ import shapely
 from kayou_dispatch.errors import InvalidParameterError
 from kayou_dispatch.network import RoadNetwork
 from kayou_dispatch.network.profiles import HIGHWAY_CLASSES
+from kayou_dispatch.spatial.responders import STATUS_BY_CODE
 
 __all__ = ["GRID_PER_DEGREE", "network_geometry"]
+
+# Road classes drawn wider (with their links).
+_MAJOR = frozenset({"motorway", "trunk", "primary", "secondary"})
 
 #: Coordinates are sent as integer multiples of ``1 / GRID_PER_DEGREE`` degrees.
 GRID_PER_DEGREE = 100_000
@@ -40,8 +44,10 @@ def network_geometry(network: RoadNetwork, *, tolerance_m: float = 2.0) -> dict[
         ``origin`` ``[lat, lng]`` (the south-west corner), ``scale`` (grid steps per
         degree), ``bounds`` ``[min_lat, min_lng, max_lat, max_lng]``, ``offsets`` (line
         ``i`` is points ``offsets[i]:offsets[i + 1]``), ``coords`` (``dlat, dlng`` integer
-        pairs from ``origin``), ``cls`` (each line's index into ``classes``, ``-1`` unknown)
-        and ``classes`` (highway class names).
+        pairs from ``origin``), ``cls`` (each line's index into ``classes``, ``-1`` unknown),
+        ``classes`` (highway class names), ``major`` (the indices of the classes drawn wide)
+        and ``statuses`` (responder statuses in code order: a status code ``i`` in the
+        console or a replay is ``statuses[i]``). The scripts take these tables from here.
 
     Examples
     --------
@@ -115,4 +121,6 @@ def network_geometry(network: RoadNetwork, *, tolerance_m: float = 2.0) -> dict[
         "coords": coords.tolist(),
         "cls": part_cls,
         "classes": list(HIGHWAY_CLASSES),
+        "major": [i for i, c in enumerate(HIGHWAY_CLASSES) if c.split("_")[0] in _MAJOR],
+        "statuses": [s.value for s in STATUS_BY_CODE],
     }

@@ -308,7 +308,7 @@
       return li;
     }));
     $("open-count").textContent = "(" + state.order.length + ")";
-    let counts = {};
+    const counts = {};
     for (let i = 0; i < map.resp.n; i++) {
       const s = KayouMap.STATUS_CODES[map.resp.status[i]];
       counts[s] = (counts[s] || 0) + 1;

@@ -6,7 +6,9 @@
 "use strict";
 
 (function (global) {
-  const STATUS_CODES = ["available", "offered", "assigned", "en_route", "on_scene", "offline"];
+  // Status names by code, and the road classes drawn wider: tables sent with the network
+  // (GET /v1/network/geometry, or the replay's data), filled in by setNetwork.
+  const STATUS_CODES = [];
   const STATUS_COLORS = {
     available: "#2e9e44",
     offered: "#f08c00",
@@ -16,8 +18,6 @@
     offline: "#adb5bd",
   };
   const SEVERITY_COLORS = ["#fab005", "#fab005", "#fd7e14", "#f76707", "#e03131", "#a61e4d"];
-  // Road classes drawn wider: motorway..secondary (indices into the server's class list).
-  const MAJOR = new Set([0, 1, 2, 3, 4, 5, 6, 7]);
 
   function now() {
     return global.performance ? global.performance.now() : Date.now();
@@ -54,7 +54,9 @@
         lat[i] = geom.origin[0] + geom.coords[2 * i] / s;
         lng[i] = geom.origin[1] + geom.coords[2 * i + 1] / s;
       }
-      this.net = { lat, lng, offsets: geom.offsets, cls: geom.cls, bounds: geom.bounds };
+      this.net = { lat, lng, offsets: geom.offsets, cls: geom.cls, bounds: geom.bounds,
+        major: new Set(geom.major) };
+      STATUS_CODES.splice(0, STATUS_CODES.length, ...geom.statuses);
       this.fit(geom.bounds);
     }
 
@@ -173,7 +175,7 @@
       g.fillStyle = "#f8f9fa";
       g.fillRect(0, 0, w, h);
       if (!this.net) return;
-      const { lat, lng, offsets, cls } = this.net;
+      const { lat, lng, offsets, cls, major: wide } = this.net;
       const ax = v.kx * v.ppd;
       const bx = w / 2 - v.lng0 * ax;
       const by = h / 2 + v.lat0 * v.ppd;
@@ -184,7 +186,7 @@
         g.lineWidth = (major ? 3 : 1.5) * dpr;
         g.beginPath();
         for (let i = 0; i + 1 < offsets.length; i++) {
-          if (MAJOR.has(cls[i]) !== major) continue;
+          if (wide.has(cls[i]) !== major) continue;
           const a = offsets[i];
           const b = offsets[i + 1];
           g.moveTo(lng[a] * ax + bx, by - lat[a] * v.ppd);

@@ -1,0 +1,205 @@
+"""Handle a responder's answers and moves: accept, decline, depart, arrive; its own status.
+
+Mixed into :class:`~kayou_dispatch.lifecycle.Dispatcher` like
+:class:`~kayou_dispatch.lifecycle.commands.Commands`, whose helpers it uses. The one rule
+for a status a responder chooses itself lives here, in :meth:`set_responder_status`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kayou_dispatch.errors import InvalidTransitionError
+from kayou_dispatch.lifecycle.commands import Commands
+from kayou_dispatch.lifecycle.records import Incident
+from kayou_dispatch.lifecycle.state import IncidentState
+from kayou_dispatch.spatial import Status
+from kayou_dispatch.spatial.responders import parse_status
+
+__all__ = ["ResponderCommands"]
+
+
+class ResponderCommands(Commands):
+    """A responder's commands (mixed into :class:`~kayou_dispatch.lifecycle.Dispatcher`)."""
+
+    # -- responders' own status --------------------------------------------------------------
+
+    def set_responder_status(
+        self,
+        responder_id: str,
+        status: Status | str,
+        *,
+        write: Callable[[str, Status], Any] | None = None,
+    ) -> None:
+        """Set a status a responder (or its host) chose: the one place that rule lives.
+
+        While a responder is engaged (offered or assigned), the lifecycle alone decides
+        its status (OFFERED, ASSIGNED, EN_ROUTE, ON_SCENE) and this refuses any change:
+        decline the offer or close the incident first. A free responder toggles
+        AVAILABLE / OFFLINE (a host that runs its own lifecycle may also mark it busy, e.g.
+        EN_ROUTE: it is then never offered). The check and the write happen under the
+        dispatcher's lock, after catching up with a shared log.
+
+        Parameters
+        ----------
+        responder_id, status
+            The responder and its new status (a :class:`Status` or its value).
+        write
+            Records the status (default: the index's ``set_status``); the engine passes
+            its position store so the choice is shared.
+
+        Raises
+        ------
+        InvalidTransitionError
+            When the responder is engaged on an incident.
+        InvalidParameterError
+            For an unknown status.
+        UnknownResponderError
+            When the responder is not known.
+        """
+        new = parse_status(status)
+
+        def body() -> None:
+            iid = self._busy.get(responder_id) if isinstance(responder_id, str) else None
+            if iid is not None:
+                current = self._status_of(responder_id)
+                msg = (
+                    f"responder {responder_id!r} is {current.value} on incident {iid!r}: "
+                    "the lifecycle decides its status while it is engaged; decline the "
+                    "offer or finish the incident before changing it"
+                )
+                raise InvalidTransitionError(
+                    msg, subject=responder_id, current=current, attempted=new.value
+                )
+            (self._index.set_status if write is None else write)(responder_id, new)
+
+        # A command that records nothing: exclusive across processes sharing the log, so
+        # no offer made elsewhere slips between the check and the write.
+        self._run("set_responder_status", body, responder_id=responder_id)
+
+    # -- answers and moves --------------------------------------------------------------------
+
+    def _responder_command(
+        self,
+        name: str,
+        incident_id: str,
+        responder_id: str,
+        request_id: str | None,
+        act: Callable[[IncidentState, str], None],
+    ) -> Incident:
+        def body() -> Incident:
+            inc = self._get(incident_id)
+            rid = self._known_responder(responder_id)
+            act(inc, rid)
+            return self._snapshot(inc)
+
+        return self._run(
+            name, body, subject=incident_id, responder_id=responder_id, request_id=request_id
+        )
+
+    def accept(
+        self, incident_id: str, responder_id: str, *, request_id: str | None = None
+    ) -> Incident:
+        """Accept an outstanding offer: the responder becomes ASSIGNED to a missing unit.
+
+        Offers for units with the same needs are then trimmed to ``fan_out`` per unit still
+        missing (all of them when none is), keeping the best ETAs; the others are withdrawn
+        (``offer_withdrawn`` events, reason ``"filled"``).
+
+        Raises
+        ------
+        UnknownIncidentError, UnknownResponderError
+            Unknown ids.
+        InvalidTransitionError
+            No outstanding offer to this responder (never made, declined, expired by the
+            clock even if :meth:`tick` has not run yet, withdrawn, or already accepted).
+        """
+
+        def act(inc: IncidentState, rid: str) -> None:
+            offer = inc.offers.get(rid)
+            if offer is None:
+                self._refuse(inc, rid, "accept", "it holds no outstanding offer for it")
+            if self._now >= offer.expires_at:
+                self._refuse(inc, rid, "accept", f"the offer expired at {offer.expires_at}")
+            unit = next(
+                i
+                for i, (needs, who) in enumerate(zip(inc.needs, inc.filled, strict=True))
+                if who is None and needs == offer.needs
+            )
+            self._record("accept", inc.incident_id, responder_id=rid, unit=unit)
+            # Keep at most fan_out offers per still-missing unit of this kind: the best
+            # by ETA (then id); the others' unit was just filled.
+            missing = inc.missing_by_needs().get(offer.needs, 0)
+            rivals = sorted(
+                (o for o in inc.offers.values() if o.needs == offer.needs),
+                key=lambda o: (o.eta_s, o.responder_id),
+            )
+            for other in sorted(rivals[missing * inc.fan_out :], key=lambda o: o.responder_id):
+                self._record(
+                    "withdraw", inc.incident_id, responder_id=other.responder_id, reason="filled"
+                )
+
+        return self._responder_command("accept", incident_id, responder_id, request_id, act)
+
+    def decline(
+        self, incident_id: str, responder_id: str, *, request_id: str | None = None
+    ) -> Incident:
+        """Decline an outstanding offer; the next candidate is offered at once.
+
+        The responder becomes AVAILABLE and is never offered this incident again.
+
+        Raises
+        ------
+        UnknownIncidentError, UnknownResponderError
+            Unknown ids.
+        InvalidTransitionError
+            No outstanding offer to this responder.
+        """
+
+        def act(inc: IncidentState, rid: str) -> None:
+            if rid not in inc.offers:
+                self._refuse(inc, rid, "decline", "it holds no outstanding offer for it")
+            self._record("decline", inc.incident_id, responder_id=rid)
+            self._fill(inc)
+
+        return self._responder_command("decline", incident_id, responder_id, request_id, act)
+
+    def depart(
+        self, incident_id: str, responder_id: str, *, request_id: str | None = None
+    ) -> Incident:
+        """Mark an ASSIGNED responder EN_ROUTE.
+
+        Raises
+        ------
+        InvalidTransitionError
+            The responder is not ASSIGNED to this incident (or the incident is closed).
+        """
+
+        def act(inc: IncidentState, rid: str) -> None:
+            if not inc.live or inc.stage.get(rid) is not Status.ASSIGNED:
+                self._refuse(inc, rid, "depart", "only an ASSIGNED responder can depart")
+            self._record("depart", inc.incident_id, responder_id=rid)
+
+        return self._responder_command("depart", incident_id, responder_id, request_id, act)
+
+    def arrive(
+        self, incident_id: str, responder_id: str, *, request_id: str | None = None
+    ) -> Incident:
+        """Mark an ASSIGNED or EN_ROUTE responder ON_SCENE (the incident becomes ON_SCENE).
+
+        ``depart`` may be skipped: a phone that lost the network may report arrival first.
+
+        Raises
+        ------
+        InvalidTransitionError
+            The responder is not ASSIGNED or EN_ROUTE to this incident.
+        """
+
+        def act(inc: IncidentState, rid: str) -> None:
+            if not inc.live or inc.stage.get(rid) not in (Status.ASSIGNED, Status.EN_ROUTE):
+                why = "only an ASSIGNED or EN_ROUTE responder can arrive"
+                self._refuse(inc, rid, "arrive", why)
+            self._record("arrive", inc.incident_id, responder_id=rid)
+
+        return self._responder_command("arrive", incident_id, responder_id, request_id, act)

@@ -1,0 +1,99 @@
+"""The dependencies every endpoint declares: the engine, who is asking, path ids.
+
+The bearer gate (:class:`~kayou_dispatch.server.app._Gate`) reads the token once per
+request and leaves the :class:`~kayou_dispatch.server._auth.Principal` on the request;
+endpoints take it as ``who: Who`` (anyone with a token) or ``who: DispatcherOnly`` (403 for
+a responder token), and the engine as ``engine: Engine``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from kayou_dispatch.engine import DispatchEngine
+from kayou_dispatch.lifecycle import Incident
+from kayou_dispatch.server._auth import Principal
+
+__all__ = [
+    "DispatcherOnly",
+    "Engine",
+    "get_engine",
+    "IdempotencyKey",
+    "IncidentId",
+    "principal",
+    "require_dispatcher",
+    "require_self_or_dispatcher",
+    "ResponderId",
+    "visible_incident",
+    "Who",
+]
+
+_bearer = HTTPBearer(auto_error=False, description="A token from the token file")
+
+
+def get_engine(request: Request) -> DispatchEngine:
+    """The engine the app serves."""
+    engine: DispatchEngine = request.app.state.engine
+    return engine
+
+
+def principal(
+    request: Request,
+    _creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Who the request acts as (the gate parsed and checked the bearer token)."""
+    who: Principal | None = getattr(request.state, "principal", None)
+    if who is None:  # pragma: no cover - the gate answers 401 for every /v1 request first
+        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    return who
+
+
+def require_dispatcher(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    """The principal, which must hold a dispatcher token (else 403)."""
+    if not who.is_dispatcher:
+        raise HTTPException(403, "this needs a dispatcher token")
+    return who
+
+
+def require_self_or_dispatcher(who: Principal, responder_id: str) -> None:
+    """Refuse (403) a responder token acting for another responder."""
+    if not who.is_dispatcher and who.responder_id != responder_id:
+        raise HTTPException(403, "a responder token may act only for its own responder")
+
+
+def _seen_by(inc: Incident, responder_id: str) -> bool:
+    """Whether an incident was ever offered to a responder (so it may see where it is)."""
+    return (
+        any(o.responder_id == responder_id for o in inc.offers)
+        or responder_id in inc.assigned
+        or responder_id in inc.declined
+        or responder_id in inc.expired
+    )
+
+
+def visible_incident(engine: DispatchEngine, incident_id: str, who: Principal) -> Incident:
+    """The incident, if ``who`` may see it (a responder: once offered to it), else 404."""
+    inc = engine.incident(incident_id)
+    if who.is_dispatcher or (who.responder_id and _seen_by(inc, who.responder_id)):
+        return inc
+    # Not offered to this responder: as if it did not exist (its location is private).
+    raise HTTPException(404, f"no incident with id {incident_id!r}")
+
+
+Engine = Annotated[DispatchEngine, Depends(get_engine)]
+Who = Annotated[Principal, Depends(principal)]
+DispatcherOnly = Annotated[Principal, Depends(require_dispatcher)]
+ResponderId = Annotated[str, Path(min_length=1, max_length=128)]
+IncidentId = Annotated[str, Path(min_length=1, max_length=128)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=128,
+        description="a retry with the same key applies the command once",
+    ),
+]

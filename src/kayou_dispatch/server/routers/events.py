@@ -1,0 +1,106 @@
+"""``/v1/events``: live lifecycle events over a WebSocket, filtered by who listens."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+from kayou_dispatch.engine import DispatchEngine
+from kayou_dispatch.errors import KayouDispatchError
+from kayou_dispatch.lifecycle import Event, EventKind
+from kayou_dispatch.server._auth import Principal, principal_for
+from kayou_dispatch.server._events import EventHub
+from kayou_dispatch.server._models import event_json
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+_CLOSING_KINDS = frozenset(
+    {EventKind.RESOLVED, EventKind.CANCELLED, EventKind.UNSERVED, EventKind.REOPENED}
+)
+
+
+@router.websocket("/v1/events")
+async def events(websocket: WebSocket) -> None:
+    """Live lifecycle events: everything for a dispatcher, its own offers for a responder.
+
+    Authenticate with ``Authorization: Bearer <token>`` or ``?token=<token>`` (browsers
+    cannot set headers on a WebSocket). Each message is one event as JSON; an
+    ``offer_made`` to a responder carries the incident's place and kind. Dispatchers
+    also get ``{"kind": "positions", "responders": [...], "removed": [...]}``: the
+    fleet's changes since the previous such message (responders never see others).
+    """
+    state = websocket.app.state
+    engine: DispatchEngine = state.engine
+    hub: EventHub = state.hub
+    who = principal_for(
+        state.tokens,
+        websocket.headers.get("authorization", ""),
+        websocket.query_params.get("token", ""),
+    )
+    if who is None:
+        await websocket.close(code=4401, reason="missing or unknown token")
+        return
+    sub = hub.add(state.events_queue_size, dispatcher=who.is_dispatcher)
+    mine: set[str] = set()
+    await websocket.accept()
+
+    async def drain() -> None:
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+
+    reader = asyncio.create_task(drain())
+    try:
+        while True:
+            getter = asyncio.ensure_future(sub.queue.get())
+            done, _ = await asyncio.wait({getter, reader}, return_when="FIRST_COMPLETED")
+            if reader in done:
+                getter.cancel()
+                return
+            if sub.overflowed:
+                await websocket.close(code=1013, reason="too far behind; reconnect")
+                return
+            event = getter.result()
+            if event is None:
+                continue
+            if isinstance(event, dict):  # published to dispatchers: position changes
+                await websocket.send_json(event)
+                continue
+            message = _event_for(engine, who, event, mine)
+            if message is not None:
+                await websocket.send_json(message)
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        hub.remove(sub)
+        reader.cancel()
+
+
+def _event_for(
+    engine: DispatchEngine, who: Principal, event: Event, mine: set[str]
+) -> dict[str, Any] | None:
+    """The message a client gets for an event, or ``None`` when it may not see it."""
+    if who.is_dispatcher:
+        return event_json(event)
+    if event.responder_id == who.responder_id:
+        message = event_json(event)
+        if event.kind == EventKind.OFFER_MADE:
+            mine.add(event.incident_id)
+            try:
+                inc = engine.incident(event.incident_id)
+            except KayouDispatchError:
+                return message
+            message["incident"] = {
+                "kind": inc.kind,
+                "severity": inc.severity,
+                "lat": inc.lat,
+                "lng": inc.lng,
+            }
+        return message
+    if event.responder_id is None and event.incident_id in mine and event.kind in _CLOSING_KINDS:
+        return event_json(event)
+    return None

@@ -1,0 +1,103 @@
+"""``/v1/incidents``: report, list, read, dispatch, cancel and resolve incidents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from kayou_dispatch.engine import DispatchEngine
+from kayou_dispatch.server._deps import (
+    DispatcherOnly,
+    Engine,
+    IdempotencyKey,
+    IncidentId,
+    Who,
+    visible_incident,
+)
+from kayou_dispatch.server._models import IncidentIn, incident_json, offer_json
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["incidents"])
+
+
+@router.post("/v1/incidents", status_code=201)
+def post_incident(
+    engine: Engine, body: IncidentIn, who: DispatcherOnly, idempotency_key: IdempotencyKey = None
+) -> dict[str, Any]:
+    """Report an incident (dispatcher only); ``dispatch: true`` also makes offers."""
+    inc = engine.report_incident(
+        body.incident_id,
+        body.lat,
+        body.lng,
+        kind=body.kind,
+        severity=body.severity,
+        needs=body.needs,
+        units=body.units,
+        request_id=idempotency_key,
+        dispatch=body.dispatch,
+    )
+    return incident_json(inc)
+
+
+@router.get("/v1/incidents")
+def list_incidents(engine: Engine, who: DispatcherOnly) -> dict[str, Any]:
+    """Open incidents, most urgent first (dispatcher only)."""
+    return {"incidents": [incident_json(i) for i in engine.open_incidents()]}
+
+
+@router.get("/v1/incidents/{incident_id}")
+def get_incident(engine: Engine, incident_id: IncidentId, who: Who) -> dict[str, Any]:
+    """One incident; a responder sees it only once it was offered to it."""
+    inc = visible_incident(engine, incident_id, who)
+    return incident_json(inc, viewer=None if who.is_dispatcher else who.responder_id)
+
+
+@router.post("/v1/incidents/{incident_id}/dispatch")
+def post_dispatch(engine: Engine, incident_id: IncidentId, who: DispatcherOnly) -> dict[str, Any]:
+    """Offer the missing units to the best candidates (dispatcher only)."""
+    offers = engine.dispatch(incident_id)
+    return {
+        "offers": [offer_json(o) for o in offers],
+        "incident": incident_json(engine.incident(incident_id)),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Closing:
+    """A dispatcher closing an incident, with an idempotency key."""
+
+    engine: DispatchEngine
+    incident_id: str
+    request_id: str | None
+
+    def run(self, name: str) -> dict[str, Any]:
+        """Run ``engine.<name>`` (cancel or resolve); the incident as JSON."""
+        inc = getattr(self.engine, name)(self.incident_id, request_id=self.request_id)
+        return incident_json(inc)
+
+
+def _closing(
+    engine: Engine,
+    incident_id: IncidentId,
+    who: DispatcherOnly,
+    idempotency_key: IdempotencyKey = None,
+) -> _Closing:
+    return _Closing(engine, incident_id, idempotency_key)
+
+
+Closing = Annotated[_Closing, Depends(_closing)]
+
+
+@router.post("/v1/incidents/{incident_id}/cancel")
+def post_cancel(closing: Closing) -> dict[str, Any]:
+    """Cancel an incident and release its responders (dispatcher only)."""
+    return closing.run("cancel")
+
+
+@router.post("/v1/incidents/{incident_id}/resolve")
+def post_resolve(closing: Closing) -> dict[str, Any]:
+    """Close an incident as resolved (dispatcher only)."""
+    return closing.run("resolve")

@@ -1,0 +1,99 @@
+"""``/v1/incidents/{id}/offers/{responder_id}``: a dispatcher's offer, a responder's answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from kayou_dispatch.engine import DispatchEngine
+from kayou_dispatch.server._auth import Principal
+from kayou_dispatch.server._deps import (
+    DispatcherOnly,
+    Engine,
+    IdempotencyKey,
+    IncidentId,
+    ResponderId,
+    Who,
+    require_self_or_dispatcher,
+    visible_incident,
+)
+from kayou_dispatch.server._models import incident_json, offer_json
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["offers"])
+
+_OFFER = "/v1/incidents/{incident_id}/offers/{responder_id}"
+
+
+@router.post(_OFFER, status_code=201)
+def post_offer(
+    engine: Engine,
+    incident_id: IncidentId,
+    responder_id: ResponderId,
+    who: DispatcherOnly,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Offer an incident to a responder the dispatcher chose (dispatcher only)."""
+    inc = engine.offer(incident_id, responder_id, request_id=idempotency_key)
+    offer = next(o for o in inc.offers if o.responder_id == responder_id)
+    return {"offer": offer_json(offer), "incident": incident_json(inc)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A responder's command on an incident: who, on what, with which idempotency key."""
+
+    engine: DispatchEngine
+    incident_id: str
+    responder_id: str
+    who: Principal
+    request_id: str | None
+
+    def run(self, name: str) -> dict[str, Any]:
+        """Run ``engine.<name>`` on an incident it may see; the incident as it sees it."""
+        require_self_or_dispatcher(self.who, self.responder_id)
+        visible_incident(self.engine, self.incident_id, self.who)
+        command = getattr(self.engine, name)
+        inc = command(self.incident_id, self.responder_id, request_id=self.request_id)
+        viewer = None if self.who.is_dispatcher else self.who.responder_id
+        return incident_json(inc, viewer=viewer)
+
+
+def _answer(
+    engine: Engine,
+    incident_id: IncidentId,
+    responder_id: ResponderId,
+    who: Who,
+    idempotency_key: IdempotencyKey = None,
+) -> _Answer:
+    return _Answer(engine, incident_id, responder_id, who, idempotency_key)
+
+
+Answer = Annotated[_Answer, Depends(_answer)]
+
+
+@router.post(f"{_OFFER}/accept", name="offer_accept")
+def accept(answer: Answer) -> dict[str, Any]:
+    """Accept an outstanding offer (a responder token: its own offer)."""
+    return answer.run("accept")
+
+
+@router.post(f"{_OFFER}/decline", name="offer_decline")
+def decline(answer: Answer) -> dict[str, Any]:
+    """Decline an offer; the next candidate is offered at once."""
+    return answer.run("decline")
+
+
+@router.post(f"{_OFFER}/depart", name="offer_depart")
+def depart(answer: Answer) -> dict[str, Any]:
+    """An assigned responder sets off (EN_ROUTE)."""
+    return answer.run("depart")
+
+
+@router.post(f"{_OFFER}/arrive", name="offer_arrive")
+def arrive(answer: Answer) -> dict[str, Any]:
+    """An assigned responder is on scene."""
+    return answer.run("arrive")

@@ -1,0 +1,91 @@
+"""``/v1/responders`` and ``/v1/positions``: fixes, availability, a responder, the fleet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, Request
+
+from kayou_dispatch.server._deps import (
+    DispatcherOnly,
+    Engine,
+    ResponderId,
+    Who,
+    require_self_or_dispatcher,
+)
+from kayou_dispatch.server._models import (
+    AvailabilityIn,
+    BulkPositionsIn,
+    PositionIn,
+    availability_json,
+    responder_json,
+    responder_row_json,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["responders"])
+
+
+@router.put("/v1/responders/{responder_id}/position")
+async def put_position(
+    request: Request, responder_id: ResponderId, body: PositionIn, who: Who
+) -> dict[str, Any]:
+    """Record one phone's fix (a responder token: its own only)."""
+    require_self_or_dispatcher(who, responder_id)
+    applied = await request.app.state.write_fix(responder_id, body.model_dump())
+    return {"responder_id": responder_id, "applied": applied}
+
+
+@router.post("/v1/positions")
+def post_positions(engine: Engine, body: BulkPositionsIn, who: Who) -> dict[str, Any]:
+    """Record a gateway's batch of fixes (all or none; a responder: its own rows only)."""
+    rows = body.positions
+    if not who.is_dispatcher and any(r.id != who.responder_id for r in rows):
+        raise HTTPException(403, "a responder token may send only its own positions")
+    if not rows:
+        return {"received": 0, "applied": 0}
+    ids = [r.id for r in rows]
+    lats = np.fromiter((r.lat for r in rows), np.float64, len(rows))
+    lngs = np.fromiter((r.lng for r in rows), np.float64, len(rows))
+    ts: Any = None
+    if any(r.ts is not None for r in rows):
+        now = float(engine.clock())
+        ts = np.fromiter((now if r.ts is None else r.ts for r in rows), np.float64, len(rows))
+    applied = engine.update_positions(ids, lats, lngs, ts=ts)
+    return {"received": len(rows), "applied": applied}
+
+
+@router.get("/v1/responders", tags=["console"])
+def list_responders(engine: Engine, who: DispatcherOnly) -> dict[str, Any]:
+    """Every responder's last fix, status and engagement (dispatcher only), by id."""
+    fleet = engine.responders()  # caught up once with what other processes wrote
+    busy = engine.engagements()
+    rows = [responder_row_json(r, incident_id=busy.get(r.responder_id)) for r in fleet]
+    return {"now": float(engine.clock()), "responders": rows}
+
+
+@router.get("/v1/responders/{responder_id}")
+def get_responder(engine: Engine, responder_id: ResponderId, who: Who) -> dict[str, Any]:
+    """A responder's last fix, status and capabilities (a responder token: its own)."""
+    require_self_or_dispatcher(who, responder_id)
+    r = engine.responder(responder_id)
+    return responder_json(r, incident_id=engine.engagement(responder_id))
+
+
+@router.put("/v1/responders/{responder_id}/availability")
+def put_availability(
+    engine: Engine, responder_id: ResponderId, body: AvailabilityIn, who: Who
+) -> dict[str, Any]:
+    """Go on duty (``available``) or off (``offline``); replace capabilities.
+
+    Refused (409) while the responder is offered or assigned an incident.
+    """
+    require_self_or_dispatcher(who, responder_id)
+    engine.get(responder_id)  # 404 before anything changes
+    if body.capabilities is not None:
+        engine.set_capabilities(responder_id, body.capabilities)
+    if body.status is not None:
+        engine.set_status(responder_id, body.status)
+    return availability_json(engine.get(responder_id))

@@ -1,0 +1,72 @@
+"""One owner of a responder's status: the lifecycle while it is engaged, the responder otherwise.
+
+Bugs found by the code-health review (issue 16): ``engine.set_status`` accepted any status
+for an engaged responder, so an offered responder set "available" was ranked again, and one
+set "offline" was then assigned; a responder removed while engaged and seen again came back
+AVAILABLE although the lifecycle still held it.
+"""
+
+import pytest
+
+from kayou_dispatch import DispatchEngine, InvalidTransitionError, Status, load_network
+
+
+@pytest.fixture(scope="module")
+def net():
+    return load_network()
+
+
+@pytest.fixture
+def engine(net):
+    engine = DispatchEngine(net, clock=lambda: 1_000.0)
+    for i, node in enumerate((10, 20, 30)):
+        engine.update_position(f"r{i}", *net.node_latlng(node), capabilities={"mechanic"})
+    return engine
+
+
+def offered(engine, net):
+    lat, lng = net.node_latlng(15)
+    [offer] = engine.report_incident("i1", lat, lng, kind="breakdown", dispatch=True).offers
+    return offer.responder_id, (lat, lng)
+
+
+def test_an_offered_responder_set_available_is_refused_and_never_ranked(engine, net):
+    rid, place = offered(engine, net)
+    with pytest.raises(InvalidTransitionError, match="engaged"):
+        engine.set_status(rid, "available")
+    assert engine.responder(rid).status is Status.OFFERED
+    assert rid not in {c.responder_id for c in engine.rank(*place)}
+
+
+def test_an_offered_responder_cannot_go_offline_and_accepting_assigns_it(engine, net):
+    rid, _ = offered(engine, net)
+    with pytest.raises(InvalidTransitionError, match="engaged"):
+        engine.set_status(rid, Status.OFFLINE)
+    assert engine.accept("i1", rid).assigned == (rid,)
+    assert engine.responder(rid).status is Status.ASSIGNED
+    for status in ("available", "offline", "en_route", "offered"):
+        with pytest.raises(InvalidTransitionError):
+            engine.set_status(rid, status)
+    assert engine.responder(rid).status is Status.ASSIGNED
+
+
+def test_a_free_responder_toggles_availability(engine, net):
+    engine.set_status("r1", "offline")
+    assert engine.responder("r1").status is Status.OFFLINE
+    engine.set_status("r1", "available")
+    assert engine.responder("r1").status is Status.AVAILABLE
+    rid, _ = offered(engine, net)
+    engine.decline("i1", rid)  # released: its own choice again
+    others = [r for r in ("r0", "r1", "r2") if engine.dispatcher.engagement(r) is None]
+    assert rid in others
+    engine.set_status(rid, "offline")
+    assert engine.responder(rid).status is Status.OFFLINE
+
+
+def test_a_responder_removed_while_engaged_comes_back_with_its_lifecycle_status(engine, net):
+    rid, place = offered(engine, net)
+    engine.remove(rid)
+    engine.update_position(rid, *net.node_latlng(16))
+    assert rid not in {c.responder_id for c in engine.rank(*place)}
+    assert engine.get(rid).status is Status.OFFERED
+    assert engine.accept("i1", rid).assigned == (rid,)
