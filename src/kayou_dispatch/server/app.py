@@ -385,7 +385,7 @@ def _follow(engine: DispatchEngine, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
             engine.refresh(wait_s=0.1)
-        except KayouDispatchError:
+        except Exception:  # whatever failed, the follower must live on (and say so)
             _log.exception("following the shared log failed; retrying")
             stop.wait(1.0)
 

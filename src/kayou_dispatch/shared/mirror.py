@@ -10,13 +10,16 @@ exact road-ETA ranking over every shared responder -- at the cost of one round t
 
 from __future__ import annotations
 
+import logging
 import threading
 
-from kayou_dispatch.errors import UnknownResponderError
+from kayou_dispatch.errors import KayouDispatchError, UnknownResponderError
 from kayou_dispatch.shared.positions import Fixes, Meta, PulledRows, RedisPositions
 from kayou_dispatch.spatial import ResponderIndex, Status
 
 __all__ = ["PositionMirror"]
+
+_log = logging.getLogger(__name__)
 
 #: Statuses a responder chooses itself (the others come from the lifecycle).
 CHOSEN = frozenset({Status.AVAILABLE, Status.OFFLINE})
@@ -85,7 +88,9 @@ class PositionMirror:
     def catch_up(self) -> int:
         """Apply the changes other processes wrote since the last call; return how many.
 
-        Reloads everything when the stream no longer holds the last change applied.
+        Reloads everything when the stream no longer holds the last change applied. A
+        change that cannot be decoded or applied is skipped (with a logged error): the
+        cursor always moves past it.
         """
         with self._lock:
             n = 0
@@ -95,10 +100,13 @@ class PositionMirror:
                     self._reload()
                     return n
                 for change in changes:
-                    if isinstance(change, Fixes):
-                        self._apply_fixes(change)
-                    else:
-                        self._apply_meta(change)
+                    try:
+                        if isinstance(change, Fixes):
+                            self._apply_fixes(change)
+                        else:
+                            self._apply_meta(change)
+                    except KayouDispatchError as exc:  # decoded, yet refused: skip it
+                        _log.error("skipped a position change the index refused: %s", exc)
                 n += len(changes)
                 self._cursor = cursor
                 if not more:

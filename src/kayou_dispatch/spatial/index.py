@@ -32,6 +32,7 @@ from kayou_dispatch.spatial.responders import (
     Neighbor,
     Responder,
     Status,
+    check_responder_id,
     parse_capabilities,
     parse_status,
 )
@@ -82,10 +83,7 @@ class Snapshot:
 
 
 def _check_id(responder_id: Any) -> str:
-    if not isinstance(responder_id, str) or not responder_id:
-        msg = f"responder_id must be a non-empty string, got {responder_id!r}"
-        raise InvalidParameterError(msg, name="responder_id", value=responder_id)
-    return responder_id
+    return check_responder_id(responder_id)
 
 
 def _check_number(name: str, value: Any, *, low: float = -math.inf) -> float:
@@ -403,6 +401,9 @@ class ResponderIndex:
         """
         la, ln = validate_latlng_array(lats, lngs)
         n = la.shape[0]
+        if isinstance(ids, str | bytes):
+            msg = f"ids must be a sequence of responder ids, not one string: {ids[:60]!r}"
+            raise InvalidParameterError(msg, name="ids", value=ids)
         id_list = ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
         if len(id_list) != n:
             msg = f"ids has {len(id_list)} rows but lats/lngs have {n}"
@@ -424,10 +425,12 @@ class ResponderIndex:
                 # Only ids the index has never stored need checking; known ones are valid.
                 fresh_ids = id_list if fresh.size == n else [id_list[r] for r in fresh.tolist()]
                 new_ids = list(dict.fromkeys(fresh_ids))
-                if set(map(type, new_ids)) != {str} or "" in new_ids:
-                    bad = [i for i in new_ids if not (isinstance(i, str) and i)][:5]
+                if set(map(type, new_ids)) != {str}:
+                    bad = [i for i in new_ids if not isinstance(i, str)][:5]
                     msg = f"responder ids must be non-empty strings, got {bad!r}"
                     raise InvalidParameterError(msg, name="ids", value=bad)
+                for rid in new_ids:
+                    check_responder_id(rid, name="ids")
                 new_slots = self._alloc(new_ids)
                 if len(new_ids) == fresh.size:  # no repeats: rows and new ids align
                     slots[fresh] = new_slots

@@ -9,7 +9,19 @@ from typing import Any, NamedTuple
 
 from kayou_dispatch.errors import InvalidParameterError
 
-__all__ = ["Neighbor", "parse_capabilities", "parse_status", "Responder", "Status"]
+__all__ = [
+    "check_responder_id",
+    "MAX_ID_CHARS",
+    "Neighbor",
+    "parse_capabilities",
+    "parse_status",
+    "Responder",
+    "Status",
+]
+
+#: Longest responder id accepted, characters.
+MAX_ID_CHARS = 256
+_ID_FORBIDDEN = ("\t", "\n", "\r")
 
 
 class Status(StrEnum):
@@ -26,6 +38,43 @@ class Status(StrEnum):
 #: Status by its small integer code (the index stores codes in a numpy array).
 STATUS_BY_CODE: tuple[Status, ...] = tuple(Status)
 CODE_BY_STATUS: dict[Status, int] = {s: i for i, s in enumerate(STATUS_BY_CODE)}
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def check_responder_id(responder_id: Any, *, name: str = "responder_id") -> str:
+    """Return a valid responder id, else raise :class:`InvalidParameterError`.
+
+    A responder id is a non-empty string of at most :data:`MAX_ID_CHARS` characters,
+    without tabs or newlines, that is valid unicode (no lone surrogates): every store,
+    message and log line can hold it as written.
+
+    Examples
+    --------
+    >>> check_responder_id("truck-17")
+    'truck-17'
+    """
+    if (
+        isinstance(responder_id, str)
+        and 0 < len(responder_id) <= MAX_ID_CHARS
+        and not any(c in responder_id for c in _ID_FORBIDDEN)
+    ):
+        if responder_id.isascii():
+            return responder_id
+        try:
+            responder_id.encode("utf-8")
+        except UnicodeEncodeError:
+            pass
+        else:
+            return responder_id
+    msg = (
+        f"{name} must be a non-empty string of at most {MAX_ID_CHARS} characters without "
+        f"tabs or newlines (valid unicode), got {_shown(responder_id)}"
+    )
+    raise InvalidParameterError(msg, name=name, value=responder_id)
 
 
 def parse_status(status: Any) -> Status:
