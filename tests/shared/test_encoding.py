@@ -36,7 +36,7 @@ capability_sets = st.frozensets(
     max_size=6,
 )
 times = st.floats(-1e12, NOW)
-headings = st.none() | st.floats(-1e6, 1e6)
+headings = st.none() | st.floats(-720.0, 720.0)
 
 
 @pytest.fixture(scope="module")

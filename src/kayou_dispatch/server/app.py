@@ -44,6 +44,7 @@ from kayou_dispatch.server._console import add_console
 from kayou_dispatch.server._events import EventHub, feed_positions
 from kayou_dispatch.server._models import (
     AvailabilityIn,
+    BodyTooDeepError,
     BulkPositionsIn,
     IncidentIn,
     PositionIn,
@@ -183,7 +184,11 @@ class _Gate:
             target = _POSITION_PATH.fullmatch(path)
             rid = target.group(1) if target else None
             if rid and (principal.is_dispatcher or principal.responder_id == rid):
-                fix = plain_position(b"".join(chunks))
+                try:
+                    fix = plain_position(b"".join(chunks))
+                except BodyTooDeepError:
+                    await _error(422, "request body is nested too deeply")(scope, receive, send)
+                    return
                 if fix is not None:
                     try:
                         applied = await self.write_fix(rid, fix)

@@ -64,8 +64,9 @@ class PositionMirror:
 
     def _apply_fixes(self, fixes: Fixes) -> None:
         if len(fixes):
-            self.index.update_positions(
-                fixes.ids, fixes.lat, fixes.lng, ts=fixes.ts, headings=fixes.heading
+            # Another process accepted these (by its clock): no future-ts check here.
+            self.index._update_positions(
+                fixes.ids, fixes.lat, fixes.lng, fixes.ts, fixes.heading, check_future=False
             )
 
     def _apply_meta(self, meta: Meta) -> None:

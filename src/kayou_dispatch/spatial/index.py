@@ -33,6 +33,7 @@ from kayou_dispatch.spatial.responders import (
     Responder,
     Status,
     check_responder_id,
+    checked_clock,
     parse_capabilities,
     parse_status,
 )
@@ -86,16 +87,38 @@ def _check_id(responder_id: Any) -> str:
     return check_responder_id(responder_id)
 
 
-def _check_number(name: str, value: Any, *, low: float = -math.inf) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        x = math.nan
-    if not (x >= low and math.isfinite(x)):
+def _check_number(
+    name: str, value: Any, *, low: float = -math.inf, high: float = math.inf
+) -> float:
+    # Strict: a boolean or a string is not a number, even where float() would take it.
+    x = math.nan if isinstance(value, bool | np.bool_ | str | bytes) else _as_float(value)
+    if not (low <= x <= high and math.isfinite(x)):
         bound = "" if low == -math.inf else f" and >= {low:g}"
-        msg = f"{name} must be a finite number{bound}, got {value!r}"
+        bound += "" if high == math.inf else f" and <= {high:g}"
+        msg = f"{name} must be a finite number{bound}, got {value!r:.80}"
         raise InvalidParameterError(msg, name=name, value=value)
     return x
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
+
+
+def _has_bool(value: Any) -> bool:
+    """Whether a list or tuple holds a boolean (numpy would read it as 0 or 1)."""
+    return isinstance(value, list | tuple) and bool in set(map(type, value))
+
+
+#: Largest heading magnitude accepted, degrees (two turns either way).
+MAX_HEADING = 720.0
+
+#: Largest speed a fix may report, km/h (as the HTTP API).
+MAX_SPEED_KPH = 1000.0
+
+
 
 
 def _in_cap_box(
@@ -128,7 +151,12 @@ class ResponderIndex:
         A position older than this (by ``clock``) is never returned by a query.
     clock
         Returns the current time in seconds; injected so simulations and tests control
-        time. Timestamps given to updates must use the same clock.
+        time. Timestamps given to updates must use the same clock. A reading that is not a
+        finite number raises :class:`InvalidParameterError` where it is read.
+    max_clock_skew_s
+        How far ahead of ``clock()`` a fix's ``ts`` may be (a phone's clock runs a little
+        fast); a later one is refused -- it would win over every real fix until then.
+        ``math.inf``: no limit.
 
     Notes
     -----
@@ -152,6 +180,7 @@ class ResponderIndex:
         resolution: int = 8,
         position_ttl_s: float = 300.0,
         clock: Callable[[], float] = time.time,
+        max_clock_skew_s: float = 60.0,
     ) -> None:
         if (
             not isinstance(resolution, int)
@@ -164,9 +193,13 @@ class ResponderIndex:
         if not callable(clock):
             msg = f"clock must be a callable returning seconds, got {clock!r}"
             raise InvalidParameterError(msg, name="clock", value=clock)
+        if isinstance(max_clock_skew_s, bool | str) or not _as_float(max_clock_skew_s) >= 0:
+            msg = f"max_clock_skew_s must be seconds >= 0 (inf: no limit), got {max_clock_skew_s!r}"
+            raise InvalidParameterError(msg, name="max_clock_skew_s", value=max_clock_skew_s)
         self._res = resolution
         self._ttl = ttl
-        self._clock = clock
+        self._skew = float(max_clock_skew_s)
+        self._clock = checked_clock(clock)
         self._lock = threading.RLock()
         self._slot_of: dict[str, int] = {}
         self._ids: list[str | None] = []
@@ -192,8 +225,28 @@ class ResponderIndex:
 
     @property
     def clock(self) -> Callable[[], float]:
-        """The injected clock."""
+        """The injected clock (checked: a reading that is not a finite number raises)."""
         return self._clock
+
+    @property
+    def max_clock_skew_s(self) -> float:
+        """How far ahead of the clock a fix's ``ts`` may be."""
+        return self._skew
+
+    def _check_future(self, ts: float | NDArray[np.float64]) -> None:
+        """Refuse timestamps beyond ``clock() + max_clock_skew_s``."""
+        if self._skew == math.inf:
+            return
+        limit = self._clock() + self._skew
+        ahead = np.flatnonzero(np.asarray(ts) > limit)
+        if ahead.size:
+            worst = float(np.max(ts))
+            rows = "" if np.ndim(ts) == 0 else f" (rows {ahead[:10].tolist()})"
+            msg = (
+                f"ts {worst!r} is {worst - limit + self._skew:.6g} s ahead of the clock{rows}; "
+                f"at most max_clock_skew_s={self._skew:g} s ahead is allowed"
+            )
+            raise InvalidParameterError(msg, name="ts", value=worst)
 
     def __len__(self) -> int:
         return len(self._slot_of)
@@ -303,9 +356,10 @@ class ResponderIndex:
         ts
             Time of the fix (defaults to ``clock()``).
         heading
-            Degrees clockwise from north (normalised to ``[0, 360)``).
+            Degrees clockwise from north, -720 to 720 (normalised to ``[0, 360)``; beyond
+            that a float has lost the fraction of a turn that matters).
         speed_kph
-            Reported speed, ``>= 0``.
+            Reported speed, 0 to 1000.
         capabilities
             Replaces the stored set when given.
 
@@ -322,9 +376,21 @@ class ResponderIndex:
         """
         _check_id(responder_id)
         flat, flng = validate_latlng(lat, lng)
-        fts = self._clock() if ts is None else _check_number("ts", ts)
-        fhead = math.nan if heading is None else _check_number("heading", heading) % 360.0
-        fspeed = math.nan if speed_kph is None else _check_number("speed_kph", speed_kph, low=0)
+        if ts is None:
+            fts = self._clock()
+        else:
+            fts = _check_number("ts", ts)
+            self._check_future(fts)
+        fhead = (
+            math.nan
+            if heading is None
+            else _check_number("heading", heading, low=-MAX_HEADING, high=MAX_HEADING) % 360.0
+        )
+        fspeed = (
+            math.nan
+            if speed_kph is None
+            else _check_number("speed_kph", speed_kph, low=0, high=MAX_SPEED_KPH)
+        )
         caps = (
             None if capabilities is None else parse_capabilities(capabilities, name="capabilities")
         )
@@ -399,6 +465,20 @@ class ResponderIndex:
         >>> index.update_positions(["a", "b"], np.array([22.7, 22.8]), np.array([114.2, 114.3]))
         2
         """
+        return self._update_positions(ids, lats, lngs, ts, headings, check_future=True)
+
+    def _update_positions(
+        self,
+        ids: Sequence[str] | NDArray[Any],
+        lats: ArrayLike,
+        lngs: ArrayLike,
+        ts: float | ArrayLike | None,
+        headings: ArrayLike | None,
+        *,
+        check_future: bool,
+    ) -> int:
+        """:meth:`update_positions`; ``check_future=False`` for fixes another process
+        already accepted (its clock decided; this one may run a little behind)."""
         la, ln = validate_latlng_array(lats, lngs)
         n = la.shape[0]
         if isinstance(ids, str | bytes):
@@ -409,7 +489,14 @@ class ResponderIndex:
             msg = f"ids has {len(id_list)} rows but lats/lngs have {n}"
             raise InvalidParameterError(msg, name="ids", value=len(id_list))
         tsa = self._row_values("ts", ts, n, self._clock())
-        hda = self._row_values("headings", headings, n, math.nan, allow_nan=True) % 360.0
+        if check_future and ts is not None and n:
+            self._check_future(tsa)
+        hda = self._row_values("headings", headings, n, math.nan, allow_nan=True)
+        if (np.abs(hda) > MAX_HEADING).any():
+            rows = np.flatnonzero(np.abs(hda) > MAX_HEADING)[:10].tolist()
+            msg = f"headings must be degrees from -720 to 720 (NaN for unknown); bad rows {rows}"
+            raise InvalidParameterError(msg, name="headings", value=rows)
+        hda %= 360.0
         if n == 0:
             return 0
         with self._lock:
@@ -483,6 +570,9 @@ class ResponderIndex:
         if value is None:
             return np.full(n, default)
         try:
+            kind = np.asarray(value).dtype.kind
+            if kind not in "iufO" or _has_bool(value):  # booleans, strings: not numbers
+                raise TypeError
             out = np.broadcast_to(np.asarray(value, dtype=np.float64), (n,)).copy()
         except (TypeError, ValueError):
             msg = f"{name} must be a number or one number per row, got {value!r}"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -11,6 +12,7 @@ from kayou_dispatch.errors import InvalidParameterError
 
 __all__ = [
     "check_responder_id",
+    "checked_clock",
     "MAX_ID_CHARS",
     "Neighbor",
     "parse_capabilities",
@@ -38,6 +40,34 @@ class Status(StrEnum):
 #: Status by its small integer code (the index stores codes in a numpy array).
 STATUS_BY_CODE: tuple[Status, ...] = tuple(Status)
 CODE_BY_STATUS: dict[Status, int] = {s: i for i, s in enumerate(STATUS_BY_CODE)}
+
+
+def checked_clock(clock: Callable[[], Any]) -> Callable[[], float]:
+    """Wrap a clock so a reading that is not a finite number is a typed error, not NaN.
+
+    Examples
+    --------
+    >>> checked_clock(lambda: 5)()
+    5.0
+    """
+
+    def now() -> float:
+        value = clock()
+        x = math.nan if isinstance(value, bool | str | bytes) else _as_float(value)
+        if not math.isfinite(x):
+            msg = f"clock() must return a finite number of seconds, got {value!r:.80}"
+            raise InvalidParameterError(msg, name="clock", value=value)
+        return x
+
+    now.__wrapped__ = clock  # type: ignore[attr-defined]
+    return now
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
 
 
 def _shown(value: Any, limit: int = 60) -> str:
