@@ -105,6 +105,10 @@ def test_undecodable_entries_and_hashes_are_skipped_and_logged(redis_url, region
         {"p": b"t1\tnan\t1\t2\t\n"},
         {"p": b"t1\t1\t2\n"},
         {"p": b"t1\t1\t2\t3\tinf\n"},
+        {"p": b"t\rx\t1\t2\t3\t\n"},
+        {"p": b"\t1\t2\t3\t\n"},
+        {"p": b"x" * 300 + b"\t1\t2\t3\t\n"},
+        {"p": b"\xff\t1\t2\t3\t\n"},
         {"zz": b"no known field"},
     ]
     for fields in poison:

@@ -46,7 +46,7 @@ from kayou_dispatch.errors import InvalidParameterError
 from kayou_dispatch.shared._client import check_prefix, open_client, redis_errors, where
 from kayou_dispatch.spatial.cover import cell_edge_m, disk_cover, rings_for_radius
 from kayou_dispatch.spatial.index import _latlng_to_cell
-from kayou_dispatch.spatial.responders import check_responder_id
+from kayou_dispatch.spatial.responders import MAX_ID_CHARS, check_responder_id
 
 _log = logging.getLogger(__name__)
 
@@ -218,7 +218,7 @@ def _parse_fix_entry(body: bytes) -> list[tuple[str, float, float, float, float]
     for line in body.decode().split("\n"):
         if line:
             rid, lat, lng, ts, hd = line.split("\t")
-            rows.append((rid, *_fix_row(rid, lat, lng, ts, hd)))
+            rows.append((check_responder_id(rid), *_fix_row(rid, lat, lng, ts, hd)))
     return rows
 
 
@@ -226,6 +226,42 @@ def _fixes(rows: list[tuple[str, float, float, float, float]]) -> Fixes:
     ids, lat, lng, ts, hd = zip(*rows, strict=True) if rows else ((),) * 5
     col = lambda c: np.array(c, dtype=np.float64)  # noqa: E731
     return Fixes(list(ids), col(lat), col(lng), col(ts), col(hd))
+
+
+def _column(values: Sequence[str]) -> NDArray[np.float64]:
+    return np.array([float(x) if x else math.nan for x in values], dtype=np.float64)
+
+
+def _parse_fix_entries(entries: list[tuple[Any, bytes]]) -> Fixes:
+    """Consecutive ``p`` entries as one batch; an entry with any bad row is skipped whole.
+
+    The common case (everything valid) parses all entries at once and checks them with
+    array tests; only when that fails is each entry parsed on its own, to find the bad.
+    """
+    try:
+        text = b"".join(body for _, body in entries).decode()
+        if "\r" in text or text.startswith("\t") or "\n\t" in text:
+            raise ValueError("an id with a carriage return, or an empty id")
+        rows = [line.split("\t") for line in text.split("\n") if line]
+        ids, lat, lng, ts, hd = zip(*rows, strict=True) if rows else ((),) * 5
+        fixes = Fixes(list(ids), _column(lat), _column(lng), _column(ts), _column(hd))
+        ok = (
+            (np.abs(fixes.lat) <= 90.0)
+            & (np.abs(fixes.lng) <= 180.0)
+            & np.isfinite(fixes.ts)
+            & ~np.isinf(fixes.heading)
+        )
+        if ok.all() and (not ids or max(map(len, ids)) <= MAX_ID_CHARS):
+            return fixes
+    except ValueError:  # a field count or number that is off; UnicodeDecodeError too
+        pass
+    good: list[tuple[str, float, float, float, float]] = []
+    for entry_id, body in entries:
+        try:
+            good.extend(_parse_fix_entry(body))
+        except ValueError as exc:
+            _skipped("position change", entry_id, exc)
+    return _fixes(good)
 
 
 def _meta(fields: dict[bytes, bytes]) -> Meta:
@@ -358,24 +394,24 @@ class RedisPositions:
                 return [], after, False, True
             entries = entries[1:]
         out: list[Fixes | Meta] = []
-        rows: list[tuple[str, float, float, float, float]] = []  # consecutive fixes: one batch
+        bodies: list[tuple[Any, bytes]] = []  # consecutive fixes are applied as one batch
         for entry_id, fields in entries:
             if fields.get(b"w") == self.writer:
                 continue  # this client's own change: its process applied it already
+            if b"p" in fields:
+                bodies.append((entry_id, fields[b"p"]))
+                continue
             try:
-                if b"p" in fields:
-                    rows.extend(_parse_fix_entry(fields[b"p"]))
-                    continue
                 meta = _meta(fields)
             except (ValueError, KeyError) as exc:  # UnicodeDecodeError is a ValueError
                 _skipped("position change", entry_id, exc)
                 continue
-            if rows:
-                out.append(_fixes(rows))
-                rows = []
+            if bodies:
+                out.append(_parse_fix_entries(bodies))
+                bodies = []
             out.append(meta)
-        if rows:
-            out.append(_fixes(rows))
+        if bodies:
+            out.append(_parse_fix_entries(bodies))
         cursor = entries[-1][0].decode() if entries else after
         return out, cursor, len(entries) >= count, False
 
