@@ -78,7 +78,8 @@ class DispatchEngine:
         Path of an SQLite journal (or ``None``): every lifecycle command is appended before
         it is acknowledged, and an engine built on an existing journal replays it to the
         same incidents, offers, assignments and statuses. Positions are not journaled:
-        phones refresh them within seconds.
+        phones refresh them within seconds. One process writes a journal: another one
+        opening it is refused with :class:`InvalidParameterError` while this one runs.
     unserved_after_s
         An incident nobody could be offered for this long becomes UNSERVED (a later
         ``dispatch`` re-opens it).
