@@ -74,7 +74,9 @@ def validate_latlng(lat: float, lng: float) -> tuple[float, float]:
     (22.72, 114.25)
     """
     try:
-        if _not_a_number(lat) or _not_a_number(lng):
+        # Plain floats (the common case) need no more checks.
+        plain = type(lat) is float and type(lng) is float
+        if not plain and (_not_a_number(lat) or _not_a_number(lng)):
             raise TypeError
         flat = float(lat)
         flng = float(lng)

@@ -91,7 +91,12 @@ def _check_number(
     name: str, value: Any, *, low: float = -math.inf, high: float = math.inf
 ) -> float:
     # Strict: a boolean or a string is not a number, even where float() would take it.
-    x = math.nan if isinstance(value, bool | np.bool_ | str | bytes) else _as_float(value)
+    if type(value) is float:
+        x = value
+    elif isinstance(value, bool | np.bool_ | str | bytes):
+        x = math.nan
+    else:
+        x = _as_float(value)
     if not (low <= x <= high and math.isfinite(x)):
         bound = "" if low == -math.inf else f" and >= {low:g}"
         bound += "" if high == math.inf else f" and <= {high:g}"
@@ -238,6 +243,10 @@ class ResponderIndex:
         if self._skew == math.inf:
             return
         limit = self._clock() + self._skew
+        if isinstance(ts, float):  # one fix: no numpy on the hot path
+            if ts <= limit:
+                return
+            ts = np.float64(ts)
         ahead = np.flatnonzero(np.asarray(ts) > limit)
         if ahead.size:
             worst = float(np.max(ts))
