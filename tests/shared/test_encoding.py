@@ -69,7 +69,8 @@ def test_capabilities_encode_and_decode_exactly(caps):
 def test_every_accepted_value_round_trips_bit_identical(redis_server, region, rows, bulk):
     import redis
 
-    redis.Redis.from_url(redis_server.url).flushall()
+    with redis.Redis.from_url(redis_server.url) as raw:
+        raw.flushall()
     a = DispatchEngine(region, redis=redis_server.url, clock=lambda: NOW)
     b = DispatchEngine(region, redis=redis_server.url, clock=lambda: NOW)
     if bulk:
@@ -125,6 +126,8 @@ def test_undecodable_entries_and_hashes_are_skipped_and_logged(redis_url, region
     assert len(skipped) == len(poison) + 1
     assert b.get("t1").status.value == "available"  # the bad meta changed nothing
     raw.close()
+    for e in (a, b, late):
+        e.close()
 
 
 @pytest.mark.parametrize(
@@ -146,3 +149,5 @@ def test_ids_no_store_can_hold_are_typed_errors_everywhere(redis_url, region, ri
             call()
         assert len(str(exc.value)) < 400  # a 1 MB id is not echoed whole
     assert len(local) == len(shared) == store.count() == 0
+    shared.close()
+    store.close()

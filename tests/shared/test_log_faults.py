@@ -99,7 +99,8 @@ def small_pages(monkeypatch):
 
 
 def run_with_failure(url, fail_at, after, only=None):
-    redis.Redis.from_url(url).flushall()
+    with redis.Redis.from_url(url) as raw:
+        raw.flushall()
     now = [1000.0]
     a = make_dispatcher(RedisLog(url), now)
     client, log = flaky_log(url)
@@ -142,3 +143,6 @@ def test_an_undecodable_log_entry_is_skipped_by_every_reader(redis_url, caplog):
     assert sorted(i.incident_id for i in b.open_incidents()) == ["x", "y"]
     assert sum("skipped an undecodable entry" in r.getMessage() for r in caplog.records) >= 8
     assert RESPONDERS
+    raw.close()
+    a.close()
+    b.close()

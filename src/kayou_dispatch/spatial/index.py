@@ -28,6 +28,7 @@ from kayou_dispatch.geo import haversine_m_array, validate_latlng, validate_latl
 from kayou_dispatch.spatial.cover import cell_edge_m, cell_inscribed, disk_cover, rings_for_radius
 from kayou_dispatch.spatial.responders import (
     CODE_BY_STATUS,
+    MAX_ID_CHARS,
     STATUS_BY_CODE,
     Neighbor,
     Responder,
@@ -110,6 +111,22 @@ def _as_float(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError, OverflowError):
         return math.nan
+
+
+def _plain_ids(ids: list[str]) -> bool:
+    """Whether every id passes :func:`check_responder_id` (C-level scans, for bulk inserts)."""
+    joined = "".join(ids)
+    if "\t" in joined or "\n" in joined or "\r" in joined:
+        return False
+    lengths = list(map(len, ids))
+    if min(lengths) < 1 or max(lengths) > MAX_ID_CHARS:
+        return False
+    if not joined.isascii():
+        try:
+            joined.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+    return True
 
 
 def _has_bool(value: Any) -> bool:
@@ -525,8 +542,9 @@ class ResponderIndex:
                     bad = [i for i in new_ids if not isinstance(i, str)][:5]
                     msg = f"responder ids must be non-empty strings, got {bad!r}"
                     raise InvalidParameterError(msg, name="ids", value=bad)
-                for rid in new_ids:
-                    check_responder_id(rid, name="ids")
+                if not _plain_ids(new_ids):
+                    for rid in new_ids:  # find the bad one, for the message
+                        check_responder_id(rid, name="ids")
                 new_slots = self._alloc(new_ids)
                 if len(new_ids) == fresh.size:  # no repeats: rows and new ids align
                     slots[fresh] = new_slots
