@@ -112,3 +112,21 @@ def test_keep_alive_clients_are_not_cut_off_between_requests(server):
         for _ in range(12):  # spans several header timeouts on one connection
             assert client.get("/healthz").status_code == 200
             time.sleep(0.3)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--max-connections", "0"],
+        ["--max-connections", "many"],
+        ["--header-timeout", "0"],
+        ["--body-timeout", "-1"],
+        ["--timeout-keep-alive", "nan"],
+    ],
+)
+def test_serve_refuses_bad_connection_limits(args, capsys):
+    from kayou_dispatch.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", *args])
+    assert exc.value.code == 2 and args[0] in capsys.readouterr().err
