@@ -149,6 +149,31 @@ def _build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="seconds between offer-expiry ticks (1)",
     )
+    serve.add_argument(
+        "--header-timeout",
+        type=_positive_float,
+        default=10.0,
+        help="seconds a connection may take to send a request head (10); then it is closed",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=_positive_float,
+        default=30.0,
+        help="seconds a request may take to send its body (30); then it is closed",
+    )
+    serve.add_argument(
+        "--timeout-keep-alive",
+        type=_positive_float,
+        default=5.0,
+        help="seconds an idle keep-alive connection stays open (5)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=900,
+        help="open connections at most (900: below the usual 1024-descriptor limit); more "
+        "are closed at once",
+    )
 
     bench = sub.add_parser("bench", help="run the benchmarks in benchmarks/ (from a checkout)")
     bench.add_argument("names", nargs="*", help="benchmark names (default: all)")
@@ -241,8 +266,10 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.error("--journal and --redis exclude each other: the Redis log is the journal")
     try:
         import uvicorn
+        from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
         from kayou_dispatch.server import create_app, load_tokens
+        from kayou_dispatch.server._limits import guarded
     except ImportError:
         parser.error("serve needs the server extra: pip install 'kayou-dispatch[server]'")
     try:
@@ -263,7 +290,20 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     app = create_app(engine, auth=tokens, tick_interval_s=args.tick_interval)
     print(f"kayou-dispatch: {network}, {len(tokens)} tokens", flush=True)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        protocol = guarded(
+            AutoHTTPProtocol,
+            header_timeout_s=args.header_timeout,
+            body_timeout_s=args.body_timeout,
+            max_connections=args.max_connections,
+        )
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            http=protocol,
+            timeout_keep_alive=args.timeout_keep_alive,
+        )
     finally:
         engine.close()
     return 0

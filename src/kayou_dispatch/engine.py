@@ -65,9 +65,10 @@ class DispatchEngine:
     ----------
     network
         The road network ETAs are measured on.
-    resolution, position_ttl_s, clock
+    resolution, position_ttl_s, clock, max_clock_skew_s
         As for :class:`~kayou_dispatch.spatial.ResponderIndex`: a position older than
-        ``position_ttl_s`` (by ``clock``) is stale and never ranked.
+        ``position_ttl_s`` (by ``clock``) is stale and never ranked; a fix more than
+        ``max_clock_skew_s`` ahead of the clock is refused (it would pin the responder).
     capabilities
         The capability names in use (a registry); ``needs`` and responders' capabilities
         outside it are rejected. ``None``: any names.
@@ -78,7 +79,8 @@ class DispatchEngine:
         Path of an SQLite journal (or ``None``): every lifecycle command is appended before
         it is acknowledged, and an engine built on an existing journal replays it to the
         same incidents, offers, assignments and statuses. Positions are not journaled:
-        phones refresh them within seconds.
+        phones refresh them within seconds. One process writes a journal: another one
+        opening it is refused with :class:`InvalidParameterError` while this one runs.
     unserved_after_s
         An incident nobody could be offered for this long becomes UNSERVED (a later
         ``dispatch`` re-opens it).
@@ -127,12 +129,16 @@ class DispatchEngine:
         unserved_after_s: float = 300.0,
         redis: Any = None,
         redis_prefix: str = "kd",
+        max_clock_skew_s: float = 60.0,
     ) -> None:
         if not isinstance(network, RoadNetwork):
             msg = f"network must be a RoadNetwork, got {type(network).__name__}"
             raise InvalidParameterError(msg, name="network", value=network)
         self._index = ResponderIndex(
-            resolution=resolution, position_ttl_s=position_ttl_s, clock=clock
+            resolution=resolution,
+            position_ttl_s=position_ttl_s,
+            clock=clock,
+            max_clock_skew_s=max_clock_skew_s,
         )
         self._net = network
         self._registry = (
@@ -154,7 +160,7 @@ class DispatchEngine:
             rank=lambda lat, lng, **kw: self._rank_fn(lat, lng, **kw),
             eta_matrix=self.eta_matrix,
             snap_check=lambda lat, lng: self._net.snap(lat, lng),
-            clock=clock,
+            clock=self._index.clock,
             run_cards=run_cards,
             journal=journal,
             unserved_after_s=unserved_after_s,

@@ -13,7 +13,7 @@ callers who already catch ``ValueError`` or ``KeyError`` keep working::
     ├── UnknownResponderError    (KeyError)      a responder id the engine does not know
     ├── UnknownIncidentError     (KeyError)      an incident id the engine does not know
     ├── InvalidTransitionError   (RuntimeError)  a lifecycle step not allowed from this state
-    └── SharedStateError         (RuntimeError)  the shared state store (Redis) failed or was lost
+    └── SharedStateError         (RuntimeError)  the state store (Redis, the journal) failed
 
 Only leaves are raised. Each carries the context that caused it as attributes.
 """
@@ -189,7 +189,7 @@ class InvalidTransitionError(KayouDispatchError, RuntimeError):
 
 
 class SharedStateError(KayouDispatchError, RuntimeError):
-    """The shared state store (Redis) could not take or give a command's state.
+    """The state store (shared Redis, or the SQLite journal) could not take or give state.
 
     Nothing was acknowledged: the command may be retried (with the same request id, it is
     applied at most once).
@@ -197,7 +197,7 @@ class SharedStateError(KayouDispatchError, RuntimeError):
     Attributes
     ----------
     store
-        Where the state lives (e.g. the Redis URL without its password).
+        Where the state lives (the Redis URL without its password, or the journal's path).
     """
 
     def __init__(self, msg: str, *, store: str) -> None:

@@ -34,6 +34,22 @@ EARTH_RADIUS_M = 6_371_008.8
 _ALLOWED = "lat must be finite and in [-90, 90], lng finite and in [-180, 180] (WGS-84 degrees)"
 
 
+def _not_a_number(value: object) -> bool:
+    # Strict: float() takes True and "60.17", but neither is a coordinate.
+    return isinstance(value, bool | np.bool_ | str | bytes)
+
+
+def _not_numbers(values: object) -> bool:
+    """Whether an array-like holds booleans or strings (numpy would convert them)."""
+    if isinstance(values, np.ndarray):
+        return values.dtype.kind not in "iufO"
+    if isinstance(values, str | bytes):
+        return True
+    if isinstance(values, list | tuple):
+        return any(issubclass(t, bool | np.bool_ | str | bytes) for t in set(map(type, values)))
+    return False
+
+
 def validate_latlng(lat: float, lng: float) -> tuple[float, float]:
     """Check one WGS-84 point and return it as a pair of floats.
 
@@ -58,10 +74,14 @@ def validate_latlng(lat: float, lng: float) -> tuple[float, float]:
     (22.72, 114.25)
     """
     try:
+        # Plain floats (the common case) need no more checks.
+        plain = type(lat) is float and type(lng) is float
+        if not plain and (_not_a_number(lat) or _not_a_number(lng)):
+            raise TypeError
         flat = float(lat)
         flng = float(lng)
-    except (TypeError, ValueError):
-        msg = f"coordinates must be numbers, got lat={lat!r}, lng={lng!r}; {_ALLOWED}"
+    except (TypeError, ValueError, OverflowError):
+        msg = f"coordinates must be numbers, got lat={lat!r:.60}, lng={lng!r:.60}; {_ALLOWED}"
         raise InvalidCoordinateError(msg, lat=lat, lng=lng) from None
     # Written so that NaN fails every comparison and lands in the error branch.
     if not (-90.0 <= flat <= 90.0 and -180.0 <= flng <= 180.0):
@@ -97,9 +117,11 @@ def validate_latlng_array(
     ('float64', 2)
     """
     try:
+        if _not_numbers(lats) or _not_numbers(lngs):
+            raise TypeError
         la = np.ascontiguousarray(lats, dtype=np.float64)
         ln = np.ascontiguousarray(lngs, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         msg = f"coordinates must be numeric arrays; {_ALLOWED}"
         raise InvalidCoordinateError(msg) from None
     if la.ndim != 1 or ln.ndim != 1 or la.shape != ln.shape:

@@ -52,6 +52,7 @@ from kayou_dispatch.lifecycle.state import (
     snapshot,
 )
 from kayou_dispatch.spatial import Responder, ResponderIndex, Status
+from kayou_dispatch.spatial.responders import checked_clock
 
 __all__ = ["CandidateLike", "Dispatcher", "EtaMatrixFunction", "RankFunction"]
 
@@ -206,7 +207,7 @@ class Dispatcher(ResponderCommands, BatchCommands):
         self._eta_matrix = eta_matrix
         self._matrix_limits = takes_keyword(eta_matrix, "limit_s")
         self._snap_check = snap_check
-        self._clock: Callable[[], float] = index.clock if clock is None else clock
+        self._clock: Callable[[], float] = index.clock if clock is None else checked_clock(clock)
         self._cards: dict[str, RunCard] = dict(DEFAULT_RUN_CARDS)
         for kind, card in (run_cards or {}).items():
             self.set_run_card(kind, card)

@@ -14,21 +14,34 @@ One row per acknowledged command, written in a single autocommit ``INSERT`` (WAL
 The records are *outcomes* (``{"op": "offer", "incident_id": ..., "responder_id": ...,
 "eta_s": ..., "expires_at": ...}``), not just the command: replay re-applies them without
 calling the ranker, so it does not depend on ranking being reproducible. A row is all or
-nothing, so a crash never leaves half a command. One dispatcher writes a journal at a
-time (a restarted process reopens it once the old one is gone); nothing enforces it, so that
-a host can hand over within one process without closing first.
+nothing, so a crash never leaves half a command.
+
+One process writes a journal: opening it takes an exclusive lock (``flock`` on
+``<path>-lock``, which also records the holder's pid) that the process holds while it
+has the journal open, and the kernel drops when it dies -- a second process is refused
+at start, and a restarted one takes over as soon as the old one is gone, even after
+``kill -9``. Within one process several :class:`Journal` objects may share the file (a
+host handing over without closing first). A failing disk or database is a
+:class:`~kayou_dispatch.errors.SharedStateError`: the command was not acknowledged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from kayou_dispatch.errors import InvalidParameterError
+from kayou_dispatch.errors import InvalidParameterError, SharedStateError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory locks, one writer by convention
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["CommandLog", "Journal", "JournalRow"]
 
@@ -46,6 +59,58 @@ CREATE TABLE IF NOT EXISTS commands(
     records TEXT NOT NULL
 );
 """
+
+
+# Journal locks this process holds: lock path -> [open file, number of Journals using it].
+_HELD: dict[str, list[Any]] = {}
+_HELD_LOCK = threading.Lock()
+
+
+def _lock(path: str) -> str:
+    """Take (or share, within this process) the exclusive writer lock of a journal."""
+    lock_path = os.path.realpath(path) + "-lock"
+    with _HELD_LOCK:
+        held = _HELD.get(lock_path)
+        if held is not None:
+            held[1] += 1
+            return lock_path
+        if fcntl is None:  # pragma: no cover - Windows
+            _HELD[lock_path] = [None, 1]
+            return lock_path
+        try:
+            f = open(lock_path, "a+")  # noqa: SIM115 - held open for the process's life
+        except OSError as exc:
+            msg = f"cannot create the lock file of dispatch journal {path!r}: {exc}"
+            raise InvalidParameterError(msg, name="journal", value=path) from exc
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            f.close()
+            msg = (
+                f"dispatch journal {path!r} is held by another process (pid {holder}); one "
+                "process writes a journal at a time -- stop that one first"
+            )
+            raise InvalidParameterError(msg, name="journal", value=path) from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        _HELD[lock_path] = [f, 1]
+        return lock_path
+
+
+def _unlock(lock_path: str) -> None:
+    with _HELD_LOCK:
+        held = _HELD.get(lock_path)
+        if held is None:
+            return
+        held[1] -= 1
+        if held[1] == 0:
+            del _HELD[lock_path]
+            if held[0] is not None:
+                held[0].close()  # releases the flock
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +183,8 @@ class Journal:
     Raises
     ------
     InvalidParameterError
-        When the file is not a journal of this format, or another process holds it.
+        When the file is not a journal of this format, or another process holds it (see
+        the module docstring: one writer per journal, by lock).
 
     Examples
     --------
@@ -133,6 +199,14 @@ class Journal:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
+        self._lock_path: str | None = _lock(self.path)
+        try:
+            self._open()
+        except BaseException:
+            self._release()
+            raise
+
+    def _open(self) -> None:
         try:
             # Our caller serialises every use under its own lock.
             self._db = sqlite3.connect(
@@ -166,12 +240,27 @@ class Journal:
         responder_id: str | None = None,
         request_id: str | None = None,
     ) -> None:
-        """Write one command durably (returns once it is on disk)."""
-        self._db.execute(
-            "INSERT INTO commands(at, name, subject, responder_id, request_id, records) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (at, name, subject, responder_id, request_id, json.dumps(records)),
-        )
+        """Write one command durably (returns once it is on disk).
+
+        Raises
+        ------
+        SharedStateError
+            When SQLite fails (disk full, I/O error...): the command is not acknowledged.
+        """
+        with self._errors("appending a command"):
+            self._db.execute(
+                "INSERT INTO commands(at, name, subject, responder_id, request_id, records) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (at, name, subject, responder_id, request_id, json.dumps(records)),
+            )
+
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            msg = f"dispatch journal {self.path!r} failed while {doing}: {exc}"
+            raise SharedStateError(msg, store=self.path) from exc
 
     def begin(self) -> list[JournalRow]:
         """Nothing to catch up on: one process writes a journal."""
@@ -185,17 +274,31 @@ class Journal:
         return []
 
     def rows(self) -> Iterator[JournalRow]:
-        """Yield every command in the order it was applied."""
-        cur = self._db.execute(
-            "SELECT txn, at, name, subject, responder_id, request_id, records "
-            "FROM commands ORDER BY txn"
-        )
-        for txn, at, name, subject, rid, req, records in cur:
-            yield JournalRow(txn, at, name, subject, rid, req, json.loads(records))
+        """Yield every command in the order it was applied.
+
+        Raises
+        ------
+        SharedStateError
+            When SQLite fails while reading.
+        """
+        with self._errors("reading the commands"):
+            cur = self._db.execute(
+                "SELECT txn, at, name, subject, responder_id, request_id, records "
+                "FROM commands ORDER BY txn"
+            )
+            for txn, at, name, subject, rid, req, records in cur:
+                yield JournalRow(txn, at, name, subject, rid, req, json.loads(records))
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM commands").fetchone()[0])
+        with self._errors("counting the commands"):
+            return int(self._db.execute("SELECT count(*) FROM commands").fetchone()[0])
+
+    def _release(self) -> None:
+        lock_path, self._lock_path = self._lock_path, None
+        if lock_path is not None:
+            _unlock(lock_path)
 
     def close(self) -> None:
-        """Close the database (releases the exclusive lock)."""
+        """Close the database and release the writer lock (once no Journal here uses it)."""
         self._db.close()
+        self._release()

@@ -121,6 +121,12 @@ def _sniff_format(path: Path, source: Any) -> str:
     raise NetworkLoadError(msg, source=source)
 
 
+def _bad_location(osmium: Any) -> type[Exception]:
+    """libosmium's error for a node location it cannot parse (``lat="nan"``)."""
+    error = getattr(osmium, "InvalidLocationError", RuntimeError)
+    return error if isinstance(error, type) and issubclass(error, Exception) else RuntimeError
+
+
 def _is_closed(tags: Any, profile: Profile) -> bool:
     """Tell whether a way's tags close it to the profile's vehicle."""
     if tags.get("area") == "yes":
@@ -195,7 +201,8 @@ def read_osm(
     Raises
     ------
     NetworkLoadError
-        The file is missing, a directory, empty, not OSM, unreadable, or holds no drivable
+        ``path`` is not a path; the file is missing, a directory, empty, not OSM,
+        unreadable (a node location that is no number included), or holds no drivable
         road (inside ``bbox``, when given); or ``osmium`` is not installed.
     InvalidParameterError
         An unknown profile or a malformed ``bbox``.
@@ -219,6 +226,9 @@ def read_osm(
     >>> round(float(a.length_m[0]), 1), round(float(a.travel_time_s[0]), 2)
     (102.4, 7.37)
     """
+    if not isinstance(path, str | os.PathLike) or isinstance(path, bytes):
+        msg = f"path must be a file path (str or os.PathLike), got {type(path).__name__}"
+        raise NetworkLoadError(msg, source=path)
     prof = get_profile(profile)
     box = _validate_bbox(bbox)
     p = Path(path)
@@ -286,7 +296,7 @@ def read_osm(
             bwd.append(backward)
             speed_f.append(_speed_kph(tags, highway, prof, "forward"))
             speed_b.append(_speed_kph(tags, highway, prof, "backward"))
-    except (RuntimeError, OSError) as exc:
+    except (RuntimeError, OSError, _bad_location(osmium)) as exc:
         msg = f"cannot read OSM file {str(p)!r} as {fmt}: {exc}"
         raise NetworkLoadError(msg, source=path) from None
 

@@ -100,11 +100,16 @@ class Profile:
         return float(min(tagged, cap))
 
 
+#: Smallest ``maxspeed`` taken as a limit, km/h (smaller ones are ignored).
+MIN_MAXSPEED_KPH = 1.0
+
+
 def parse_maxspeed(value: str | float | None) -> float | None:
     """Parse an OSM ``maxspeed`` value to km/h, or ``None`` when it gives no number.
 
     Handles plain numbers, ``mph``, several values (``"60;80"``: the lowest wins) and
-    zone codes such as ``"CN:urban"`` (no number: ``None``).
+    zone codes such as ``"CN:urban"`` (no number: ``None``). Values below
+    :data:`MIN_MAXSPEED_KPH` are tagging errors, not limits (``None``).
 
     Examples
     --------
@@ -117,13 +122,14 @@ def parse_maxspeed(value: str | float | None) -> float | None:
         return None
     if isinstance(value, int | float):
         v = float(value)
-        return v if math.isfinite(v) and v > 0 else None
+        return v if math.isfinite(v) and v >= MIN_MAXSPEED_KPH else None
     speeds = []
     for part in str(value).split(";"):
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(mph|km/h|kmh|kph)?\s*", part)
         if m:
             v = float(m.group(1)) * (1.609344 if m.group(2) == "mph" else 1.0)
-            if v > 0:
+            # Below walking pace is a tagging error (or 1e-320), not a limit: ignored.
+            if math.isfinite(v) and v >= MIN_MAXSPEED_KPH:
                 speeds.append(v)
     return min(speeds) if speeds else None
 

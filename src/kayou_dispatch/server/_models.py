@@ -20,6 +20,7 @@ from kayou_dispatch.spatial import Responder
 __all__ = [
     "availability_json",
     "AvailabilityIn",
+    "BodyTooDeepError",
     "BulkPositionsIn",
     "candidate_json",
     "event_json",
@@ -65,6 +66,10 @@ _POSITION_LIMITS = {
 }
 
 
+class BodyTooDeepError(ValueError):
+    """A JSON body nested deeper than the parser's recursion limit (answered 422)."""
+
+
 def plain_position(body: bytes) -> dict[str, float | None] | None:
     """Read a plain :class:`PositionIn` body fast; ``None`` for anything else.
 
@@ -72,11 +77,14 @@ def plain_position(body: bytes) -> dict[str, float | None] | None:
     ``lat`` and ``lng`` and no other keys than the model's. Whatever this declines (bad
     JSON, strings, nulls for required fields, out of range...) goes to the model, whose
     422 says what is wrong; whatever it accepts, the model accepts with the same values.
+    A body nested too deeply to parse raises :class:`BodyTooDeepError`.
     """
     try:
         data = json.loads(body)
     except ValueError:
         return None
+    except RecursionError:  # the full route's parser would fail the same way
+        raise BodyTooDeepError from None
     if type(data) is not dict or "lat" not in data or "lng" not in data:
         return None
     fix: dict[str, float | None] = dict.fromkeys(_POSITION_LIMITS)

@@ -39,7 +39,7 @@ from kayou_dispatch.errors import (
 from kayou_dispatch.server._auth import Principal, TokenBucket, load_tokens, principal_for
 from kayou_dispatch.server._batch import FixBatcher
 from kayou_dispatch.server._events import EventHub, feed_positions
-from kayou_dispatch.server._models import plain_position
+from kayou_dispatch.server._models import BodyTooDeepError, plain_position
 from kayou_dispatch.server._routing import include_routers
 from kayou_dispatch.server.routers import ROUTERS
 from kayou_dispatch.store import Fix
@@ -167,7 +167,11 @@ class _Gate:
             target = _POSITION_PATH.fullmatch(path)
             rid = target.group(1) if target else None
             if rid and (principal.is_dispatcher or principal.responder_id == rid):
-                fix = plain_position(b"".join(chunks))
+                try:
+                    fix = plain_position(b"".join(chunks))
+                except BodyTooDeepError:
+                    await _error(422, "request body is nested too deeply")(scope, receive, send)
+                    return
                 if fix is not None:
                     try:
                         applied = await self.write_fix(rid, fix)
@@ -320,7 +324,7 @@ def _follow(engine: DispatchEngine, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
             engine.refresh(wait_s=0.1)
-        except KayouDispatchError:
+        except Exception:  # whatever failed, the follower must live on (and say so)
             _log.exception("following the shared log failed; retrying")
             stop.wait(1.0)
 

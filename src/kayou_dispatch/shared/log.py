@@ -69,6 +69,27 @@ return 0
 _BATCH = 1000
 
 
+def _text(value: Any) -> str | None:
+    if value is not None and type(value) is not str:
+        raise TypeError(f"expected a string or null, got {value!r:.80}")
+    return value
+
+
+def _name(value: Any) -> str:
+    if type(value) is not str:
+        raise TypeError(f"expected a command name, got {value!r:.80}")
+    return value
+
+
+def _records(value: Any) -> list[dict[str, Any]]:
+    if type(value) is not list or not all(
+        type(r) is dict and type(r.get("op")) is str and type(r.get("incident_id")) is str
+        for r in value
+    ):
+        raise TypeError(f"records must be a list of objects with op and incident_id: {value!r:.80}")
+    return value
+
+
 class RedisLog:
     """A :class:`~kayou_dispatch.lifecycle.CommandLog` in Redis, shared by processes.
 
@@ -146,35 +167,62 @@ class RedisLog:
         with redis_errors(self._r, "counting the dispatch log"):
             return int(self._r.xlen(self._key))
 
-    def _decode(self, entries: list[Any]) -> list[JournalRow]:
+    def _decode(self, entries: list[Any], count: int) -> list[JournalRow]:
+        """Rows of a page, numbered from ``count + 1``; undecodable entries are skipped.
+
+        Every process skips the same entries (they do not decode anywhere), so they all
+        still hold one state; the error is logged so an operator sees what was written.
+        """
         rows = []
         for entry_id, fields in entries:
-            data = json.loads(fields[b"row"])
-            self._count += 1
-            rows.append(
-                JournalRow(
-                    self._count,
+            try:
+                data = json.loads(fields[b"row"])
+                row = JournalRow(
+                    count + 1,
                     float(data["at"]),
-                    data["name"],
-                    data["subject"],
-                    data["responder_id"],
-                    data["request_id"],
-                    data["records"],
+                    _name(data["name"]),
+                    _text(data["subject"]),
+                    _text(data["responder_id"]),
+                    _text(data["request_id"]),
+                    _records(data["records"]),
                 )
-            )
-            self._last = entry_id.decode()
+            except (KeyError, TypeError, ValueError) as exc:
+                _log.error(
+                    "skipped an undecodable entry %s of %s: %s: %s",
+                    entry_id,
+                    self._key,
+                    type(exc).__name__,
+                    exc,
+                )
+                continue
+            count += 1
+            rows.append(row)
         return rows
 
     def _read_after(self, last: str) -> list[JournalRow]:
+        """Every entry after ``last``; the cursor moves only once all of them were read.
+
+        Pages are read into locals and committed together at the end: a failure on any
+        page leaves the cursor where it was, so the next read starts over from there and
+        nothing is skipped (a dropped page would let this process act on a stale state).
+        """
         rows: list[JournalRow] = []
+        count = self._count
         with redis_errors(self._r, "reading the dispatch log"):
             while True:
                 lo = f"({last}" if last else "-"
-                entries = self._r.xrange(self._key, min=lo, max="+", count=_BATCH) or []
-                rows.extend(self._decode(entries))
+                entries: list[Any] = (
+                    self._r.xrange(self._key, min=lo, max="+", count=_BATCH) or []
+                )
+                page = self._decode(entries, count)
+                rows.extend(page)
+                count += len(page)
+                if entries:
+                    last = entries[-1][0].decode()
                 if len(entries) < _BATCH:
-                    return rows
-                last = self._last
+                    break
+        self._last, self._count = last, count
+        return rows
 
     def rows(self) -> Iterator[JournalRow]:
         """Yield every command in the log, in order (a dispatcher's start-up replay)."""

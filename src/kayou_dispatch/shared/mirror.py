@@ -10,15 +10,18 @@ exact road-ETA ranking over every shared responder -- at the cost of one round t
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Callable
 
-from kayou_dispatch.errors import UnknownResponderError
+from kayou_dispatch.errors import KayouDispatchError, UnknownResponderError
 from kayou_dispatch.shared.positions import Fixes, Meta, PulledRows, RedisPositions, Removed
 from kayou_dispatch.spatial import ResponderIndex, Status
 
 __all__ = ["PositionMirror"]
+
+_log = logging.getLogger(__name__)
 
 #: Statuses a responder chooses itself (the others come from the lifecycle).
 CHOSEN = frozenset({Status.AVAILABLE, Status.OFFLINE})
@@ -75,8 +78,9 @@ class PositionMirror:
     def _apply_fixes(self, fixes: Fixes) -> None:
         if not len(fixes):
             return
-        self.index.update_positions(
-            fixes.ids, fixes.lat, fixes.lng, ts=fixes.ts, headings=fixes.heading
+        # Another process accepted these (by its clock): no future-ts check here.
+        self.index._update_positions(
+            fixes.ids, fixes.lat, fixes.lng, fixes.ts, fixes.heading, check_future=False
         )
         # The bulk form carries no speeds: a fix that has one (the last of its id) is
         # applied again, whole, so speed_kph reads the same in every process.
@@ -134,7 +138,9 @@ class PositionMirror:
     def catch_up(self) -> int:
         """Apply the changes other processes wrote since the last call; return how many.
 
-        Reloads everything when the stream no longer holds the last change applied.
+        Reloads everything when the stream no longer holds the last change applied. A
+        change that cannot be decoded or applied is skipped (with a logged error): the
+        cursor always moves past it.
         """
         with self._lock:
             n = 0
@@ -144,12 +150,15 @@ class PositionMirror:
                     self._reload()
                     return n
                 for change in changes:
-                    if isinstance(change, Fixes):
-                        self._apply_fixes(change)
-                    elif isinstance(change, Removed):
-                        self._apply_removed(change)
-                    else:
-                        self._apply_meta(change)
+                    try:
+                        if isinstance(change, Fixes):
+                            self._apply_fixes(change)
+                        elif isinstance(change, Removed):
+                            self._apply_removed(change)
+                        else:
+                            self._apply_meta(change)
+                    except KayouDispatchError as exc:  # decoded, yet refused: skip it
+                        _log.error("skipped a position change the index refused: %s", exc)
                 n += len(changes)
                 self._cursor = cursor
                 if not more:

@@ -3,9 +3,11 @@
 Keys (``p`` is the prefix)::
 
     {p}:r:<responder id>   hash: lat, lng, ts, hd (heading, '' for none), sp (speed_kph, '' for
-                           none), cell, st, caps
+                           none), cell, st, caps (a JSON array of strings)
     {p}:c:<h3 cell>        set of the responder ids whose last fix is in that cell
-    {p}:pos                stream of applied changes (capped), for processes to follow
+    {p}:pos                stream of applied changes (capped), for processes to follow:
+                           ``p`` rows "id\tlat\tlng\tts\thd\n"..., or ``m`` (id), ``st``,
+                           ``caps`` for a status / capability change; ``w`` the writer
 
 Writes run as one Lua script per batch: a row older than the stored fix is skipped (so
 out-of-order fixes never overwrite newer ones, whichever process receives them), a
@@ -17,10 +19,18 @@ sets of a disk around a point, in one round trip: for incidents near another sha
 
 ``st`` holds only what the responder chose (``available`` or ``offline``); the lifecycle
 statuses (offered, assigned...) come from the shared command log.
+
+The encoding is total over what the library accepts: ids hold no TAB or newline (the
+index refuses them), floats are written with ``repr`` (read back bit-identical), and
+capabilities -- any non-empty strings, commas and TABs included -- travel as a JSON array
+in fields of their own. Whatever does not decode (an entry some other writer put there, a
+corrupt hash) is skipped with a logged error, so a follower's cursor always moves on.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
@@ -36,9 +46,14 @@ from kayou_dispatch.errors import InvalidParameterError
 from kayou_dispatch.shared._client import check_prefix, open_client, redis_errors, where
 from kayou_dispatch.spatial.cover import cell_edge_m, disk_cover, rings_for_radius
 from kayou_dispatch.spatial.index import _latlng_to_cell
+from kayou_dispatch.spatial.responders import MAX_ID_CHARS, check_responder_id
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "check_ids",
+    "decode_capabilities",
+    "encode_capabilities",
     "Fixes",
     "Meta",
     "PulledRows",
@@ -83,14 +98,15 @@ return applied
 """
 
 # KEYS: changes stream. ARGV: prefix, field, id, value, stream cap, writer. Sets a field of an
-# existing hash (1) or nothing (0); a change is announced as "id\tst\tcaps".
+# existing hash (1) or nothing (0); a change is announced with the id, status and
+# capabilities each in a field of its own (so no value can be split differently).
 _SET_FIELD = r"""
 local key = ARGV[1] .. ':r:' .. ARGV[3]
 if redis.call('EXISTS', key) == 0 then return 0 end
 redis.call('HSET', key, ARGV[2], ARGV[4])
 local v = redis.call('HMGET', key, 'st', 'caps')
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'm',
-           ARGV[3] .. '\t' .. (v[1] or '') .. '\t' .. (v[2] or ''), 'w', ARGV[6])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'm', ARGV[3],
+           'st', v[1] or '', 'caps', v[2] or '', 'w', ARGV[6])
 return 1
 """
 
@@ -174,26 +190,138 @@ class Removed:
 
 
 def check_ids(ids: Iterable[str]) -> None:
-    """Refuse responder ids the shared store cannot hold (tabs, newlines)."""
+    """Refuse responder ids the shared store cannot hold (see :func:`check_responder_id`)."""
     for rid in ids:
-        if not isinstance(rid, str) or "\t" in rid or "\n" in rid:
-            msg = f"a shared responder id must be a string without tabs or newlines: {rid!r}"
-            raise InvalidParameterError(msg, name="responder_id", value=rid)
+        check_responder_id(rid)
 
 
-def _floats(col: Sequence[bytes | str]) -> NDArray[np.float64]:
-    return np.array([float(x) if x else math.nan for x in col], dtype=np.float64)
+def encode_capabilities(capabilities: Iterable[str]) -> str:
+    """Capabilities as stored in Redis: a sorted JSON array (any string survives it).
+
+    Examples
+    --------
+    >>> encode_capabilities({"tow", "a,b"})
+    '["a,b","tow"]'
+    >>> sorted(decode_capabilities('["a,b","tow"]'))
+    ['a,b', 'tow']
+    """
+    return json.dumps(sorted(capabilities), separators=(",", ":"))
 
 
-def _caps(text: str) -> frozenset[str]:
-    return frozenset(c for c in text.split(",") if c)
+def decode_capabilities(text: str) -> frozenset[str]:
+    """Read :func:`encode_capabilities`'s form (and the older comma-joined one).
+
+    Raises
+    ------
+    ValueError
+        When ``text`` is neither (the caller skips what it cannot read).
+    """
+    if not text.startswith("["):
+        return frozenset(c for c in text.split(",") if c)  # written by an older release
+    caps = json.loads(text)
+    if type(caps) is not list or not all(type(c) is str and c for c in caps):
+        raise ValueError(f"not a list of capability strings: {text[:80]!r}")
+    return frozenset(caps)
 
 
-def _parse_fixes(body: bytes) -> Fixes:
-    rows = [line.split("\t") for line in body.decode().split("\n") if line]
-    rows = [r if len(r) == 6 else [*r, ""] for r in rows]  # entries from before speeds
+_Row = tuple[str, float, float, float, float, float]
+
+
+def _number(text: str) -> float:
+    return float(text) if text else math.nan
+
+
+def _fix_row(
+    rid: str, lat: str, lng: str, ts: str, hd: str, sp: str = ""
+) -> tuple[float, float, float, float, float]:
+    """One stored fix as floats; ``ValueError`` unless it is one the library would accept."""
+    la, ln, t, h, v = float(lat), float(lng), float(ts), _number(hd), _number(sp)
+    if not (rid and -90.0 <= la <= 90.0 and -180.0 <= ln <= 180.0 and math.isfinite(t)):
+        raise ValueError(f"not a valid fix: {rid!r} {lat!r} {lng!r} {ts!r}")
+    if math.isinf(h) or math.isinf(v) or v < 0.0:
+        raise ValueError(f"not a valid heading or speed: {hd!r} {sp!r}")
+    return la, ln, t, h, v
+
+
+def _fields(line: str) -> list[str]:
+    # "id\tlat\tlng\tts\thd\tsp"; entries written before speeds have no sp.
+    row = line.split("\t")
+    return [*row, ""] if len(row) == 5 else row
+
+
+def _parse_fix_entry(body: bytes) -> list[_Row]:
+    """The rows of one ``p`` entry; ``ValueError`` (or ``UnicodeDecodeError``) if any is bad."""
+    rows = []
+    for line in body.decode().split("\n"):
+        if line:
+            rid, lat, lng, ts, hd, sp = _fields(line)
+            rows.append((check_responder_id(rid), *_fix_row(rid, lat, lng, ts, hd, sp)))
+    return rows
+
+
+def _fixes(rows: list[_Row]) -> Fixes:
     ids, lat, lng, ts, hd, sp = zip(*rows, strict=True) if rows else ((),) * 6
-    return Fixes(list(ids), _floats(lat), _floats(lng), _floats(ts), _floats(hd), _floats(sp))
+    col = lambda c: np.array(c, dtype=np.float64)  # noqa: E731
+    return Fixes(list(ids), col(lat), col(lng), col(ts), col(hd), col(sp))
+
+
+def _column(values: Sequence[str]) -> NDArray[np.float64]:
+    return np.array([float(x) if x else math.nan for x in values], dtype=np.float64)
+
+
+def _parse_fix_entries(entries: list[tuple[Any, bytes]]) -> Fixes:
+    """Consecutive ``p`` entries as one batch; an entry with any bad row is skipped whole.
+
+    The common case (everything valid) parses all entries at once and checks them with
+    array tests; only when that fails is each entry parsed on its own, to find the bad.
+    """
+    try:
+        text = b"".join(body for _, body in entries).decode()
+        if "\r" in text or text.startswith("\t") or "\n\t" in text:
+            raise ValueError("an id with a carriage return, or an empty id")
+        rows = [_fields(line) for line in text.split("\n") if line]
+        ids, lat, lng, ts, hd, sp = zip(*rows, strict=True) if rows else ((),) * 6
+        fixes = Fixes(
+            list(ids), _column(lat), _column(lng), _column(ts), _column(hd), _column(sp)
+        )
+        ok = (
+            (np.abs(fixes.lat) <= 90.0)
+            & (np.abs(fixes.lng) <= 180.0)
+            & np.isfinite(fixes.ts)
+            & ~np.isinf(fixes.heading)
+            & ~np.isinf(fixes.speed_kph)
+            & ~(fixes.speed_kph < 0.0)
+        )
+        if ok.all() and (not ids or max(map(len, ids)) <= MAX_ID_CHARS):
+            return fixes
+    except ValueError:  # a field count or number that is off; UnicodeDecodeError too
+        pass
+    good: list[_Row] = []
+    for entry_id, body in entries:
+        try:
+            good.extend(_parse_fix_entry(body))
+        except ValueError as exc:
+            _skipped("position change", entry_id, exc)
+    return _fixes(good)
+
+
+def _meta(fields: dict[bytes, bytes]) -> Meta:
+    """A status / capability change entry; ``ValueError`` when it is not one."""
+    rid = fields[b"m"].decode()
+    if b"st" not in fields:  # written by an older release: "id\tst\tcaps"
+        rid, st, caps = rid.split("\t")
+        return Meta(check_responder_id(rid), st, decode_capabilities(caps))
+    st, caps = fields[b"st"].decode(), fields[b"caps"].decode()
+    return Meta(check_responder_id(rid), st, decode_capabilities(caps))
+
+
+def _removed(fields: dict[bytes, bytes]) -> Removed:
+    """A removal entry; ``ValueError`` when it is not one."""
+    return Removed(check_responder_id(fields[b"x"].decode()), float(fields.get(b"t") or "inf"))
+
+
+def _skipped(what: str, entry_id: Any, exc: BaseException) -> None:
+    _log.error("skipped an undecodable %s %s: %s: %s", what, entry_id, type(exc).__name__, exc)
 
 
 class RedisPositions:
@@ -293,7 +421,7 @@ class RedisPositions:
 
     def set_capabilities(self, responder_id: str, capabilities: Iterable[str]) -> bool:
         """Store a responder's capabilities; ``False`` when Redis has no such responder."""
-        return self._set("caps", responder_id, ",".join(sorted(capabilities)))
+        return self._set("caps", responder_id, encode_capabilities(capabilities))
 
     def remove(self, responder_id: str) -> bool:
         """Forget a responder everywhere; ``False`` when Redis has no such responder."""
@@ -330,23 +458,24 @@ class RedisPositions:
                 return [], after, False, True
             entries = entries[1:]
         out: list[Fixes | Meta | Removed] = []
-        bodies: list[bytes] = []  # consecutive fixes are parsed (and applied) as one batch
-        for _, fields in entries:
+        bodies: list[tuple[Any, bytes]] = []  # consecutive fixes are applied as one batch
+        for entry_id, fields in entries:
             if fields.get(b"w") == self.writer and b"x" not in fields:
                 continue  # this client's own change: its process applied it already
             if b"p" in fields:
-                bodies.append(fields[b"p"])
+                bodies.append((entry_id, fields[b"p"]))
+                continue
+            try:
+                change: Meta | Removed = _removed(fields) if b"x" in fields else _meta(fields)
+            except (ValueError, KeyError) as exc:  # UnicodeDecodeError is a ValueError
+                _skipped("position change", entry_id, exc)
                 continue
             if bodies:
-                out.append(_parse_fixes(b"".join(bodies)))
+                out.append(_parse_fix_entries(bodies))
                 bodies = []
-            if b"x" in fields:
-                out.append(Removed(fields[b"x"].decode(), float(fields.get(b"t") or "inf")))
-                continue
-            rid, st, caps = fields[b"m"].decode().split("\t")
-            out.append(Meta(rid, st, _caps(caps)))
+            out.append(change)
         if bodies:
-            out.append(_parse_fixes(b"".join(bodies)))
+            out.append(_parse_fix_entries(bodies))
         cursor = entries[-1][0].decode() if entries else after
         return out, cursor, len(entries) >= count, False
 
@@ -388,10 +517,21 @@ class RedisPositions:
         args = [self.prefix, str(len(cells)), *cells, *ids]
         with redis_errors(self._r, "reading positions"):
             flat = self._pull(keys=[self.stream_key], args=args)
-        cols = [flat[j::8] for j in range(8)]
-        fixes = Fixes([x.decode() for x in cols[0]], *map(_floats, cols[1:6]))
-        status = [x.decode() or "available" for x in cols[6]]
-        return PulledRows(fixes, status, [_caps(x.decode()) for x in cols[7]])
+        rows: list[_Row] = []
+        status: list[str] = []
+        capabilities: list[frozenset[str]] = []
+        for j in range(0, len(flat) - 7, 8):
+            try:
+                rid, lat, lng, ts, hd, sp, st, caps = (x.decode() for x in flat[j : j + 8])
+                row = (check_responder_id(rid), *_fix_row(rid, lat, lng, ts, hd, sp))
+                cap_set = decode_capabilities(caps)
+            except (ValueError, KeyError) as exc:
+                _skipped("responder hash", flat[j], exc)
+                continue
+            rows.append(row)
+            status.append(st or "available")
+            capabilities.append(cap_set)
+        return PulledRows(_fixes(rows), status, capabilities)
 
     def count(self) -> int:
         """Number of responders stored (scans keys: for tests and sizing, not hot paths)."""

@@ -28,10 +28,13 @@ from kayou_dispatch.geo import haversine_m_array, validate_latlng, validate_latl
 from kayou_dispatch.spatial.cover import cell_edge_m, cell_inscribed, disk_cover, rings_for_radius
 from kayou_dispatch.spatial.responders import (
     CODE_BY_STATUS,
+    MAX_ID_CHARS,
     STATUS_BY_CODE,
     Neighbor,
     Responder,
     Status,
+    check_responder_id,
+    checked_clock,
     parse_capabilities,
     parse_status,
 )
@@ -82,22 +85,62 @@ class Snapshot:
 
 
 def _check_id(responder_id: Any) -> str:
-    if not isinstance(responder_id, str) or not responder_id:
-        msg = f"responder_id must be a non-empty string, got {responder_id!r}"
-        raise InvalidParameterError(msg, name="responder_id", value=responder_id)
-    return responder_id
+    return check_responder_id(responder_id)
 
 
-def _check_number(name: str, value: Any, *, low: float = -math.inf) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
+def _check_number(
+    name: str, value: Any, *, low: float = -math.inf, high: float = math.inf
+) -> float:
+    # Strict: a boolean or a string is not a number, even where float() would take it.
+    if type(value) is float:
+        x = value
+    elif isinstance(value, bool | np.bool_ | str | bytes):
         x = math.nan
-    if not (x >= low and math.isfinite(x)):
+    else:
+        x = _as_float(value)
+    if not (low <= x <= high and math.isfinite(x)):
         bound = "" if low == -math.inf else f" and >= {low:g}"
-        msg = f"{name} must be a finite number{bound}, got {value!r}"
+        bound += "" if high == math.inf else f" and <= {high:g}"
+        msg = f"{name} must be a finite number{bound}, got {value!r:.80}"
         raise InvalidParameterError(msg, name=name, value=value)
     return x
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
+
+
+def _plain_ids(ids: list[str]) -> bool:
+    """Whether every id passes :func:`check_responder_id` (C-level scans, for bulk inserts)."""
+    joined = "".join(ids)
+    if "\t" in joined or "\n" in joined or "\r" in joined:
+        return False
+    lengths = list(map(len, ids))
+    if min(lengths) < 1 or max(lengths) > MAX_ID_CHARS:
+        return False
+    if not joined.isascii():
+        try:
+            joined.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+    return True
+
+
+def _has_bool(value: Any) -> bool:
+    """Whether a list or tuple holds a boolean (numpy would read it as 0 or 1)."""
+    return isinstance(value, list | tuple) and bool in set(map(type, value))
+
+
+#: Largest heading magnitude accepted, degrees (two turns either way).
+MAX_HEADING = 720.0
+
+#: Largest speed a fix may report, km/h (as the HTTP API).
+MAX_SPEED_KPH = 1000.0
+
+
 
 
 def _in_cap_box(
@@ -130,7 +173,12 @@ class ResponderIndex:
         A position older than this (by ``clock``) is never returned by a query.
     clock
         Returns the current time in seconds; injected so simulations and tests control
-        time. Timestamps given to updates must use the same clock.
+        time. Timestamps given to updates must use the same clock. A reading that is not a
+        finite number raises :class:`InvalidParameterError` where it is read.
+    max_clock_skew_s
+        How far ahead of ``clock()`` a fix's ``ts`` may be (a phone's clock runs a little
+        fast); a later one is refused -- it would win over every real fix until then.
+        ``math.inf``: no limit.
 
     Notes
     -----
@@ -154,6 +202,7 @@ class ResponderIndex:
         resolution: int = 8,
         position_ttl_s: float = 300.0,
         clock: Callable[[], float] = time.time,
+        max_clock_skew_s: float = 60.0,
     ) -> None:
         if (
             not isinstance(resolution, int)
@@ -166,9 +215,13 @@ class ResponderIndex:
         if not callable(clock):
             msg = f"clock must be a callable returning seconds, got {clock!r}"
             raise InvalidParameterError(msg, name="clock", value=clock)
+        if isinstance(max_clock_skew_s, bool | str) or not _as_float(max_clock_skew_s) >= 0:
+            msg = f"max_clock_skew_s must be seconds >= 0 (inf: no limit), got {max_clock_skew_s!r}"
+            raise InvalidParameterError(msg, name="max_clock_skew_s", value=max_clock_skew_s)
         self._res = resolution
         self._ttl = ttl
-        self._clock = clock
+        self._skew = float(max_clock_skew_s)
+        self._clock = checked_clock(clock)
         self._lock = threading.RLock()
         self._slot_of: dict[str, int] = {}
         self._ids: list[str | None] = []
@@ -194,8 +247,32 @@ class ResponderIndex:
 
     @property
     def clock(self) -> Callable[[], float]:
-        """The injected clock."""
+        """The injected clock (checked: a reading that is not a finite number raises)."""
         return self._clock
+
+    @property
+    def max_clock_skew_s(self) -> float:
+        """How far ahead of the clock a fix's ``ts`` may be."""
+        return self._skew
+
+    def _check_future(self, ts: float | NDArray[np.float64]) -> None:
+        """Refuse timestamps beyond ``clock() + max_clock_skew_s``."""
+        if self._skew == math.inf:
+            return
+        limit = self._clock() + self._skew
+        if isinstance(ts, float):  # one fix: no numpy on the hot path
+            if ts <= limit:
+                return
+            ts = np.float64(ts)
+        ahead = np.flatnonzero(np.asarray(ts) > limit)
+        if ahead.size:
+            worst = float(np.max(ts))
+            rows = "" if np.ndim(ts) == 0 else f" (rows {ahead[:10].tolist()})"
+            msg = (
+                f"ts {worst!r} is {worst - limit + self._skew:.6g} s ahead of the clock{rows}; "
+                f"at most max_clock_skew_s={self._skew:g} s ahead is allowed"
+            )
+            raise InvalidParameterError(msg, name="ts", value=worst)
 
     def __len__(self) -> int:
         return len(self._slot_of)
@@ -305,9 +382,10 @@ class ResponderIndex:
         ts
             Time of the fix (defaults to ``clock()``).
         heading
-            Degrees clockwise from north (normalised to ``[0, 360)``).
+            Degrees clockwise from north, -720 to 720 (normalised to ``[0, 360)``; beyond
+            that a float has lost the fraction of a turn that matters).
         speed_kph
-            Reported speed, ``>= 0``.
+            Reported speed, 0 to 1000.
         capabilities
             Replaces the stored set when given.
 
@@ -324,9 +402,21 @@ class ResponderIndex:
         """
         _check_id(responder_id)
         flat, flng = validate_latlng(lat, lng)
-        fts = self._clock() if ts is None else _check_number("ts", ts)
-        fhead = math.nan if heading is None else _check_number("heading", heading) % 360.0
-        fspeed = math.nan if speed_kph is None else _check_number("speed_kph", speed_kph, low=0)
+        if ts is None:
+            fts = self._clock()
+        else:
+            fts = _check_number("ts", ts)
+            self._check_future(fts)
+        fhead = (
+            math.nan
+            if heading is None
+            else _check_number("heading", heading, low=-MAX_HEADING, high=MAX_HEADING) % 360.0
+        )
+        fspeed = (
+            math.nan
+            if speed_kph is None
+            else _check_number("speed_kph", speed_kph, low=0, high=MAX_SPEED_KPH)
+        )
         caps = (
             None if capabilities is None else parse_capabilities(capabilities, name="capabilities")
         )
@@ -401,14 +491,38 @@ class ResponderIndex:
         >>> index.update_positions(["a", "b"], np.array([22.7, 22.8]), np.array([114.2, 114.3]))
         2
         """
+        return self._update_positions(ids, lats, lngs, ts, headings, check_future=True)
+
+    def _update_positions(
+        self,
+        ids: Sequence[str] | NDArray[Any],
+        lats: ArrayLike,
+        lngs: ArrayLike,
+        ts: float | ArrayLike | None,
+        headings: ArrayLike | None,
+        *,
+        check_future: bool,
+    ) -> int:
+        """:meth:`update_positions`; ``check_future=False`` for fixes another process
+        already accepted (its clock decided; this one may run a little behind)."""
         la, ln = validate_latlng_array(lats, lngs)
         n = la.shape[0]
+        if isinstance(ids, str | bytes):
+            msg = f"ids must be a sequence of responder ids, not one string: {ids[:60]!r}"
+            raise InvalidParameterError(msg, name="ids", value=ids)
         id_list = ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
         if len(id_list) != n:
             msg = f"ids has {len(id_list)} rows but lats/lngs have {n}"
             raise InvalidParameterError(msg, name="ids", value=len(id_list))
         tsa = self._row_values("ts", ts, n, self._clock())
-        hda = self._row_values("headings", headings, n, math.nan, allow_nan=True) % 360.0
+        if check_future and ts is not None and n:
+            self._check_future(tsa)
+        hda = self._row_values("headings", headings, n, math.nan, allow_nan=True)
+        if (np.abs(hda) > MAX_HEADING).any():
+            rows = np.flatnonzero(np.abs(hda) > MAX_HEADING)[:10].tolist()
+            msg = f"headings must be degrees from -720 to 720 (NaN for unknown); bad rows {rows}"
+            raise InvalidParameterError(msg, name="headings", value=rows)
+        hda %= 360.0
         if n == 0:
             return 0
         with self._lock:
@@ -424,10 +538,13 @@ class ResponderIndex:
                 # Only ids the index has never stored need checking; known ones are valid.
                 fresh_ids = id_list if fresh.size == n else [id_list[r] for r in fresh.tolist()]
                 new_ids = list(dict.fromkeys(fresh_ids))
-                if set(map(type, new_ids)) != {str} or "" in new_ids:
-                    bad = [i for i in new_ids if not (isinstance(i, str) and i)][:5]
+                if set(map(type, new_ids)) != {str}:
+                    bad = [i for i in new_ids if not isinstance(i, str)][:5]
                     msg = f"responder ids must be non-empty strings, got {bad!r}"
                     raise InvalidParameterError(msg, name="ids", value=bad)
+                if not _plain_ids(new_ids):
+                    for rid in new_ids:  # find the bad one, for the message
+                        check_responder_id(rid, name="ids")
                 new_slots = self._alloc(new_ids)
                 if len(new_ids) == fresh.size:  # no repeats: rows and new ids align
                     slots[fresh] = new_slots
@@ -480,6 +597,9 @@ class ResponderIndex:
         if value is None:
             return np.full(n, default)
         try:
+            kind = np.asarray(value).dtype.kind
+            if kind not in "iufO" or _has_bool(value):  # booleans, strings: not numbers
+                raise TypeError
             out = np.broadcast_to(np.asarray(value, dtype=np.float64), (n,)).copy()
         except (TypeError, ValueError):
             msg = f"{name} must be a number or one number per row, got {value!r}"

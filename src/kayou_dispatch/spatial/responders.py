@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
 
 from kayou_dispatch.errors import InvalidParameterError
 
-__all__ = ["Neighbor", "parse_capabilities", "parse_status", "Responder", "Status"]
+__all__ = [
+    "check_responder_id",
+    "checked_clock",
+    "MAX_ID_CHARS",
+    "Neighbor",
+    "parse_capabilities",
+    "parse_status",
+    "Responder",
+    "Status",
+]
+
+#: Longest responder id accepted, characters.
+MAX_ID_CHARS = 256
 
 
 class Status(StrEnum):
@@ -26,6 +39,75 @@ class Status(StrEnum):
 #: Status by its small integer code (the index stores codes in a numpy array).
 STATUS_BY_CODE: tuple[Status, ...] = tuple(Status)
 CODE_BY_STATUS: dict[Status, int] = {s: i for i, s in enumerate(STATUS_BY_CODE)}
+
+
+def checked_clock(clock: Callable[[], Any]) -> Callable[[], float]:
+    """Wrap a clock so a reading that is not a finite number is a typed error, not NaN.
+
+    Examples
+    --------
+    >>> checked_clock(lambda: 5)()
+    5.0
+    """
+
+    def now() -> float:
+        value = clock()
+        if type(value) is float and -math.inf < value < math.inf:
+            return value  # the common case, first
+        x = math.nan if isinstance(value, bool | str | bytes) else _as_float(value)
+        if not math.isfinite(x):
+            msg = f"clock() must return a finite number of seconds, got {value!r:.80}"
+            raise InvalidParameterError(msg, name="clock", value=value)
+        return x
+
+    now.__wrapped__ = clock  # type: ignore[attr-defined]
+    return now
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def check_responder_id(responder_id: Any, *, name: str = "responder_id") -> str:
+    """Return a valid responder id, else raise :class:`InvalidParameterError`.
+
+    A responder id is a non-empty string of at most :data:`MAX_ID_CHARS` characters,
+    without tabs or newlines, that is valid unicode (no lone surrogates): every store,
+    message and log line can hold it as written.
+
+    Examples
+    --------
+    >>> check_responder_id("truck-17")
+    'truck-17'
+    """
+    if (
+        isinstance(responder_id, str)
+        and 0 < len(responder_id) <= MAX_ID_CHARS
+        and "\t" not in responder_id
+        and "\n" not in responder_id
+        and "\r" not in responder_id
+    ):
+        if responder_id.isascii():
+            return responder_id
+        try:
+            responder_id.encode("utf-8")
+        except UnicodeEncodeError:
+            pass
+        else:
+            return responder_id
+    msg = (
+        f"{name} must be a non-empty string of at most {MAX_ID_CHARS} characters without "
+        f"tabs or newlines (valid unicode), got {_shown(responder_id)}"
+    )
+    raise InvalidParameterError(msg, name=name, value=responder_id)
 
 
 def parse_status(status: Any) -> Status:
