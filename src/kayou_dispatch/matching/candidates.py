@@ -110,7 +110,7 @@ class SnapCache:
         valid[: self._size] = self._valid
         if not self._cols:
             e, f = _EMPTY_I, np.zeros(0)
-            template: list[NDArray[Any]] = [e, f, f, f, f, e, e, e, f, e, f, f, f]
+            template: list[NDArray[Any]] = [e, f, f, f, f, e, e]  # a SnapArrays row
         else:
             template = self._cols
         cols: list[NDArray[Any]] = []
@@ -149,8 +149,11 @@ class SnapCache:
                 self._refresh(slots[stale], lat[stale], lng[stale], heading[stale])
             elif self._last is not None and np.array_equal(self._last[0], slots):
                 return self._last[1]
-            cols = [c[slots] for c in self._cols]
-            out = (SnapArrays._make(cols[:7]), Departures._make(cols[7:11]), cols[11], cols[12])
+            # Only the snaps are kept per slot; what follows from them is cheap to redo for
+            # the rows asked for (and costs no memory per responder).
+            snaps = SnapArrays._make(c[slots] for c in self._cols)
+            px, py = self.plane.xy(snaps.lat, snaps.lng)
+            out = (snaps, departures_of(self._net.arrays, snaps), px, py)
             self._last = (slots.copy(), out)
             return out
 
@@ -173,9 +176,7 @@ class SnapCache:
                 max_distance_m=OFF_NETWORK_M,
             )
             target = slots[rows]
-            dep = departures_of(self._net.arrays, res)
-            px, py = self.plane.xy(res.lat, res.lng)
-            for col, values in zip(self._cols, [*res, *dep, px, py], strict=True):
+            for col, values in zip(self._cols, res, strict=True):
                 col[target] = values
             self.snapped += int(rows.size)
         self._key_lat[slots] = lat
