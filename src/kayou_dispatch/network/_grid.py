@@ -115,14 +115,27 @@ class SegmentGrid:
         # Stable: each cell lists its segments in ascending order.
         order = np.argsort(cell, kind="stable")
         self.seg = ids[col_seg[cell_col[order]]].astype(np.int32)
+        # Only cells that list something are kept (most of a regional network's extent is
+        # empty): ``off[i]:off[i + 1]`` are the entries of cell ``cells[i]``.
         counts = np.bincount(cell, minlength=nx * ny)
-        self.off = np.zeros(nx * ny + 1, dtype=np.int32)
-        np.cumsum(counts, out=self.off[1:])
+        nonempty = np.flatnonzero(counts)
+        self.cells = nonempty.astype(np.int32)
+        self.off = np.zeros(nonempty.shape[0] + 1, dtype=np.int32)
+        np.cumsum(counts[nonempty], out=self.off[1:])
+
+    def start_of(self, cell: NDArray[np.int64]) -> NDArray[np.int32]:
+        """Return where the list of each (row-major) cell starts in :attr:`seg`.
+
+        Cells in a row are consecutive, so ``start_of(c1) - start_of(c0)`` entries from
+        ``start_of(c0)`` are the lists of cells ``c0 .. c1 - 1`` (empty cells included).
+        """
+        out: NDArray[np.int32] = self.off[np.searchsorted(self.cells, cell)]
+        return out
 
     @property
     def nbytes(self) -> int:
         """Memory held by the cell table and the lists."""
-        return int(self.seg.nbytes + self.off.nbytes)
+        return int(self.seg.nbytes + self.off.nbytes + self.cells.nbytes)
 
     def gather(
         self, qx: NDArray[np.float64], qy: NDArray[np.float64], k: int
@@ -164,8 +177,8 @@ class SegmentGrid:
         ys = lo_y[:, None] + np.arange(k)[None, :]
         inside = (ys >= 0) & (ys < self.ny) & (cx1 > cx0)[:, None]
         base = np.where(inside, ys, 0) * self.nx
-        start = np.where(inside, self.off[base + cx0[:, None]], 0)
-        stop = np.where(inside, self.off[base + cx1[:, None]], 0)
+        start = np.where(inside, self.start_of(base + cx0[:, None]), 0)
+        stop = np.where(inside, self.start_of(base + cx1[:, None]), 0)
         cnt = (stop - start).ravel()
         total = int(cnt.sum())
         count = cnt.reshape(n, k).sum(axis=1)

@@ -29,7 +29,7 @@ from scipy.sparse import csr_matrix
 __all__ = ["DERIVED_VERSION", "dump", "fingerprint", "restore"]
 
 #: Version of the derived structures' layout; a change makes old files rebuild (refused).
-DERIVED_VERSION = 1
+DERIVED_VERSION = 2
 _CSR = "__csr__"
 
 

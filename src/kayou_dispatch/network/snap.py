@@ -414,11 +414,9 @@ class SegmentIndex:
             x0, y0 = g.x0 + ix * c, g.y0 + iy * c
             reach = min(qx - x0, x0 + k * c - qx, qy - y0, y0 + k * c - qy) + g.halo_m - 0.02
             cx0, cx1 = max(ix, 0), min(ix + k, g.nx)
-            parts = [
-                g.seg[int(g.off[row * g.nx + cx0]) : int(g.off[row * g.nx + cx1])]
-                for row in range(max(iy, 0), min(iy + k, g.ny))
-                if cx1 > cx0
-            ]
+            rows = range(max(iy, 0), min(iy + k, g.ny)) if cx1 > cx0 else range(0)
+            ends = g.start_of(np.array([[r * g.nx + cx0, r * g.nx + cx1] for r in rows]))
+            parts = [g.seg[int(a) : int(b)] for a, b in ends.reshape(-1, 2).tolist()]
             cs = parts[0] if len(parts) == 1 else np.concatenate(parts or [g.seg[:0]])
             if not cs.shape[0]:
                 continue
