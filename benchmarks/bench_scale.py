@@ -37,6 +37,7 @@ import math
 import statistics
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,16 +47,16 @@ from scipy.sparse.csgraph import dijkstra
 from kayou_dispatch import DispatchEngine, RoadNetwork, synthetic_region
 
 SEED = 20261202
-LOWER_SAXONY = (
-    Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "lower_saxony_main_roads.osm.pbf"
-)
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+LOWER_SAXONY = DATA / "lower_saxony_main_roads.osm.pbf"
 RURAL_M = 40_000.0
 
 
-def rss_bytes() -> int:
-    """Resident set size of this process, bytes."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096
+def structure_bytes(net: RoadNetwork) -> int:
+    """Bytes held by the network's arrays and every derived structure (as saved)."""
+    return sum(a.nbytes for a in net._derived().values()) + sum(
+        a.nbytes for a in net._graph_arrays().values()
+    )
 
 
 def place(
@@ -137,6 +138,19 @@ def baselines(
     return full, limited
 
 
+def timed_ranks(
+    engine: DispatchEngine, pts: list[tuple[float, float]]
+) -> tuple[list[float], list[float]]:
+    """Milliseconds of ``rank(k=10)`` at each point, and each ranking's 10th ETA (inf: fewer)."""
+    times, kth = [], []
+    for lat, lng in pts:
+        t0 = time.perf_counter()
+        found = engine.rank(lat, lng, k=10)
+        times.append((time.perf_counter() - t0) * 1e3)
+        kth.append(found[-1].eta_s if len(found) == 10 else math.inf)
+    return times, kth
+
+
 def check_exact(engine: DispatchEngine, pts: list[tuple[float, float]], n: int) -> bool:
     import sys
 
@@ -157,8 +171,6 @@ def run_network(name: str, net: RoadNetwork, fleet_sizes: list[int], n_inc: int)
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "net.npz"
         net.save(path)
-        gc.collect()
-        rss0 = rss_bytes()
         t0 = time.perf_counter()
         loaded = RoadNetwork.load(path)
         probe = DispatchEngine(loaded, clock=lambda: 0.0)
@@ -166,10 +178,9 @@ def run_network(name: str, net: RoadNetwork, fleet_sizes: list[int], n_inc: int)
         probe.update_position("probe", lat, lng)
         probe.rank(lat, lng, k=10)
         first = time.perf_counter() - t0
-        loaded.snap_many(loaded.node_lat[:1000], loaded.node_lng[:1000])
-        rss1 = rss_bytes()
-        print(f"load to first rank: {first:.2f} s; memory {(rss1 - rss0) / net.n_nodes:.0f} "
-              "bytes per node (arrays, snapping grid, sparse graphs, node grid)")
+        print(f"load to first rank: {first:.2f} s; {structure_bytes(loaded) / net.n_nodes:.0f} "
+              "bytes per node with every structure the queries use (graph arrays, twins, "
+              f"sparse graphs, snapping grid, node grid); file {path.stat().st_size / 1e6:.0f} MB")
         del probe
     net = loaded
     pts = incidents(net, rng, n_inc)
@@ -179,18 +190,16 @@ def run_network(name: str, net: RoadNetwork, fleet_sizes: list[int], n_inc: int)
           f"{'rural p50 / p99':>19} | {'rural scipy lim':>15} | B/responder | exact")
     for n in fleet_sizes:
         gc.collect()
-        r0 = rss_bytes()
-        engine = DispatchEngine(net, clock=lambda: 0.0)
         lat, lng, heading = place(net, rng, n, rural)
+        tracemalloc.start()
+        engine = DispatchEngine(net, clock=lambda: 0.0)
         ids = [f"t{i}" for i in range(n)]
         engine.update_positions(ids, lat, lng, headings=heading)
         engine.rank(*pts[0], k=10)  # warm: snaps the responders near one incident
-        per_resp = (rss_bytes() - r0) / n
-        t_rank, kth = [], []
-        for p in pts:
-            t_rank.append(ms(lambda p=p: kth.append(
-                (lambda c: c[-1].eta_s if len(c) == 10 else math.inf)(engine.rank(*p, k=10))
-            )))
+        engine.network.snap(*pts[0])  # (structures are the network's, counted above)
+        per_resp = tracemalloc.get_traced_memory()[0] / n  # ids included (Python strings)
+        tracemalloc.stop()
+        t_rank, kth = timed_ranks(engine, pts)
         full, limited = baselines(net, pts, kth)
         after_single, after_move = [], []
         for r in range(3):
@@ -199,16 +208,12 @@ def run_network(name: str, net: RoadNetwork, fleet_sizes: list[int], n_inc: int)
             jlng = lng[sel] + rng.normal(0, 1e-4, sel.size)
             for i, a, b in zip(sel.tolist(), jlat.tolist(), jlng.tolist(), strict=True):
                 engine.update_position(ids[i], a, b, ts=float(r + 1))
-            after_single.append(ms(lambda r=r: engine.rank(*pts[r], k=10)))
+            after_single.append(timed_ranks(engine, [pts[r]])[0][0])
             lat = lat + rng.normal(0, 1e-4, n)
             lng = lng + rng.normal(0, 1e-4, n)
             engine.update_positions(ids, lat, lng, headings=heading, ts=np.full(n, r + 1.5))
-            after_move.append(ms(lambda r=r: engine.rank(*pts[r + 3], k=10)))
-        t_rural, kth_rural = [], []
-        for p in rural:
-            t_rural.append(ms(lambda p=p: kth_rural.append(
-                (lambda c: c[-1].eta_s if len(c) == 10 else math.inf)(engine.rank(*p, k=10))
-            )))
+            after_move.append(timed_ranks(engine, [pts[r + 3]])[0][0])
+        t_rural, kth_rural = timed_ranks(engine, rural)
         _, rural_limited = baselines(net, rural, kth_rural)
         exact = check_exact(engine, pts + rural, 3) if n <= 20_000 else "(checked at <=20k)"
         print(f"{n:>10,} | {stats(t_rank):>19} | {statistics.median(full):13.2f} | "
@@ -217,7 +222,6 @@ def run_network(name: str, net: RoadNetwork, fleet_sizes: list[int], n_inc: int)
               f"{stats(t_rural):>19} | "
               f"{statistics.median(rural_limited) if rural_limited else math.nan:15.2f} | "
               f"{per_resp:11.0f} | {exact}")
-        del engine
         gc.collect()
 
 
