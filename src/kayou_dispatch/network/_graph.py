@@ -318,8 +318,9 @@ class RoadNetwork:
             "derived/fingerprint": np.array(fingerprint(self._graph_arrays(), FORMAT_VERSION)),
             "derived/edge_twin": self.edge_twin,
         }
+        shared = self._graph_arrays()
         for name, _ in self._DERIVED:
-            dump(getattr(self, name), f"derived/{name}", out, self._NESTED)
+            dump(getattr(self, name), f"derived/{name}", out, self._NESTED, shared)
         return out
 
     def _restore_derived(self, extra: dict[str, NDArray[Any]], *, source: object) -> None:
@@ -333,8 +334,9 @@ class RoadNetwork:
             raise NetworkLoadError(msg, source=source)
         try:
             twin = extra["derived/edge_twin"]
+            shared = self._graph_arrays()
             restored = {
-                name: restore(kind, f"derived/{name}", extra, self._NESTED)
+                name: restore(kind, f"derived/{name}", extra, self._NESTED, shared)
                 for name, kind in self._DERIVED
             }
         except (KeyError, TypeError, ValueError) as exc:

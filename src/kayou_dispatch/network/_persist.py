@@ -29,8 +29,9 @@ from scipy.sparse import csr_matrix
 __all__ = ["DERIVED_VERSION", "dump", "fingerprint", "restore"]
 
 #: Version of the derived structures' layout; a change makes old files rebuild (refused).
-DERIVED_VERSION = 2
+DERIVED_VERSION = 3
 _CSR = "__csr__"
+_REF = "__ref__"
 
 
 def fingerprint(arrays: dict[str, NDArray[Any]], version: int) -> str:
@@ -44,15 +45,26 @@ def fingerprint(arrays: dict[str, NDArray[Any]], version: int) -> str:
     return h.hexdigest()
 
 
-def dump(obj: object, prefix: str, out: dict[str, NDArray[Any]], kinds: tuple[type, ...]) -> None:
+def dump(
+    obj: object,
+    prefix: str,
+    out: dict[str, NDArray[Any]],
+    kinds: tuple[type, ...],
+    shared: dict[str, NDArray[Any]] | None = None,
+) -> None:
     """Add ``obj``'s plain-data attributes to ``out`` under ``prefix``.
 
-    ``kinds`` are the structure classes that may nest (dumped recursively).
+    ``kinds`` are the structure classes that may nest (dumped recursively). An attribute
+    that *is* one of the ``shared`` arrays (the graph's own, saved anyway) is written as a
+    reference to it by name, and restored as that same array.
     """
+    by_id = {id(a): name for name, a in (shared or {}).items()}
     out[f"{prefix}/__class__"] = np.array(type(obj).__name__)
     for name, value in vars(obj).items():
         key = f"{prefix}/{name}"
-        if isinstance(value, np.ndarray):
+        if isinstance(value, np.ndarray) and id(value) in by_id:
+            out[f"{key}/{_REF}"] = np.array(by_id[id(value)])
+        elif isinstance(value, np.ndarray):
             out[key] = value
         elif isinstance(value, bool | int | float | np.number):
             out[key] = np.array(value)
@@ -62,12 +74,16 @@ def dump(obj: object, prefix: str, out: dict[str, NDArray[Any]], kinds: tuple[ty
             out[f"{key}/{_CSR}indptr"] = value.indptr
             out[f"{key}/{_CSR}shape"] = np.array(value.shape)
         elif isinstance(value, kinds):
-            dump(value, key, out, kinds)
+            dump(value, key, out, kinds, shared)
         # Anything else (locks, lazily built trees, scratch space) is recreated, not saved.
 
 
 def restore(
-    cls: type[Any], prefix: str, data: dict[str, NDArray[Any]], kinds: tuple[type, ...]
+    cls: type[Any],
+    prefix: str,
+    data: dict[str, NDArray[Any]],
+    kinds: tuple[type, ...],
+    shared: dict[str, NDArray[Any]] | None = None,
 ) -> Any:
     """Rebuild an object of ``cls`` dumped under ``prefix`` (see :func:`dump`)."""
     obj = object.__new__(cls)
@@ -80,13 +96,15 @@ def restore(
         if key in data:
             value: Any = data[key]
             value = value[()] if value.ndim == 0 and value.dtype.kind in "biuf" else value
+        elif f"{key}/{_REF}" in data:
+            value = (shared or {})[str(data[f"{key}/{_REF}"])]
         elif f"{key}/{_CSR}data" in data:
             shape = tuple(int(x) for x in data[f"{key}/{_CSR}shape"])
             parts = (data[f"{key}/{_CSR}{part}"] for part in ("data", "indices", "indptr"))
             value = csr_matrix(tuple(parts), shape=shape)
         else:
             sub = str(data[f"{key}/__class__"])
-            value = restore(by_name[sub], key, data, kinds)
+            value = restore(by_name[sub], key, data, kinds, shared)
         setattr(obj, name, value)
     runtime = getattr(obj, "_runtime", None)
     if runtime is not None:
