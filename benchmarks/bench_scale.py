@@ -24,6 +24,9 @@ resident memory per node (after every structure the queries use is built) and pe
 responder. Every ranking is exact; the first incidents of each case are checked against
 the brute-force oracle (every responder's exact time, sorted) and the run says so.
 
+``--extracts`` instead times every extract in ``../shared/data`` at 100, 2,000 and 20,000
+responders: rank beside one full scipy Dijkstra and scipy told the 10th ETA.
+
 Run ``python benchmarks/bench_scale.py`` (about 10-20 minutes at 2M nodes on 2 cores;
 ``--size 250000 --responders 100 10000 100000`` for a quick look). It prints a table and
 asserts nothing about time: compare the columns of one run.
@@ -225,13 +228,42 @@ def run_network(name: str, net: RoadNetwork, fleet_sizes: list[int], n_inc: int)
         gc.collect()
 
 
+def run_extracts(fleet_sizes: list[int], n_inc: int) -> None:
+    """Every extract in ../shared/data: rank beside full scipy and scipy told the 10th ETA."""
+    print("\n== every shared extract: rank(k=10) median ms beside scipy (same incidents)")
+    print(f"{'extract':>34} {'nodes':>7} {'responders':>10} | {'rank':>7} | {'full':>7} | "
+          f"{'limit':>7} | {'rank/full':>9} | {'rank/limit':>10}")
+    for path in sorted(DATA.glob("*.osm*")):
+        net = RoadNetwork.from_osm(path)
+        rng = np.random.default_rng(SEED)
+        pts = incidents(net, rng, n_inc)
+        for n in fleet_sizes:
+            engine = DispatchEngine(net, clock=lambda: 0.0)
+            lat, lng, heading = place(net, rng, n, [])
+            engine.update_positions([f"t{i}" for i in range(n)], lat, lng, headings=heading)
+            timed_ranks(engine, pts[:5])  # warm: snaps, learned limits
+            t_rank, kth = timed_ranks(engine, pts)
+            full, limited = baselines(net, pts, kth)
+            r, f = statistics.median(t_rank), statistics.median(full)
+            lim = statistics.median(limited) if limited else math.nan
+            print(f"{path.name:>34} {net.n_nodes:>7,} {n:>10,} | {r:7.2f} | {f:7.2f} | "
+                  f"{lim:7.2f} | {r / f:9.2f} | {r / lim:10.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=2_000_000)
     parser.add_argument("--responders", type=int, nargs="+", default=[100, 10_000, 1_000_000])
     parser.add_argument("--incidents", type=int, default=200)
     parser.add_argument("--skip-synthetic", action="store_true")
+    parser.add_argument(
+        "--extracts", action="store_true",
+        help="only: every shared extract at 100 / 2,000 / 20,000 responders",
+    )
     args = parser.parse_args()
+    if args.extracts:
+        run_extracts([100, 2_000, 20_000], args.incidents)
+        return
     if LOWER_SAXONY.is_file():
         run_network(
             "Lower Saxony main roads", RoadNetwork.from_osm(LOWER_SAXONY),

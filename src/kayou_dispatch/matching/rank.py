@@ -159,7 +159,9 @@ class Ranker:
             return []
         kk = min(k, dist.size)
         d_k = float(np.partition(dist, kk - 1)[kk - 1])
-        lb_k = max(d_k - OFF_NETWORK_M, 0.0) / vmax
+        # The k-th nearest at the top speed: a first guess (the road time over it is the
+        # learned ratio), not a bound; only the search below decides the answer.
+        lb_k = d_k / vmax
         limit = min(lb_k * ratio + 1.0, max_eta_s)
         # Next time, gather the disk the search will need at once.
         self._learn_radius(min(limit * vmax + OFF_NETWORK_M, self._span_m))
