@@ -829,14 +829,13 @@ class ResponderIndex:
         """
         with self._lock:
             now = self._clock()
-            slots = self._all_slots()
-            if slots.size and radius_m < math.inf:
+            cover = None
+            if self._slot_of and radius_m < math.inf:
                 cell = h3i.latlng_to_cell(lat, lng, self._res)
                 k = rings_for_radius(radius_m, cell_edge_m(cell))
-                cover = None
                 if 3 * k * (k + 1) + 1 <= len(self._buckets):
                     cover = disk_cover(lat, lng, cell, k, self._res)
-                slots = self._all_slots() if cover is None else np.unique(self._gather(cover.cells))
+            slots = self._all_slots() if cover is None else np.unique(self._gather(cover.cells))
             col = self._col
             ok = (
                 col["alive"][slots]
