@@ -153,7 +153,7 @@ def main() -> None:
         raise SystemExit("needs Debian's chromium and chromium-driver")
     folder = Path(tempfile.mkdtemp(prefix="bench-console-"))
     if args.network == "default":
-        net = load_network()
+        net = load_network("helsinki")
     elif args.network.endswith(".npz"):
         net = RoadNetwork.load(args.network)
     else:

@@ -34,7 +34,7 @@ class PreferServiceVehicles(Policy):
         return (pro + rest)[:k]
 
 
-network = load_network()
+network = load_network("helsinki")
 scenario = Scenario(hours=2, responders=200, service_vehicles=10, share=0.2, seed=7)
 policies = [
     BUILTIN_POLICIES["straight-line/sequential"],

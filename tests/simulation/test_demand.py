@@ -10,7 +10,7 @@ from kayou_dispatch.simulation.scenario import ORDINARY_KINDS, SERIOUS_KINDS, SE
 
 @pytest.fixture(scope="module")
 def net():
-    return load_network()
+    return load_network("helsinki")
 
 
 def test_a_day_matches_the_calibration(net):

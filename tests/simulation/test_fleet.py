@@ -8,7 +8,7 @@ from kayou_dispatch.simulation import Fleet
 
 @pytest.fixture(scope="module")
 def net():
-    return load_network()
+    return load_network("helsinki")
 
 
 def test_vehicles_stay_on_roads_and_move_at_road_speed(net):

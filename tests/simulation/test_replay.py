@@ -24,7 +24,7 @@ POLICY = BUILTIN_POLICIES["road-eta/sequential"]
 
 @pytest.fixture(scope="module")
 def net():
-    return load_network()
+    return load_network("helsinki")
 
 
 @pytest.fixture(scope="module")

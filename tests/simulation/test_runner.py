@@ -19,7 +19,7 @@ SMALL = Scenario(hours=1.5, responders=150, service_vehicles=6, share=0.2, seed=
 
 @pytest.fixture(scope="module")
 def net():
-    return load_network()
+    return load_network("helsinki")
 
 
 def _strip_wall(metrics):

@@ -24,6 +24,7 @@ from kayou_dispatch.engine import DispatchEngine
 from kayou_dispatch.errors import InvalidParameterError, KayouDispatchError
 from kayou_dispatch.lifecycle import EventKind, IncidentStatus
 from kayou_dispatch.network import RoadNetwork
+from kayou_dispatch.simulation.coverage import CoverageProbe, Segments
 from kayou_dispatch.simulation.demand import Request, generate_requests
 from kayou_dispatch.simulation.fleet import Fleet
 from kayou_dispatch.simulation.metrics import IncidentRecord, summarize
@@ -31,7 +32,7 @@ from kayou_dispatch.simulation.policies import Policy
 from kayou_dispatch.simulation.scenario import Scenario
 from kayou_dispatch.spatial import Status
 
-__all__ = ["simulate", "SimulationResult", "TRACK_STATUS", "Tracks"]
+__all__ = ["Coverage", "simulate", "SimulationResult", "TRACK_STATUS", "Tracks"]
 
 #: A request nobody reached within this long is cancelled and counted unserved.
 GIVE_UP_S = 2 * 3600.0
@@ -79,6 +80,27 @@ class Tracks:
     status: np.ndarray
 
 
+@dataclass(frozen=True, eq=False)
+class Coverage:
+    """Where and when no available responder was within the limit (see ``coverage.py``).
+
+    Attributes
+    ----------
+    segments
+        The motorway and trunk segments probed.
+    gap_share : float64 (segments, 24)
+        Per segment and local hour: share of probes that found nobody within
+        ``limit_s`` (NaN for hours never probed).
+    probes : int64 (24,)
+        Probes per local hour.
+    """
+
+    segments: Segments
+    gap_share: np.ndarray
+    probes: np.ndarray
+    limit_s: float
+
+
 @dataclass
 class SimulationResult:
     """One policy's simulated day (``tracks`` when asked for with ``track_every_s``)."""
@@ -89,6 +111,7 @@ class SimulationResult:
     final_positions: list[tuple[float, float]] = field(default_factory=list)
     places: list[tuple[str, float, float]] = field(default_factory=list)
     tracks: Tracks | None = None
+    coverage: Coverage | None = None
 
 
 def simulate(
@@ -117,6 +140,7 @@ def simulate(
     ):
         msg = f"track_every_s must be a number of seconds > 0 or None, got {track_every_s!r}"
         raise InvalidParameterError(msg, name="track_every_s", value=track_every_s)
+    scenario.check_network(network)
     run = _Run(network, scenario, policy, progress=progress, track_every_s=track_every_s)
     return run.run()
 
@@ -148,6 +172,15 @@ class _Run:
             seed=np.random.default_rng([scenario.seed, 3]),
         )
         self.row = {rid: i for i, rid in enumerate(self.fleet.ids)}
+        n = len(self.fleet)
+        self.busy = np.zeros(n, dtype=bool)  # offered, assigned, en route or on scene
+        self.offer_eta: dict[tuple[str, str], float] = {}
+        self.fix = np.full((3, n), np.nan)  # last reported lat, lng, heading
+        self.probe: CoverageProbe | None = None
+        if scenario.coverage_every_s is not None:
+            self.probe = _probe(network, scenario.coverage_limit_s)
+            self.gap_count = np.zeros((len(self.probe), 24))
+            self.probes = np.zeros(24, dtype=np.int64)
         self.now = 0.0
         ttl = max(300.0, 3 * scenario.gps_interval_s)
         engine = DispatchEngine(network, position_ttl_s=ttl, clock=lambda: self.now)
@@ -188,8 +221,9 @@ class _Run:
             if math.isnan(track.first_offer_s):
                 track.first_offer_s = self.now
             row = self.row[rid]
-            self.fleet.held[row] = True
+            self.busy[row] = True
             self.state[row] = _OFFERED
+            self.offer_eta[inc, rid] = float(event.data.get("eta_s", math.inf))
             self.busy_since.setdefault(rid, self.now)
             delay = self.rng.exponential(self.sc.response_delay_s)
             p = (
@@ -208,7 +242,7 @@ class _Run:
             self.state[self.row[rid]] = _ASSIGNED
             if math.isnan(track.first_accept_s):
                 track.first_accept_s = self.now
-            self.at(self.now, "depart", (inc, rid))
+            self.at(self.now, "depart", (inc, rid, self.offer_eta.pop((inc, rid), math.inf)))
         elif kind == EventKind.NO_CANDIDATE and track is not None:
             self.at(self.now + RETRY_S, "retry", inc)
 
@@ -216,7 +250,10 @@ class _Run:
         if rid is None:
             return
         row = self.row[rid]
-        self.fleet.held[row] = False
+        self.busy[row] = False
+        if self.fleet.held[row]:
+            self.fleet.advance_to(self.now)
+            self.fleet.release(row)
         self.state[row] = _AVAILABLE if self.online[row] else _OFFLINE
         start = self.busy_since.pop(rid, None)
         if start is not None:
@@ -248,20 +285,20 @@ class _Run:
         snap = self.engine.incident(inc)
         return snap.status in _WAITING and snap.missing > 0
 
-    def depart(self, inc: str, rid: str) -> None:
+    def depart(self, inc: str, rid: str, eta_s: float = math.inf) -> None:
         self.engine.depart(inc, rid)
         row = self.row[rid]
         self.state[row] = _EN_ROUTE
-        lat, lng, heading = self.fleet.true_positions(np.array([row]))
+        self.fleet.advance_to(self.now)
         req = self.tracks[inc].request
-        try:
-            eta = self.net.travel_time(
-                float(lat[0]), float(lng[0]), req.lat, req.lng, heading=float(heading[0])
-            )
-        except KayouDispatchError:
-            eta = math.inf
-        if not math.isfinite(eta):  # the one-way maze has no way back: try without heading
-            eta = self.net.travel_time(float(lat[0]), float(lng[0]), req.lat, req.lng)
+        # The offer's ETA was from the phone's last fix: search a little beyond it first.
+        eta, edges, frac = self.fleet.route_to(row, req.edge, req.fraction, limit_s=eta_s + 900.0)
+        if not math.isfinite(eta):
+            eta, edges, frac = self.fleet.route_to(row, req.edge, req.fraction)
+        if math.isfinite(eta):
+            self.fleet.send(row, edges, frac)
+        else:  # cannot happen on a strongly connected network; keep the day going
+            eta = 3600.0
         self.at(self.now + eta, "arrive", (inc, rid))
 
     def arrive(self, inc: str, rid: str) -> None:
@@ -272,8 +309,8 @@ class _Run:
         self.engine.arrive(inc, rid)
         self.state[self.row[rid]] = _ON_SCENE
         req = track.request
-        snap = self.net.snap(req.lat, req.lng)
-        self.fleet.place(self.row[rid], snap.edge, snap.fraction)
+        self.fleet.advance_to(self.now)
+        self.fleet.place(self.row[rid], req.edge, req.fraction)
         if math.isnan(track.first_arrival_s):
             track.first_arrival_s = self.now
         if not track.resolve_scheduled:
@@ -301,7 +338,7 @@ class _Run:
                 self._release(rid)
 
     def shift(self, row: int) -> None:
-        if self.fleet.held[row]:  # busy with a request: log off a little later
+        if self.busy[row]:  # busy with a request: log off a little later
             self.at(self.now + 600.0, "shift", row)
             return
         rid = self.fleet.ids[row]
@@ -311,13 +348,24 @@ class _Run:
         self.at(self.now + float(self.rng.exponential(self.sc.shift_hours * 3600.0)), "shift", row)
 
     def gps_round(self, dt: float) -> None:
-        self.fleet.advance(dt)
-        rows = np.flatnonzero(self.online & ~self.fleet.held)
+        # Every online phone reports, en route to help included, from where its truck is.
+        self.fleet.advance_to(self.now)
+        rows = np.flatnonzero(self.online)
         if rows.size:
             lat, lng, heading = self.fleet.gps_fixes(rows)
             ids = [self.fleet.ids[i] for i in rows.tolist()]
             self.engine.update_positions(ids, lat, lng, ts=self.now, headings=heading)
+            self.fix[:, rows] = lat, lng, heading
         self.online_s += float(self.online.sum()) * dt
+
+    def coverage(self) -> None:
+        probe = self.probe
+        assert probe is not None
+        rows = np.flatnonzero(self.online & (self.state == _AVAILABLE) & ~np.isnan(self.fix[0]))
+        gaps = probe.gaps(self.fix[0, rows], self.fix[1, rows], self.fix[2, rows])
+        hour = int((self.sc.start_hour + self.now // 3600) % 24)
+        self.gap_count[:, hour] += gaps
+        self.probes[hour] += 1
 
     # -- main loop --------------------------------------------------------------------------
     def run(self) -> SimulationResult:
@@ -346,6 +394,12 @@ class _Run:
         while t <= horizon:
             self.at(t, "gps", sc.gps_interval_s)
             t += sc.gps_interval_s
+        if self.probe is not None and len(self.probe):
+            every = cast(float, sc.coverage_every_s)
+            t = every / 2
+            while t < end:
+                self.at(t, "coverage")
+                t += every
         if self.policy.batch_interval_s is not None:
             t = self.policy.batch_interval_s
             while t <= horizon:
@@ -359,6 +413,7 @@ class _Run:
             "accept": lambda p: self._answer(self.engine.accept, *p),
             "decline": lambda p: self._answer(self.engine.decline, *p),
             "depart": lambda p: self.depart(*p),
+            "coverage": lambda _: self.coverage(),
             "arrive": lambda p: self.arrive(*p),
             "resolve": self.resolve,
             "retry": lambda inc: self._retry(inc),
@@ -393,6 +448,14 @@ class _Run:
         metrics = summarize(
             records, busy_s=self.busy_s, online_s=self.online_s, wall_s=wall, events=self.events
         )
+        coverage = None
+        if self.probe is not None and len(self.probe) and self.probes.sum():
+            with np.errstate(invalid="ignore", divide="ignore"):
+                share = self.gap_count / self.probes
+            coverage = Coverage(self.probe.segments, share, self.probes.copy(), self.probe.limit_s)
+            metrics["coverage_gap_share"] = float(self.gap_count.sum() / (len(self.probe) * self.probes.sum()))
+        else:
+            metrics["coverage_gap_share"] = None
         lat, lng, _ = self.fleet.true_positions()
         places = [(r.incident_id, r.lat, r.lng) for r in self.requests]
         tracks = None
@@ -414,9 +477,11 @@ class _Run:
             list(zip(lat.tolist(), lng.tolist(), strict=True)),
             places,
             tracks,
+            coverage,
         )
 
     def _frame(self, t: float) -> None:
+        self.fleet.advance_to(t)
         lat, lng, _ = self.fleet.true_positions()
         self.frames.append((t, lat.astype(np.float32), lng.astype(np.float32), self.state.copy()))
 
@@ -453,3 +518,17 @@ class _Run:
             tr.units,
             not math.isnan(tr.first_arrival_s),
         )
+
+
+_PROBES: dict[tuple[int, float], CoverageProbe] = {}
+
+
+def _probe(network: RoadNetwork, limit_s: float) -> CoverageProbe:
+    """One coverage probe per network and limit in a process (segments and snaps reused)."""
+    key = (id(network), float(limit_s))
+    found = _PROBES.get(key)
+    if found is None or found.network is not network:
+        found = CoverageProbe(network, limit_s=limit_s)
+        _PROBES.clear()
+        _PROBES[key] = found
+    return found
