@@ -18,7 +18,9 @@ from kayou_dispatch.simulation.runner import TRACK_STATUS
 
 from ..browser import js_errors, start_browser, wait_for
 
-SMALL = Scenario(hours=1.0, responders=120, service_vehicles=4, share=0.2, seed=5)
+SMALL = Scenario(
+    hours=1.0, responders=120, service_vehicles=4, share=0.2, seed=5, serious_on_highway=0
+)
 POLICY = BUILTIN_POLICIES["road-eta/sequential"]
 
 
@@ -101,7 +103,7 @@ def test_replay_thins_frames_to_the_point_budget_and_keeps_the_end(net, day):
     assert len(times) <= 11 and times[-1] == pytest.approx(day.tracks.times_s[-1], abs=0.1)
     with pytest.raises(InvalidParameterError, match="max_points"):
         replay_data(net, SMALL, day, max_points=0)
-    plain = simulate(net, Scenario(hours=0.2, responders=20, share=0.05), POLICY)
+    plain = simulate(net, Scenario(hours=0.2, responders=20, share=0.05, serious_on_highway=0), POLICY)
     with pytest.raises(InvalidParameterError, match="no tracks"):
         replay_data(net, SMALL, plain)
 

@@ -203,14 +203,17 @@ class RoadGraph:
             ptwe = np.where(ptw >= 0, ptw, 0)
             via_b = np.where(ptw >= 0, dist[self.u[ptwe]] + (1.0 - pf) * tt[ptwe], np.inf)
             out = np.where(pnode >= 0, dist[np.where(pnode >= 0, pnode, 0)], np.minimum(via_a, via_b))
-            # Starts on a point's own edge (or its twin), before it, drive straight there.
+            # Starts on a point's own edge, before it, drive straight there (a start that may
+            # leave along its twin is also a start on the twin, at the mirrored fraction).
             free = ~at_node
+            se = np.r_[e[free], tw[free & has_twin]]
+            sf = np.r_[f[free], 1.0 - f[free & has_twin]]
             for pe_x, pf_x in ((pe, pf), (ptw, 1.0 - pf)):
-                hit = np.flatnonzero((pnode < 0) & (pe_x >= 0) & np.isin(pe_x, e[free]))
+                hit = np.flatnonzero((pnode < 0) & (pe_x >= 0) & np.isin(pe_x, se))
                 for i in hit.tolist():
-                    same = free & (e == pe_x[i]) & (f <= pf_x[i])
+                    same = (se == pe_x[i]) & (sf <= pf_x[i])
                     if same.any():
-                        direct = float(((pf_x[i] - f[same]) * tt[pe_x[i]]).min())
+                        direct = float(((pf_x[i] - sf[same]) * tt[pe_x[i]]).min())
                         out[i] = min(out[i], direct)
             out[out > limit_s] = np.inf
         return out

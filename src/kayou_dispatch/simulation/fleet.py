@@ -67,6 +67,7 @@ _RAMPS = np.array([_H["motorway_link"], _H["trunk_link"], _H["service"]])
 _START_WEIGHT = {"motorway": 6.0, "trunk": 4.0, "primary": 1.5, "secondary": 0.6}
 
 _DRIVE, _PAUSE, _ROUTE, _STOP = range(4)
+_VECTOR_MIN = 6  # fewer vehicles still driving in a step than this: plain Python
 
 
 @dataclass(frozen=True, eq=False)
@@ -249,6 +250,9 @@ class Fleet:
             self.mode[rows] = _STOP
             self.dest[rows] = self.home[rows]
         self._is_ramp = np.isin(a.highway, _RAMPS)
+        self._ramp_list: list[bool] = self._is_ramp.tolist()
+        self._tt_list: list[float] = self._tt.tolist()
+        self._v_list: list[int] = a.v.tolist()
         self.held = np.zeros(n, dtype=bool)
         self._routes: dict[int, tuple[list[int], int, float]] = {}
         self.gps_noise_m = float(gps_noise_m)
@@ -340,7 +344,7 @@ class Fleet:
         dest_node = self.hubs.nodes[dest]
         volunteer = ~self.is_service[rows]
         idx = np.arange(rows.size)
-        while idx.size:
+        while idx.size > _VECTOR_MIN:
             e = edge[idx]
             t = tt_all[e]
             over = rem[idx] >= t
@@ -366,6 +370,39 @@ class Fleet:
                 idx, node = idx[keep], node[keep]
             nxt = self._next[dest[idx], node]
             edge[idx] = np.where(nxt >= 0, nxt, edge[idx])
+        # The last few vehicles (long runs of short edges) are cheaper one by one.
+        if idx.size:
+            tt_l, v_l = self._tt_list, self._v_list
+            for k in idx.tolist():
+                row = int(rows[k])
+                e = int(edge[k])
+                r = float(rem[k])
+                d_node = int(dest_node[k])
+                d = int(dest[k])
+                nxt_row = self._next[d]
+                vol = bool(volunteer[k])
+                dv, du = float(drive[k]), float(due[k])
+                while r >= tt_l[e]:
+                    r -= tt_l[e]
+                    node = v_l[e]
+                    driven = dv - r
+                    arrived = node == d_node
+                    brk = (
+                        not arrived
+                        and vol
+                        and driven >= du
+                        and (self._ramp_list[e] or driven >= du + _BREAK_SEARCH_S)
+                    )
+                    if arrived or brk:
+                        self._stop(np.array([row]), np.array([arrived]), np.array([t_end - r]))
+                        r = tt_l[e]
+                        break
+                    n_e = int(nxt_row[node])
+                    if n_e < 0:
+                        break
+                    e = n_e
+                edge[k] = e
+                rem[k] = r
         self.edge[rows] = edge
         self.pos_s[rows] = np.minimum(rem, tt_all[edge])
 

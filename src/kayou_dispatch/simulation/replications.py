@@ -77,12 +77,11 @@ def replication_seeds(seed: int, replications: int) -> tuple[int, ...]:
     (0, 5)
     """
     rng = np.random.default_rng([seed, 14])
-    rest = rng.choice(2**31 - 1, size=max(replications - 1, 0), replace=False) + 1
-    out = [seed, *(int(s) for s in rest)]
-    # Never the master seed twice (a drawn seed could equal it).
-    for i in range(1, len(out)):
-        if out[i] == seed:
-            out[i] = seed + 2**31
+    out = [seed]
+    while len(out) < replications:  # one draw at a time: 3 seeds are the first 3 of 5
+        s = int(rng.integers(1, 2**31))
+        if s not in out:
+            out.append(s)
     return tuple(out[:replications])
 
 

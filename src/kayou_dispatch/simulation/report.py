@@ -114,7 +114,17 @@ def format_summary(reps: Replications) -> str:
     """A plain-text table: each headline metric as mean [95 % CI] over the replications,
     then each policy's paired difference to the first."""
     summary = summarize_replications(reps)
-    cols = [c for c in _COLUMNS if c[1] not in ("policy", "wall_s")]
+    keep = (
+        "unserved_share",
+        "response_p50_s",
+        "response_p90_s",
+        "within_15min",
+        "offers_per_incident",
+        "coverage_gap_share",
+    )
+    cols = [*(c for c in _COLUMNS if c[1] in keep)]
+    cols.insert(0, ("unserved", "unserved_share", "{:.1%}"))
+    cols = [c for i, c in enumerate(cols) if c[1] != "unserved_share" or i == 0]
     header = ["policy", *(h for h, _, _ in cols), "wall/run"]
     rows = [header]
 

@@ -292,7 +292,8 @@ class _Run:
         self.fleet.advance_to(self.now)
         req = self.tracks[inc].request
         # The offer's ETA was from the phone's last fix: search a little beyond it first.
-        eta, edges, frac = self.fleet.route_to(row, req.edge, req.fraction, limit_s=eta_s + 900.0)
+        limit = 1.25 * eta_s + 120.0 if math.isfinite(eta_s) else math.inf
+        eta, edges, frac = self.fleet.route_to(row, req.edge, req.fraction, limit_s=limit)
         if not math.isfinite(eta):
             eta, edges, frac = self.fleet.route_to(row, req.edge, req.fraction)
         if math.isfinite(eta):
