@@ -35,7 +35,9 @@ class PreferServiceVehicles(Policy):
 
 
 network = load_network("helsinki")
-scenario = Scenario(hours=2, responders=200, service_vehicles=10, share=0.2, seed=7, serious_on_highway=0)
+scenario = Scenario(
+    hours=2, responders=200, service_vehicles=10, share=0.2, seed=7, serious_on_highway=0
+)
 policies = [
     BUILTIN_POLICIES["straight-line/sequential"],
     BUILTIN_POLICIES["road-eta/sequential"],

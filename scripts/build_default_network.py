@@ -40,7 +40,9 @@ ATTRIBUTION = "© OpenStreetMap contributors, ODbL 1.0"
 
 
 def _write(arrays, meta: dict[str, object], out: Path) -> None:
-    net = RoadNetwork.from_arrays(replace(arrays, meta={**arrays.meta, **meta}), largest_component=True)
+    net = RoadNetwork.from_arrays(
+        replace(arrays, meta={**arrays.meta, **meta}), largest_component=True
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     net.save(out, compress=True)
     print(f"wrote {out} ({out.stat().st_size:,} bytes): {net}")

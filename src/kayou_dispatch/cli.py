@@ -161,7 +161,8 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--network",
         default="default",
-        help="'default' (bundled central Helsinki), an OSM extract or a saved network (.npz)",
+        help="'default' (bundled Lower Saxony region), 'helsinki' (bundled city centre), an OSM "
+        "extract or a saved network (.npz)",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8080, help="port (8080; 0: any free one)")
@@ -293,8 +294,9 @@ def _simulate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     files = write_outputs(args.out, network, scenario, reps, plots=not args.no_plots)
     print(format_summary(reps))
     runs = [r for row in reps.results for r in row]
+    n_rep = len(reps.results)
     per_policy = ", ".join(
-        f"{name} {sum(row[i].metrics['simulator']['wall_s'] for row in reps.results) / len(reps.results):.1f} s"
+        f"{name} {sum(row[i].metrics['simulator']['wall_s'] for row in reps.results) / n_rep:.1f} s"
         for i, name in enumerate(reps.policies)
     )
     print(

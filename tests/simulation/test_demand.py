@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from kayou_dispatch import InvalidParameterError, load_network
-from kayou_dispatch.simulation import Scenario, generate_requests
 from kayou_dispatch.network import HIGHWAY_CLASSES
+from kayou_dispatch.simulation import Scenario, generate_requests
 from kayou_dispatch.simulation.scenario import (
     NIGHT_PEAK_BY_HOUR,
     ORDINARY_KINDS,

@@ -61,9 +61,7 @@ def test_common_random_numbers_and_the_summary(region):
     assert set(m["serious"]["response_p50_s"]) == {"mean", "ci95", "values"}
     assert "values" in next(iter(m["by_kind"].values()))["incidents"]
     d = summary["paired"]["straight-line/sequential"]["response_p50_s"]
-    diffs = [
-        b.metrics["response_p50_s"] - a.metrics["response_p50_s"] for a, b in reps.results
-    ]
+    diffs = [b.metrics["response_p50_s"] - a.metrics["response_p50_s"] for a, b in reps.results]
     assert d["mean_diff"] == pytest.approx(sum(diffs) / 3)
     assert set(summary["paired"]) == {"straight-line/sequential"}
 

@@ -1,5 +1,6 @@
 """Simulate days of help requests on real roads and compare dispatch policies."""
 
+from kayou_dispatch.simulation.coverage import CoverageProbe, Segments, highway_segments
 from kayou_dispatch.simulation.demand import Request, generate_requests
 from kayou_dispatch.simulation.fleet import Fleet
 from kayou_dispatch.simulation.metrics import IncidentRecord, summarize
@@ -12,7 +13,6 @@ from kayou_dispatch.simulation.policies import (
     StraightLinePolicy,
     get_policies,
 )
-from kayou_dispatch.simulation.coverage import CoverageProbe, Segments, highway_segments
 from kayou_dispatch.simulation.replications import (
     Replications,
     replicate,

@@ -73,10 +73,15 @@ def highway_segments(network: RoadNetwork, *, resolution: int = 7) -> Segments:
     main = np.flatnonzero(np.isin(a.highway, codes))
     if not main.size:
         none = np.zeros(0, dtype=np.int64)
-        return Segments(none, np.zeros(0), np.zeros(0), (), np.zeros(0), none, np.zeros(1, np.int64))
+        return Segments(
+            none, np.zeros(0), np.zeros(0), (), np.zeros(0), none, np.zeros(1, np.int64)
+        )
     lat, lng, bearing = edge_points(a, main, np.full(main.size, 0.5))
     cells = np.array(
-        [h3i.latlng_to_cell(float(la), float(ln), resolution) for la, ln in zip(lat, lng, strict=True)],
+        [
+            h3i.latlng_to_cell(float(la), float(ln), resolution)
+            for la, ln in zip(lat, lng, strict=True)
+        ],
         dtype=np.int64,
     )
     # One carriageway per segment: edges of one class heading the same way (quadrant).
@@ -98,7 +103,7 @@ def highway_segments(network: RoadNetwork, *, resolution: int = 7) -> Segments:
     first = pick[np.r_[True, seg_of[pick][1:] != seg_of[pick][:-1]]]
     rep = main[first]
     names = tuple(HIGHWAY_CLASSES[int(h)] for h in a.highway[rep])
-    return Segments(rep, lat[first], lng[first], names, length, edges, offsets)
+    return Segments(rep, lat[first], lng[first], names, length.astype(np.float64), edges, offsets)
 
 
 class CoverageProbe:
@@ -156,8 +161,12 @@ class CoverageProbe:
                         max_distance_m=_OFF_NETWORK_M,
                     )
                 )
-        starts = parts[0] if len(parts) == 1 else type(parts[0])(
-            *(np.concatenate([getattr(p, f) for p in parts]) for f in parts[0]._fields)
+        starts = (
+            parts[0]
+            if len(parts) == 1
+            else type(parts[0])(
+                *(np.concatenate([getattr(p, f) for p in parts]) for f in parts[0]._fields)
+            )
         )
         return self._graph.reach_s(starts, self._points, limit_s=self.limit_s)
 

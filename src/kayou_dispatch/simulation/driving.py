@@ -202,7 +202,9 @@ class RoadGraph:
             via_a = dist[self.u[pe]] + pf * tt[pe]
             ptwe = np.where(ptw >= 0, ptw, 0)
             via_b = np.where(ptw >= 0, dist[self.u[ptwe]] + (1.0 - pf) * tt[ptwe], np.inf)
-            out = np.where(pnode >= 0, dist[np.where(pnode >= 0, pnode, 0)], np.minimum(via_a, via_b))
+            out = np.where(
+                pnode >= 0, dist[np.where(pnode >= 0, pnode, 0)], np.minimum(via_a, via_b)
+            )
             # Starts on a point's own edge, before it, drive straight there (a start that may
             # leave along its twin is also a start on the twin, at the mirrored fraction).
             free = ~at_node

@@ -101,7 +101,7 @@ def trip_hubs(network: RoadNetwork, *, towns: int = 12, gateways: int = 10) -> H
     one per grid cell, the one nearest the edge.
     """
     a = network.arrays
-    min_lat, min_lng, max_lat, max_lng = network.bounds
+    min_lat, min_lng, max_lat, _ = network.bounds
     lat0 = (min_lat + max_lat) / 2
     kx = _M_PER_DEG * math.cos(math.radians(lat0))
     x = (a.lng - min_lng) * kx
@@ -152,7 +152,9 @@ def trip_hubs(network: RoadNetwork, *, towns: int = 12, gateways: int = 10) -> H
     nodes = nodes[order]
     gateway = np.arange(nodes.size) >= len(set(town_nodes))
     tw = road[town_cells] / max(float(road[town_cells].sum()), 1.0) if town_cells else np.zeros(0)
-    weight = np.r_[tw[: int((~gateway).sum())], np.full(int(gateway.sum()), 1.5 / max(len(nodes), 1))]
+    weight = np.r_[
+        tw[: int((~gateway).sum())], np.full(int(gateway.sum()), 1.5 / max(len(nodes), 1))
+    ]
     weight = weight / weight.sum()
     depots = np.flatnonzero(~gateway)[:6]
     return Hubs(nodes, gateway, weight, depots)
@@ -375,38 +377,39 @@ class Fleet:
             tt_l, v_l = self._tt_list, self._v_list
             for k in idx.tolist():
                 row = int(rows[k])
-                e = int(edge[k])
-                r = float(rem[k])
+                ce = int(edge[k])
+                cr = float(rem[k])
                 d_node = int(dest_node[k])
-                d = int(dest[k])
-                nxt_row = self._next[d]
+                nxt_row = self._next[int(dest[k])]
                 vol = bool(volunteer[k])
                 dv, du = float(drive[k]), float(due[k])
-                while r >= tt_l[e]:
-                    r -= tt_l[e]
-                    node = v_l[e]
-                    driven = dv - r
-                    arrived = node == d_node
+                while cr >= tt_l[ce]:
+                    cr -= tt_l[ce]
+                    at_node: int = v_l[ce]
+                    driven_s = dv - cr
+                    arrived = at_node == d_node
                     brk = (
                         not arrived
                         and vol
-                        and driven >= du
-                        and (self._ramp_list[e] or driven >= du + _BREAK_SEARCH_S)
+                        and driven_s >= du
+                        and (self._ramp_list[ce] or driven_s >= du + _BREAK_SEARCH_S)
                     )
                     if arrived or brk:
-                        self._stop(np.array([row]), np.array([arrived]), np.array([t_end - r]))
-                        r = tt_l[e]
+                        self._stop(np.array([row]), np.array([arrived]), np.array([t_end - cr]))
+                        cr = tt_l[ce]
                         break
-                    n_e = int(nxt_row[node])
+                    n_e = int(nxt_row[at_node])
                     if n_e < 0:
                         break
-                    e = n_e
-                edge[k] = e
-                rem[k] = r
+                    ce = n_e
+                edge[k] = ce
+                rem[k] = cr
         self.edge[rows] = edge
         self.pos_s[rows] = np.minimum(rem, tt_all[edge])
 
-    def _stop(self, rows: NDArray[np.int64], arrived: NDArray[np.bool_], at: NDArray[np.float64]) -> None:
+    def _stop(
+        self, rows: NDArray[np.int64], arrived: NDArray[np.bool_], at: NDArray[np.float64]
+    ) -> None:
         """Park vehicles that reached their hub (load) or a break place, at times ``at``."""
         service_home = arrived & self.is_service[rows]
         self.mode[rows] = np.where(service_home, _STOP, _PAUSE)

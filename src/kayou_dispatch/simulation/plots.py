@@ -204,7 +204,9 @@ def plot_map(
     _basemap(ax, network)
     if responders:
         r = np.asarray(responders)
-        ax.scatter(r[:, 1], r[:, 0], s=5, c="tab:blue", alpha=0.7, lw=0, label="responders at the end")
+        ax.scatter(
+            r[:, 1], r[:, 0], s=5, c="tab:blue", alpha=0.7, lw=0, label="responders at the end"
+        )
     if incidents:
         inc = np.asarray([(lat, lng) for lat, lng, _ in incidents])
         serious = np.asarray([s for *_, s in incidents], dtype=bool)
@@ -250,7 +252,9 @@ def plot_coverage(
 
     cov = coverages[0]
     seg = cov.segments
-    shares = np.array([np.nansum(c.gap_share * c.probes, axis=1) / c.probes.sum() for c in coverages])
+    shares = np.array(
+        [np.nansum(c.gap_share * c.probes, axis=1) / c.probes.sum() for c in coverages]
+    )
     share = shares.mean(axis=0)
     a = network.arrays
     fig, ax = plt.subplots(figsize=(7.5, 8), dpi=120)
@@ -269,7 +273,9 @@ def plot_coverage(
     cb.set_label(f"share of the day with no available responder within {minutes:g} min by road")
     mean = float(shares.mean())
     ax.set_title(
-        f"Coverage gaps on motorways and trunk roads ({policy}): {mean:.1%} of segment-hours"
+        f"Where are we blind? Motorway and trunk coverage, {policy}\n"
+        f"{mean:.1%} of segment-hours with nobody available within {minutes:g} min",
+        fontsize=11,
     )
     fig.tight_layout()
     fig.savefig(path)

@@ -27,7 +27,7 @@ from kayou_dispatch.web._geometry import GRID_PER_DEGREE
 __all__ = ["MAX_TRACK_POINTS", "replay_data", "write_replay"]
 
 #: Most responder positions (frames x responders) written into one replay.
-MAX_TRACK_POINTS = 400_000
+MAX_TRACK_POINTS = 1_000_000
 
 
 def _b64(a: np.ndarray) -> str:
@@ -90,8 +90,26 @@ def replay_data(
         "closed_s": [_num(r.closed_s) for r in records],
         "served": [int(r.served) for r in records],
     }
+    index = {r.incident_id: i for i, r in enumerate(records)}
+    changes = {
+        "n": int(tracks.change_s.size),
+        "t": _b64(tracks.change_s.astype(np.float32)),
+        "row": _b64(tracks.change_row.astype(np.uint32)),
+        "status": _b64(tracks.change_status.astype(np.uint8)),
+        "incident": _b64(
+            np.array(
+                [index.get(i, -1) if i else -1 for i in tracks.change_incident], dtype=np.int32
+            )
+        ),
+    }
+    busy = ((tracks.status[keep] >= 1) & (tracks.status[keep] <= 4)).sum(axis=1)
+    open_s = float(tracks.times_s[keep][int(np.argmax(busy))]) if keep.size else 0.0
     return {
         "title": f"{result.policy} · {network.meta.get('name') or network.meta.get('source')}",
+        "attribution": "Map data © OpenStreetMap contributors (ODbL)",
+        "open_s": open_s,
+        "changes": changes,
+        "coverage": _coverage_layer(network, result, geometry["origin"]),
         "policy": result.policy,
         "start_hour": scenario.start_hour,
         "end_s": float(tracks.times_s[-1]),
@@ -114,6 +132,39 @@ def replay_data(
             k: result.metrics.get(k)
             for k in ("incidents", "served", "response_p50_s", "response_p90_s")
         },
+    }
+
+
+def _coverage_layer(
+    network: RoadNetwork, result: SimulationResult, origin: list[float]
+) -> dict[str, Any] | None:
+    """Each probed segment's polyline and its gap share per hour (percent; 255: not probed)."""
+    cov = result.coverage
+    if cov is None or not len(cov.segments):
+        return None
+    a = network.arrays
+    seg = cov.segments
+    lat0, lng0 = origin
+    coords: list[int] = []
+    offsets = [0]
+    line_seg: list[int] = []
+    for i in range(len(seg)):
+        for e in seg.edges[seg.offsets[i] : seg.offsets[i + 1]].tolist():
+            for node in (int(a.u[e]), int(a.v[e])):
+                coords += [
+                    round((float(a.lat[node]) - lat0) * GRID_PER_DEGREE),
+                    round((float(a.lng[node]) - lng0) * GRID_PER_DEGREE),
+                ]
+            offsets.append(len(coords) // 2)
+            line_seg.append(i)
+    share = np.where(np.isnan(cov.gap_share), 255, np.rint(cov.gap_share * 100)).astype(np.uint8)
+    return {
+        "limit_s": cov.limit_s,
+        "coords": coords,
+        "offsets": offsets,
+        "segment": line_seg,
+        "share": _b64(share),  # (segments, 24), row-major
+        "segments": len(seg),
     }
 
 

@@ -104,9 +104,7 @@ def _init_worker(arrays: EdgeArrays) -> None:
     _WORKER["net"] = RoadNetwork.from_arrays(arrays)
 
 
-def _run_one(
-    scenario: Scenario, policy: Policy, track_every_s: float | None
-) -> SimulationResult:
+def _run_one(scenario: Scenario, policy: Policy, track_every_s: float | None) -> SimulationResult:
     return simulate(_WORKER["net"], scenario, policy, track_every_s=track_every_s)
 
 
@@ -189,7 +187,7 @@ def _leaves(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple
     return out
 
 
-def _ci(values: Sequence[float]) -> tuple[float | None, list[float | None]]:
+def _ci(values: Sequence[float | None]) -> tuple[float | None, list[float | None]]:
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
     if not x.size:
         return None, [None, None]
@@ -232,7 +230,11 @@ def summarize_replications(reps: Replications) -> dict[str, Any]:
             summary[key] = {"mean": mean, "ci95": ci, "values": values}
             if i > 0:
                 base = [row[0].get(key) for row in flat]
-                d = [v - b for v, b in zip(values, base, strict=True) if v is not None and b is not None]
+                d = [
+                    v - b
+                    for v, b in zip(values, base, strict=True)
+                    if v is not None and b is not None
+                ]
                 mean_d, ci_d = _ci(d)
                 diffs[key] = {"mean_diff": mean_d, "ci95": ci_d}
         policies[name] = _nest(summary)

@@ -21,7 +21,13 @@ from kayou_dispatch.simulation.replications import Replications, summarize_repli
 from kayou_dispatch.simulation.runner import SimulationResult, simulate
 from kayou_dispatch.simulation.scenario import Scenario
 
-__all__ = ["compare_policies", "format_table", "format_summary", "scenario_summary", "write_outputs"]
+__all__ = [
+    "compare_policies",
+    "format_table",
+    "format_summary",
+    "scenario_summary",
+    "write_outputs",
+]
 
 _COLUMNS = (
     ("policy", "policy", "{}"),
@@ -161,7 +167,10 @@ def format_summary(reps: Replications) -> str:
         rows.append(cells)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = [
-        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
         for r in rows
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -290,7 +299,9 @@ def write_outputs(
         coverages = [row[0].coverage for row in reps.results]
         if all(c is not None for c in coverages):
             plot_coverage(
-                network, [c for c in coverages if c is not None], folder / "coverage.png",
+                network,
+                [c for c in coverages if c is not None],
+                folder / "coverage.png",
                 policy=reps.policies[0],
             )
             written.append(folder / "coverage.png")

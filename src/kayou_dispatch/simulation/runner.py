@@ -71,6 +71,10 @@ class Tracks:
         True positions (before GPS noise), WGS-84 degrees.
     status : int8 (frames, responders)
         Index into :data:`TRACK_STATUS`.
+    change_s, change_row, change_status, change_incident
+        Every status change between frames, in time order: when, whose (column), to what,
+        and for which incident (``None`` when it concerns none), so a replay shows offers
+        that last seconds.
     """
 
     ids: tuple[str, ...]
@@ -78,6 +82,10 @@ class Tracks:
     lat: np.ndarray
     lng: np.ndarray
     status: np.ndarray
+    change_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    change_row: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    change_status: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
+    change_incident: tuple[str | None, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -205,6 +213,8 @@ class _Run:
         self.track_every_s = track_every_s
         self.state = np.zeros(len(self.fleet), dtype=np.int8)  # TRACK_STATUS codes
         self.frames: list[tuple[float, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.state_log: list[tuple[float, int, int, str | None]] = []
+        self.state_incident: dict[int, str] = {}
 
     # -- event plumbing ---------------------------------------------------------------------
     def at(self, t: float, what: str, payload: Any = None) -> None:
@@ -222,7 +232,7 @@ class _Run:
                 track.first_offer_s = self.now
             row = self.row[rid]
             self.busy[row] = True
-            self.state[row] = _OFFERED
+            self._set_state(row, _OFFERED, inc)
             self.offer_eta[inc, rid] = float(event.data.get("eta_s", math.inf))
             self.busy_since.setdefault(rid, self.now)
             delay = self.rng.exponential(self.sc.response_delay_s)
@@ -239,7 +249,7 @@ class _Run:
         elif kind in (EventKind.OFFER_EXPIRED, EventKind.OFFER_WITHDRAWN, EventKind.DECLINED):
             self._release(rid)
         elif kind == EventKind.ACCEPTED and track is not None:
-            self.state[self.row[rid]] = _ASSIGNED
+            self._set_state(self.row[rid], _ASSIGNED, inc)
             if math.isnan(track.first_accept_s):
                 track.first_accept_s = self.now
             self.at(self.now, "depart", (inc, rid, self.offer_eta.pop((inc, rid), math.inf)))
@@ -254,7 +264,7 @@ class _Run:
         if self.fleet.held[row]:
             self.fleet.advance_to(self.now)
             self.fleet.release(row)
-        self.state[row] = _AVAILABLE if self.online[row] else _OFFLINE
+        self._set_state(row, _AVAILABLE if self.online[row] else _OFFLINE)
         start = self.busy_since.pop(rid, None)
         if start is not None:
             self.busy_s += self.now - start
@@ -288,7 +298,7 @@ class _Run:
     def depart(self, inc: str, rid: str, eta_s: float = math.inf) -> None:
         self.engine.depart(inc, rid)
         row = self.row[rid]
-        self.state[row] = _EN_ROUTE
+        self._set_state(row, _EN_ROUTE, inc)
         self.fleet.advance_to(self.now)
         req = self.tracks[inc].request
         # The offer's ETA was from the phone's last fix: search a little beyond it first.
@@ -308,7 +318,7 @@ class _Run:
             self._release(rid)
             return
         self.engine.arrive(inc, rid)
-        self.state[self.row[rid]] = _ON_SCENE
+        self._set_state(self.row[rid], _ON_SCENE, inc)
         req = track.request
         self.fleet.advance_to(self.now)
         self.fleet.place(self.row[rid], req.edge, req.fraction)
@@ -344,7 +354,7 @@ class _Run:
             return
         rid = self.fleet.ids[row]
         self.online[row] = not self.online[row]
-        self.state[row] = _AVAILABLE if self.online[row] else _OFFLINE
+        self._set_state(row, _AVAILABLE if self.online[row] else _OFFLINE)
         self.engine.set_status(rid, Status.AVAILABLE if self.online[row] else Status.OFFLINE)
         self.at(self.now + float(self.rng.exponential(self.sc.shift_hours * 3600.0)), "shift", row)
 
@@ -422,6 +432,7 @@ class _Run:
             "shift": self.shift,
         }
         wall0 = time.perf_counter()
+        cpu0 = time.process_time()
         bar = tqdm(
             total=int(end),
             unit="sim-s",
@@ -443,18 +454,26 @@ class _Run:
             handlers[what](payload)
         bar.close()
         wall = time.perf_counter() - wall0
+        cpu = time.process_time() - cpu0
         for rid in list(self.busy_since):
             self._release(rid)
         records = [self._record(tr) for tr in self.tracks.values()]
         metrics = summarize(
-            records, busy_s=self.busy_s, online_s=self.online_s, wall_s=wall, events=self.events
+            records,
+            busy_s=self.busy_s,
+            online_s=self.online_s,
+            wall_s=wall,
+            events=self.events,
+            cpu_s=cpu,
         )
         coverage = None
         if self.probe is not None and len(self.probe) and self.probes.sum():
             with np.errstate(invalid="ignore", divide="ignore"):
                 share = self.gap_count / self.probes
             coverage = Coverage(self.probe.segments, share, self.probes.copy(), self.probe.limit_s)
-            metrics["coverage_gap_share"] = float(self.gap_count.sum() / (len(self.probe) * self.probes.sum()))
+            metrics["coverage_gap_share"] = float(
+                self.gap_count.sum() / (len(self.probe) * self.probes.sum())
+            )
         else:
             metrics["coverage_gap_share"] = None
         lat, lng, _ = self.fleet.true_positions()
@@ -464,12 +483,17 @@ class _Run:
             if not self.frames or self.frames[-1][0] < self.now:
                 self._frame(self.now)
             times, lats, lngs, states = zip(*self.frames, strict=True)
+            log = self.state_log
             tracks = Tracks(
                 tuple(self.fleet.ids),
                 np.array(times, dtype=np.float64),
                 np.stack(lats),
                 np.stack(lngs),
                 np.stack(states),
+                np.array([e[0] for e in log], dtype=np.float64),
+                np.array([e[1] for e in log], dtype=np.int64),
+                np.array([e[2] for e in log], dtype=np.int8),
+                tuple(e[3] for e in log),
             )
         return SimulationResult(
             self.policy.name,
@@ -480,6 +504,17 @@ class _Run:
             tracks,
             coverage,
         )
+
+    def _set_state(self, row: int, code: int, incident: str | None = None) -> None:
+        if self.track_every_s is not None and (
+            self.state[row] != code or incident != self.state_incident.get(row)
+        ):
+            self.state_log.append((self.now, row, code, incident))
+        self.state[row] = code
+        if incident is None:
+            self.state_incident.pop(row, None)
+        else:
+            self.state_incident[row] = incident
 
     def _frame(self, t: float) -> None:
         self.fleet.advance_to(t)
