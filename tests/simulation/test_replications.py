@@ -15,7 +15,7 @@ from kayou_dispatch.simulation import (
     summarize_replications,
 )
 
-TINY = Scenario(hours=1.0, responders=40, service_vehicles=3, share=0.06, seed=3)
+TINY = Scenario(hours=0.5, responders=40, service_vehicles=3, share=0.1, seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_cli_on_the_region_writes_the_contract(tmp_path, capsys):
         [
             "simulate",
             "--hours",
-            "1",
+            "0.5",
             "--responders",
             "40",
             "--service-vehicles",

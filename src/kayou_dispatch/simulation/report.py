@@ -23,8 +23,8 @@ from kayou_dispatch.simulation.scenario import Scenario
 
 __all__ = [
     "compare_policies",
-    "format_table",
     "format_summary",
+    "format_table",
     "scenario_summary",
     "write_outputs",
 ]
