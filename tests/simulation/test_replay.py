@@ -192,3 +192,31 @@ def test_replay_page_plays_in_chromium(net, day, tmp_path):
     finally:
         browser.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.mark.browser
+def test_replay_coverage_layer_on_the_region(tmp_path):
+    region = load_network()
+    sc = Scenario(hours=0.5, responders=30, service_vehicles=2, share=0.05, seed=4)
+    day = simulate(region, sc, POLICY, track_every_s=30.0)
+    path = write_replay(tmp_path / "replay.html", region, sc, day)
+    data = replay_data(region, sc, day)
+    assert data["coverage"]["segments"] == len(day.coverage.segments) > 300
+    assert data["tracks"]["scale"] < data["network"]["scale"]  # 100 km: coarser uint16 steps
+    profile = tempfile.mkdtemp(prefix="kayou-chromium-")
+    browser = start_browser(profile)
+    try:
+        from selenium.webdriver.common.by import By
+
+        browser.get(path.as_uri())
+        wait_for(browser, "!!window.kayouReplay")
+        assert browser.execute_script("return window.kayouReplay.map.overlay.length") == 0
+        browser.find_element(By.ID, "coverage").click()
+        n = wait_for(browser, "window.kayouReplay.map.overlay.length")
+        assert n == len(data["coverage"]["offsets"]) - 1
+        # Trucks drawn where the tracks put them: inside the region, on its roads' extent.
+        assert browser.execute_script("return window.kayouReplay.drawn().responders") > 0
+        assert js_errors(browser) == []
+    finally:
+        browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)

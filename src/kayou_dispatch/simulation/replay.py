@@ -3,7 +3,8 @@
 One file, no network access: the map renderer and the player (``kayou_dispatch/web``),
 the simplified road network and the day's data are all inlined. Responder tracks are
 thinned to at most ``max_points`` (frames x responders) so the default day stays a few
-megabytes; positions are integers on a ``1e-5``-degree grid, base64-packed.
+megabytes (every status change is kept, with its time, so short offers still show);
+positions are uint16 steps of ``1e-5`` degrees (coarser on a large region), base64-packed.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from kayou_dispatch.web._geometry import GRID_PER_DEGREE
 __all__ = ["MAX_TRACK_POINTS", "replay_data", "write_replay"]
 
 #: Most responder positions (frames x responders) written into one replay.
-MAX_TRACK_POINTS = 1_000_000
+MAX_TRACK_POINTS = 600_000
 
 
 def _b64(a: np.ndarray) -> str:
@@ -61,19 +62,25 @@ def replay_data(
     if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1:
         msg = f"max_points must be an int >= 1, got {max_points!r}"
         raise InvalidParameterError(msg, name="max_points", value=max_points)
-    geometry = network_geometry(network)
+    min_lat, min_lng, max_lat, max_lng = network.bounds
+    extent_m = max(max_lat - min_lat, (max_lng - min_lng) * math.cos(math.radians(min_lat))) * 111e3
+    # Simplify a region's roads more than a city's: a pixel of a 125 km map is ~100 m.
+    geometry = network_geometry(network, tolerance_m=max(2.0, extent_m / 10_000))
     n_frames, n_resp = tracks.lat.shape
     step = max(1, math.ceil(n_frames * max(n_resp, 1) / max_points))
     keep = np.arange(0, n_frames, step)
     if keep[-1] != n_frames - 1:
         keep = np.append(keep, n_frames - 1)  # always show the end of the day
     lat0, lng0 = geometry["origin"]
-    qlat = np.rint((tracks.lat[keep].astype(np.float64) - lat0) * GRID_PER_DEGREE)
-    qlng = np.rint((tracks.lng[keep].astype(np.float64) - lng0) * GRID_PER_DEGREE)
-    top = max(float(qlat.max(initial=0)), float(qlng.max(initial=0)))
-    dtype = np.uint16 if top < 2**16 else np.uint32
-    qlat = np.clip(qlat, 0, None).astype(dtype)
-    qlng = np.clip(qlng, 0, None).astype(dtype)
+    dlat = tracks.lat[keep].astype(np.float64) - lat0
+    dlng = tracks.lng[keep].astype(np.float64) - lng0
+    # Positions as uint16 steps: 1e-5 degrees (1 m) where the region allows, coarser steps
+    # on a large one (2e-5 degrees over the 100 km region: still 2 m).
+    top = max(float(dlat.max(initial=0)), float(dlng.max(initial=0))) * GRID_PER_DEGREE
+    track_scale = GRID_PER_DEGREE / max(1, math.ceil((top + 1) / (2**16 - 1)))
+    qlat = np.clip(np.rint(dlat * track_scale), 0, 2**16 - 1).astype(np.uint16)
+    qlng = np.clip(np.rint(dlng * track_scale), 0, 2**16 - 1).astype(np.uint16)
+    dtype = np.uint16
     places = {iid: (lat, lng) for iid, lat, lng in result.places}
     kinds = sorted({r.kind for r in result.records})
     kind_index = {k: i for i, k in enumerate(kinds)}
@@ -124,6 +131,7 @@ def replay_data(
             else 0.0,
             "status_names": list(TRACK_STATUS),
             "dtype": "uint16" if dtype is np.uint16 else "uint32",
+            "scale": track_scale,
             "lat": _b64(qlat),
             "lng": _b64(qlng),
             "status": _b64(tracks.status[keep].astype(np.uint8)),

@@ -24,6 +24,7 @@
   const n = tr.n;
   const [lat0, lng0] = data.network.origin;
   const scale = data.network.scale;
+  const tscale = tr.scale || scale;
   const ids = Array.from({ length: n }, (_, i) => i);
   const lat = new Float64Array(n);
   const lng = new Float64Array(n);
@@ -107,8 +108,8 @@
     const b = g * n;
     for (let i = 0; i < n; i++) {
       // Interpolate between frames (30 s apart: trucks glide along their roads).
-      lat[i] = lat0 + (qlat[a + i] * (1 - w) + qlat[b + i] * w) / scale;
-      lng[i] = lng0 + (qlng[a + i] * (1 - w) + qlng[b + i] * w) / scale;
+      lat[i] = lat0 + (qlat[a + i] * (1 - w) + qlat[b + i] * w) / tscale;
+      lng[i] = lng0 + (qlng[a + i] * (1 - w) + qlng[b + i] * w) / tscale;
       st[i] = ch.n ? 0 : status[a + i];
       incOf[i] = -1;
     }
