@@ -304,6 +304,8 @@ class _Run:
         # The offer's ETA was from the phone's last fix: search a little beyond it first.
         limit = 1.25 * eta_s + 120.0 if math.isfinite(eta_s) else math.inf
         eta, edges, frac = self.fleet.route_to(row, req.edge, req.fraction, limit_s=limit)
+        if not math.isfinite(eta) and math.isfinite(limit):
+            eta, edges, frac = self.fleet.route_to(row, req.edge, req.fraction, limit_s=3 * limit)
         if not math.isfinite(eta):
             eta, edges, frac = self.fleet.route_to(row, req.edge, req.fraction)
         if math.isfinite(eta):
@@ -354,6 +356,8 @@ class _Run:
             return
         rid = self.fleet.ids[row]
         self.online[row] = not self.online[row]
+        if not self.online[row]:  # its last fix goes stale: the probe must not count it
+            self.fix[:, row] = np.nan
         self._set_state(row, _AVAILABLE if self.online[row] else _OFFLINE)
         self.engine.set_status(rid, Status.AVAILABLE if self.online[row] else Status.OFFLINE)
         self.at(self.now + float(self.rng.exponential(self.sc.shift_hours * 3600.0)), "shift", row)
