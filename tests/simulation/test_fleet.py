@@ -107,3 +107,19 @@ def test_a_vehicle_sent_to_a_point_follows_the_route_and_arrives_on_time(region)
     assert haversine_m_array(lat, lng, want_lat, want_lng)[0] < 1.0
     fleet.advance(600.0)  # held there until released
     assert haversine_m_array(*fleet.true_positions(np.array([0]))[:2], want_lat, want_lng)[0] < 1
+
+
+def test_moving_some_vehicles_first_lands_them_where_moving_all_at_once_does(region):
+    a = Fleet(region, volunteers=40, service_vehicles=2, gps_noise_m=0.0, seed=8)
+    b = Fleet(region, volunteers=40, service_vehicles=2, gps_noise_m=0.0, seed=8)
+    rng = np.random.default_rng(1)
+    t = 0.0
+    for _ in range(120):
+        t += float(rng.uniform(1.0, 200.0))
+        some = rng.choice(42, size=5, replace=False)
+        a.advance_to(t - float(rng.uniform(0.0, 1.0)), some)  # a few first, a little earlier
+        a.advance_to(t)
+        b.advance_to(t)
+    pa, pb = a.true_positions(), b.true_positions()
+    assert haversine_m_array(pa[0], pa[1], pb[0], pb[1]).max() < 0.5
+    assert (a.trip == b.trip).all() and (a.mode == b.mode).all()

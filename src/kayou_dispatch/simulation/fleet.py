@@ -259,6 +259,7 @@ class Fleet:
         self._routes: dict[int, tuple[list[int], int, float]] = {}
         self.gps_noise_m = float(gps_noise_m)
         self.t = 0.0
+        self.t_row = np.zeros(n)  # each vehicle's own clock (see advance_to)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -297,28 +298,42 @@ class Fleet:
             self.dest[row] = self.home[row]
 
     # -- movement ---------------------------------------------------------------------------
-    def advance_to(self, t_s: float) -> None:
-        """Move every vehicle to simulated time ``t_s`` (never backwards)."""
-        if t_s > self.t:
-            self.advance(t_s - self.t)
+    def advance_to(self, t_s: float, rows: NDArray[np.int64] | None = None) -> None:
+        """Move every vehicle (or only ``rows``) to simulated time ``t_s``, never backwards.
+
+        Each vehicle keeps its own clock, so moving one (it is sent somewhere) does not
+        move the others; moving it in several steps or in one lands it in the same place.
+        """
+        pick = np.arange(len(self.ids)) if rows is None else np.asarray(rows, dtype=np.int64)
+        pick = pick[self.t_row[pick] < t_s]
+        if pick.size:
+            self._advance(pick, float(t_s))
+        self.t = max(self.t, float(t_s)) if rows is None else self.t
 
     def advance(self, dt_s: float) -> None:
-        """Drive every vehicle ``dt_s`` seconds along its trip or route."""
-        t_end = self.t + dt_s
+        """Drive every vehicle ``dt_s`` seconds (from the fleet's clock) along its trip or route."""
+        self.advance_to(self.t + dt_s)
+
+    def _advance(self, rows: NDArray[np.int64], t_end: float) -> None:
+        t0 = self.t_row[rows]
         budget = np.zeros(len(self.ids))
-        free = ~self.held
-        budget[free & (self.mode == _DRIVE)] = dt_s
-        waking = np.flatnonzero(free & (self.mode == _PAUSE) & (self.pause_until < t_end))
+        free = ~self.held[rows]
+        mode = self.mode[rows]
+        drive = rows[free & (mode == _DRIVE)]
+        budget[drive] = t_end - self.t_row[drive]
+        waking = rows[free & (mode == _PAUSE) & (self.pause_until[rows] < t_end)]
         if waking.size:
-            budget[waking] = t_end - np.maximum(self.pause_until[waking], self.t)
+            budget[waking] = t_end - np.maximum(self.pause_until[waking], self.t_row[waking])
             self.mode[waking] = _DRIVE
             renew = waking[self.after_pause_new_trip[waking]]
             self.after_pause_new_trip[waking] = False
             self._new_trip(renew)
-        self._drive(np.flatnonzero(budget > 0), budget, t_end)
-        for row in list(self._routes):
-            self._follow(row, dt_s)
-        self.t = t_end
+        self._drive(rows[budget[rows] > 0], budget, t_end)
+        if self._routes:
+            for row, start in zip(rows.tolist(), t0.tolist(), strict=True):
+                if row in self._routes:
+                    self._follow(row, t_end - start)
+        self.t_row[rows] = t_end
 
     def _new_trip(self, rows: NDArray[np.int64]) -> None:
         if not rows.size:

@@ -262,7 +262,7 @@ class _Run:
         row = self.row[rid]
         self.busy[row] = False
         if self.fleet.held[row]:
-            self.fleet.advance_to(self.now)
+            self.fleet.advance_to(self.now, np.array([row]))
             self.fleet.release(row)
         self._set_state(row, _AVAILABLE if self.online[row] else _OFFLINE)
         start = self.busy_since.pop(rid, None)
@@ -299,7 +299,7 @@ class _Run:
         self.engine.depart(inc, rid)
         row = self.row[rid]
         self._set_state(row, _EN_ROUTE, inc)
-        self.fleet.advance_to(self.now)
+        self.fleet.advance_to(self.now, np.array([row]))
         req = self.tracks[inc].request
         # The offer's ETA was from the phone's last fix: search a little beyond it first.
         limit = 1.25 * eta_s + 120.0 if math.isfinite(eta_s) else math.inf
@@ -322,7 +322,7 @@ class _Run:
         self.engine.arrive(inc, rid)
         self._set_state(self.row[rid], _ON_SCENE, inc)
         req = track.request
-        self.fleet.advance_to(self.now)
+        self.fleet.advance_to(self.now, np.array([self.row[rid]]))
         self.fleet.place(self.row[rid], req.edge, req.fraction)
         if math.isnan(track.first_arrival_s):
             track.first_arrival_s = self.now
