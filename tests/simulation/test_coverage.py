@@ -87,3 +87,23 @@ def test_bad_limit_is_refused(city):
 
     with pytest.raises(InvalidParameterError):
         CoverageProbe(city, limit_s=0)
+
+
+def test_region_probe_agrees_with_rank_on_its_motorways():
+    region = load_network()
+    probe = CoverageProbe(region)
+    rng = np.random.default_rng(0)
+    e = rng.choice(region.n_edges, 200)
+    lat, lng, heading = edge_points(region.arrays, e, rng.uniform(0, 1, e.size))
+    lat = lat + rng.normal(0, 8, e.size) / 111_000
+    lng = lng + rng.normal(0, 8, e.size) / 68_000
+    engine = DispatchEngine(region, clock=lambda: 0.0)
+    engine.update_positions([f"r{i}" for i in range(e.size)], lat, lng, ts=0.0, headings=heading)
+    got = probe.reach_s(lat, lng, heading)
+    assert 0 < np.isinf(got).sum() < len(probe)  # some gaps, not all
+    for j in range(0, len(probe), 9):
+        ranked = engine.rank(
+            float(probe.segments.lat[j]), float(probe.segments.lng[j]), k=1, max_eta_s=900.0
+        )
+        want = ranked[0].eta_s if ranked else np.inf
+        assert got[j] == pytest.approx(want, abs=1e-6)
