@@ -1,4 +1,7 @@
-"""Build synthetic road regions in southern China, reproducibly, at any scale.
+"""Load the bundled real road networks; build synthetic road regions at any scale.
+
+:func:`load_network` reads a network shipped in the package: the Lower Saxony region by
+default, central Helsinki by name (both OpenStreetMap, ODbL).
 
 :func:`synthetic_region_arrays` lays out two cities joined by a divided expressway, with
 national roads between and around them, centred near 23°N 113.5°E (between Guangzhou and
