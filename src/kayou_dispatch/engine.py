@@ -31,7 +31,6 @@ from kayou_dispatch.matching import (
     SnapCache,
     eta_matrix,
     explain_responder,
-    gather,
 )
 from kayou_dispatch.matching._validate import (
     check_exclude,
@@ -360,8 +359,30 @@ class DispatchEngine:
         skip = check_exclude(exclude)
         flat, flng, dest = self._incident(lat, lng, heading)
         self._catch_up()
-        cands = gather(self._index, self._snaps, needs=need_set, exclude=skip)
-        return self._ranker.rank(dest, flat, flng, cands, k=kk, max_eta_s=cap)
+        return self._rank_snapped(dest, flat, flng, kk, cap, need_set, skip)
+
+    def _rank_snapped(
+        self,
+        dest: Snap,
+        lat: float,
+        lng: float,
+        k: int,
+        max_eta_s: float,
+        needs: frozenset[str],
+        exclude: frozenset[str],
+    ) -> list[Candidate]:
+        """Rank for a snapped incident with checked options: the one call into matching."""
+        return self._ranker.rank_near(
+            dest,
+            lat,
+            lng,
+            self._index,
+            self._snaps,
+            k=k,
+            max_eta_s=max_eta_s,
+            needs=needs,
+            exclude=exclude,
+        )
 
     def _catch_up(self) -> None:
         """Apply what other processes wrote to the shared positions (no-op without them)."""
@@ -414,8 +435,7 @@ class DispatchEngine:
         self._catch_up()
         responder = self._index.get(responder_id)
         flat, flng, dest = self._incident(lat, lng, heading)
-        cands = gather(self._index, self._snaps, needs=need_set, exclude=skip)
-        ranking = self._ranker.rank(dest, flat, flng, cands, k=kk, max_eta_s=cap)
+        ranking = self._rank_snapped(dest, flat, flng, kk, cap, need_set, skip)
         return explain_responder(
             self._net,
             self._index,

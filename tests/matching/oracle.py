@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 from kayou_dispatch import Status
 
 
@@ -11,21 +13,33 @@ def brute_force_rank(engine, lat, lng, *, k=10, needs=(), max_eta_s=None, headin
     index = engine.index
     now = index.clock()
     dest = net.snap(lat, lng, heading=heading)
-    rows = []
+    tree = net.tree_to_snapped(dest)  # unbounded: the whole graph, every node's time
+    keep = []
     for rid in sorted(index):
         r = index.get(rid)
         if r.ts < now - index.position_ttl_s or r.status is not Status.AVAILABLE:
             continue
         if not set(needs) <= r.capabilities or rid in set(exclude):
             continue
-        headings = None if r.heading is None else [r.heading]
-        s = net.snap_many([r.lat], [r.lng], headings=headings, max_distance_m=1000.0)
-        if s.edge[0] < 0:
+        keep.append((rid, r))
+    rows = []
+    for headed in (False, True):  # each responder snapped on its own terms, in two batches
+        group = [(rid, r) for rid, r in keep if (r.heading is not None) == headed]
+        if not group:
             continue
-        t = float(net.travel_times_to_snapped(dest, s)[0])
-        if math.isinf(t) or (max_eta_s is not None and t > max_eta_s):
-            continue
-        rows.append((t, rid, r))
+        s = net.snap_many(
+            [r.lat for _, r in group],
+            [r.lng for _, r in group],
+            headings=[r.heading for _, r in group] if headed else None,
+            max_distance_m=1000.0,
+        )
+        on = s.edge >= 0
+        times = np.full(len(group), math.inf)
+        times[on] = tree.times(s._make(c[on] for c in s))
+        for (rid, r), t in zip(group, times.tolist(), strict=True):
+            if math.isinf(t) or (max_eta_s is not None and t > max_eta_s):
+                continue
+            rows.append((t, rid, r))
     rows.sort(key=lambda x: (x[0], x[1]))
     return rows[:k]
 

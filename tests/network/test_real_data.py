@@ -199,6 +199,21 @@ def test_truck_on_a_two_way_road_may_leave_either_way():
 
 
 @pytest.mark.parametrize("name", EXTRACTS)
+def test_every_node_snaps_to_itself(name):
+    # A responder standing on a node is at that node: distance 0, ETA from that node. Two
+    # nodes at one point (duplicated OSM nodes) are the same place: either will do.
+    net = _net(name)
+    lat, lng = net.node_lat, net.node_lng
+    res = net.snap_many(lat, lng)
+    assert (res.edge >= 0).all()
+    assert (res.distance_m == 0.0).all()
+    wrong = np.flatnonzero(res.node != np.arange(net.n_nodes))
+    got = res.node[wrong]
+    same_place = (got >= 0) & (lat[got] == lat[wrong]) & (lng[got] == lng[wrong])
+    assert same_place.all(), f"{(~same_place).sum()} nodes of {name} do not snap to themselves"
+
+
+@pytest.mark.parametrize("name", EXTRACTS)
 def test_node_times_match_networkx_dijkstra(name):
     net, g = _net(name), _graph(name)
     rev = g.reverse(copy=False)

@@ -242,3 +242,40 @@ def test_many_far_points_stay_cheap():
     many = net.snap_many(lats, lngs, max_distance_m=math.inf)
     assert (many.edge >= 0).all()
     assert many.distance_m.min() > 100_000.0
+
+
+@FAST
+@given(
+    st.lists(st.floats(0.0, 3.0), min_size=1, max_size=8),
+    st.lists(st.booleans(), min_size=8, max_size=8),
+    st.floats(0.0, 360.0),
+)
+def test_every_node_snaps_to_itself_even_on_sub_metre_edges(gaps_m, two_way, bearing):
+    # A chain of nodes a few centimetres to a few metres apart (short ramps, split ways):
+    # a node's own point is that node, at distance 0, even within 1 m of both ends of an
+    # edge. Nodes that coincide (gap 0) are one place: either will do.
+    lat0, lng0 = 22.70, 114.20
+    d = np.concatenate([[0.0], np.cumsum(gaps_m)])
+    b = math.radians(bearing)
+    lat = lat0 + d * math.cos(b) / M_PER_DEG
+    lng = lng0 + d * math.sin(b) / (M_PER_DEG * math.cos(math.radians(lat0)))
+    n = lat.shape[0]
+    u = list(range(n - 1))
+    v = list(range(1, n))
+    for i in range(n - 1):
+        if two_way[i]:
+            u.append(i + 1)
+            v.append(i)
+    length = [haversine_m(lat[a], lng[a], lat[c], lng[c]) for a, c in zip(u, v, strict=True)]
+    arrays = EdgeArrays.straight(
+        node_id=list(range(1, n + 1)), lat=lat, lng=lng, u=u, v=v,
+        length_m=length, travel_time_s=[1.0 + x for x in length],
+    )
+    net = RoadNetwork.from_arrays(arrays)
+    res = net.snap_many(net.node_lat, net.node_lng)
+    assert (res.distance_m == 0.0).all()
+    for i in range(net.n_nodes):
+        j = int(res.node[i])
+        assert j == i or (net.node_lat[j], net.node_lng[j]) == (net.node_lat[i], net.node_lng[i])
+        s = net.snap(float(net.node_lat[i]), float(net.node_lng[i]))
+        assert s.node == j and s.distance_m == 0.0

@@ -188,3 +188,22 @@ def test_grid_equals_the_exhaustive_search_on_real_roads(name):
                 fast.fraction[i],
                 fast.distance_m[i],
             )
+
+
+@pytest.mark.parametrize("offset_deg", [0.0225, 0.03, -0.0225, 0.05])
+@pytest.mark.parametrize("flip", [False, True])
+def test_far_point_ties_twins_to_the_lowest_edge(offset_deg, flip):
+    # Beyond 2 km every road is found by the STRtree's nearest search, which measures raw
+    # segments: twins drawn in opposite directions differ there by rounding. Ties are
+    # decided on canonical segments, so the lowest edge of the two-way road wins.
+    lat = [22.7, 22.7013]
+    lng = [114.2, 114.2071]
+    u, v = ([1, 0], [0, 1]) if flip else ([0, 1], [1, 0])
+    a = EdgeArrays.straight(node_id=[1, 2], lat=lat, lng=lng, u=u, v=v,
+                            length_m=[740.0, 740.0], travel_time_s=[60.0, 60.0])
+    net = RoadNetwork.from_arrays(a)
+    for t in np.linspace(0.05, 0.95, 7):
+        p = (lat[0] + t * (lat[1] - lat[0]) + offset_deg, lng[0] + t * (lng[1] - lng[0]))
+        res = net.snap_many([p[0]], [p[1]], max_distance_m=math.inf)
+        assert int(res.edge[0]) == 0
+        assert net.snap(*p, max_distance_m=math.inf).edge == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from kayou_dispatch.network import RoadNetwork, SnapArrays
 from kayou_dispatch.network.trips import Departures, departures_of
 from kayou_dispatch.spatial import ResponderIndex
 
-__all__ = ["CandidateSet", "gather", "LocalPlane", "SnapCache"]
+__all__ = ["CandidateSet", "gather", "gather_near", "LocalPlane", "SnapCache"]
 
 #: Responders farther than this from every (qualifying) road are off the network.
 OFF_NETWORK_M = 1000.0
@@ -36,7 +37,7 @@ class CandidateSet:
     slots
         Their index slots.
     names
-        The id of every index slot at the time (``names[slots[i]]`` is row i's id).
+        Their ids (``names[i]`` is row i's).
     lat, lng, heading
         Reported positions and headings (NaN: unknown).
     snaps
@@ -49,7 +50,7 @@ class CandidateSet:
     """
 
     slots: NDArray[np.int64]
-    names: tuple[str | None, ...]
+    names: Sequence[str]
     lat: NDArray[np.float64]
     lng: NDArray[np.float64]
     heading: NDArray[np.float64]
@@ -193,4 +194,25 @@ def gather(
     """Return the fresh, AVAILABLE responders with every need, not excluded, snapped."""
     slots, ids, lat, lng, heading = index._eligible(needs, exclude)
     snaps, dep, px, py = cache.get(slots, lat, lng, heading)
-    return CandidateSet(slots, ids, lat, lng, heading, snaps, dep, px, py)
+    names = [str(ids[i]) for i in slots.tolist()]
+    return CandidateSet(slots, names, lat, lng, heading, snaps, dep, px, py)
+
+
+def gather_near(
+    index: ResponderIndex,
+    cache: SnapCache,
+    lat: float,
+    lng: float,
+    radius_m: float,
+    *,
+    needs: frozenset[str],
+    exclude: frozenset[str],
+) -> CandidateSet:
+    """Return what :func:`gather` does, for responders within ``radius_m`` of a point only.
+
+    Only these responders are snapped (those that moved since their last snap): the cost
+    follows the disk, not the fleet.
+    """
+    slots, names, lat_, lng_, heading, _ = index._eligible_near(lat, lng, radius_m, needs, exclude)
+    snaps, dep, px, py = cache.get(slots, lat_, lng_, heading)
+    return CandidateSet(slots, names, lat_, lng_, heading, snaps, dep, px, py)

@@ -1,16 +1,21 @@
 """Rank responders by exact road travel time to an incident: the k fastest, found cheaply.
 
 Exact by construction: one reverse Dijkstra search from the incident, bounded at a time
-limit ``L``, gives every candidate whose travel time is ``<= L`` exactly (see
+limit ``L``, gives every responder whose travel time is ``<= L`` exactly (see
 :meth:`~kayou_dispatch.network.RoadNetwork.travel_times_to_snapped`) and tells that every
-other one takes longer. When at least ``k`` candidates arrive within ``L``, they hold the
+other one takes longer. When at least ``k`` responders arrive within ``L``, they hold the
 answer; otherwise ``L`` doubles (a few times, then the search goes unbounded), so the result
 always equals sorting every candidate's exact time.
 
-``L`` starts from a lower bound: the straight-line distance between snapped points at the
-network's top speed, for the k-th best such bound, times a ratio learned from past
-rankings (road time over that bound). A good start means one search, whose cost grows with
-the area it covers rather than with the network.
+Only what can matter is touched (:meth:`Ranker.rank_near`). A responder that arrives within
+``L`` has a snapped position within ``L * vmax`` of the incident's (``vmax``: the network's
+top speed; no road is shorter than the straight line) and so a reported position within
+``L * vmax + OFF_NETWORK_M``: only responders in that disk are gathered (from the H3
+index's cells) and snapped (those that moved), and the search itself settles only nodes
+within ``L * vmax`` (:mod:`~kayou_dispatch.network._nodegrid`). ``L`` starts from the k-th
+nearest responder by straight line, at the top speed, times a ratio learned from past
+rankings (road time over that bound): a good start means one search, whose cost grows with
+the area it covers rather than with the network or the fleet.
 """
 
 from __future__ import annotations
@@ -23,9 +28,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kayou_dispatch.geo import haversine_m_array
-from kayou_dispatch.matching.candidates import CandidateSet, LocalPlane
+from kayou_dispatch.matching.candidates import (
+    OFF_NETWORK_M,
+    CandidateSet,
+    LocalPlane,
+    SnapCache,
+    gather,
+)
 from kayou_dispatch.network import RoadNetwork, Snap, SnapArrays
-from kayou_dispatch.network.trips import Departures
+from kayou_dispatch.network.trips import Departures, DestinationTree
+from kayou_dispatch.spatial import ResponderIndex
 
 __all__ = ["Candidate", "Ranker"]
 
@@ -93,8 +105,98 @@ class Ranker:
         self._net = network
         self._lock = threading.Lock()
         self._ratio = 3.0  # road time / straight-line bound, learned
+        self._radius_m = 2000.0  # straight-line radius holding the k nearest, learned
         self.searches = 0  # searches run so far (for tests and benchmarks)
         self._plane = LocalPlane(network)
+        south, west, north, east = network.bounds
+        # No responder farther than this from a point of the network can snap to it.
+        self._span_m = (
+            haversine_m_array(np.array([south]), np.array([west]), north, east)[0]
+            + 2.0 * OFF_NETWORK_M
+        )
+
+    def rank_near(
+        self,
+        dest: Snap,
+        lat: float,
+        lng: float,
+        index: ResponderIndex,
+        cache: SnapCache,
+        *,
+        k: int,
+        max_eta_s: float = math.inf,
+        needs: frozenset[str] = frozenset(),
+        exclude: frozenset[str] = frozenset(),
+    ) -> list[Candidate]:
+        """Return the ``k`` fastest eligible responders of ``index`` to ``dest``.
+
+        Eligible: fresh, AVAILABLE, with every need, not excluded (as :func:`gather`).
+        Exactly :meth:`rank` over every eligible responder, touching only those near
+        enough to matter (see the module docstring).
+        """
+        vmax = self._net.max_speed_mps
+        if not 0.0 < vmax < math.inf:
+            return self.rank(
+                dest,
+                lat,
+                lng,
+                gather(index, cache, needs=needs, exclude=exclude),
+                k=k,
+                max_eta_s=max_eta_s,
+            )
+        plat, plng = dest.lat, dest.lng
+        with self._lock:
+            radius, ratio = self._radius_m, self._ratio
+        # The k nearest by straight line: a disk that holds k (or everyone).
+        while True:
+            radius = min(radius, self._span_m)
+            near = index._eligible_near(plat, plng, radius, needs, exclude)
+            if near[0].size >= k or radius >= self._span_m:
+                break
+            radius *= 4.0
+        dist = near[5]
+        if not dist.size:
+            return []
+        kk = min(k, dist.size)
+        d_k = float(np.partition(dist, kk - 1)[kk - 1])
+        self._learn_radius(d_k)
+        lb_k = max(d_k - OFF_NETWORK_M, 0.0) / vmax
+        limit = min(lb_k * ratio + 1.0, max_eta_s)
+        tries = 0
+        while True:
+            reach = limit * vmax + OFF_NETWORK_M
+            if reach > radius:
+                radius = min(reach, self._span_m) if reach < math.inf else self._span_m
+                near = index._eligible_near(plat, plng, radius, needs, exclude)
+            rows = np.flatnonzero(near[5] <= reach)
+            slots = near[0][rows]
+            snaps, dep, _, _ = cache.get(slots, near[2][rows], near[3][rows], near[4][rows])
+            on = np.flatnonzero(snaps.edge >= 0)
+            sub, dep = _rows(snaps, on), _dep_rows(dep, on)
+            tree = self._net.tree_to_snapped(dest, limit_s=limit, predecessors=True)
+            self.searches += 1
+            times = tree.times(sub, dep)
+            found = np.flatnonzero((times <= min(limit, max_eta_s)) & (times < math.inf))
+            if found.size >= kk or limit >= max_eta_s:
+                break
+            tries += 1
+            limit = min(2.0 * limit if tries < _BOUNDED_TRIES else math.inf, max_eta_s)
+        names = near[1]
+        row_names = [names[i] for i in rows[on].tolist()]
+        return self._top(
+            tree,
+            sub,
+            times,
+            found,
+            row_names,
+            near[2][rows[on]],
+            near[3][rows[on]],
+            lat,
+            lng,
+            k=k,
+            kk=kk,
+            lb_k=lb_k,
+        )
 
     def rank(
         self,
@@ -136,6 +238,40 @@ class Ranker:
                 break
             tries += 1
             limit = min(2.0 * limit if tries < _BOUNDED_TRIES else math.inf, max_eta_s)
+        names = cands.names
+        row_names = [names[i] for i in on.tolist()]
+        return self._top(
+            tree,
+            sub,
+            times,
+            found,
+            row_names,
+            cands.lat[on],
+            cands.lng[on],
+            lat,
+            lng,
+            k=k,
+            kk=kk,
+            lb_k=lb_k,
+        )
+
+    def _top(
+        self,
+        tree: DestinationTree,
+        sub: SnapArrays,
+        times: NDArray[np.float64],
+        found: NDArray[np.int64],
+        names: list[str],
+        rlat: NDArray[np.float64],
+        rlng: NDArray[np.float64],
+        lat: float,
+        lng: float,
+        *,
+        k: int,
+        kk: int,
+        lb_k: float,
+    ) -> list[Candidate]:
+        # The k fastest of the rows found within the search, with their routes' lengths.
         if not found.size:
             return []
         t = times[found]
@@ -146,21 +282,15 @@ class Ranker:
             found, t = found[keep], t[keep]
             if lb_k > 0.0:
                 self._learn(float(kth) / lb_k)
-        names, slots = cands.names, cands.slots[on[found]].tolist()
-        order = sorted(range(found.size), key=lambda i: (t[i], names[slots[i]]))[:k]
+        order = sorted(range(found.size), key=lambda i: (t[i], names[found[i]]))[:k]
         rows = found[order]
         legs = tree.legs(sub, rows.tolist())
         dist = tree.distances_m(legs)
-        at = on[rows]
-        straight = haversine_m_array(cands.lat[at], cands.lng[at], lat, lng)
+        straight = haversine_m_array(rlat[rows], rlng[rows], lat, lng)
         return [
-            Candidate(str(names[a]), float(e), float(d), float(s))
-            for a, e, d, s in zip(
-                cands.slots[at].tolist(),
-                times[rows].tolist(),
-                dist.tolist(),
-                straight.tolist(),
-                strict=True,
+            Candidate(names[r], float(e), float(d), float(s))
+            for r, e, d, s in zip(
+                rows.tolist(), times[rows].tolist(), dist.tolist(), straight.tolist(), strict=True
             )
         ]
 
@@ -183,6 +313,10 @@ class Ranker:
         with self._lock:
             target = min(max(observed * 1.2, 1.0), 1000.0)
             self._ratio = 0.7 * self._ratio + 0.3 * target
+
+    def _learn_radius(self, d_k: float) -> None:
+        with self._lock:
+            self._radius_m = 0.7 * self._radius_m + 0.3 * max(2.0 * d_k, 500.0)
 
     def times(
         self, dest: Snap, snaps: SnapArrays, dep: Departures, *, limit_s: float = math.inf

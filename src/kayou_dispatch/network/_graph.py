@@ -23,6 +23,7 @@ from scipy.sparse.csgraph import connected_components
 from kayou_dispatch.errors import InvalidParameterError, NetworkLoadError, OffNetworkError
 from kayou_dispatch.geo import validate_latlng, validate_latlng_array
 from kayou_dispatch.network._arrays import ARRAY_FIELDS, EdgeArrays, load_arrays, save_arrays
+from kayou_dispatch.network._nodegrid import NodeGrid
 from kayou_dispatch.network._nx import arrays_from_networkx, arrays_to_networkx
 from kayou_dispatch.network._twins import twin_edges
 from kayou_dispatch.network._validate import (
@@ -41,6 +42,10 @@ __all__ = ["DEFAULT_MAX_DISTANCE_M", "RoadNetwork"]
 #: How far a point may be from the nearest (qualifying) road when snapping, by default.
 #: Point-to-point queries (``travel_time``, ``route``, ``travel_times_to``) always use it.
 DEFAULT_MAX_DISTANCE_M = 1000.0
+# Bounded searches run on the subgraph of the nodes within reach (instead of the whole
+# graph) on networks this large, when at most 1 / _LOCAL_SHARE of the nodes are in reach.
+_LOCAL_MIN_NODES = 20_000
+_LOCAL_SHARE = 4
 
 
 def _largest_component(arrays: EdgeArrays) -> tuple[EdgeArrays, int, int]:
@@ -439,6 +444,10 @@ class RoadNetwork:
         return CSRGraph(a.n_nodes, a.u, a.v, a.travel_time_s)
 
     @cached_property
+    def _nodes(self) -> NodeGrid:
+        return NodeGrid(self._arrays.lat, self._arrays.lng)
+
+    @cached_property
     def _segments(self) -> SegmentIndex:
         a = self._arrays
         return SegmentIndex(
@@ -825,7 +834,24 @@ class RoadNetwork:
             destination,
             limit_s=limit,
             predecessors=predecessors,
+            within=self._search_area(destination, limit),
         )
+
+    def _search_area(self, destination: Snap, limit_s: float) -> NDArray[np.int64] | None:
+        # The nodes a search bounded at limit_s can settle (a superset, see _nodegrid), when
+        # they are few enough that searching their subgraph beats searching the whole graph
+        # (whose cost grows with the network, not with the area searched).
+        n = self.n_nodes
+        vmax = self.max_speed_mps
+        if not (limit_s < math.inf and n >= _LOCAL_MIN_NODES and 0.0 < vmax < math.inf):
+            return None
+        radius = limit_s * vmax * (1.0 + 1e-9) + 1.0
+        if not radius < 1e7:  # a quarter of the way round the earth: everything
+            return None
+        grid = self._nodes
+        if grid.count_within(destination.lat, destination.lng, radius) * _LOCAL_SHARE > n:
+            return None
+        return grid.within(destination.lat, destination.lng, radius)
 
     def route_snapped(self, start: Snap, end: Snap) -> Route:
         """Return :meth:`route` between points snapped already.

@@ -96,6 +96,9 @@ class CSRGraph:
         data = np.concatenate([r.data, [0.0, 0.0]])
         self._virtual = csr_matrix((data, indices, indptr), shape=(n + 1, n + 1))
         self._virtual_lock = threading.Lock()
+        # Network node -> subgraph row, -1 elsewhere: set and reset per local search.
+        self._local = np.full(n, -1, dtype=np.int32)
+        self._local_lock = threading.Lock()
 
     def times_from(self, node: int) -> NDArray[np.float64]:
         """Return the shortest time from ``node`` to every node (``inf`` if unreachable)."""
@@ -133,6 +136,64 @@ class CSRGraph:
             else:
                 dist, pred = dijkstra(g, directed=True, indices=self.n, limit=limit_s), None
         return dist[: self.n], pred
+
+    def times_to_entries_within(
+        self,
+        entries: Sequence[tuple[int, float]],
+        nodes: NDArray[np.int64],
+        *,
+        limit_s: float,
+        predecessors: bool = False,
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64] | None]:
+        """:meth:`times_to_entries` on the subgraph induced by ``nodes`` (sorted, unique).
+
+        Exact for every time up to ``limit_s`` when ``nodes`` holds every node that a path
+        of at most ``limit_s`` seconds can pass (see :mod:`~kayou_dispatch.network._nodegrid`):
+        nothing the size of the network is allocated or initialised. Returns the time of
+        each of ``nodes`` and, with ``predecessors``, the next node (a network node index;
+        ``n`` at an entry taken directly, negative where unreached).
+        """
+        s = nodes.shape[0]
+        if not s:
+            return np.zeros(0), (np.zeros(0, dtype=np.int64) if predecessors else None)
+        r = self.reverse
+        with self._local_lock:
+            local = self._local
+            local[nodes] = np.arange(s, dtype=np.int32)
+            lo = r.indptr[nodes]
+            counts = r.indptr[nodes + 1] - lo
+            total = int(counts.sum())
+            first = np.cumsum(counts) - counts
+            pos = np.repeat(lo - first, counts) + np.arange(total, dtype=np.int64)
+            cols = local[r.indices[pos]]
+            entry_cols = [int(local[a]) for a, _ in entries]
+            local[nodes] = -1
+        keep = cols >= 0
+        rows = np.repeat(np.arange(s, dtype=np.int64), counts)[keep]
+        cols, w = cols[keep], r.data[pos][keep]
+        ent = [(c, off) for c, (_, off) in zip(entry_cols, entries, strict=True) if c >= 0]
+        indptr = np.zeros(s + 2, dtype=np.int32)
+        np.cumsum(np.bincount(rows, minlength=s), out=indptr[1 : s + 1])
+        indptr[s + 1] = indptr[s] + len(ent)
+        sub = csr_matrix(
+            (
+                np.concatenate([w, [off for _, off in ent]]),
+                np.concatenate([cols, np.array([c for c, _ in ent], dtype=np.int32)]),
+                indptr,
+            ),
+            shape=(s + 1, s + 1),
+        )
+        if not predecessors:
+            dist = dijkstra(sub, directed=True, indices=s, limit=limit_s)
+            return dist[:s], None
+        dist, pred = dijkstra(
+            sub, directed=True, indices=s, limit=limit_s, return_predecessors=True
+        )
+        pred = pred[:s].astype(np.int64)
+        inside = (pred >= 0) & (pred < s)
+        nxt = np.where(pred == s, self.n, -1)
+        nxt[inside] = nodes[pred[inside]]
+        return dist[:s], nxt
 
     def edges_between(
         self, tails: NDArray[np.int64], heads: NDArray[np.int64]

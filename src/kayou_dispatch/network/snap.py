@@ -458,15 +458,18 @@ class SegmentIndex:
         )
         frac = min(max(frac, 0.0), 1.0)
         node = -1
-        for end, end_frac in ((int(self.v[e]), 1.0), (int(self.u[e]), 0.0)):
-            # _within_node's plane estimate first: only a near node needs the haversine.
-            nlat, nlng = float(self.node_lat[end]), float(self.node_lng[end])
-            ey = (slat - nlat) * _M_PER_DEG
-            ex = (slng - nlng) * float(self.node_sx[end])
-            if ex * ex + ey * ey > (2.5 * NODE_SNAP_M) ** 2:
-                continue
-            if self._within_node(np.array([slat]), np.array([slng]), np.array([end]))[0]:
-                node, frac = end, end_frac
+        u, v = int(self.u[e]), int(self.v[e])
+        near = [
+            self._node_distance(np.array([slat]), np.array([slng]), np.array([end]))[0]
+            if self._maybe_near(slat, slng, end)
+            else math.inf
+            for end in (u, v)
+        ]
+        # _finish's rule: the nearer end within NODE_SNAP_M, the tail on a tie.
+        if near[0] <= NODE_SNAP_M and near[0] <= near[1]:
+            node, frac = u, 0.0
+        elif near[1] <= NODE_SNAP_M:
+            node, frac = v, 1.0
         if node >= 0:
             slat, slng = float(self.node_lat[node]), float(self.node_lng[node])
         dist = np.array([_haversine_one(float(lats[0]), float(lngs[0]), slat, slng)])
@@ -597,10 +600,14 @@ class SegmentIndex:
         lngs: NDArray[np.float64],
         best: tuple[NDArray[np.int64], NDArray[np.float64]],
     ) -> None:
-        # The nearest segments in the network's plane (exact up to its distortion).
+        # The nearest segments in the network's plane (exact up to its distortion). The tree
+        # holds raw segments, whose plane distances differ by rounding between twins drawn in
+        # opposite directions; ties are decided on canonical segments, as everywhere else,
+        # so each found segment stands for its canonical one (the lowest edge's).
         pts = shapely.points(qx[rows], qy[rows])
         pairs = self.tree.query_nearest(pts, all_matches=True)
-        self._keep_best(rows[pairs[0]], pairs[1], lats, lngs, None, best, merge=True)
+        seg = self.seg_canon[pairs[1]]
+        self._keep_best(rows[pairs[0]], seg, lats, lngs, None, best, merge=True)
 
     def _keep_best(
         self,
@@ -765,8 +772,11 @@ class SegmentIndex:
         frac = np.clip(frac, 0.0, 1.0)
         node = np.full(s.shape[0], -1, dtype=np.int64)
         uu, vv = self.u[e], self.v[e]
-        at_v = self._within_node(slat, slng, vv)
-        at_u = self._within_node(slat, slng, uu)
+        d_v = self._node_distance(slat, slng, vv)
+        d_u = self._node_distance(slat, slng, uu)
+        # Within the rule of both ends (a sub-metre edge): the nearer end, the tail on a tie.
+        at_u = (d_u <= NODE_SNAP_M) & (d_u <= d_v)
+        at_v = (d_v <= NODE_SNAP_M) & ~at_u
         node[at_v] = vv[at_v]
         frac[at_v] = 1.0
         node[at_u] = uu[at_u]
@@ -798,19 +808,25 @@ class SegmentIndex:
         twin = np.full(n, -1, dtype=np.int64)
         return SnapArrays(out_edge, out_frac, dist, out_lat, out_lng, out_node, twin)
 
-    def _within_node(
+    def _maybe_near(self, lat: float, lng: float, end: int) -> bool:
+        # _node_distance's plane estimate in scalars (with room to spare): only a node that
+        # passes needs the vectorised check.
+        ey = (lat - float(self.node_lat[end])) * _M_PER_DEG
+        ex = (lng - float(self.node_lng[end])) * float(self.node_sx[end])
+        return ex * ex + ey * ey <= (2.5 * NODE_SNAP_M) ** 2
+
+    def _node_distance(
         self, lat: NDArray[np.float64], lng: NDArray[np.float64], node: NDArray[np.int64]
-    ) -> NDArray[np.bool_]:
-        # Haversine only where a generous plane estimate (good to far better than 1 % at a
-        # few metres) leaves the answer open.
+    ) -> NDArray[np.float64]:
+        # Great-circle distance to the node where it may be within the node rule, inf
+        # elsewhere: haversine only where a generous plane estimate (good to far better than
+        # 1 % at a few metres) leaves the answer open.
         nlat, nlng = self.node_lat[node], self.node_lng[node]
         dy = (lat - nlat) * _M_PER_DEG
         dx = (lng - nlng) * self.node_sx[node]
-        out = dx * dx + dy * dy <= (2.0 * NODE_SNAP_M) ** 2
-        close = np.flatnonzero(out)
-        out[close] = (
-            haversine_m_array(lat[close], lng[close], nlat[close], nlng[close]) <= NODE_SNAP_M
-        )
+        out = np.full(lat.shape[0], np.inf)
+        close = np.flatnonzero(dx * dx + dy * dy <= (2.0 * NODE_SNAP_M) ** 2)
+        out[close] = haversine_m_array(lat[close], lng[close], nlat[close], nlng[close])
         return out
 
     def edge_coords(self, edge: int, lo: float, hi: float) -> list[tuple[float, float]]:

@@ -127,6 +127,10 @@ class DestinationTree:
         Search only this far (inclusive): times above it are ``inf``.
     predecessors
         Keep the search tree, needed by :meth:`legs` and :meth:`route`.
+    within
+        Search only the subgraph induced by these nodes (sorted): exact up to ``limit_s``
+        when it holds every node within ``limit_s`` at the top speed of the destination
+        (:class:`~kayou_dispatch.network._nodegrid.NodeGrid`). ``None``: the whole graph.
     """
 
     def __init__(
@@ -138,6 +142,7 @@ class DestinationTree:
         *,
         limit_s: float = math.inf,
         predecessors: bool = False,
+        within: NDArray[np.int64] | None = None,
     ) -> None:
         self.arrays = arrays
         self.graph = graph
@@ -157,9 +162,47 @@ class DestinationTree:
                 t = self.dest_twin
                 entries.append((int(arrays.u[t]), (1.0 - dest.fraction) * float(tt[t])))
         self.entries = entries
-        self.to_dest, self.pred = graph.times_to_entries(
-            entries, limit_s=limit_s, predecessors=predecessors
-        )
+        self._within = within
+        self.pred: NDArray[np.int64] | NDArray[np.int32] | None
+        if within is None:
+            self._dist, self.pred = graph.times_to_entries(
+                entries, limit_s=limit_s, predecessors=predecessors
+            )
+        else:
+            self._dist, self.pred = graph.times_to_entries_within(
+                entries, within, limit_s=limit_s, predecessors=predecessors
+            )
+
+    def times_at(self, nodes: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Return the fastest time from each of these nodes to the destination (``inf``: none)."""
+        if self._within is None:
+            out: NDArray[np.float64] = self._dist[nodes]
+            return out
+        w = self._within
+        if not w.shape[0]:
+            return np.full(nodes.shape[0], math.inf)
+        k = np.minimum(np.searchsorted(w, nodes), w.shape[0] - 1)
+        return np.where(w[k] == nodes, self._dist[k], math.inf)
+
+    def _row(self, node: int) -> int:
+        # Where a node's time and step are kept (-1: outside the searched subgraph).
+        if self._within is None:
+            return node
+        w = self._within
+        k = int(np.searchsorted(w, node))
+        return k if k < w.shape[0] and int(w[k]) == node else -1
+
+    @property
+    def to_dest(self) -> NDArray[np.float64]:
+        """The fastest time from every node to the destination (``inf`` past the limit).
+
+        Built on demand after a local search (a network-sized array): prefer :meth:`times_at`.
+        """
+        if self._within is None:
+            return self._dist
+        out = np.full(self.graph.n, math.inf)
+        out[self._within] = self._dist
+        return out
 
     # --- times ----------------------------------------------------------------------------
 
@@ -172,8 +215,9 @@ class DestinationTree:
         them when the same origins are timed against many destinations.
         """
         dep = departures_of(self.arrays, origins) if departures is None else departures
-        d = self.to_dest
-        times = np.minimum(dep.off_a + d[dep.node_a], dep.off_b + d[dep.node_b])
+        times = np.minimum(
+            dep.off_a + self.times_at(dep.node_a), dep.off_b + self.times_at(dep.node_b)
+        )
         if self.dest.node is None:
             # Straight along one edge: only origins on the destination's edge or its twin.
             e, tw = origins.edge, origins.twin
@@ -220,9 +264,16 @@ class DestinationTree:
         a = self.arrays
         tt = a.travel_time_s.item
         head = a.v.item
-        d = self.to_dest.item
-        pred_item = self.pred.item
+        dist, pred, row = self._dist.item, self.pred.item, self._row
         n = self.graph.n
+
+        def d(node: int) -> float:
+            k = row(node)
+            return dist(k) if k >= 0 else math.inf
+
+        def pred_item(node: int) -> int:
+            return int(pred(row(node)))
+
         idx = np.asarray(rows, dtype=np.int64)
         ends = {de for de, _ in self._dest_edges()} if self.dest.node is None else set()
         out = []

@@ -684,6 +684,73 @@ class ResponderIndex:
             ids = tuple(self._ids)
             return slots, ids, col["lat"][slots], col["lng"][slots], col["heading"][slots]
 
+    def _eligible_near(
+        self,
+        lat: float,
+        lng: float,
+        radius_m: float,
+        needs: frozenset[str] = _EMPTY,
+        exclude: frozenset[str] = _EMPTY,
+    ) -> tuple[
+        NDArray[np.int64],
+        list[str],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+    ]:
+        """Return the fresh, AVAILABLE responders with all ``needs`` within ``radius_m``.
+
+        What :meth:`_eligible` returns, restricted to a great-circle disk (inclusive) and
+        found through the H3 buckets: the cost follows the cells of the disk and the
+        responders in them, not the fleet (the fleet is scanned only when the disk spans
+        more cells than hold anyone). Rows: slots in increasing order, ids, positions,
+        headings and distances to the centre.
+        """
+        with self._lock:
+            now = self._clock()
+            slots = self._all_slots()
+            if slots.size and radius_m < math.inf:
+                cell = h3i.latlng_to_cell(lat, lng, self._res)
+                k = rings_for_radius(radius_m, cell_edge_m(cell))
+                cover = None
+                if 3 * k * (k + 1) + 1 <= len(self._buckets):
+                    cover = disk_cover(lat, lng, cell, k, self._res)
+                slots = self._all_slots() if cover is None else np.unique(self._gather(cover.cells))
+            col = self._col
+            ok = (
+                col["alive"][slots]
+                & (col["ts"][slots] >= now - self._ttl)
+                & (col["status"][slots] == _AVAILABLE)
+            )
+            slots = slots[ok]
+            if radius_m < math.inf:
+                box = _in_cap_box(col["lat"][slots], col["lng"][slots], lat, lng, radius_m)
+                slots = slots[box]
+            dist = haversine_m_array(col["lat"][slots], col["lng"][slots], lat, lng)
+            inside = dist <= radius_m
+            slots, dist = slots[inside], dist[inside]
+            ids = self._ids
+            names = [ids[i] for i in slots.tolist()]
+            keep = None
+            if exclude:
+                keep = np.fromiter((x not in exclude for x in names), bool, len(names))
+            if needs and slots.size:
+                caps = self._caps
+                has = np.fromiter((needs <= caps[i] for i in slots.tolist()), bool, slots.size)
+                keep = has if keep is None else keep & has
+            if keep is not None:
+                slots, dist = slots[keep], dist[keep]
+                names = [x for x, y in zip(names, keep.tolist(), strict=True) if y]
+            return (
+                slots,
+                names,
+                col["lat"][slots],
+                col["lng"][slots],
+                col["heading"][slots],
+                dist,
+            )
+
     def _gather(self, cells: Iterable[int]) -> NDArray[np.int64]:
         buckets = self._buckets
         lists = [b for b in map(buckets.get, cells) if b]

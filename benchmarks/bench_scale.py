@@ -1,0 +1,246 @@
+"""Rank at national scale: cost beside scipy's Dijkstra, as the fleet and the network grow.
+
+Networks (all seeded):
+
+* ``synthetic_region(seed=20261202, size=2_000_000)`` (``--size``): two 150 m-block city
+  grids the size of a province joined by an expressway (about 2 million nodes);
+* ``../shared/data/lower_saxony_main_roads.osm.pbf`` (94k nodes, 103 x 125 km, motorways),
+  read with ``RoadNetwork.from_osm`` (skipped with a message when absent).
+
+On each: 100, 10,000 and 1,000,000 online responders (``--responders``) on random edges a
+few metres off the road, a tenth with a heading along their road. For each fleet size:
+
+* ``rank(k=10)`` median / p99 over ``--incidents`` incidents on random edges;
+* the next rank right after 20,000 single ``update_position`` calls, and right after the
+  whole fleet moved once (one bulk ``update_positions``), median of 3 rounds;
+* a rural case: incidents with no responder within 40 km (the fleet is placed outside
+  40 km discs around them);
+* beside each, on the same incidents: one full ``scipy.sparse.csgraph.dijkstra`` from the
+  incident's node on the reversed graph, and the same told the 10th ETA in advance
+  (``limit=``): the baselines the issue names.
+
+Also load-to-first-rank (``RoadNetwork.load`` of the saved ``.npz`` then one rank), and
+resident memory per node (after every structure the queries use is built) and per
+responder. Every ranking is exact; the first incidents of each case are checked against
+the brute-force oracle (every responder's exact time, sorted) and the run says so.
+
+Run ``python benchmarks/bench_scale.py`` (about 10-20 minutes at 2M nodes on 2 cores;
+``--size 250000 --responders 100 10000 100000`` for a quick look). It prints a table and
+asserts nothing about time: compare the columns of one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from scipy.sparse.csgraph import dijkstra
+
+from kayou_dispatch import DispatchEngine, RoadNetwork, synthetic_region
+
+SEED = 20261202
+LOWER_SAXONY = (
+    Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "lower_saxony_main_roads.osm.pbf"
+)
+RURAL_M = 40_000.0
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process, bytes."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+def place(
+    net: RoadNetwork, rng: np.random.Generator, n: int, avoid: list[tuple[float, float]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` points on random edges ~2 m off the road, none within RURAL_M of ``avoid``."""
+    from kayou_dispatch.geo import haversine_m_array
+
+    lats, lngs = [], []
+    got = 0
+    while got < n:
+        m = int((n - got) * 1.3) + 16
+        e = rng.integers(0, net.n_edges, m)
+        f = rng.uniform(0.0, 1.0, m)
+        u, v = net.edge_u[e], net.edge_v[e]
+        lat = net.node_lat[u] + f * (net.node_lat[v] - net.node_lat[u]) + rng.normal(0, 2e-5, m)
+        lng = net.node_lng[u] + f * (net.node_lng[v] - net.node_lng[u]) + rng.normal(0, 2e-5, m)
+        ok = np.ones(m, dtype=bool)
+        for a, b in avoid:
+            ok &= haversine_m_array(lat, lng, a, b) > RURAL_M + 1000.0
+        lats.append(lat[ok])
+        lngs.append(lng[ok])
+        got += int(ok.sum())
+    lat, lng = np.concatenate(lats)[:n], np.concatenate(lngs)[:n]
+    heading = np.full(n, np.nan)
+    some = np.flatnonzero(rng.random(n) < 0.1)
+    heading[some] = rng.uniform(0.0, 360.0, some.size)
+    return lat, lng, heading
+
+
+def incidents(net: RoadNetwork, rng: np.random.Generator, n: int) -> list[tuple[float, float]]:
+    e = rng.integers(0, net.n_edges, n)
+    f = rng.uniform(0.0, 1.0, n)
+    u, v = net.edge_u[e], net.edge_v[e]
+    lat = net.node_lat[u] + f * (net.node_lat[v] - net.node_lat[u])
+    lng = net.node_lng[u] + f * (net.node_lng[v] - net.node_lng[u])
+    return list(zip(lat.tolist(), lng.tolist(), strict=True))
+
+
+def rural_points(net: RoadNetwork, rng: np.random.Generator, n: int) -> list[tuple[float, float]]:
+    """Incident points at least RURAL_M inside the network's extent (so a 40 km hole fits)."""
+    south, west, north, east = net.bounds
+    dlat = RURAL_M / 111_195.0
+    dlng = dlat / math.cos(math.radians(0.5 * (south + north)))
+    pts = incidents(net, rng, 20 * n)
+    inner = [
+        p for p in pts
+        if south + dlat < p[0] < north - dlat and west + dlng < p[1] < east - dlng
+    ]
+    return inner[:n] if len(inner) >= n else pts[:n]
+
+
+def ms(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1e3
+
+
+def stats(xs: list[float]) -> str:
+    if not xs:
+        return "-"
+    return f"{statistics.median(xs):8.2f} / {float(np.percentile(xs, 99)):8.2f}"
+
+
+def baselines(
+    net: RoadNetwork, pts: list[tuple[float, float]], kth: list[float]
+) -> tuple[list[float], list[float]]:
+    """Full scipy Dijkstra and scipy told the 10th ETA (limit=), from each incident's node."""
+    graph = net._graph.reverse
+    full, limited = [], []
+    for (lat, lng), limit in zip(pts, kth, strict=True):
+        s = net.snap(lat, lng)
+        node = int(net.edge_u[s.edge])
+        full.append(ms(lambda node=node: dijkstra(graph, indices=node)))
+        if math.isfinite(limit):
+            limited.append(
+                ms(lambda node=node, limit=limit: dijkstra(graph, indices=node, limit=limit))
+            )
+    return full, limited
+
+
+def check_exact(engine: DispatchEngine, pts: list[tuple[float, float]], n: int) -> bool:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.matching.oracle import brute_force_rank
+
+    for lat, lng in pts[:n]:
+        got = [(c.responder_id, c.eta_s) for c in engine.rank(lat, lng, k=10)]
+        want = [(r, t) for t, r, _ in brute_force_rank(engine, lat, lng, k=10)]
+        if got != want:
+            return False
+    return True
+
+
+def run_network(name: str, net: RoadNetwork, fleet_sizes: list[int], n_inc: int) -> None:
+    rng = np.random.default_rng(SEED)
+    print(f"\n== {name}: {net.n_nodes:,} nodes, {net.n_edges:,} edges")
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "net.npz"
+        net.save(path)
+        gc.collect()
+        rss0 = rss_bytes()
+        t0 = time.perf_counter()
+        loaded = RoadNetwork.load(path)
+        probe = DispatchEngine(loaded, clock=lambda: 0.0)
+        lat, lng = incidents(loaded, rng, 1)[0]
+        probe.update_position("probe", lat, lng)
+        probe.rank(lat, lng, k=10)
+        first = time.perf_counter() - t0
+        loaded.snap_many(loaded.node_lat[:1000], loaded.node_lng[:1000])
+        rss1 = rss_bytes()
+        print(f"load to first rank: {first:.2f} s; memory {(rss1 - rss0) / net.n_nodes:.0f} "
+              "bytes per node (arrays, snapping grid, sparse graphs, node grid)")
+        del probe
+    net = loaded
+    pts = incidents(net, rng, n_inc)
+    rural = rural_points(net, rng, max(n_inc // 10, 5))
+    print(f"{'responders':>10} | {'rank p50 / p99 ms':>19} | {'full scipy ms':>13} | "
+          f"{'scipy limit ms':>14} | {'after 20k single':>16} | {'after fleet moved':>17} | "
+          f"{'rural p50 / p99':>19} | {'rural scipy lim':>15} | B/responder | exact")
+    for n in fleet_sizes:
+        gc.collect()
+        r0 = rss_bytes()
+        engine = DispatchEngine(net, clock=lambda: 0.0)
+        lat, lng, heading = place(net, rng, n, rural)
+        ids = [f"t{i}" for i in range(n)]
+        engine.update_positions(ids, lat, lng, headings=heading)
+        engine.rank(*pts[0], k=10)  # warm: snaps the responders near one incident
+        per_resp = (rss_bytes() - r0) / n
+        t_rank, kth = [], []
+        for p in pts:
+            t_rank.append(ms(lambda p=p: kth.append(
+                (lambda c: c[-1].eta_s if len(c) == 10 else math.inf)(engine.rank(*p, k=10))
+            )))
+        full, limited = baselines(net, pts, kth)
+        after_single, after_move = [], []
+        for r in range(3):
+            sel = rng.integers(0, n, min(20_000, n))
+            jlat = lat[sel] + rng.normal(0, 1e-4, sel.size)
+            jlng = lng[sel] + rng.normal(0, 1e-4, sel.size)
+            for i, a, b in zip(sel.tolist(), jlat.tolist(), jlng.tolist(), strict=True):
+                engine.update_position(ids[i], a, b, ts=float(r + 1))
+            after_single.append(ms(lambda r=r: engine.rank(*pts[r], k=10)))
+            lat = lat + rng.normal(0, 1e-4, n)
+            lng = lng + rng.normal(0, 1e-4, n)
+            engine.update_positions(ids, lat, lng, headings=heading, ts=np.full(n, r + 1.5))
+            after_move.append(ms(lambda r=r: engine.rank(*pts[r + 3], k=10)))
+        t_rural, kth_rural = [], []
+        for p in rural:
+            t_rural.append(ms(lambda p=p: kth_rural.append(
+                (lambda c: c[-1].eta_s if len(c) == 10 else math.inf)(engine.rank(*p, k=10))
+            )))
+        _, rural_limited = baselines(net, rural, kth_rural)
+        exact = check_exact(engine, pts + rural, 3) if n <= 20_000 else "(checked at <=20k)"
+        print(f"{n:>10,} | {stats(t_rank):>19} | {statistics.median(full):13.2f} | "
+              f"{statistics.median(limited) if limited else math.nan:14.2f} | "
+              f"{statistics.median(after_single):16.2f} | {statistics.median(after_move):17.2f} | "
+              f"{stats(t_rural):>19} | "
+              f"{statistics.median(rural_limited) if rural_limited else math.nan:15.2f} | "
+              f"{per_resp:11.0f} | {exact}")
+        del engine
+        gc.collect()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=2_000_000)
+    parser.add_argument("--responders", type=int, nargs="+", default=[100, 10_000, 1_000_000])
+    parser.add_argument("--incidents", type=int, default=200)
+    parser.add_argument("--skip-synthetic", action="store_true")
+    args = parser.parse_args()
+    if LOWER_SAXONY.is_file():
+        run_network(
+            "Lower Saxony main roads", RoadNetwork.from_osm(LOWER_SAXONY),
+            args.responders, args.incidents,
+        )
+    else:
+        print(f"{LOWER_SAXONY} not present: skipping the real regional network")
+    if not args.skip_synthetic:
+        t0 = time.perf_counter()
+        net = synthetic_region(seed=SEED, size=args.size)
+        print(f"\n(built synthetic_region size={args.size:,} in {time.perf_counter() - t0:.1f} s)")
+        run_network(f"synthetic_region {args.size:,}", net, args.responders, args.incidents)
+
+
+if __name__ == "__main__":
+    main()
