@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import subprocess
 import sys
@@ -46,6 +47,23 @@ def _positive_float(text: str) -> float:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
+
+
+def _hours(text: str) -> float:
+    value = _positive_float(text)
+    if value > 168:
+        raise argparse.ArgumentTypeError(f"hours must be at most 168 (7 days), got {text!r}")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a share in [0, 1], got {text!r}")
     return value
 
 
@@ -95,9 +113,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "(bundled city centre; with --serious-on-highway 0), an OSM extract "
         "(.osm.pbf/.osm/.osm.bz2) or a saved network (.npz)",
     )
-    sim.add_argument(
-        "--hours", type=_positive_float, default=24.0, help="simulated hours (24; at most 168)"
-    )
+    sim.add_argument("--hours", type=_hours, default=24.0, help="simulated hours (24; at most 168)")
     sim.add_argument(
         "--responders", type=_positive_int, default=300, help="volunteer drivers online (300)"
     )
@@ -116,7 +132,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument(
         "--serious-on-highway",
-        type=float,
+        type=_share,
         default=0.7,
         metavar="SHARE",
         help="share of serious requests on motorway/trunk roads (0.7; 0 for a city network)",
@@ -227,21 +243,41 @@ def _load(parser: argparse.ArgumentParser, spec: str) -> Any:
         parser.error(f"--network: {exc}")
 
 
-def _check_out(parser: argparse.ArgumentParser, out: str) -> Path:
-    """Make sure the output folder can be written, before anything is simulated."""
+def _check_out(parser: argparse.ArgumentParser, out: str) -> list[Path]:
+    """Make sure the output folder can be written, before anything else; return the
+    folders this created (removed again if a later check fails)."""
     import tempfile
 
     folder = Path(out)
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".kayou-write-test-"):
             pass
     except OSError as exc:
+        _remove(created)
         parser.error(f"--out: cannot write to {out!r} ({exc.strerror or exc})")
-    return folder
+    return created
+
+
+def _remove(folders: list[Path]) -> None:
+    for p in folders:  # deepest first
+        with contextlib.suppress(OSError):
+            p.rmdir()
 
 
 def _simulate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    # The cheap checks come first (argparse already checked the numbers), so bad input
+    # fails fast; then the folder; then what needs the library, undoing the folder on error.
+    created = _check_out(parser, args.out)
+    try:
+        return _simulate_checked(parser, args)
+    except SystemExit:
+        _remove(created)
+        raise
+
+
+def _simulate_checked(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from kayou_dispatch import KayouDispatchError
     from kayou_dispatch.simulation import Scenario, get_policies, replicate
     from kayou_dispatch.simulation.report import format_summary, write_outputs
@@ -272,7 +308,6 @@ def _simulate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         scenario.check_network(network)
     except KayouDispatchError as exc:
         parser.error(f"--network: {exc}")
-    _check_out(parser, args.out)
     print(f"network: {network} ({time.perf_counter() - t0:.1f} s)")
     share = scenario.hours / 24
     print(

@@ -165,3 +165,11 @@ def test_cli_unwritable_out_fails_before_work(tmp_path, capsys):
     assert info.value.code == 2
     assert time.perf_counter() - t0 < 5.0  # a second here; generous for a loaded CI machine
     assert "--out: cannot write" in capsys.readouterr().err
+
+
+def test_cli_bad_input_after_the_folder_check_leaves_no_folder(tmp_path, capsys):
+    out = tmp_path / "new" / "deeper"
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", "--policy", "nope", "--out", str(out)])
+    assert info.value.code == 2 and "unknown policy" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
