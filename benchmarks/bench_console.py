@@ -145,15 +145,17 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--network", default="default", help="'default' (bundled) or an OSM extract / .npz"
+        "--network",
+        default="helsinki",
+        help="a bundled network name ('helsinki', 'default': the region) or an OSM extract / .npz",
     )
     parser.add_argument("--screenshot", default=None, help="save a screenshot here")
     args = parser.parse_args()
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
         raise SystemExit("needs Debian's chromium and chromium-driver")
     folder = Path(tempfile.mkdtemp(prefix="bench-console-"))
-    if args.network == "default":
-        net = load_network()
+    if args.network in ("default", "helsinki", "lower_saxony"):
+        net = load_network(args.network)
     elif args.network.endswith(".npz"):
         net = RoadNetwork.load(args.network)
     else:

@@ -259,7 +259,7 @@ def load_server(tmp: Path, seconds: float, redis_url: str | None) -> list:
     path.write_text(json.dumps(tokens))
     port = free_port()
     cmd = [sys.executable, "-m", "kayou_dispatch.cli", "serve", "--port", str(port)]
-    cmd += ["--tokens", str(path)]
+    cmd += ["--tokens", str(path), "--network", "helsinki"]
     if redis_url is not None:
         cmd += ["--redis", redis_url]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)

@@ -34,8 +34,10 @@ class PreferServiceVehicles(Policy):
         return (pro + rest)[:k]
 
 
-network = load_network()
-scenario = Scenario(hours=2, responders=200, service_vehicles=10, share=0.2, seed=7)
+network = load_network("helsinki")
+scenario = Scenario(
+    hours=2, responders=200, service_vehicles=10, share=0.2, seed=7, serious_on_highway=0
+)
 policies = [
     BUILTIN_POLICIES["straight-line/sequential"],
     BUILTIN_POLICIES["road-eta/sequential"],

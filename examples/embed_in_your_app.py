@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from kayou_dispatch import DispatchEngine, load_network
 from kayou_dispatch.server import create_app
 
-engine = DispatchEngine(load_network())
+engine = DispatchEngine(load_network("helsinki"))
 tokens = {
     "ops-console": {"role": "dispatcher"},
     "phone-17": {"role": "responder", "responder_id": "truck-17"},

@@ -46,7 +46,7 @@ async def consumer(queue: asyncio.Queue, engine: DispatchEngine) -> int:
 
 
 async def main() -> None:
-    engine = DispatchEngine(load_network())
+    engine = DispatchEngine(load_network("helsinki"))
     queue: asyncio.Queue = asyncio.Queue()
     t0 = time.perf_counter()
     _, applied = await asyncio.gather(

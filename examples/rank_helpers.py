@@ -9,7 +9,7 @@ import numpy as np
 
 from kayou_dispatch import DispatchEngine, load_network
 
-net = load_network()
+net = load_network("helsinki")
 now = 1_000.0
 engine = DispatchEngine(net, clock=lambda: now, capabilities={"tow", "crane", "tyre"})
 

@@ -98,7 +98,9 @@ class ServeProcess:
 
     def __init__(self, workdir: Path, *args: str, name: str = "server") -> None:
         self.port = free_port()
-        self.args = ["--port", str(self.port), *args]
+        # The fixtures' fleets are in central Helsinki (the default network is regional).
+        network = [] if "--network" in args else ["--network", "helsinki"]
+        self.args = ["--port", str(self.port), *network, *args]
         self.log = workdir / f"{name}.log"
         self.proc: subprocess.Popen | None = None
 

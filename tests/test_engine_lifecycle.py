@@ -25,7 +25,7 @@ class Clock:
 
 @pytest.fixture(scope="module")
 def net():
-    return load_network()
+    return load_network("helsinki")
 
 
 def fleet(engine, net, n=60, seed=0):

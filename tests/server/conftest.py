@@ -21,7 +21,7 @@ SCENE = (60.1705, 24.9410)
 
 @pytest.fixture(scope="session")
 def network():
-    return load_network()
+    return load_network("helsinki")
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ def seed_fleet(base, n=300, seed=1):
     """n responders spread over the bundled network, sent in one bulk call."""
     from kayou_dispatch import load_network
 
-    net = load_network()
+    net = load_network("helsinki")
     rng = random.Random(seed)
     nodes = [rng.randrange(net.n_nodes) for _ in range(n)]
     rows = [

@@ -128,9 +128,9 @@ def test_bad_options_and_ids_are_typed_errors(redis_url):
     store = RedisPositions(redis_url)
     with pytest.raises(InvalidParameterError, match="tabs or newlines"):
         write(store, "bad\tid", 22.7, 114.25, ts=1.0)
-    engine = DispatchEngine(load_network(), redis=redis_url)
+    engine = DispatchEngine(load_network("helsinki"), redis=redis_url)
     with pytest.raises(InvalidParameterError, match="tabs or newlines"):
         engine.update_position("bad\nid", 60.17, 24.94)
     assert "bad\nid" not in engine  # refused before anything changed
     with pytest.raises(InvalidParameterError, match="redis"):
-        DispatchEngine(load_network(), redis="http://example.com")
+        DispatchEngine(load_network("helsinki"), redis="http://example.com")

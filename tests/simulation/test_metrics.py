@@ -62,7 +62,7 @@ def test_plots_write_pngs(tmp_path):
     }
     plot_ecdf(recs, tmp_path / "ecdf.png")
     plot_response_by_hour(recs, tmp_path / "hour.png")
-    net = load_network()
+    net = load_network("helsinki")
     lat, lng = net.node_latlng(0)
     plot_map(
         net,

@@ -18,13 +18,15 @@ from kayou_dispatch.simulation.runner import TRACK_STATUS
 
 from ..browser import js_errors, start_browser, wait_for
 
-SMALL = Scenario(hours=1.0, responders=120, service_vehicles=4, share=0.2, seed=5)
+SMALL = Scenario(
+    hours=1.0, responders=120, service_vehicles=4, share=0.2, seed=5, serious_on_highway=0
+)
 POLICY = BUILTIN_POLICIES["road-eta/sequential"]
 
 
 @pytest.fixture(scope="module")
 def net():
-    return load_network()
+    return load_network("helsinki")
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +103,9 @@ def test_replay_thins_frames_to_the_point_budget_and_keeps_the_end(net, day):
     assert len(times) <= 11 and times[-1] == pytest.approx(day.tracks.times_s[-1], abs=0.1)
     with pytest.raises(InvalidParameterError, match="max_points"):
         replay_data(net, SMALL, day, max_points=0)
-    plain = simulate(net, Scenario(hours=0.2, responders=20, share=0.05), POLICY)
+    plain = simulate(
+        net, Scenario(hours=0.2, responders=20, share=0.05, serious_on_highway=0), POLICY
+    )
     with pytest.raises(InvalidParameterError, match="no tracks"):
         replay_data(net, SMALL, plain)
 
@@ -121,6 +125,33 @@ def test_replay_html_is_one_self_contained_file(net, day, tmp_path):
     assert any("KayouMap" in text for _, text in parser.scripts)
 
 
+def status_at(tracks, t):
+    """Each responder's status at ``t`` from the change log (float32 times, as the page)."""
+    st = np.zeros(len(tracks.ids), dtype=np.int64)
+    for ts, row, code in zip(
+        tracks.change_s.astype(np.float32).tolist(),
+        tracks.change_row.tolist(),
+        tracks.change_status.tolist(),
+        strict=True,
+    ):
+        if ts <= t:
+            st[row] = code
+    return st
+
+
+def test_change_log_agrees_with_the_frames(day):
+    tr = day.tracks
+    assert tr.change_s.size > 50 and (np.diff(tr.change_s) >= 0).all()
+    for f in range(0, tr.times_s.size, 7):  # a frame holds the state before its second's events
+        t = tr.times_s[f]
+        before = np.zeros(len(tr.ids), dtype=np.int64)
+        for ts, row, code in zip(tr.change_s, tr.change_row, tr.change_status, strict=True):
+            if ts < t:
+                before[row] = code
+        assert (before == tr.status[f]).all()
+    assert {1, 2, 3, 4} <= set(tr.change_status.tolist())  # offers, accepts, drives, arrivals
+
+
 @pytest.mark.browser
 def test_replay_page_plays_in_chromium(net, day, tmp_path):
     path = write_replay(tmp_path / "replay.html", net, SMALL, day)
@@ -133,6 +164,11 @@ def test_replay_page_plays_in_chromium(net, day, tmp_path):
         browser.get(path.as_uri())
         wait_for(browser, "!!window.kayouReplay")
         start = browser.execute_script("return window.kayouReplay.time()")
+        # It opens on a recorded frame, the busiest: offers and assignments on the map.
+        assert any(abs(start - f) < 0.01 for f in day.tracks.times_s)
+        opened = browser.execute_script("return window.kayouReplay.drawn()")
+        busy = status_at(day.tracks, start)
+        assert opened["lines"] == int(((busy >= 1) & (busy <= 3)).sum()) > 0
         slider = browser.find_element(By.ID, "slider")
         width = slider.size["width"]
         # Drag the slider to a quarter of the day: the map shows that moment.
@@ -141,7 +177,7 @@ def test_replay_page_plays_in_chromium(net, day, tmp_path):
         end_s = day.tracks.times_s[-1]
         assert t != start and 0.1 * end_s < t < 0.4 * end_s
         drawn = browser.execute_script("return window.kayouReplay.drawn()")
-        on_duty = int((day.tracks.status[np.searchsorted(day.tracks.times_s, t) - 1] != 5).sum())
+        on_duty = int((status_at(day.tracks, t) != 5).sum())
         assert drawn["responders"] == on_duty > 0
         open_now = [
             r
@@ -152,6 +188,34 @@ def test_replay_page_plays_in_chromium(net, day, tmp_path):
         assert browser.find_element(By.ID, "clock").text.count(":") == 1
         browser.find_element(By.ID, "play").click()
         wait_for(browser, f"window.kayouReplay.time() > {t + 30}")
+        assert js_errors(browser) == []
+    finally:
+        browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.mark.browser
+def test_replay_coverage_layer_on_the_region(tmp_path):
+    region = load_network()
+    sc = Scenario(hours=0.5, responders=30, service_vehicles=2, share=0.05, seed=4)
+    day = simulate(region, sc, POLICY, track_every_s=30.0)
+    path = write_replay(tmp_path / "replay.html", region, sc, day)
+    data = replay_data(region, sc, day)
+    assert data["coverage"]["segments"] == len(day.coverage.segments) > 300
+    assert data["tracks"]["scale"] < data["network"]["scale"]  # 100 km: coarser uint16 steps
+    profile = tempfile.mkdtemp(prefix="kayou-chromium-")
+    browser = start_browser(profile)
+    try:
+        from selenium.webdriver.common.by import By
+
+        browser.get(path.as_uri())
+        wait_for(browser, "!!window.kayouReplay")
+        assert browser.execute_script("return window.kayouReplay.map.overlay.length") == 0
+        browser.find_element(By.ID, "coverage").click()
+        n = wait_for(browser, "window.kayouReplay.map.overlay.length")
+        assert n == len(data["coverage"]["offsets"]) - 1
+        # Trucks drawn where the tracks put them: inside the region, on its roads' extent.
+        assert browser.execute_script("return window.kayouReplay.drawn().responders") > 0
         assert js_errors(browser) == []
     finally:
         browser.quit()

@@ -14,12 +14,14 @@ from kayou_dispatch.simulation import (
     simulate,
 )
 
-SMALL = Scenario(hours=1.5, responders=150, service_vehicles=6, share=0.2, seed=11)
+SMALL = Scenario(
+    hours=1.5, responders=150, service_vehicles=6, share=0.2, seed=11, serious_on_highway=0
+)
 
 
 @pytest.fixture(scope="module")
 def net():
-    return load_network()
+    return load_network("helsinki")
 
 
 def _strip_wall(metrics):
@@ -100,6 +102,14 @@ def test_cli_simulate_writes_outputs(tmp_path, capsys):
             "straight-line/sequential",
             "--seed",
             "2",
+            "--network",
+            "helsinki",
+            "--serious-on-highway",
+            "0",
+            "--replications",
+            "2",
+            "--jobs",
+            "1",
             "--out",
             str(out),
         ]
@@ -108,12 +118,13 @@ def test_cli_simulate_writes_outputs(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "road-eta/sequential" in printed and "resp p90" in printed
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) == {"scenario", "policies"}
+    assert set(metrics) == {"scenario", "policies", "replications", "paired"}
     assert set(metrics["policies"]) == {"road-eta/sequential", "straight-line/sequential"}
     assert metrics["scenario"]["responders"] == 120
     lines = (out / "incidents.csv").read_text().splitlines()
-    assert lines[0].startswith("policy,incident_id,kind")
-    assert len(lines) == 1 + 2 * metrics["policies"]["road-eta/sequential"]["incidents"]
+    assert lines[0].startswith("replication,policy,incident_id,kind")
+    per_rep = metrics["policies"]["road-eta/sequential"]["incidents"]["values"]
+    assert len(lines) == 1 + 2 * sum(per_rep)
     for png in ("response_ecdf.png", "response_by_hour.png", "map.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     replay = (out / "replay.html").read_text()
@@ -128,6 +139,11 @@ def test_cli_simulate_writes_outputs(tmp_path, capsys):
         (["simulate", "--hours", "0"], "must be a number > 0"),
         (["simulate", "--responders", "-5"], "must be a whole number >= 1"),
         (["simulate", "--share", "2"], "share must be in (0, 1]"),
+        (["simulate", "--replications", "0"], "must be a whole number >= 1"),
+        (["simulate", "--hours", "169"], "hours must be at most 168"),
+        (["simulate", "--jobs", "0"], "must be a whole number >= 1"),
+        (["simulate", "--network", "helsinki"], "no motorway or trunk road"),
+        (["simulate", "--network", "berlin"], "no such file"),
     ],
 )
 def test_cli_simulate_bad_input_fails_before_work(argv, message, capsys, tmp_path):
@@ -136,3 +152,24 @@ def test_cli_simulate_bad_input_fails_before_work(argv, message, capsys, tmp_pat
     assert info.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_unwritable_out_fails_before_work(tmp_path, capsys):
+    import time
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    t0 = time.perf_counter()
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", "--out", str(blocker / "sub")])
+    assert info.value.code == 2
+    assert time.perf_counter() - t0 < 5.0  # a second here; generous for a loaded CI machine
+    assert "--out: cannot write" in capsys.readouterr().err
+
+
+def test_cli_bad_input_after_the_folder_check_leaves_no_folder(tmp_path, capsys):
+    out = tmp_path / "new" / "deeper"
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", "--policy", "nope", "--out", str(out)])
+    assert info.value.code == 2 and "unknown policy" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()

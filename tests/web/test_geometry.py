@@ -33,7 +33,7 @@ def drawn_lines(g):
 @pytest.fixture(scope="module", params=["bundled", "andorra"])
 def net(request):
     if request.param == "bundled":
-        return load_network()
+        return load_network("helsinki")
     return RoadNetwork.from_osm(need_data("andorra.osm.pbf"))
 
 
@@ -75,7 +75,7 @@ def test_simplified_drawing_stays_within_the_tolerance(net, tolerance_m):
 
 
 def test_tolerance_is_checked():
-    net = load_network()
+    net = load_network("helsinki")
     for bad in (-1, math.nan, math.inf, "2"):
         with pytest.raises(InvalidParameterError, match="tolerance_m"):
             network_geometry(net, tolerance_m=bad)

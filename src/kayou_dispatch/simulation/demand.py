@@ -33,8 +33,8 @@ class Request:
         Whether it belongs to the serious family (crash, rollover, repair, rescue).
     lat, lng
         Where, on a road (WGS-84).
-    edge
-        The road edge it lies on.
+    edge, fraction
+        The road edge it lies on (one carriageway of a divided road), and where along it.
     """
 
     incident_id: str
@@ -45,6 +45,7 @@ class Request:
     lat: float
     lng: float
     edge: int
+    fraction: float = 0.5
 
 
 def _arrival_times(
@@ -89,7 +90,8 @@ def generate_requests(
     Examples
     --------
     >>> from kayou_dispatch import load_network
-    >>> reqs = generate_requests(load_network(), Scenario(hours=2, share=0.1, seed=1))
+    >>> city = Scenario(hours=2, share=0.1, seed=1, serious_on_highway=0)
+    >>> reqs = generate_requests(load_network("helsinki"), city)
     >>> 50 < len(reqs) < 400, reqs[0].at_s <= reqs[-1].at_s
     (True, True)
     """
@@ -117,14 +119,38 @@ def generate_requests(
         p = np.array([kinds[k] for k in names], dtype=np.float64)
         kind_idx = rng.choice(len(names), size=times.size, p=p / p.sum())
         edges = rng.choice(network.n_edges, size=times.size, p=_edge_weights(network, road_weight))
-        lat, lng, _ = edge_points(network.arrays, edges, rng.uniform(0.0, 1.0, times.size))
+        if serious and scenario.serious_on_highway > 0:
+            # Most serious events happen at speed: on motorways and trunk roads, by length.
+            main = _main_road_weights(network)
+            if main is not None:
+                on_main = rng.random(times.size) < scenario.serious_on_highway
+                edges[on_main] = rng.choice(network.n_edges, size=int(on_main.sum()), p=main)
+        fractions = rng.uniform(0.0, 1.0, times.size)
+        lat, lng, _ = edge_points(network.arrays, edges, fractions)
         for i in range(times.size):
             kind = names[kind_idx[i]]
             rows.append(
-                (float(times[i]), kind, serious, float(lat[i]), float(lng[i]), int(edges[i]))
+                (
+                    float(times[i]),
+                    kind,
+                    serious,
+                    float(lat[i]),
+                    float(lng[i]),
+                    int(edges[i]),
+                    float(fractions[i]),
+                )
             )
     rows.sort(key=lambda r: r[0])
     return [
-        Request(f"inc-{i:06d}", t, kind, SEVERITY.get(kind, 3), serious, lat, lng, edge)
-        for i, (t, kind, serious, lat, lng, edge) in enumerate(rows)
+        Request(f"inc-{i:06d}", t, kind, SEVERITY.get(kind, 3), serious, lat, lng, edge, frac)
+        for i, (t, kind, serious, lat, lng, edge, frac) in enumerate(rows)
     ]
+
+
+def _main_road_weights(network: RoadNetwork) -> np.ndarray | None:
+    a = network.arrays
+    main = np.isin(a.highway, [HIGHWAY_CLASSES.index("motorway"), HIGHWAY_CLASSES.index("trunk")])
+    if not main.any():
+        return None
+    w = np.where(main, a.length_m, 0.0)
+    return w / w.sum()

@@ -89,6 +89,7 @@ def summarize(
     online_s: float,
     wall_s: float,
     events: int,
+    cpu_s: float | None = None,
 ) -> dict[str, object]:
     """Compute a policy's metrics from its incident records.
 
@@ -100,6 +101,9 @@ def summarize(
         Responder-seconds spent on incidents (offered to closed) and online in total.
     wall_s, events
         Simulator wall time and number of events processed.
+    cpu_s
+        Simulator CPU time (this process), when measured: unlike wall time, it does not
+        grow when other processes share the cores.
 
     Returns
     -------
@@ -128,5 +132,6 @@ def summarize(
         "wall_s": wall_s,
         "events": events,
         "events_per_s": events / wall_s if wall_s > 0 else math.inf,
+        "cpu_s": cpu_s,
     }
     return out

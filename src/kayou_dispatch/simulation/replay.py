@@ -3,7 +3,8 @@
 One file, no network access: the map renderer and the player (``kayou_dispatch/web``),
 the simplified road network and the day's data are all inlined. Responder tracks are
 thinned to at most ``max_points`` (frames x responders) so the default day stays a few
-megabytes; positions are integers on a ``1e-5``-degree grid, base64-packed.
+megabytes (every status change is kept, with its time, so short offers still show);
+positions are uint16 steps of ``1e-5`` degrees (coarser on a large region), base64-packed.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from kayou_dispatch.web._geometry import GRID_PER_DEGREE
 __all__ = ["MAX_TRACK_POINTS", "replay_data", "write_replay"]
 
 #: Most responder positions (frames x responders) written into one replay.
-MAX_TRACK_POINTS = 400_000
+MAX_TRACK_POINTS = 600_000
 
 
 def _b64(a: np.ndarray) -> str:
@@ -61,19 +62,25 @@ def replay_data(
     if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1:
         msg = f"max_points must be an int >= 1, got {max_points!r}"
         raise InvalidParameterError(msg, name="max_points", value=max_points)
-    geometry = network_geometry(network)
+    min_lat, min_lng, max_lat, max_lng = network.bounds
+    extent_m = max(max_lat - min_lat, (max_lng - min_lng) * math.cos(math.radians(min_lat))) * 111e3
+    # Simplify a region's roads more than a city's: a pixel of a 125 km map is ~100 m.
+    geometry = network_geometry(network, tolerance_m=max(2.0, extent_m / 10_000))
     n_frames, n_resp = tracks.lat.shape
     step = max(1, math.ceil(n_frames * max(n_resp, 1) / max_points))
     keep = np.arange(0, n_frames, step)
     if keep[-1] != n_frames - 1:
         keep = np.append(keep, n_frames - 1)  # always show the end of the day
     lat0, lng0 = geometry["origin"]
-    qlat = np.rint((tracks.lat[keep].astype(np.float64) - lat0) * GRID_PER_DEGREE)
-    qlng = np.rint((tracks.lng[keep].astype(np.float64) - lng0) * GRID_PER_DEGREE)
-    top = max(float(qlat.max(initial=0)), float(qlng.max(initial=0)))
-    dtype = np.uint16 if top < 2**16 else np.uint32
-    qlat = np.clip(qlat, 0, None).astype(dtype)
-    qlng = np.clip(qlng, 0, None).astype(dtype)
+    dlat = tracks.lat[keep].astype(np.float64) - lat0
+    dlng = tracks.lng[keep].astype(np.float64) - lng0
+    # Positions as uint16 steps: 1e-5 degrees (1 m) where the region allows, coarser steps
+    # on a large one (2e-5 degrees over the 100 km region: still 2 m).
+    top = max(float(dlat.max(initial=0)), float(dlng.max(initial=0))) * GRID_PER_DEGREE
+    track_scale = GRID_PER_DEGREE / max(1, math.ceil((top + 1) / (2**16 - 1)))
+    qlat = np.clip(np.rint(dlat * track_scale), 0, 2**16 - 1).astype(np.uint16)
+    qlng = np.clip(np.rint(dlng * track_scale), 0, 2**16 - 1).astype(np.uint16)
+    dtype = np.uint16
     places = {iid: (lat, lng) for iid, lat, lng in result.places}
     kinds = sorted({r.kind for r in result.records})
     kind_index = {k: i for i, k in enumerate(kinds)}
@@ -90,8 +97,26 @@ def replay_data(
         "closed_s": [_num(r.closed_s) for r in records],
         "served": [int(r.served) for r in records],
     }
+    index = {r.incident_id: i for i, r in enumerate(records)}
+    changes = {
+        "n": int(tracks.change_s.size),
+        "t": _b64(tracks.change_s.astype(np.float32)),
+        "row": _b64(tracks.change_row.astype(np.uint32)),
+        "status": _b64(tracks.change_status.astype(np.uint8)),
+        "incident": _b64(
+            np.array(
+                [index.get(i, -1) if i else -1 for i in tracks.change_incident], dtype=np.int32
+            )
+        ),
+    }
+    busy = ((tracks.status[keep] >= 1) & (tracks.status[keep] <= 4)).sum(axis=1)
+    open_s = float(tracks.times_s[keep][int(np.argmax(busy))]) if keep.size else 0.0
     return {
         "title": f"{result.policy} · {network.meta.get('name') or network.meta.get('source')}",
+        "attribution": "Map data © OpenStreetMap contributors (ODbL)",
+        "open_s": open_s,
+        "changes": changes,
+        "coverage": _coverage_layer(network, result, geometry["origin"]),
         "policy": result.policy,
         "start_hour": scenario.start_hour,
         "end_s": float(tracks.times_s[-1]),
@@ -106,6 +131,7 @@ def replay_data(
             else 0.0,
             "status_names": list(TRACK_STATUS),
             "dtype": "uint16" if dtype is np.uint16 else "uint32",
+            "scale": track_scale,
             "lat": _b64(qlat),
             "lng": _b64(qlng),
             "status": _b64(tracks.status[keep].astype(np.uint8)),
@@ -114,6 +140,39 @@ def replay_data(
             k: result.metrics.get(k)
             for k in ("incidents", "served", "response_p50_s", "response_p90_s")
         },
+    }
+
+
+def _coverage_layer(
+    network: RoadNetwork, result: SimulationResult, origin: list[float]
+) -> dict[str, Any] | None:
+    """Each probed segment's polyline and its gap share per hour (percent; 255: not probed)."""
+    cov = result.coverage
+    if cov is None or not len(cov.segments):
+        return None
+    a = network.arrays
+    seg = cov.segments
+    lat0, lng0 = origin
+    coords: list[int] = []
+    offsets = [0]
+    line_seg: list[int] = []
+    for i in range(len(seg)):
+        for e in seg.edges[seg.offsets[i] : seg.offsets[i + 1]].tolist():
+            for node in (int(a.u[e]), int(a.v[e])):
+                coords += [
+                    round((float(a.lat[node]) - lat0) * GRID_PER_DEGREE),
+                    round((float(a.lng[node]) - lng0) * GRID_PER_DEGREE),
+                ]
+            offsets.append(len(coords) // 2)
+            line_seg.append(i)
+    share = np.where(np.isnan(cov.gap_share), 255, np.rint(cov.gap_share * 100)).astype(np.uint8)
+    return {
+        "limit_s": cov.limit_s,
+        "coords": coords,
+        "offsets": offsets,
+        "segment": line_seg,
+        "share": _b64(share),  # (segments, 24), row-major
+        "segments": len(seg),
     }
 
 

@@ -24,6 +24,7 @@ from kayou_dispatch.engine import DispatchEngine
 from kayou_dispatch.errors import InvalidParameterError, KayouDispatchError
 from kayou_dispatch.lifecycle import EventKind, IncidentStatus
 from kayou_dispatch.network import RoadNetwork
+from kayou_dispatch.simulation.coverage import CoverageProbe, Segments
 from kayou_dispatch.simulation.demand import Request, generate_requests
 from kayou_dispatch.simulation.fleet import Fleet
 from kayou_dispatch.simulation.metrics import IncidentRecord, summarize
@@ -31,7 +32,7 @@ from kayou_dispatch.simulation.policies import Policy
 from kayou_dispatch.simulation.scenario import Scenario
 from kayou_dispatch.spatial import Status
 
-__all__ = ["simulate", "SimulationResult", "TRACK_STATUS", "Tracks"]
+__all__ = ["Coverage", "simulate", "SimulationResult", "TRACK_STATUS", "Tracks"]
 
 #: A request nobody reached within this long is cancelled and counted unserved.
 GIVE_UP_S = 2 * 3600.0
@@ -70,6 +71,10 @@ class Tracks:
         True positions (before GPS noise), WGS-84 degrees.
     status : int8 (frames, responders)
         Index into :data:`TRACK_STATUS`.
+    change_s, change_row, change_status, change_incident
+        Every status change between frames, in time order: when, whose (column), to what,
+        and for which incident (``None`` when it concerns none), so a replay shows offers
+        that last seconds.
     """
 
     ids: tuple[str, ...]
@@ -77,6 +82,31 @@ class Tracks:
     lat: np.ndarray
     lng: np.ndarray
     status: np.ndarray
+    change_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    change_row: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    change_status: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
+    change_incident: tuple[str | None, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class Coverage:
+    """Where and when no available responder was within the limit (see ``coverage.py``).
+
+    Attributes
+    ----------
+    segments
+        The motorway and trunk segments probed.
+    gap_share : float64 (segments, 24)
+        Per segment and local hour: share of probes that found nobody within
+        ``limit_s`` (NaN for hours never probed).
+    probes : int64 (24,)
+        Probes per local hour.
+    """
+
+    segments: Segments
+    gap_share: np.ndarray
+    probes: np.ndarray
+    limit_s: float
 
 
 @dataclass
@@ -89,6 +119,7 @@ class SimulationResult:
     final_positions: list[tuple[float, float]] = field(default_factory=list)
     places: list[tuple[str, float, float]] = field(default_factory=list)
     tracks: Tracks | None = None
+    coverage: Coverage | None = None
 
 
 def simulate(
@@ -117,6 +148,7 @@ def simulate(
     ):
         msg = f"track_every_s must be a number of seconds > 0 or None, got {track_every_s!r}"
         raise InvalidParameterError(msg, name="track_every_s", value=track_every_s)
+    scenario.check_network(network)
     run = _Run(network, scenario, policy, progress=progress, track_every_s=track_every_s)
     return run.run()
 
@@ -148,6 +180,15 @@ class _Run:
             seed=np.random.default_rng([scenario.seed, 3]),
         )
         self.row = {rid: i for i, rid in enumerate(self.fleet.ids)}
+        n = len(self.fleet)
+        self.busy = np.zeros(n, dtype=bool)  # offered, assigned, en route or on scene
+        self.offer_eta: dict[tuple[str, str], float] = {}
+        self.fix = np.full((3, n), np.nan)  # last reported lat, lng, heading
+        self.probe: CoverageProbe | None = None
+        if scenario.coverage_every_s is not None:
+            self.probe = _probe(network, scenario.coverage_limit_s)
+            self.gap_count = np.zeros((len(self.probe), 24))
+            self.probes = np.zeros(24, dtype=np.int64)
         self.now = 0.0
         ttl = max(300.0, 3 * scenario.gps_interval_s)
         engine = DispatchEngine(network, position_ttl_s=ttl, clock=lambda: self.now)
@@ -172,6 +213,8 @@ class _Run:
         self.track_every_s = track_every_s
         self.state = np.zeros(len(self.fleet), dtype=np.int8)  # TRACK_STATUS codes
         self.frames: list[tuple[float, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.state_log: list[tuple[float, int, int, str | None]] = []
+        self.state_incident: dict[int, str] = {}
 
     # -- event plumbing ---------------------------------------------------------------------
     def at(self, t: float, what: str, payload: Any = None) -> None:
@@ -188,8 +231,9 @@ class _Run:
             if math.isnan(track.first_offer_s):
                 track.first_offer_s = self.now
             row = self.row[rid]
-            self.fleet.held[row] = True
-            self.state[row] = _OFFERED
+            self.busy[row] = True
+            self._set_state(row, _OFFERED, inc)
+            self.offer_eta[inc, rid] = float(event.data.get("eta_s", math.inf))
             self.busy_since.setdefault(rid, self.now)
             delay = self.rng.exponential(self.sc.response_delay_s)
             p = (
@@ -205,10 +249,10 @@ class _Run:
         elif kind in (EventKind.OFFER_EXPIRED, EventKind.OFFER_WITHDRAWN, EventKind.DECLINED):
             self._release(rid)
         elif kind == EventKind.ACCEPTED and track is not None:
-            self.state[self.row[rid]] = _ASSIGNED
+            self._set_state(self.row[rid], _ASSIGNED, inc)
             if math.isnan(track.first_accept_s):
                 track.first_accept_s = self.now
-            self.at(self.now, "depart", (inc, rid))
+            self.at(self.now, "depart", (inc, rid, self.offer_eta.pop((inc, rid), math.inf)))
         elif kind == EventKind.NO_CANDIDATE and track is not None:
             self.at(self.now + RETRY_S, "retry", inc)
 
@@ -216,8 +260,11 @@ class _Run:
         if rid is None:
             return
         row = self.row[rid]
-        self.fleet.held[row] = False
-        self.state[row] = _AVAILABLE if self.online[row] else _OFFLINE
+        self.busy[row] = False
+        if self.fleet.held[row]:
+            self.fleet.advance_to(self.now, np.array([row]))
+            self.fleet.release(row)
+        self._set_state(row, _AVAILABLE if self.online[row] else _OFFLINE)
         start = self.busy_since.pop(rid, None)
         if start is not None:
             self.busy_s += self.now - start
@@ -248,20 +295,23 @@ class _Run:
         snap = self.engine.incident(inc)
         return snap.status in _WAITING and snap.missing > 0
 
-    def depart(self, inc: str, rid: str) -> None:
+    def depart(self, inc: str, rid: str, eta_s: float = math.inf) -> None:
         self.engine.depart(inc, rid)
         row = self.row[rid]
-        self.state[row] = _EN_ROUTE
-        lat, lng, heading = self.fleet.true_positions(np.array([row]))
+        self._set_state(row, _EN_ROUTE, inc)
+        self.fleet.advance_to(self.now, np.array([row]))
         req = self.tracks[inc].request
-        try:
-            eta = self.net.travel_time(
-                float(lat[0]), float(lng[0]), req.lat, req.lng, heading=float(heading[0])
-            )
-        except KayouDispatchError:
-            eta = math.inf
-        if not math.isfinite(eta):  # the one-way maze has no way back: try without heading
-            eta = self.net.travel_time(float(lat[0]), float(lng[0]), req.lat, req.lng)
+        # The offer's ETA was from the phone's last fix: search a little beyond it first.
+        limit = 1.25 * eta_s + 120.0 if math.isfinite(eta_s) else math.inf
+        eta, edges, frac = self.fleet.route_to(row, req.edge, req.fraction, limit_s=limit)
+        if not math.isfinite(eta) and math.isfinite(limit):
+            eta, edges, frac = self.fleet.route_to(row, req.edge, req.fraction, limit_s=3 * limit)
+        if not math.isfinite(eta):
+            eta, edges, frac = self.fleet.route_to(row, req.edge, req.fraction)
+        if math.isfinite(eta):
+            self.fleet.send(row, edges, frac)
+        else:  # cannot happen on a strongly connected network; keep the day going
+            eta = 3600.0
         self.at(self.now + eta, "arrive", (inc, rid))
 
     def arrive(self, inc: str, rid: str) -> None:
@@ -270,10 +320,10 @@ class _Run:
             self._release(rid)
             return
         self.engine.arrive(inc, rid)
-        self.state[self.row[rid]] = _ON_SCENE
+        self._set_state(self.row[rid], _ON_SCENE, inc)
         req = track.request
-        snap = self.net.snap(req.lat, req.lng)
-        self.fleet.place(self.row[rid], snap.edge, snap.fraction)
+        self.fleet.advance_to(self.now, np.array([self.row[rid]]))
+        self.fleet.place(self.row[rid], req.edge, req.fraction)
         if math.isnan(track.first_arrival_s):
             track.first_arrival_s = self.now
         if not track.resolve_scheduled:
@@ -301,23 +351,36 @@ class _Run:
                 self._release(rid)
 
     def shift(self, row: int) -> None:
-        if self.fleet.held[row]:  # busy with a request: log off a little later
+        if self.busy[row]:  # busy with a request: log off a little later
             self.at(self.now + 600.0, "shift", row)
             return
         rid = self.fleet.ids[row]
         self.online[row] = not self.online[row]
-        self.state[row] = _AVAILABLE if self.online[row] else _OFFLINE
+        if not self.online[row]:  # its last fix goes stale: the probe must not count it
+            self.fix[:, row] = np.nan
+        self._set_state(row, _AVAILABLE if self.online[row] else _OFFLINE)
         self.engine.set_status(rid, Status.AVAILABLE if self.online[row] else Status.OFFLINE)
         self.at(self.now + float(self.rng.exponential(self.sc.shift_hours * 3600.0)), "shift", row)
 
     def gps_round(self, dt: float) -> None:
-        self.fleet.advance(dt)
-        rows = np.flatnonzero(self.online & ~self.fleet.held)
+        # Every online phone reports, en route to help included, from where its truck is.
+        self.fleet.advance_to(self.now)
+        rows = np.flatnonzero(self.online)
         if rows.size:
             lat, lng, heading = self.fleet.gps_fixes(rows)
             ids = [self.fleet.ids[i] for i in rows.tolist()]
             self.engine.update_positions(ids, lat, lng, ts=self.now, headings=heading)
+            self.fix[:, rows] = lat, lng, heading
         self.online_s += float(self.online.sum()) * dt
+
+    def coverage(self) -> None:
+        probe = self.probe
+        assert probe is not None
+        rows = np.flatnonzero(self.online & (self.state == _AVAILABLE) & ~np.isnan(self.fix[0]))
+        gaps = probe.gaps(self.fix[0, rows], self.fix[1, rows], self.fix[2, rows])
+        hour = int((self.sc.start_hour + self.now // 3600) % 24)
+        self.gap_count[:, hour] += gaps
+        self.probes[hour] += 1
 
     # -- main loop --------------------------------------------------------------------------
     def run(self) -> SimulationResult:
@@ -346,6 +409,12 @@ class _Run:
         while t <= horizon:
             self.at(t, "gps", sc.gps_interval_s)
             t += sc.gps_interval_s
+        if self.probe is not None and len(self.probe):
+            every = cast(float, sc.coverage_every_s)
+            t = every / 2
+            while t < end:
+                self.at(t, "coverage")
+                t += every
         if self.policy.batch_interval_s is not None:
             t = self.policy.batch_interval_s
             while t <= horizon:
@@ -359,6 +428,7 @@ class _Run:
             "accept": lambda p: self._answer(self.engine.accept, *p),
             "decline": lambda p: self._answer(self.engine.decline, *p),
             "depart": lambda p: self.depart(*p),
+            "coverage": lambda _: self.coverage(),
             "arrive": lambda p: self.arrive(*p),
             "resolve": self.resolve,
             "retry": lambda inc: self._retry(inc),
@@ -366,6 +436,7 @@ class _Run:
             "shift": self.shift,
         }
         wall0 = time.perf_counter()
+        cpu0 = time.process_time()
         bar = tqdm(
             total=int(end),
             unit="sim-s",
@@ -387,12 +458,28 @@ class _Run:
             handlers[what](payload)
         bar.close()
         wall = time.perf_counter() - wall0
+        cpu = time.process_time() - cpu0
         for rid in list(self.busy_since):
             self._release(rid)
         records = [self._record(tr) for tr in self.tracks.values()]
         metrics = summarize(
-            records, busy_s=self.busy_s, online_s=self.online_s, wall_s=wall, events=self.events
+            records,
+            busy_s=self.busy_s,
+            online_s=self.online_s,
+            wall_s=wall,
+            events=self.events,
+            cpu_s=cpu,
         )
+        coverage = None
+        if self.probe is not None and len(self.probe) and self.probes.sum():
+            with np.errstate(invalid="ignore", divide="ignore"):
+                share = self.gap_count / self.probes
+            coverage = Coverage(self.probe.segments, share, self.probes.copy(), self.probe.limit_s)
+            metrics["coverage_gap_share"] = float(
+                self.gap_count.sum() / (len(self.probe) * self.probes.sum())
+            )
+        else:
+            metrics["coverage_gap_share"] = None
         lat, lng, _ = self.fleet.true_positions()
         places = [(r.incident_id, r.lat, r.lng) for r in self.requests]
         tracks = None
@@ -400,12 +487,17 @@ class _Run:
             if not self.frames or self.frames[-1][0] < self.now:
                 self._frame(self.now)
             times, lats, lngs, states = zip(*self.frames, strict=True)
+            log = self.state_log
             tracks = Tracks(
                 tuple(self.fleet.ids),
                 np.array(times, dtype=np.float64),
                 np.stack(lats),
                 np.stack(lngs),
                 np.stack(states),
+                np.array([e[0] for e in log], dtype=np.float64),
+                np.array([e[1] for e in log], dtype=np.int64),
+                np.array([e[2] for e in log], dtype=np.int8),
+                tuple(e[3] for e in log),
             )
         return SimulationResult(
             self.policy.name,
@@ -414,9 +506,22 @@ class _Run:
             list(zip(lat.tolist(), lng.tolist(), strict=True)),
             places,
             tracks,
+            coverage,
         )
 
+    def _set_state(self, row: int, code: int, incident: str | None = None) -> None:
+        if self.track_every_s is not None and (
+            self.state[row] != code or incident != self.state_incident.get(row)
+        ):
+            self.state_log.append((self.now, row, code, incident))
+        self.state[row] = code
+        if incident is None:
+            self.state_incident.pop(row, None)
+        else:
+            self.state_incident[row] = incident
+
     def _frame(self, t: float) -> None:
+        self.fleet.advance_to(t)
         lat, lng, _ = self.fleet.true_positions()
         self.frames.append((t, lat.astype(np.float32), lng.astype(np.float32), self.state.copy()))
 
@@ -453,3 +558,17 @@ class _Run:
             tr.units,
             not math.isnan(tr.first_arrival_s),
         )
+
+
+_PROBES: dict[tuple[int, float], CoverageProbe] = {}
+
+
+def _probe(network: RoadNetwork, limit_s: float) -> CoverageProbe:
+    """One coverage probe per network and limit in a process (segments and snaps reused)."""
+    key = (id(network), float(limit_s))
+    found = _PROBES.get(key)
+    if found is None or found.network is not network:
+        found = CoverageProbe(network, limit_s=limit_s)
+        _PROBES.clear()
+        _PROBES[key] = found
+    return found

@@ -10,22 +10,37 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
+from typing import Any
+
+import numpy as np
 
 from kayou_dispatch.errors import InvalidParameterError
+from kayou_dispatch.network import HIGHWAY_CLASSES, RoadNetwork
 
 __all__ = [
+    "FREIGHT_BY_HOUR",
+    "MAX_HOURS",
     "NATIONAL_ORDINARY_PER_DAY",
     "NATIONAL_SERIOUS_PER_DAY",
+    "NIGHT_PEAK_BY_HOUR",
     "ORDINARY_KINDS",
+    "REGION_SHARE",
     "Scenario",
+    "SERIOUS_BY_HOUR",
     "SERIOUS_KINDS",
     "SEVERITY",
 ]
 
 NATIONAL_SERIOUS_PER_DAY = 3_000
 NATIONAL_ORDINARY_PER_DAY = 30_000
+#: The bundled Lower Saxony region's share of national demand: its 343 km of motorway are
+#: 2.6 % of Germany's 13,200 km of Autobahn, its 12,900 km2 are 3.6 % of the country and its
+#: ~2.9 million people 3.5 % -- 3 % it is (90 serious + 900 ordinary requests a day).
+REGION_SHARE = 0.03
+#: Longest simulated stretch a scenario accepts (7 days).
+MAX_HOURS = 7 * 24.0
 
 
 def _frozen(d: Mapping[str, float]) -> Mapping[str, float]:
@@ -63,60 +78,27 @@ SEVERITY: Mapping[str, int] = MappingProxyType(
     }
 )
 
-# Hourly weights (local time 0..23). Serious requests peak in the small hours on highways
-# (fatigue after 12-16 hours at the wheel); ordinary ones follow daytime driving.
-_SERIOUS_BY_HOUR = (
-    1.5,
-    1.7,
-    1.9,
-    2.0,
-    1.8,
-    1.4,
-    1.1,
-    0.9,
-    0.8,
-    0.8,
-    0.8,
-    0.8,
-    0.8,
-    0.9,
-    1.0,
-    0.9,
-    0.8,
-    0.8,
-    0.8,
-    0.9,
-    1.0,
-    1.1,
-    1.2,
-    1.4,
+#: Heavy-goods traffic on motorways by local hour (share of the day's truck-km x 24): the
+#: shape of German Autobahn truck counts on a working day -- a trough at 1-3 h, a steep rise
+#: from 4 h, a broad plateau 8-15 h, a decline through the evening, night freight after 21 h.
+FREIGHT_BY_HOUR: tuple[float, ...] = (
+    0.45, 0.40, 0.40, 0.50, 0.75, 1.05, 1.35, 1.50, 1.55, 1.55, 1.55, 1.50,
+    1.45, 1.45, 1.45, 1.40, 1.30, 1.15, 0.95, 0.80, 0.70, 0.65, 0.60, 0.50,
+)  # fmt: skip
+#: Relative risk of a serious event per truck-km by hour (fatigue peaks in the small hours).
+_NIGHT_RISK = (
+    1.8, 2.0, 2.2, 2.2, 1.9, 1.5, 1.1, 1.0, 0.9, 0.9, 0.9, 0.9,
+    1.0, 1.1, 1.1, 1.0, 1.0, 1.0, 1.0, 1.1, 1.2, 1.3, 1.4, 1.6,
+)  # fmt: skip
+#: Serious requests by hour: freight exposure x fatigue risk.
+SERIOUS_BY_HOUR: tuple[float, ...] = tuple(
+    round(f * r, 3) for f, r in zip(FREIGHT_BY_HOUR, _NIGHT_RISK, strict=True)
 )
-_ORDINARY_BY_HOUR = (
-    0.4,
-    0.3,
-    0.3,
-    0.3,
-    0.4,
-    0.6,
-    0.9,
-    1.2,
-    1.4,
-    1.5,
-    1.5,
-    1.4,
-    1.3,
-    1.4,
-    1.5,
-    1.5,
-    1.4,
-    1.3,
-    1.2,
-    1.1,
-    0.9,
-    0.8,
-    0.6,
-    0.5,
-)
+#: A night-heavy serious profile (fatigue alone, flat exposure), for long-haul corridors.
+NIGHT_PEAK_BY_HOUR: tuple[float, ...] = (
+    1.5, 1.7, 1.9, 2.0, 1.8, 1.4, 1.1, 0.9, 0.8, 0.8, 0.8, 0.8,
+    0.8, 0.9, 1.0, 0.9, 0.8, 0.8, 0.8, 0.9, 1.0, 1.1, 1.2, 1.4,
+)  # fmt: skip
 
 #: Relative chance, per metre of road, that a request happens on a road of each class.
 _ROAD_WEIGHT_SERIOUS = {
@@ -188,13 +170,14 @@ class Scenario:
     Attributes
     ----------
     hours
-        Simulated duration.
+        Simulated duration (at most :data:`MAX_HOURS`, 7 days).
     responders
-        Volunteer drivers online at the start (they drive around, log on and off).
+        Volunteer drivers online at the start (truck drivers on trips; they log on and off).
     service_vehicles
-        Professional units (tow, crane, mechanic) that always accept.
+        Professional units (tow, crane, mechanic) that wait at depots and always accept.
     share
-        The region's share of national demand (0.1 gives 300 serious + 3,000 ordinary a day).
+        The region's share of national demand (the default, :data:`REGION_SHARE`, 0.03,
+        gives 90 serious + 900 ordinary a day).
     start_hour
         Local hour the simulation starts at.
     gps_interval_s, gps_noise_m
@@ -207,14 +190,23 @@ class Scenario:
         Mean hours a volunteer stays online before going offline (and as long offline).
     seed
         Makes the day reproducible: same scenario and seed, same metrics.
+    serious_on_highway
+        Share of serious requests on motorway and trunk roads (each on one carriageway);
+        the rest, and every ordinary request, are placed by road class. A network with no
+        motorway or trunk road cannot host a scenario with a share above 0
+        (:meth:`check_network`).
+    coverage_limit_s, coverage_every_s
+        The coverage probe looks for motorway and trunk stretches with no available
+        responder within ``coverage_limit_s`` by road, every ``coverage_every_s``
+        (``None``: no probe).
     """
 
     hours: float = 24.0
-    responders: int = 2_000
-    service_vehicles: int = 40
-    share: float = 0.1
+    responders: int = 300
+    service_vehicles: int = 12
+    share: float = REGION_SHARE
     start_hour: int = 0
-    gps_interval_s: float = 30.0
+    gps_interval_s: float = 60.0
     gps_noise_m: float = 8.0
     offer_timeout_s: float = 60.0
     response_delay_s: float = 15.0
@@ -222,8 +214,8 @@ class Scenario:
     seed: int = 0
     serious_kinds: Mapping[str, float] = field(default_factory=lambda: SERIOUS_KINDS)
     ordinary_kinds: Mapping[str, float] = field(default_factory=lambda: ORDINARY_KINDS)
-    serious_by_hour: tuple[float, ...] = _SERIOUS_BY_HOUR
-    ordinary_by_hour: tuple[float, ...] = _ORDINARY_BY_HOUR
+    serious_by_hour: tuple[float, ...] = SERIOUS_BY_HOUR
+    ordinary_by_hour: tuple[float, ...] = FREIGHT_BY_HOUR
     road_weight_serious: Mapping[str, float] = field(
         default_factory=lambda: _frozen(_ROAD_WEIGHT_SERIOUS)
     )
@@ -234,8 +226,16 @@ class Scenario:
         default_factory=lambda: MappingProxyType(dict(_SERVICE_MIN))
     )
     accept_probability: Mapping[str, float] = field(default_factory=lambda: _frozen(_ACCEPT))
+    serious_on_highway: float = 0.7
+    coverage_limit_s: float = 900.0
+    coverage_every_s: float | None = 900.0
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Mapping) and not isinstance(value, MappingProxyType):
+                object.__setattr__(self, f.name, MappingProxyType(dict(value)))
+
         def positive(name: str, integer: bool = False) -> None:
             value = getattr(self, name)
             ok = isinstance(value, int) and not isinstance(value, bool) if integer else True
@@ -249,6 +249,16 @@ class Scenario:
                 raise InvalidParameterError(msg, name=name, value=value)
 
         positive("hours")
+        if self.hours > MAX_HOURS:
+            msg = f"hours must be at most {MAX_HOURS:g} (7 days), got {self.hours!r}"
+            raise InvalidParameterError(msg, name="hours", value=self.hours)
+        positive("coverage_limit_s")
+        if self.coverage_every_s is not None:
+            positive("coverage_every_s")
+        p_hw = self.serious_on_highway
+        if not (isinstance(p_hw, int | float) and not isinstance(p_hw, bool) and 0 <= p_hw <= 1):
+            msg = f"serious_on_highway must be a share in [0, 1], got {p_hw!r}"
+            raise InvalidParameterError(msg, name="serious_on_highway", value=p_hw)
         positive("responders", integer=True)
         positive("gps_interval_s")
         positive("offer_timeout_s")
@@ -282,6 +292,35 @@ class Scenario:
         """Expected ordinary requests per simulated day."""
         return NATIONAL_ORDINARY_PER_DAY * self.share
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Read-only mappings do not pickle: send plain dicts (frozen again on arrival), so
+        # scenarios reach worker processes.
+        kw = {
+            f.name: dict(v) if isinstance(v := getattr(self, f.name), Mapping) else v
+            for f in fields(self)
+        }
+        return (_scenario, (kw,))
+
+    def check_network(self, network: RoadNetwork) -> None:
+        """Check that ``network`` can host this scenario (before any simulation runs).
+
+        Raises
+        ------
+        InvalidParameterError
+            When serious requests go on motorways and trunk roads
+            (``serious_on_highway > 0``) and the network has none.
+        """
+        hw = network.arrays.highway
+        main = np.isin(hw, [HIGHWAY_CLASSES.index("motorway"), HIGHWAY_CLASSES.index("trunk")])
+        if self.serious_on_highway > 0 and not main.any():
+            name = network.meta.get("name") or network.meta.get("source") or "the network"
+            msg = (
+                f"{name} has no motorway or trunk road, but the truck scenario puts "
+                f"{self.serious_on_highway:.0%} of serious requests on them: choose a regional "
+                "network, or a city scenario (serious_on_highway=0, --serious-on-highway 0)"
+            )
+            raise InvalidParameterError(msg, name="network", value=name)
+
     def summary(self) -> dict[str, object]:
         """A JSON-able description (for ``metrics.json``)."""
         return {
@@ -295,4 +334,11 @@ class Scenario:
             "gps_interval_s": self.gps_interval_s,
             "gps_noise_m": self.gps_noise_m,
             "seed": self.seed,
+            "serious_on_highway": self.serious_on_highway,
+            "coverage_limit_s": self.coverage_limit_s,
+            "coverage_every_s": self.coverage_every_s,
         }
+
+
+def _scenario(kw: dict[str, Any]) -> Scenario:
+    return Scenario(**kw)

@@ -37,6 +37,7 @@
       this.incidents = [];
       this.lines = [];
       this.routes = [];
+      this.overlay = [];
       this.selected = null;
       this.hidden = new Set(["offline"]);
       this.drawn = { responders: 0, incidents: 0, lines: 0, routes: 0, ms: 0 };
@@ -80,6 +81,9 @@
 
     // routes: [{coords: [[lat, lng], ...], kind: "candidate"|"assigned"}]
     setRoutes(list) { this.routes = list; }
+
+    // overlay: [{coords: [[lat, lng], ...], color: css colour, width: CSS pixels}], under routes
+    setOverlay(list) { this.overlay = list; }
 
     setSelected(id) { this.selected = id; }
 
@@ -214,9 +218,22 @@
       const by = h / 2 + v.lat0 * v.ppd;
       const P = (p) => [p[1] * ax + bx, by - p[0] * v.ppd];
 
-      // Routes under everything else.
+      // Overlays (e.g. coverage gaps), then routes, under everything else.
       g.lineCap = "round";
       g.lineJoin = "round";
+      for (const o of this.overlay) {
+        if (!o.coords || o.coords.length < 2) continue;
+        g.strokeStyle = o.color;
+        g.lineWidth = (o.width || 3) * dpr;
+        g.beginPath();
+        let [x, y] = P(o.coords[0]);
+        g.moveTo(x, y);
+        for (let k = 1; k < o.coords.length; k++) {
+          [x, y] = P(o.coords[k]);
+          g.lineTo(x, y);
+        }
+        g.stroke();
+      }
       for (const r of this.routes) {
         if (!r.coords || r.coords.length < 2) continue;
         g.strokeStyle = r.kind === "assigned" ? "rgba(31,111,235,0.75)" : "rgba(112,72,232,0.55)";

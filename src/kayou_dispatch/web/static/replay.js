@@ -24,6 +24,7 @@
   const n = tr.n;
   const [lat0, lng0] = data.network.origin;
   const scale = data.network.scale;
+  const tscale = tr.scale || scale;
   const ids = Array.from({ length: n }, (_, i) => i);
   const lat = new Float64Array(n);
   const lng = new Float64Array(n);
@@ -32,6 +33,44 @@
 
   const inc = data.incidents;
   const nInc = inc.id.length;
+
+  // Every status change, in time order (offers last seconds: frames alone would miss them).
+  const ch = data.changes || { n: 0 };
+  const chT = ch.n ? unpack(ch.t, Float32Array) : new Float32Array(0);
+  const chRow = ch.n ? unpack(ch.row, Uint32Array) : new Uint32Array(0);
+  const chSt = ch.n ? unpack(ch.status, Uint8Array) : new Uint8Array(0);
+  const chInc = ch.n ? unpack(ch.incident, Int32Array) : new Int32Array(0);
+  const incOf = new Int32Array(n);
+  const LINKED = new Set(["offered", "assigned", "en_route"]);
+
+  // Coverage gaps: the probed motorway/trunk segments, coloured by the current hour's share.
+  const cov = data.coverage;
+  const covShare = cov ? unpack(cov.share, Uint8Array) : null;
+  const covLines = [];
+  if (cov) {
+    for (let i = 0; i + 1 < cov.offsets.length; i++) {
+      const pts = [];
+      for (let k = cov.offsets[i]; k < cov.offsets[i + 1]; k++) {
+        pts.push([lat0 + cov.coords[2 * k] / scale, lng0 + cov.coords[2 * k + 1] / scale]);
+      }
+      covLines.push({ seg: cov.segment[i], coords: pts });
+    }
+  } else {
+    $("coverage-box").style.display = "none";
+  }
+  function gapColor(p) {
+    // green (0 %) -> yellow (50 %) -> red (100 %)
+    const r = p < 50 ? Math.round(255 * p / 50) : 255;
+    const g = p < 50 ? 200 : Math.round(200 * (100 - p) / 50);
+    return "rgba(" + r + "," + g + ",40,0.85)";
+  }
+  function coverageOverlay(hour) {
+    if (!cov || !$("coverage").checked) return [];
+    return covLines.map((l) => {
+      const p = covShare[l.seg * 24 + hour];
+      return { coords: l.coords, color: p === 255 ? "rgba(134,142,150,0.6)" : gapColor(p), width: 4 };
+    });
+  }
   const slider = $("slider");
   slider.max = String(Math.ceil(data.end_s));
   slider.step = "10";
@@ -68,11 +107,28 @@
     const a = f * n;
     const b = g * n;
     for (let i = 0; i < n; i++) {
-      // Interpolate between frames (moving trucks glide instead of jumping).
-      lat[i] = lat0 + (qlat[a + i] * (1 - w) + qlat[b + i] * w) / scale;
-      lng[i] = lng0 + (qlng[a + i] * (1 - w) + qlng[b + i] * w) / scale;
-      st[i] = status[a + i];
+      // Interpolate between frames (30 s apart: trucks glide along their roads).
+      lat[i] = lat0 + (qlat[a + i] * (1 - w) + qlat[b + i] * w) / tscale;
+      lng[i] = lng0 + (qlng[a + i] * (1 - w) + qlng[b + i] * w) / tscale;
+      st[i] = ch.n ? 0 : status[a + i];
+      incOf[i] = -1;
     }
+    // Status and the incident it concerns: the last change at or before t.
+    for (let k = 0; k < ch.n && chT[k] <= t; k++) {
+      st[chRow[k]] = chSt[k];
+      incOf[chRow[k]] = chInc[k];
+    }
+    const lines = [];
+    for (let i = 0; i < n; i++) {
+      const name = tr.status_names[st[i]];
+      const j = incOf[i];
+      if (j < 0 || !LINKED.has(name)) continue;
+      lines.push({ from: [lat[i], lng[i]], to: [inc.lat[j], inc.lng[j]],
+        kind: name === "offered" ? "offer" : "assigned" });
+    }
+    map.setLines(lines);
+    const hour = Math.floor((t / 3600 + data.start_hour) % 24);
+    map.setOverlay(coverageOverlay(hour));
     const shown = [];
     let served = 0;
     let reported = 0;
@@ -144,6 +200,7 @@
     setPlaying(!playing);
   });
   slider.addEventListener("input", () => seek(Number(slider.value)));
+  $("coverage").addEventListener("change", () => seek(t));
   window.addEventListener("resize", () => {
     map.fit(data.network.bounds);
     seek(t);
@@ -158,6 +215,7 @@
     time: () => t,
     drawn: () => map.drawn,
   };
-  // Open on the busiest moment of the first hour's end, so the map is not empty.
-  seek(Math.min(data.end_s, 3600));
+  // Open on a recorded frame: the busiest one (most responders offered, assigned, en route
+  // or on scene), so the first view shows the dispatch at work.
+  seek(data.open_s !== undefined ? data.open_s : Math.min(data.end_s, 3600));
 })();
