@@ -44,7 +44,7 @@ def _write(arrays, meta: dict[str, object], out: Path) -> None:
         replace(arrays, meta={**arrays.meta, **meta}), largest_component=True
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    net.save(out, compress=True)
+    net.save(out, compress=True, derived=False)  # small: structures are built at first use
     print(f"wrote {out} ({out.stat().st_size:,} bytes): {net}")
 
 
