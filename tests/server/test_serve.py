@@ -76,3 +76,25 @@ def test_serve_refuses_bad_shared_state_options(args, message, capsys, tmp_path)
     with pytest.raises(SystemExit) as exc:
         main(["serve", "--tokens", str(tokens), *args])
     assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_two_authorization_headers_over_a_real_socket_are_a_400(server):
+    headers = [("Authorization", "Bearer r17"), ("Authorization", "Bearer disp")]
+    r = httpx.get(f"{server}/v1/responders", headers=headers)
+    assert r.status_code == 400 and r.json()["error"] == "DuplicateAuthorizationHeader", r.text
+    r = httpx.get(f"{server}/v1/responders", headers=headers[1:])
+    assert r.status_code == 200
+
+
+def test_two_authorization_headers_on_a_real_websocket_are_refused(server):
+    websockets = pytest.importorskip("websockets")
+    url = server.replace("http", "ws") + "/v1/events"
+    one = [("Authorization", "Bearer disp")]
+
+    async def connect(headers):
+        async with websockets.connect(url, additional_headers=headers, open_timeout=5):
+            return True
+
+    with pytest.raises(websockets.InvalidStatus):
+        asyncio.run(connect([("Authorization", "Bearer r17"), *one]))
+    assert asyncio.run(connect(one))

@@ -12,14 +12,23 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kayou_dispatch.errors import InvalidParameterError
 
-__all__ = ["bearer_token", "load_tokens", "Principal", "principal_for", "ROLES", "TokenBucket"]
+__all__ = [
+    "authorization_of",
+    "bearer_token",
+    "DuplicateAuthorizationError",
+    "load_tokens",
+    "Principal",
+    "principal_for",
+    "ROLES",
+    "TokenBucket",
+]
 
 #: The roles a token may have.
 ROLES = ("dispatcher", "responder")
@@ -125,6 +134,36 @@ def bearer_token(authorization: str) -> str:
     """
     scheme, _, token = authorization.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
+
+
+class DuplicateAuthorizationError(ValueError):
+    """A request carrying more than one ``Authorization`` header (answered 400).
+
+    Which one counts differs between a proxy (often the first) and a server (here the
+    last would win), so a request with two is refused rather than read either way.
+    """
+
+    code = "DuplicateAuthorizationHeader"
+
+
+def authorization_of(raw_headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The value of a request's one ``Authorization`` header ('' when it has none).
+
+    Raises
+    ------
+    DuplicateAuthorizationError
+        When the request has two or more.
+
+    Examples
+    --------
+    >>> authorization_of([(b"authorization", b"Bearer t"), (b"accept", b"*/*")])
+    'Bearer t'
+    """
+    values = [v for k, v in raw_headers if k.lower() == b"authorization"]
+    if len(values) > 1:
+        msg = f"{len(values)} Authorization headers: send exactly one"
+        raise DuplicateAuthorizationError(msg)
+    return values[0].decode("latin-1") if values else ""
 
 
 def principal_for(

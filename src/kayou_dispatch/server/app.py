@@ -5,8 +5,8 @@ the background loops, and the routers of :mod:`kayou_dispatch.server.routers` (o
 resource; an endpoint is one function there). It is thin: bodies are validated by
 pydantic (:mod:`._models`), then passed to the engine, whose typed errors map to status
 codes (:data:`ERROR_STATUS`). Checks run in this order, before any body is parsed: bearer
-token (401), rate limit (429), body size (413); then the route's role rules (403), body
-validation (422), the engine (404/409/422).
+token (401; two ``Authorization`` headers: 400), rate limit (429), body size (413); then the
+route's role rules (403), body validation (422), the engine (404/409/422).
 """
 
 from __future__ import annotations
@@ -36,7 +36,14 @@ from kayou_dispatch.errors import (
     UnknownIncidentError,
     UnknownResponderError,
 )
-from kayou_dispatch.server._auth import Principal, TokenBucket, load_tokens, principal_for
+from kayou_dispatch.server._auth import (
+    DuplicateAuthorizationError,
+    Principal,
+    TokenBucket,
+    authorization_of,
+    load_tokens,
+    principal_for,
+)
 from kayou_dispatch.server._batch import FixBatcher
 from kayou_dispatch.server._events import EventHub, feed_positions
 from kayou_dispatch.server._models import BodyTooDeepError, plain_position
@@ -121,8 +128,13 @@ class _Gate:
         if scope["type"] != "http" or not path.startswith("/v1/"):
             await self.app(scope, receive, send)
             return
-        headers = {k.lower(): v for k, v in scope.get("headers", [])}
-        auth = headers.get(b"authorization", b"").decode("latin-1")
+        raw = scope.get("headers", [])
+        headers = {k.lower(): v for k, v in raw}
+        try:
+            auth = authorization_of(raw)
+        except DuplicateAuthorizationError as exc:
+            await _error(400, str(exc), error=exc.code)(scope, receive, send)
+            return
         principal = principal_for(self.tokens, auth)
         if principal is None:
             why = "missing bearer token" if not auth else "unknown or malformed bearer token"
