@@ -2,7 +2,7 @@
 
 import pytest
 
-from .conftest import DISP
+from .conftest import DISP, R17, R42, SCENE, TOKENS
 
 POSITION = "/v1/responders/truck-17/position"
 FIX = {"lat": 60.1699, "lng": 24.9384}
@@ -45,3 +45,83 @@ def test_two_authorization_headers_on_the_console(fleet):
     r = fleet.get("/console", headers=headers)
     assert r.status_code == 400, r.text
     assert fleet.get("/console", headers=headers[1:]).status_code == 200
+
+
+def _app(engine, tokens=None):
+    from fastapi.testclient import TestClient
+
+    from kayou_dispatch.server import create_app
+
+    app = create_app(engine, auth=tokens or TWO_DISPATCHERS, tick_interval_s=None)
+    return TestClient(app, raise_server_exceptions=False)
+
+
+TWO_DISPATCHERS = {**TOKENS, "disp2": {"role": "dispatcher"}}
+DISP2 = {"Authorization": "Bearer disp2"}
+
+
+def _incident(iid):
+    return {"incident_id": iid, "lat": SCENE[0], "lng": SCENE[1], "kind": "directions"}
+
+
+def test_idempotency_keys_are_per_principal(engine):
+    c = _app(engine)
+    for rid, lat, lng in (("truck-17", 60.1699, 24.9384), ("truck-42", 60.1712, 24.9420)):
+        c.put(f"/v1/responders/{rid}/position", json={"lat": lat, "lng": lng}, headers=DISP)
+    key = {"Idempotency-Key": "K"}
+    r = c.post("/v1/incidents", json=_incident("inc-a"), headers={**DISP, **key})
+    assert r.status_code == 201
+    # another dispatcher's K is its own: a new incident, not a 422 naming inc-a
+    r = c.post("/v1/incidents", json=_incident("inc-b"), headers={**DISP2, **key})
+    assert r.status_code == 201 and r.json()["incident_id"] == "inc-b", r.text
+    # each one's retry answers its own command
+    r = c.post("/v1/incidents", json=_incident("inc-a"), headers={**DISP, **key})
+    assert r.status_code == 201 and r.json()["incident_id"] == "inc-a"
+    r = c.post("/v1/incidents", json=_incident("inc-b"), headers={**DISP2, **key})
+    assert r.status_code == 201 and r.json()["incident_id"] == "inc-b"
+    # a different command under one's own key is still refused (naming one's own incident)
+    r = c.post("/v1/incidents", json=_incident("inc-z"), headers={**DISP, **key})
+    assert r.status_code == 422 and "inc-a" in r.text and "inc-b" not in r.text
+    for iid, rid in (("inc-a", "truck-17"), ("inc-b", "truck-42")):
+        r = c.post(f"/v1/incidents/{iid}/offers/{rid}", headers=DISP)
+        assert r.status_code == 201, r.text
+    r = c.post("/v1/incidents/inc-a/offers/truck-17/accept", headers={**R17, **key})
+    assert r.status_code == 200
+    # truck-42 reusing truck-17's key: its own accept, nothing of truck-17's
+    r = c.post("/v1/incidents/inc-b/offers/truck-42/accept", headers={**R42, **key})
+    assert r.status_code == 200, r.text
+    assert "truck-17" not in r.text and "inc-a" not in r.text
+    assert r.json()["incident_id"] == "inc-b" and r.json()["stage"] == "assigned"
+    assert c.get("/v1/incidents/inc-b", headers=DISP).json()["assigned"] == ["truck-42"]
+
+
+def test_a_client_cannot_squat_another_clients_key(engine):
+    c = _app(engine)
+    c.put("/v1/responders/truck-17/position", json=FIX, headers=DISP)
+    r = c.post("/v1/incidents", json=_incident("inc-a"), headers=DISP)
+    c.post("/v1/incidents/inc-a/offers/truck-17", headers=DISP)
+    # a responder takes the key a dispatcher will use next
+    squat = {"Idempotency-Key": "report-inc-b"}
+    r = c.post("/v1/incidents/inc-a/offers/truck-17/decline", headers={**R17, **squat})
+    assert r.status_code == 200
+    r = c.post("/v1/incidents", json=_incident("inc-b"), headers={**DISP, **squat})
+    assert r.status_code == 201 and r.json()["incident_id"] == "inc-b", r.text
+
+
+def test_scoped_keys_survive_a_restart_on_the_journal(network, clock, tmp_path):
+    from kayou_dispatch import DispatchEngine
+
+    journal = tmp_path / "j.db"
+    key = {"Idempotency-Key": "K"}
+    engine = DispatchEngine(network, clock=lambda: clock[0], journal=journal)
+    first = _app(engine).post("/v1/incidents", json=_incident("inc-a"), headers={**DISP, **key})
+    assert first.status_code == 201
+    engine.close()
+    clock[0] += 60.0
+    engine = DispatchEngine(network, clock=lambda: clock[0], journal=journal)
+    c = _app(engine)
+    again = c.post("/v1/incidents", json=_incident("inc-a"), headers={**DISP, **key})
+    assert again.status_code == 201 and again.json() == first.json()
+    other = c.post("/v1/incidents", json=_incident("inc-b"), headers={**DISP2, **key})
+    assert other.status_code == 201 and other.json()["incident_id"] == "inc-b"
+    engine.close()

@@ -7,6 +7,7 @@ responder only on itself and on the offers made to it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -59,6 +60,35 @@ class Principal:
     def is_dispatcher(self) -> bool:
         """Whether the token may read and act on everything."""
         return self.role == "dispatcher"
+
+    @property
+    def identity(self) -> str:
+        """Who this is, stable across restarts: ``responder:<id>`` or ``dispatcher:<digest>``.
+
+        A responder is its responder id (whichever of its tokens it uses); a dispatcher
+        token is a digest of the token (the token itself never reaches a journal).
+        """
+        if self.responder_id is not None:
+            return f"responder:{self.responder_id}"
+        digest = hashlib.sha256(self.token.encode("utf-8")).hexdigest()[:16]
+        return f"{self.role}:{digest}"
+
+    def request_id(self, idempotency_key: str | None) -> str | None:
+        """The lifecycle's request id for this principal's ``Idempotency-Key``.
+
+        Keys are scoped per principal: another client's key is a different request id,
+        so reusing it neither answers the other's command nor takes the key from it.
+        The identity's length prefixes it, so no two (identity, key) pairs collide.
+
+        Examples
+        --------
+        >>> Principal("t", "responder", "r1").request_id("k")
+        '12:responder:r1/k'
+        """
+        if idempotency_key is None:
+            return None
+        who = self.identity
+        return f"{len(who)}:{who}/{idempotency_key}"
 
 
 def _parse_entry(token: Any, entry: Any) -> Principal:

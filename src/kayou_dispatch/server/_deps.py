@@ -27,6 +27,7 @@ __all__ = [
     "require_dispatcher",
     "require_self_or_dispatcher",
     "ResponderId",
+    "scoped_request_id",
     "visible_incident",
     "Who",
 ]
@@ -88,12 +89,21 @@ Who = Annotated[Principal, Depends(principal)]
 DispatcherOnly = Annotated[Principal, Depends(require_dispatcher)]
 ResponderId = Annotated[str, Path(min_length=1, max_length=128)]
 IncidentId = Annotated[str, Path(min_length=1, max_length=128)]
-IdempotencyKey = Annotated[
+_IdempotencyHeader = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
         min_length=1,
         max_length=128,
-        description="a retry with the same key applies the command once",
+        description="a retry with the same key applies the command once (keys are per token)",
     ),
 ]
+
+
+def scoped_request_id(who: Who, idempotency_key: _IdempotencyHeader = None) -> str | None:
+    """The request's ``Idempotency-Key`` as a lifecycle request id, scoped to ``who``."""
+    return who.request_id(idempotency_key)
+
+
+#: The request id of an endpoint's ``Idempotency-Key`` header, in its caller's key space.
+IdempotencyKey = Annotated[str | None, Depends(scoped_request_id)]
