@@ -125,3 +125,30 @@ def test_scoped_keys_survive_a_restart_on_the_journal(network, clock, tmp_path):
     other = c.post("/v1/incidents", json=_incident("inc-b"), headers={**DISP2, **key})
     assert other.status_code == 201 and other.json()["incident_id"] == "inc-b"
     engine.close()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/incidents/{iid}"),
+        *(
+            ("POST", f"/v1/incidents/{{iid}}/offers/{{rid}}/{a}")
+            for a in ("accept", "decline", "depart", "arrive")
+        ),
+    ],
+)
+def test_a_hidden_incident_answers_as_an_unknown_one(fleet, method, path):
+    r = fleet.post("/v1/incidents", json={**_incident("inc-1"), "dispatch": True}, headers=DISP)
+    assert r.status_code == 201
+    (offered,) = [o["responder_id"] for o in r.json()["offers"]]
+    other = "truck-42" if offered == "truck-17" else "truck-17"
+    headers = R42 if other == "truck-42" else R17
+    hidden = fleet.request(method, path.format(iid="inc-1", rid=other), headers=headers)
+    unknown = fleet.request(method, path.format(iid="inc-9", rid=other), headers=headers)
+    assert hidden.status_code == unknown.status_code == 404
+    assert hidden.json() == {
+        **unknown.json(),
+        "detail": unknown.json()["detail"].replace("inc-9", "inc-1"),
+    }
+    assert hidden.json()["error"] == "UnknownIncidentError"
+    assert sorted(hidden.headers) == sorted(unknown.headers)

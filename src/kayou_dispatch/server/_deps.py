@@ -14,6 +14,7 @@ from fastapi import Depends, Header, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kayou_dispatch.engine import DispatchEngine
+from kayou_dispatch.errors import UnknownIncidentError
 from kayou_dispatch.lifecycle import Incident
 from kayou_dispatch.server._auth import Principal
 
@@ -76,12 +77,20 @@ def _seen_by(inc: Incident, responder_id: str) -> bool:
 
 
 def visible_incident(engine: DispatchEngine, incident_id: str, who: Principal) -> Incident:
-    """The incident, if ``who`` may see it (a responder: once offered to it), else 404."""
+    """The incident, if ``who`` may see it (a responder: once offered to it).
+
+    Raises
+    ------
+    UnknownIncidentError
+        For an unknown id and for one ``who`` may not see alike (404, one body).
+    """
     inc = engine.incident(incident_id)
     if who.is_dispatcher or (who.responder_id and _seen_by(inc, who.responder_id)):
         return inc
-    # Not offered to this responder: as if it did not exist (its location is private).
-    raise HTTPException(404, f"no incident with id {incident_id!r}")
+    # Not offered to this responder: as if it did not exist (its location is private),
+    # the very answer the engine gives for an unknown id (status and body).
+    msg = f"no incident with id {incident_id!r}"
+    raise UnknownIncidentError(msg, incident_id=incident_id)
 
 
 Engine = Annotated[DispatchEngine, Depends(get_engine)]
