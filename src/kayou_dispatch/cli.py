@@ -138,6 +138,13 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--journal", default=None, help="SQLite journal of lifecycle commands")
     serve.add_argument(
+        "--capabilities",
+        default=None,
+        metavar="FILE",
+        help="capability registry (a JSON list of names): needs and responders' capabilities "
+        "outside it are refused (default: any names)",
+    )
+    serve.add_argument(
         "--redis",
         default=None,
         help="share state with other servers through Redis (redis://host:port/db)",
@@ -259,6 +266,21 @@ def _simulate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return 0
 
 
+def _registry(parser: argparse.ArgumentParser, spec: str | None) -> list[str] | None:
+    """The capability names of a ``--capabilities`` file (``None`` without one)."""
+    import json
+
+    if spec is None:
+        return None
+    try:
+        names = json.loads(Path(spec).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        parser.error(f"--capabilities: cannot read {spec!r}: {exc}")
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        parser.error(f"--capabilities: {spec!r} must hold a JSON list of non-empty names")
+    return names
+
+
 def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from kayou_dispatch import DispatchEngine, KayouDispatchError
 
@@ -276,10 +298,15 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         tokens = load_tokens(args.tokens)
     except KayouDispatchError as exc:
         parser.error(f"--tokens: {exc}")
+    capabilities = _registry(parser, args.capabilities)
     network = _load(parser, args.network)
     try:
         engine = DispatchEngine(
-            network, journal=args.journal, redis=args.redis, redis_prefix=args.redis_prefix
+            network,
+            journal=args.journal,
+            redis=args.redis,
+            redis_prefix=args.redis_prefix,
+            capabilities=capabilities,
         )
     except KayouDispatchError as exc:
         parser.error(f"--redis: {exc}" if args.redis else str(exc))

@@ -152,3 +152,35 @@ def test_a_hidden_incident_answers_as_an_unknown_one(fleet, method, path):
     }
     assert hidden.json()["error"] == "UnknownIncidentError"
     assert sorted(hidden.headers) == sorted(unknown.headers)
+
+
+def _caps(client, rid="truck-17"):
+    return client.get(f"/v1/responders/{rid}", headers=DISP).json()["capabilities"]
+
+
+def test_a_responder_may_drop_capabilities_but_not_grant_itself_one(fleet):
+    url = "/v1/responders/truck-17/availability"
+    r = fleet.put(url, json={"capabilities": ["tow", "winch"]}, headers=DISP)
+    assert r.status_code == 200 and r.json()["capabilities"] == ["tow", "winch"]
+    for claim in (["tow", "winch", "crane"], ["crane"], ["heavy_tow"]):
+        r = fleet.put(url, json={"capabilities": claim, "status": "offline"}, headers=R17)
+        assert r.status_code == 403, r.text
+        assert r.json()["error"] == "CapabilityGrantRefused"
+        assert sorted(set(claim) - {"tow", "winch"})[0] in r.json()["detail"]
+        assert _caps(fleet) == ["tow", "winch"]  # nothing changed, the status neither
+        assert fleet.get("/v1/responders/truck-17", headers=DISP).json()["status"] == "available"
+    # keeping or dropping is the responder's own call
+    assert fleet.put(url, json={"capabilities": ["winch", "tow"]}, headers=R17).status_code == 200
+    assert fleet.put(url, json={"capabilities": ["tow"]}, headers=R17).status_code == 200
+    assert _caps(fleet) == ["tow"]
+    r = fleet.put(url, json={"capabilities": ["tow", "winch"]}, headers=R17)
+    assert r.status_code == 403  # dropped is gone: only a dispatcher grants it back
+    assert fleet.put(url, json={"capabilities": []}, headers=R17).status_code == 200
+    assert _caps(fleet) == []
+    # a position carries no capabilities
+    r = fleet.put(
+        "/v1/responders/truck-17/position", json={**FIX, "capabilities": ["crane"]}, headers=R17
+    )
+    assert r.status_code == 422 and _caps(fleet) == []
+    assert fleet.put(url, json={"capabilities": ["crane"]}, headers=DISP).status_code == 200
+    assert _caps(fleet) == ["crane"]

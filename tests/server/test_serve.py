@@ -98,3 +98,52 @@ def test_two_authorization_headers_on_a_real_websocket_are_refused(server):
     with pytest.raises(websockets.InvalidStatus):
         asyncio.run(connect([("Authorization", "Bearer r17"), *one]))
     assert asyncio.run(connect(one))
+
+
+def test_serve_with_a_capability_registry(tmp_path):
+    registry = tmp_path / "capabilities.json"
+    registry.write_text(json.dumps(["tow", "crane"]))
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps(TOKENS))
+    proc = ServeProcess(tmp_path, "--tokens", str(tokens), "--capabilities", str(registry))
+    base = proc.start().base
+    try:
+        disp = {"Authorization": "Bearer disp"}
+        fix = {"lat": 60.1699, "lng": 24.9384}
+        httpx.put(f"{base}/v1/responders/truck-17/position", json=fix, headers=disp)
+        url = f"{base}/v1/responders/truck-17/availability"
+        r = httpx.put(url, json={"capabilities": ["heavy_tow"]}, headers=disp)
+        assert r.status_code == 422 and "heavy_tow" in r.json()["detail"], r.text
+        r = httpx.put(url, json={"capabilities": ["tow", "crane"]}, headers=disp)
+        assert r.status_code == 200 and r.json()["capabilities"] == ["crane", "tow"]
+        body = {"incident_id": "i", "lat": SCENE[0], "lng": SCENE[1], "kind": "fire"}
+        r = httpx.post(f"{base}/v1/incidents", json={**body, "needs": ["rocket"]}, headers=disp)
+        assert r.status_code == 422 and "rocket" in r.json()["detail"], r.text
+        r = httpx.put(url, json={"capabilities": ["tow"]}, headers={"Authorization": "Bearer r17"})
+        assert r.status_code == 200 and r.json()["capabilities"] == ["tow"]
+    finally:
+        proc.stop()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read"),
+        ("{not json", "cannot read"),
+        ('{"tow": 1}', "JSON list"),
+        ('["tow", 3]', "JSON list"),
+        ('["tow", ""]', "JSON list"),
+    ],
+)
+def test_serve_refuses_a_bad_capability_file(content, message, capsys, tmp_path):
+    from kayou_dispatch.cli import main
+
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps(TOKENS))
+    registry = tmp_path / "caps.json"
+    if content is not None:
+        registry.write_text(content)
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--tokens", str(tokens), "--capabilities", str(registry)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--capabilities" in err and message in err, err

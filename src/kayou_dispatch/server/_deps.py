@@ -19,6 +19,7 @@ from kayou_dispatch.lifecycle import Incident
 from kayou_dispatch.server._auth import Principal
 
 __all__ = [
+    "CodedHTTPException",
     "DispatcherOnly",
     "Engine",
     "get_engine",
@@ -32,6 +33,18 @@ __all__ = [
     "visible_incident",
     "Who",
 ]
+
+
+class CodedHTTPException(HTTPException):
+    """An HTTP refusal with a machine-readable ``error`` code beside its ``detail``.
+
+    Answered as ``{"detail": ..., "error": code}``, the shape of the library's errors.
+    """
+
+    def __init__(self, status_code: int, detail: str, *, code: str) -> None:
+        super().__init__(status_code, detail)
+        self.code = code
+
 
 _bearer = HTTPBearer(auto_error=False, description="A token from the token file")
 

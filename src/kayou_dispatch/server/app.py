@@ -45,6 +45,7 @@ from kayou_dispatch.server._auth import (
     principal_for,
 )
 from kayou_dispatch.server._batch import FixBatcher
+from kayou_dispatch.server._deps import CodedHTTPException
 from kayou_dispatch.server._events import EventHub, feed_positions
 from kayou_dispatch.server._models import BodyTooDeepError, plain_position
 from kayou_dispatch.server._routing import include_routers
@@ -359,5 +360,10 @@ def _add_error_handlers(app: FastAPI) -> None:
         message = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:10])
         return _error(422, message or "invalid request", errors=errors[:50])
 
+    async def coded_refusal(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, CodedHTTPException)
+        return _error(exc.status_code, str(exc.detail), error=exc.code)
+
     app.add_exception_handler(KayouDispatchError, library_error)
+    app.add_exception_handler(CodedHTTPException, coded_refusal)
     app.add_exception_handler(RequestValidationError, invalid_body)

@@ -8,6 +8,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Request
 
 from kayou_dispatch.server._deps import (
+    CodedHTTPException,
     DispatcherOnly,
     Engine,
     ResponderId,
@@ -80,10 +81,17 @@ def put_availability(
 ) -> dict[str, Any]:
     """Go on duty (``available``) or off (``offline``); replace capabilities.
 
-    Refused (409) while the responder is offered or assigned an incident.
+    Refused (409) while the responder is offered or assigned an incident. A responder
+    token may keep or drop its capabilities; granting one is a dispatcher's decision
+    (403 ``CapabilityGrantRefused``); names outside the deployment's registry: 422.
     """
     require_self_or_dispatcher(who, responder_id)
-    engine.get(responder_id)  # 404 before anything changes
+    held = engine.get(responder_id).capabilities  # 404 before anything changes
+    if body.capabilities is not None and not who.is_dispatcher:
+        granted = sorted(set(body.capabilities) - held)
+        if granted:
+            msg = f"a responder token may only drop capabilities; {granted} need a dispatcher"
+            raise CodedHTTPException(403, msg, code="CapabilityGrantRefused")
     if body.capabilities is not None:
         engine.set_capabilities(responder_id, body.capabilities)
     if body.status is not None:
