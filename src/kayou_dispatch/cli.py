@@ -47,6 +47,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _rate(text: str) -> tuple[float, float] | None:
+    """``RATE`` or ``RATE,BURST`` requests per second (burst: one second's worth); ``off``."""
+    if text.strip().lower() == "off":
+        return None
+    rate_text, _, burst_text = text.partition(",")
+    rate = _positive_float(rate_text)
+    burst = _positive_float(burst_text) if burst_text else max(1.0, rate)
+    return rate, burst
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -150,6 +160,22 @@ def _build_parser() -> argparse.ArgumentParser:
         help="share state with other servers through Redis (redis://host:port/db)",
     )
     serve.add_argument("--redis-prefix", default="kd", help="key prefix of the shared state (kd)")
+    serve.add_argument(
+        "--rate-limit",
+        type=_rate,
+        default=(20_000.0, 40_000.0),
+        metavar="RATE[,BURST]",
+        help="requests per second per token, bursts up to BURST (default: RATE); 'off'; "
+        "over it: 429 with Retry-After (20000,40000)",
+    )
+    serve.add_argument(
+        "--ip-rate-limit",
+        type=_rate,
+        default=None,
+        metavar="RATE[,BURST]",
+        help="requests per second per client address, with a token or not (default: off; "
+        "behind a proxy, limit there)",
+    )
     serve.add_argument(
         "--tick-interval",
         type=_positive_float,
@@ -314,7 +340,13 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if log is not None:
         durable = "" if log.durable else " (NOT durable: set appendonly yes, appendfsync always)"
         print(f"kayou-dispatch: shared state {log.store} prefix {log.prefix!r}{durable}")
-    app = create_app(engine, auth=tokens, tick_interval_s=args.tick_interval)
+    app = create_app(
+        engine,
+        auth=tokens,
+        tick_interval_s=args.tick_interval,
+        rate_limit=args.rate_limit,
+        ip_rate_limit=args.ip_rate_limit,
+    )
     print(f"kayou-dispatch: {network}, {len(tokens)} tokens", flush=True)
     try:
         protocol = guarded(

@@ -184,3 +184,61 @@ def test_a_responder_may_drop_capabilities_but_not_grant_itself_one(fleet):
     assert r.status_code == 422 and _caps(fleet) == []
     assert fleet.put(url, json={"capabilities": ["crane"]}, headers=DISP).status_code == 200
     assert _caps(fleet) == ["crane"]
+
+
+def test_the_per_ip_rate_limit_counts_every_token_and_none(engine):
+    from fastapi.testclient import TestClient
+
+    from kayou_dispatch.server import create_app
+
+    app = create_app(
+        engine, auth=TOKENS, rate_limit=None, ip_rate_limit=(1.0, 3), tick_interval_s=None
+    )
+    here = TestClient(app, client=("10.0.0.1", 5000), raise_server_exceptions=False)
+    codes = [here.get("/v1/responders/truck-17", headers=h).status_code for h in (DISP, R17, {})]
+    assert codes == [404, 404, 401]
+    for headers in (DISP, R42, {}):  # the address is out of requests, whoever asks
+        r = here.get("/v1/responders/truck-17", headers=headers)
+        assert r.status_code == 429 and r.json()["error"] == "RateLimited", r.text
+        assert int(r.headers["retry-after"]) >= 1
+    there = TestClient(app, client=("10.0.0.2", 5000))
+    assert there.get("/v1/responders/truck-17", headers=DISP).status_code == 404
+    assert here.get("/healthz").status_code == 200  # outside /v1: not limited
+
+
+def test_bad_ip_rate_limits_are_typed_errors(engine):
+    from kayou_dispatch.errors import InvalidParameterError
+    from kayou_dispatch.server import create_app
+
+    for bad in ((0.0, 1), (1.0, -1), (float("nan"), 1), "fast"):
+        with pytest.raises(InvalidParameterError):
+            create_app(engine, auth=TOKENS, ip_rate_limit=bad)
+
+
+def test_a_responders_bulk_is_its_own_id_and_bounded(fleet):
+    from kayou_dispatch.server.routers.responders import RESPONDER_BULK_ROWS
+
+    row = {"id": "truck-17", "lat": 60.1699, "lng": 24.9384}
+    ok = {"positions": [row] * RESPONDER_BULK_ROWS}
+    assert fleet.post("/v1/positions", json=ok, headers=R17).status_code == 200
+    big = {"positions": [row] * (RESPONDER_BULK_ROWS + 1)}
+    r = fleet.post("/v1/positions", json=big, headers=R17)
+    assert r.status_code == 413 and r.json()["error"] == "BulkTooLarge", r.text
+    assert fleet.post("/v1/positions", json=big, headers=DISP).status_code == 200
+    other = {"positions": [row, {**row, "id": "truck-42"}]}
+    assert fleet.post("/v1/positions", json=other, headers=R17).status_code == 403
+
+
+def test_a_token_bucket_forgets_full_buckets_beyond_its_key_cap():
+    from kayou_dispatch.server._auth import TokenBucket
+
+    now = [0.0]
+    bucket = TokenBucket(1.0, 2, clock=lambda: now[0])
+    bucket.max_keys = 3
+    assert all(bucket.allow(k) for k in "abc")
+    assert bucket.allow("a") and not bucket.allow("a")  # a is empty
+    assert bucket.allow("d") and len(bucket._state) == 4  # nothing had refilled yet
+    now[0] = 1.5  # b, c and d are full again; a is not
+    assert bucket.allow("e")
+    assert sorted(bucket._state) == ["a", "e"]
+    assert bucket.allow("a") and not bucket.allow("a")  # a kept its level (1.5)

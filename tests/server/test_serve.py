@@ -147,3 +147,36 @@ def test_serve_refuses_a_bad_capability_file(content, message, capsys, tmp_path)
         main(["serve", "--tokens", str(tokens), "--capabilities", str(registry)])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "--capabilities" in err and message in err, err
+
+
+@pytest.mark.parametrize(
+    ("flag", "tokens"),
+    [("--rate-limit", ("disp", "disp", "disp")), ("--ip-rate-limit", ("disp", "r17", "r42"))],
+)
+def test_serve_rate_limits_are_429_with_retry_after(flag, tokens, tmp_path):
+    path = tmp_path / "tokens.json"
+    path.write_text(json.dumps(TOKENS))
+    proc = ServeProcess(tmp_path, "--tokens", str(path), flag, "2").start()
+    try:
+        with httpx.Client(base_url=proc.base) as c:
+            codes = [
+                c.get("/v1/responders/truck-17", headers={"Authorization": f"Bearer {t}"})
+                for t in tokens
+            ]
+        assert [r.status_code for r in codes[:2]] == [404, 404]
+        assert codes[2].status_code == 429 and int(codes[2].headers["retry-after"]) >= 1
+        assert codes[2].json()["error"] == "RateLimited"
+    finally:
+        proc.stop()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "fast", "nan", "5,0", "5,x"])
+@pytest.mark.parametrize("flag", ["--rate-limit", "--ip-rate-limit"])
+def test_serve_refuses_bad_rate_limits(flag, value, capsys, tmp_path):
+    from kayou_dispatch.cli import main
+
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps(TOKENS))
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--tokens", str(tokens), flag, value])
+    assert exc.value.code == 2 and flag in capsys.readouterr().err

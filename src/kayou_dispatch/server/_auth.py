@@ -234,15 +234,30 @@ class TokenBucket:
         self._state: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
+    #: Keys held before full buckets are forgotten (a full bucket is the same as none).
+    max_keys = 100_000
+
     def allow(self, key: str) -> bool:
         """Take one request from ``key``'s bucket; ``False`` when it is empty."""
         now = self._clock()
         with self._lock:
+            if key not in self._state and len(self._state) >= self.max_keys:
+                self._forget_full(now)
             level, last = self._state.get(key, (self.burst, now))
             level = min(self.burst, level + (now - last) * self.rate_per_s)
             ok = level >= 1.0
             self._state[key] = (level - 1.0 if ok else level, now)
             return ok
+
+    def _forget_full(self, now: float) -> None:
+        """Drop the buckets that have refilled (many clients must not grow memory for ever)."""
+        full = [
+            k
+            for k, (level, last) in self._state.items()
+            if level + (now - last) * self.rate_per_s >= self.burst
+        ]
+        for k in full:
+            del self._state[k]
 
     def retry_after_s(self, key: str) -> float:
         """Seconds until ``key`` may send again."""

@@ -24,9 +24,13 @@ from kayou_dispatch.server._models import (
     responder_row_json,
 )
 
-__all__ = ["router"]
+__all__ = ["RESPONDER_BULK_ROWS", "router"]
 
 router = APIRouter(tags=["responders"])
+
+#: Rows a responder token may send in one bulk (its own fixes, buffered offline): more
+#: would only cost the other clients time (a gateway holds a dispatcher token).
+RESPONDER_BULK_ROWS = 120
 
 
 @router.put("/v1/responders/{responder_id}/position")
@@ -45,6 +49,9 @@ def post_positions(engine: Engine, body: BulkPositionsIn, who: Who) -> dict[str,
     rows = body.positions
     if not who.is_dispatcher and any(r.id != who.responder_id for r in rows):
         raise HTTPException(403, "a responder token may send only its own positions")
+    if not who.is_dispatcher and len(rows) > RESPONDER_BULK_ROWS:
+        msg = f"a responder token may send at most {RESPONDER_BULK_ROWS} rows at once"
+        raise CodedHTTPException(413, msg, code="BulkTooLarge")
     if not rows:
         return {"received": 0, "applied": 0}
     ids = [r.id for r in rows]
