@@ -242,3 +242,92 @@ def test_a_token_bucket_forgets_full_buckets_beyond_its_key_cap():
     assert bucket.allow("e")
     assert sorted(bucket._state) == ["a", "e"]
     assert bucket.allow("a") and not bucket.allow("a")  # a kept its level (1.5)
+
+
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        (POSITION, {**FIX, "ts": False}),
+        (POSITION, {**FIX, "ts": True}),
+        (POSITION, {"lat": "60.1699", "lng": 24.9384}),
+        (POSITION, {"lat": True, "lng": 24.9384}),
+        (POSITION, {**FIX, "heading": False}),
+        (POSITION, {**FIX, "speed_kph": "12"}),
+        ("/v1/positions", {"positions": [{"id": "truck-17", **FIX, "ts": False}]}),
+        ("/v1/positions", {"positions": [{"id": "truck-17", "lat": "60.1699", "lng": 24.9}]}),
+        ("/v1/incidents", {**_incident("i"), "severity": True}),
+        ("/v1/incidents", {**_incident("i"), "severity": "3"}),
+        ("/v1/incidents", {**_incident("i"), "units": True}),
+        ("/v1/incidents", {**_incident("i"), "dispatch": 1}),
+        ("/v1/incidents", {**_incident("i"), "dispatch": "true"}),
+        ("/v1/incidents", {**_incident("i"), "lat": "60.1705"}),
+    ],
+)
+def test_booleans_are_not_numbers_and_strings_not_coordinates(fleet, url, body):
+    method = "PUT" if url == POSITION else "POST"
+    before = fleet.get("/v1/responders/truck-17", headers=DISP).json()
+    r = fleet.request(method, url, json=body, headers=DISP)
+    assert r.status_code == 422, r.text
+    assert isinstance(r.json()["detail"], str) and r.json()["errors"]
+    assert fleet.get("/v1/responders/truck-17", headers=DISP).json() == before
+    assert fleet.get("/v1/incidents", headers=DISP).json()["incidents"] == []
+
+
+def test_numbers_still_go_as_ints_and_floats(fleet):
+    r = fleet.put(
+        POSITION, json={"lat": 60, "lng": 24.9384, "ts": 1000, "heading": 90}, headers=R17
+    )
+    assert r.status_code == 200 and r.json()["applied"] is True
+    r = fleet.post(
+        "/v1/incidents", json={**_incident("i"), "severity": 2, "units": 1}, headers=DISP
+    )
+    assert r.status_code == 201, r.text
+
+
+def _schema(doc, ref_or_schema):
+    ref = ref_or_schema.get("$ref")
+    return doc["components"]["schemas"][ref.rsplit("/", 1)[1]] if ref else ref_or_schema
+
+
+def test_the_openapi_document_says_what_is_sent(fleet):
+    doc = fleet.get("/openapi.json").json()
+    ops = {
+        (method.upper(), path): op
+        for path, item in doc["paths"].items()
+        if path.startswith("/v1/")
+        for method, op in item.items()
+    }
+    assert ops
+    for (method, path), op in ops.items():
+        codes = set(op["responses"])
+        assert {"400", "401", "429"} <= codes, (method, path, codes)
+        if "requestBody" in op:
+            assert {"413", "422"} <= codes, (method, path, codes)
+        if "{" in path:
+            assert "404" in codes, (method, path, codes)
+        for code, resp in op["responses"].items():
+            if code.startswith(("4", "5")):
+                body = _schema(doc, resp["content"]["application/json"]["schema"])
+                assert body["properties"]["detail"]["type"] == "string", (method, path, code)
+    for key, code in (
+        (("POST", "/v1/incidents"), "403"),
+        (("POST", "/v1/incidents"), "409"),
+        (("POST", "/v1/incidents/{incident_id}/offers/{responder_id}/accept"), "403"),
+        (("POST", "/v1/incidents/{incident_id}/offers/{responder_id}/accept"), "409"),
+        (("PUT", "/v1/responders/{responder_id}/availability"), "403"),
+        (("PUT", "/v1/responders/{responder_id}/availability"), "409"),
+        (("GET", "/v1/responders"), "403"),
+    ):
+        assert code in ops[key]["responses"], (key, code)
+    # a 422 as sent matches its documented shape
+    r = fleet.put(POSITION, json={**FIX, "ts": False}, headers=DISP)
+    schema = _schema(
+        doc,
+        ops["PUT", "/v1/responders/{responder_id}/position"]["responses"]["422"]["content"][
+            "application/json"
+        ]["schema"],
+    )
+    assert set(r.json()) <= set(schema["properties"])
+    assert set(schema.get("required", [])) <= set(r.json())
+    row = _schema(doc, schema["properties"]["errors"]["items"])
+    assert set(r.json()["errors"][0]) == set(row["properties"])

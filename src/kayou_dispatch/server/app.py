@@ -49,6 +49,7 @@ from kayou_dispatch.server._batch import FixBatcher
 from kayou_dispatch.server._deps import CodedHTTPException
 from kayou_dispatch.server._events import EventHub, feed_positions
 from kayou_dispatch.server._models import BodyTooDeepError, plain_position
+from kayou_dispatch.server._openapi import document_errors
 from kayou_dispatch.server._routing import include_routers
 from kayou_dispatch.server.routers import ROUTERS
 from kayou_dispatch.store import Fix
@@ -355,6 +356,7 @@ def create_app(
     )
     _add_error_handlers(app)
     include_routers(app, ROUTERS, offload=engine.store.shared)
+    document_errors(app)
     return app
 
 
