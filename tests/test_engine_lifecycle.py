@@ -128,3 +128,21 @@ def test_lifecycle_bad_input(net):
         engine.accept("i5", "r0")  # never offered
     with pytest.raises(ValueError):
         engine.set_ranker(42)
+
+
+def test_the_capability_registry_refuses_unknown_incident_needs(net):
+    from kayou_dispatch import InvalidParameterError
+
+    engine = DispatchEngine(net, clock=Clock(), capabilities={"tow", "crane"})
+    lat, lng = net.node_latlng(100)
+    for needs in (["rocket"], "rocket", [["tow"], ["rocket"]], (n for n in ["tow", "rocket"])):
+        with pytest.raises(InvalidParameterError, match="rocket"):
+            engine.report_incident("i", lat, lng, kind="fire", needs=needs)
+    assert engine.open_incidents() == []
+    inc = engine.report_incident("i", lat, lng, kind="fire", needs=(n for n in [["tow"], []]))
+    assert inc.needs == (frozenset({"tow"}), frozenset())
+    flat = engine.report_incident("j", lat, lng, kind="fire", needs=["crane"], units=2)
+    assert flat.needs == (frozenset({"crane"}),) * 2
+    for bad in ([["tow"], 5], 5, [None]):
+        with pytest.raises(InvalidParameterError):
+            engine.report_incident("k", lat, lng, kind="fire", needs=bad)

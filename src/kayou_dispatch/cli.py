@@ -67,6 +67,16 @@ def _share(text: str) -> float:
     return value
 
 
+def _rate(text: str) -> tuple[float, float] | None:
+    """``RATE`` or ``RATE,BURST`` requests per second (burst: one second's worth); ``off``."""
+    if text.strip().lower() == "off":
+        return None
+    rate_text, _, burst_text = text.partition(",")
+    rate = _positive_float(rate_text)
+    burst = _positive_float(burst_text) if burst_text else max(1.0, rate)
+    return rate, burst
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -187,11 +197,34 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--journal", default=None, help="SQLite journal of lifecycle commands")
     serve.add_argument(
+        "--capabilities",
+        default=None,
+        metavar="FILE",
+        help="capability registry (a JSON list of names): needs and responders' capabilities "
+        "outside it are refused (default: any names)",
+    )
+    serve.add_argument(
         "--redis",
         default=None,
         help="share state with other servers through Redis (redis://host:port/db)",
     )
     serve.add_argument("--redis-prefix", default="kd", help="key prefix of the shared state (kd)")
+    serve.add_argument(
+        "--rate-limit",
+        type=_rate,
+        default=(20_000.0, 40_000.0),
+        metavar="RATE[,BURST]",
+        help="requests per second per token, bursts up to BURST (default: RATE); 'off'; "
+        "over it: 429 with Retry-After (20000,40000)",
+    )
+    serve.add_argument(
+        "--ip-rate-limit",
+        type=_rate,
+        default=None,
+        metavar="RATE[,BURST]",
+        help="requests per second per client address, with a token or not (default: off; "
+        "behind a proxy, limit there)",
+    )
     serve.add_argument(
         "--tick-interval",
         type=_positive_float,
@@ -368,6 +401,21 @@ def _simulate_checked(parser: argparse.ArgumentParser, args: argparse.Namespace)
     return 0
 
 
+def _registry(parser: argparse.ArgumentParser, spec: str | None) -> list[str] | None:
+    """The capability names of a ``--capabilities`` file (``None`` without one)."""
+    import json
+
+    if spec is None:
+        return None
+    try:
+        names = json.loads(Path(spec).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        parser.error(f"--capabilities: cannot read {spec!r}: {exc}")
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        parser.error(f"--capabilities: {spec!r} must hold a JSON list of non-empty names")
+    return names
+
+
 def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from kayou_dispatch import DispatchEngine, KayouDispatchError
 
@@ -385,10 +433,15 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         tokens = load_tokens(args.tokens)
     except KayouDispatchError as exc:
         parser.error(f"--tokens: {exc}")
+    capabilities = _registry(parser, args.capabilities)
     network = _load(parser, args.network)
     try:
         engine = DispatchEngine(
-            network, journal=args.journal, redis=args.redis, redis_prefix=args.redis_prefix
+            network,
+            journal=args.journal,
+            redis=args.redis,
+            redis_prefix=args.redis_prefix,
+            capabilities=capabilities,
         )
     except KayouDispatchError as exc:
         parser.error(f"--redis: {exc}" if args.redis else str(exc))
@@ -396,7 +449,13 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if log is not None:
         durable = "" if log.durable else " (NOT durable: set appendonly yes, appendfsync always)"
         print(f"kayou-dispatch: shared state {log.store} prefix {log.prefix!r}{durable}")
-    app = create_app(engine, auth=tokens, tick_interval_s=args.tick_interval)
+    app = create_app(
+        engine,
+        auth=tokens,
+        tick_interval_s=args.tick_interval,
+        rate_limit=args.rate_limit,
+        ip_rate_limit=args.ip_rate_limit,
+    )
     print(f"kayou-dispatch: {network}, {len(tokens)} tokens", flush=True)
     try:
         protocol = guarded(

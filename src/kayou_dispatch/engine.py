@@ -15,6 +15,7 @@ delegation. The logic lives in the modules it delegates to.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import queue
@@ -261,6 +262,30 @@ class DispatchEngine:
         """
         self._store.remove(responder_id)
         self._dispatcher.forget_positions([responder_id])
+
+    def _check_incident_needs(self, needs: Any) -> Any:
+        """Check ``needs`` (one set, or one per unit) against the registry; return it reusable.
+
+        Shapes the lifecycle refuses anyway (not iterable, mixed) are left to it.
+        """
+        if isinstance(needs, str):
+            check_needs(needs, self._registry)
+            return needs
+        try:
+            items = list(needs)
+        except TypeError:
+            return needs
+        if all(isinstance(n, str) for n in items):
+            check_needs(items, self._registry)
+            return items
+        units: list[Any] = []
+        for unit in items:
+            if not isinstance(unit, str):
+                with contextlib.suppress(TypeError):  # not iterable: the lifecycle says so
+                    unit = list(unit)
+                    check_needs(unit, self._registry)
+            units.append(unit)
+        return units
 
     def _check_capabilities(self, capabilities: Iterable[str]) -> frozenset[str]:
         return check_needs(capabilities, self._registry, name="capabilities")
@@ -578,8 +603,11 @@ class DispatchEngine:
         Raises
         ------
         DuplicateIncidentError, OffNetworkError, InvalidParameterError, InvalidCoordinateError
-            For a reused id, a place off the road network, or bad kind/severity/needs/units.
+            For a reused id, a place off the road network, or bad kind/severity/needs/units
+            (including needs outside the capability registry).
         """
+        if needs is not None and self._registry is not None:
+            needs = self._check_incident_needs(needs)
         return self._dispatcher.report_incident(
             incident_id,
             lat,

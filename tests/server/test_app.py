@@ -67,6 +67,9 @@ def test_bulk_positions_and_rank(client):
 
 
 def test_availability(fleet, engine):
+    # a dispatcher grants capabilities (#17: a responder may only keep or drop them)
+    grant = {"capabilities": ["mechanic", "tow"]}
+    assert fleet.put("/v1/responders/truck-17/availability", json=grant, headers=DISP).is_success
     r = fleet.put(
         "/v1/responders/truck-17/availability",
         json={"status": "offline", "capabilities": ["mechanic"]},

@@ -4,6 +4,7 @@ import asyncio
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 pytest.importorskip("redis")
 
@@ -57,5 +58,11 @@ def test_a_dead_redis_is_a_503_not_a_500(network, tmp_path):
     server.crash()
     (reply,) = put_many(app, [("t1", {"lat": 60.17, "lng": 24.94})])
     assert reply.status_code == 503 and reply.json()["error"] == "SharedStateError"
-    (reply,) = put_many(app, [("t1", {"lat": 60.17, "lng": "24.94"})])  # the full route
+    # The full route: a string is no longer a coordinate (#17 item 13), so a body the fast
+    # path declines is a 422 there too; the bulk route always takes the full path.
+    (reply,) = put_many(app, [("t1", {"lat": 60.17, "lng": "24.94"})])
+    assert reply.status_code == 422
+    rows = {"positions": [{"id": "t1", "lat": 60.17, "lng": 24.94}]}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        reply = client.post("/v1/positions", json=rows, headers=DISP)
     assert reply.status_code == 503

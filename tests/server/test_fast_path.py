@@ -42,10 +42,14 @@ def test_fast_reader_declines_non_plain_bodies(raw):
 def test_fast_and_full_paths_answer_alike(client):
     url = "/v1/responders/truck-17/position"
     fast = client.put(url, json={"lat": 60.17, "lng": 24.94, "ts": 1000.0}, headers=R17)
-    full = client.put(url, json={"lat": "60.17", "lng": 24.94, "ts": 999.0}, headers=R17)
-    assert fast.status_code == full.status_code == 200
+    older = client.put(url, json={"lat": 60.17, "lng": 24.94, "ts": 999.0}, headers=R17)
+    assert fast.status_code == older.status_code == 200
     assert fast.json() == {"responder_id": "truck-17", "applied": True}
-    assert full.json() == {"responder_id": "truck-17", "applied": False}  # older
+    assert older.json() == {"responder_id": "truck-17", "applied": False}  # older
+    # What the fast reader declines, the full route's model refuses too (#17: strict types;
+    # before, a string latitude went through the route and was applied).
+    full = client.put(url, json={"lat": "60.17", "lng": 24.94, "ts": 999.0}, headers=R17)
+    assert full.status_code == 422 and "lat" in full.json()["detail"]
     other = client.put(
         "/v1/responders/truck-42/position", json={"lat": 60.17, "lng": 24.94}, headers=R17
     )
@@ -77,11 +81,26 @@ def test_a_plain_fix_takes_the_fast_path_and_anything_else_the_route(engine):
     ]
     assert by_route == []  # answered by the gate, never routed
     assert engine.get("truck-17").ts == 10.0
-    assert client.put(url, json={"lat": "60.17", "lng": 24.94, "ts": 11.0}, headers=R17).json()[
-        "applied"
-    ]
-    assert [rid for rid, _ in by_route] == ["truck-17"]  # a string: the full route's model
+    r = client.put(url, json={"lat": "60.17", "lng": 24.94, "ts": 11.0}, headers=R17)
+    assert r.status_code == 422  # a string: the full route's model, which refuses it
+    assert by_route == [] and engine.get("truck-17").ts == 10.0
+    # An engine error on the fast path goes on to the route, which answers it.
+    r = client.put(url, json={"lat": 60.17, "lng": 24.94, "ts": 1e10}, headers=R17)
+    assert r.status_code == 422 and "ahead of the clock" in r.json()["detail"]
+    assert [rid for rid, _ in by_route] == ["truck-17"]
     assert client.put(url, json={"lat": 60.17, "lng": 24.94, "ts": 12.0}, headers=DISP).json()[
         "applied"
     ]
     assert len(by_route) == 1 and engine.get("truck-17").ts == 12.0
+
+
+@settings(max_examples=500, deadline=None)
+@given(body=bodies)
+def test_the_model_accepts_nothing_the_fast_reader_declines(body):
+    # Strict types (#17): a boolean or a string is no number on either path.
+    raw = json.dumps(body).encode()
+    try:
+        PositionIn.model_validate_json(raw)
+    except ValidationError:
+        return
+    assert plain_position(raw) is not None, body

@@ -1,7 +1,7 @@
 """One responder's odd capability strings must not break the other servers sharing Redis.
 
 The audit's attack, with two real `kayou-dispatch serve` processes on one real Redis: a
-responder token sets capabilities holding a TAB, a comma and other unicode through one
+client sets capabilities holding a TAB, a comma and other unicode through one
 server; the other must read them back exactly, keep answering, and its follower (which
 streams other servers' events) must stay alive. A raw garbage entry written straight into
 the change stream is skipped the same way.
@@ -70,7 +70,10 @@ def test_odd_capabilities_round_trip_and_break_no_other_server(pair):
     assert r.status_code == 200
     assert event_reaches(b, a, "before")
     body = {"capabilities": ODD}
+    # A responder may no longer grant itself capabilities (#17 item 4); a dispatcher can.
     r = httpx.put(f"{a}/v1/responders/truck-17/availability", json=body, headers=R17)
+    assert r.status_code == 403 and r.json()["error"] == "CapabilityGrantRefused"
+    r = httpx.put(f"{a}/v1/responders/truck-17/availability", json=body, headers=DISP)
     assert r.status_code == 200, r.text
     assert r.json()["capabilities"] == sorted(ODD)
     # The other server reads exactly what was written, and keeps answering.

@@ -7,19 +7,29 @@ responder only on itself and on the offers made to it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kayou_dispatch.errors import InvalidParameterError
 
-__all__ = ["bearer_token", "load_tokens", "Principal", "principal_for", "ROLES", "TokenBucket"]
+__all__ = [
+    "authorization_of",
+    "bearer_token",
+    "DuplicateAuthorizationError",
+    "load_tokens",
+    "Principal",
+    "principal_for",
+    "ROLES",
+    "TokenBucket",
+]
 
 #: The roles a token may have.
 ROLES = ("dispatcher", "responder")
@@ -50,6 +60,35 @@ class Principal:
     def is_dispatcher(self) -> bool:
         """Whether the token may read and act on everything."""
         return self.role == "dispatcher"
+
+    @property
+    def identity(self) -> str:
+        """Who this is, stable across restarts: ``responder:<id>`` or ``dispatcher:<digest>``.
+
+        A responder is its responder id (whichever of its tokens it uses); a dispatcher
+        token is a digest of the token (the token itself never reaches a journal).
+        """
+        if self.responder_id is not None:
+            return f"responder:{self.responder_id}"
+        digest = hashlib.sha256(self.token.encode("utf-8")).hexdigest()[:16]
+        return f"{self.role}:{digest}"
+
+    def request_id(self, idempotency_key: str | None) -> str | None:
+        """The lifecycle's request id for this principal's ``Idempotency-Key``.
+
+        Keys are scoped per principal: another client's key is a different request id,
+        so reusing it neither answers the other's command nor takes the key from it.
+        The identity's length prefixes it, so no two (identity, key) pairs collide.
+
+        Examples
+        --------
+        >>> Principal("t", "responder", "r1").request_id("k")
+        '12:responder:r1/k'
+        """
+        if idempotency_key is None:
+            return None
+        who = self.identity
+        return f"{len(who)}:{who}/{idempotency_key}"
 
 
 def _parse_entry(token: Any, entry: Any) -> Principal:
@@ -127,6 +166,36 @@ def bearer_token(authorization: str) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+class DuplicateAuthorizationError(ValueError):
+    """A request carrying more than one ``Authorization`` header (answered 400).
+
+    Which one counts differs between a proxy (often the first) and a server (here the
+    last would win), so a request with two is refused rather than read either way.
+    """
+
+    code = "DuplicateAuthorizationHeader"
+
+
+def authorization_of(raw_headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The value of a request's one ``Authorization`` header ('' when it has none).
+
+    Raises
+    ------
+    DuplicateAuthorizationError
+        When the request has two or more.
+
+    Examples
+    --------
+    >>> authorization_of([(b"authorization", b"Bearer t"), (b"accept", b"*/*")])
+    'Bearer t'
+    """
+    values = [v for k, v in raw_headers if k.lower() == b"authorization"]
+    if len(values) > 1:
+        msg = f"{len(values)} Authorization headers: send exactly one"
+        raise DuplicateAuthorizationError(msg)
+    return values[0].decode("latin-1") if values else ""
+
+
 def principal_for(
     tokens: Mapping[str, Principal], authorization: str = "", query_token: str = ""
 ) -> Principal | None:
@@ -165,15 +234,30 @@ class TokenBucket:
         self._state: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
+    #: Keys held before full buckets are forgotten (a full bucket is the same as none).
+    max_keys = 100_000
+
     def allow(self, key: str) -> bool:
         """Take one request from ``key``'s bucket; ``False`` when it is empty."""
         now = self._clock()
         with self._lock:
+            if key not in self._state and len(self._state) >= self.max_keys:
+                self._forget_full(now)
             level, last = self._state.get(key, (self.burst, now))
             level = min(self.burst, level + (now - last) * self.rate_per_s)
             ok = level >= 1.0
             self._state[key] = (level - 1.0 if ok else level, now)
             return ok
+
+    def _forget_full(self, now: float) -> None:
+        """Drop the buckets that have refilled (many clients must not grow memory for ever)."""
+        full = [
+            k
+            for k, (level, last) in self._state.items()
+            if level + (now - last) * self.rate_per_s >= self.burst
+        ]
+        for k in full:
+            del self._state[k]
 
     def retry_after_s(self, key: str) -> float:
         """Seconds until ``key`` may send again."""

@@ -14,10 +14,12 @@ from fastapi import Depends, Header, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kayou_dispatch.engine import DispatchEngine
+from kayou_dispatch.errors import UnknownIncidentError
 from kayou_dispatch.lifecycle import Incident
 from kayou_dispatch.server._auth import Principal
 
 __all__ = [
+    "CodedHTTPException",
     "DispatcherOnly",
     "Engine",
     "get_engine",
@@ -27,9 +29,22 @@ __all__ = [
     "require_dispatcher",
     "require_self_or_dispatcher",
     "ResponderId",
+    "scoped_request_id",
     "visible_incident",
     "Who",
 ]
+
+
+class CodedHTTPException(HTTPException):
+    """An HTTP refusal with a machine-readable ``error`` code beside its ``detail``.
+
+    Answered as ``{"detail": ..., "error": code}``, the shape of the library's errors.
+    """
+
+    def __init__(self, status_code: int, detail: str, *, code: str) -> None:
+        super().__init__(status_code, detail)
+        self.code = code
+
 
 _bearer = HTTPBearer(auto_error=False, description="A token from the token file")
 
@@ -75,12 +90,20 @@ def _seen_by(inc: Incident, responder_id: str) -> bool:
 
 
 def visible_incident(engine: DispatchEngine, incident_id: str, who: Principal) -> Incident:
-    """The incident, if ``who`` may see it (a responder: once offered to it), else 404."""
+    """The incident, if ``who`` may see it (a responder: once offered to it).
+
+    Raises
+    ------
+    UnknownIncidentError
+        For an unknown id and for one ``who`` may not see alike (404, one body).
+    """
     inc = engine.incident(incident_id)
     if who.is_dispatcher or (who.responder_id and _seen_by(inc, who.responder_id)):
         return inc
-    # Not offered to this responder: as if it did not exist (its location is private).
-    raise HTTPException(404, f"no incident with id {incident_id!r}")
+    # Not offered to this responder: as if it did not exist (its location is private),
+    # the very answer the engine gives for an unknown id (status and body).
+    msg = f"no incident with id {incident_id!r}"
+    raise UnknownIncidentError(msg, incident_id=incident_id)
 
 
 Engine = Annotated[DispatchEngine, Depends(get_engine)]
@@ -88,12 +111,21 @@ Who = Annotated[Principal, Depends(principal)]
 DispatcherOnly = Annotated[Principal, Depends(require_dispatcher)]
 ResponderId = Annotated[str, Path(min_length=1, max_length=128)]
 IncidentId = Annotated[str, Path(min_length=1, max_length=128)]
-IdempotencyKey = Annotated[
+_IdempotencyHeader = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
         min_length=1,
         max_length=128,
-        description="a retry with the same key applies the command once",
+        description="a retry with the same key applies the command once (keys are per token)",
     ),
 ]
+
+
+def scoped_request_id(who: Who, idempotency_key: _IdempotencyHeader = None) -> str | None:
+    """The request's ``Idempotency-Key`` as a lifecycle request id, scoped to ``who``."""
+    return who.request_id(idempotency_key)
+
+
+#: The request id of an endpoint's ``Idempotency-Key`` header, in its caller's key space.
+IdempotencyKey = Annotated[str | None, Depends(scoped_request_id)]

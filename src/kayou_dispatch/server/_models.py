@@ -1,6 +1,7 @@
 """Validate request bodies with pydantic and turn library results into JSON.
 
-Bodies reject unknown fields and non-finite numbers; coordinates are checked against
+Bodies reject unknown fields, non-finite numbers and values of the wrong JSON type (a
+boolean is not a number, a string is not a coordinate); coordinates are checked against
 WGS-84 ranges here, so a bad body is a 422 that names the field before the engine runs.
 """
 
@@ -10,7 +11,7 @@ import json
 import math
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from kayou_dispatch.lifecycle import Event, Incident, Offer
 from kayou_dispatch.matching import Candidate
@@ -37,12 +38,16 @@ __all__ = [
 
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-Lat = Annotated[float, Field(ge=-90.0, le=90.0, description="WGS-84 latitude, degrees")]
-Lng = Annotated[float, Field(ge=-180.0, le=180.0, description="WGS-84 longitude, degrees")]
+# Strict: a JSON number is a number (an int goes as a float), but ``true`` is not 1 and
+# ``"60.17"`` is not a latitude -- the lax defaults would store ``"ts": false`` as 0.0.
+Lat = Annotated[StrictFloat, Field(ge=-90.0, le=90.0, description="WGS-84 latitude, degrees")]
+Lng = Annotated[StrictFloat, Field(ge=-180.0, le=180.0, description="WGS-84 longitude, degrees")]
 Id = Annotated[str, Field(min_length=1, max_length=128)]
-Ts = Annotated[float, Field(ge=0.0, le=1e11, description="time of the fix, clock seconds")]
-Heading = Annotated[float, Field(ge=0.0, le=360.0, description="degrees clockwise from north")]
-Speed = Annotated[float, Field(ge=0.0, le=1000.0, description="reported speed, km/h")]
+Ts = Annotated[StrictFloat, Field(ge=0.0, le=1e11, description="time of the fix, clock seconds")]
+Heading = Annotated[
+    StrictFloat, Field(ge=0.0, le=360.0, description="degrees clockwise from north")
+]
+Speed = Annotated[StrictFloat, Field(ge=0.0, le=1000.0, description="reported speed, km/h")]
 Capability = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -133,14 +138,14 @@ class IncidentIn(BaseModel):
     lat: Lat
     lng: Lng
     kind: Annotated[str, Field(min_length=1, max_length=64)]
-    severity: Annotated[int, Field(ge=1, le=5)] = 3
+    severity: Annotated[StrictInt, Field(ge=1, le=5)] = 3
     needs: (
         Annotated[list[Capability], Field(max_length=64)]
         | Annotated[list[Annotated[list[Capability], Field(max_length=64)]], Field(max_length=64)]
         | None
     ) = None
-    units: Annotated[int, Field(ge=1, le=64)] | None = None
-    dispatch: bool = False
+    units: Annotated[StrictInt, Field(ge=1, le=64)] | None = None
+    dispatch: StrictBool = False
 
 
 def offer_json(offer: Offer) -> dict[str, Any]:

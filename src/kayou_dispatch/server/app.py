@@ -4,8 +4,9 @@
 the background loops, and the routers of :mod:`kayou_dispatch.server.routers` (one per
 resource; an endpoint is one function there). It is thin: bodies are validated by
 pydantic (:mod:`._models`), then passed to the engine, whose typed errors map to status
-codes (:data:`ERROR_STATUS`). Checks run in this order, before any body is parsed: bearer
-token (401), rate limit (429), body size (413); then the route's role rules (403), body
+codes (:data:`ERROR_STATUS`). Checks run in this order, before any body is parsed: the
+client address's rate limit (429), bearer token (401; two ``Authorization`` headers: 400),
+the token's rate limit (429), body size (413); then the route's role rules (403), body
 validation (422), the engine (404/409/422).
 """
 
@@ -36,10 +37,19 @@ from kayou_dispatch.errors import (
     UnknownIncidentError,
     UnknownResponderError,
 )
-from kayou_dispatch.server._auth import Principal, TokenBucket, load_tokens, principal_for
+from kayou_dispatch.server._auth import (
+    DuplicateAuthorizationError,
+    Principal,
+    TokenBucket,
+    authorization_of,
+    load_tokens,
+    principal_for,
+)
 from kayou_dispatch.server._batch import FixBatcher
+from kayou_dispatch.server._deps import CodedHTTPException
 from kayou_dispatch.server._events import EventHub, feed_positions
 from kayou_dispatch.server._models import BodyTooDeepError, plain_position
+from kayou_dispatch.server._openapi import document_errors
 from kayou_dispatch.server._routing import include_routers
 from kayou_dispatch.server.routers import ROUTERS
 from kayou_dispatch.store import Fix
@@ -81,6 +91,27 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"detail": message, **extra}, status_code=status, headers=None)
 
 
+def _too_many(bucket: TokenBucket, key: str, whose: str) -> JSONResponse:
+    """429 with ``Retry-After``: the whole seconds until ``key`` may send again."""
+    resp = _error(429, f"rate limit exceeded for {whose}; slow down", error="RateLimited")
+    resp.headers["Retry-After"] = str(max(1, round(bucket.retry_after_s(key) + 0.5)))
+    return resp
+
+
+def _bucket(name: str, value: Any) -> TokenBucket | None:
+    """A :class:`TokenBucket` for a ``(requests per second, burst)`` option (or ``None``)."""
+    if value is None:
+        return None
+    if not (isinstance(value, tuple | list) and len(value) == 2):
+        msg = f"{name} must be (requests per second, burst) or None, got {value!r}"
+        raise InvalidParameterError(msg, name=name, value=value)
+    rate, burst = value
+    if isinstance(rate, bool) or isinstance(burst, bool):
+        msg = f"{name} must be numbers, got {value!r}"
+        raise InvalidParameterError(msg, name=name, value=value)
+    return TokenBucket(rate, burst)
+
+
 _POSITION_PATH = re.compile(r"/v1/responders/([^/]{1,128})/position")
 FixWriter = Callable[[str, dict[str, float | None]], Awaitable[bool]]
 
@@ -106,10 +137,12 @@ class _Gate:
         bucket: TokenBucket | None,
         max_body_bytes: int,
         write_fix: FixWriter | None = None,
+        ip_bucket: TokenBucket | None = None,
     ) -> None:
         self.app = app
         self.tokens = tokens
         self.bucket = bucket
+        self.ip_bucket = ip_bucket
         self.max_body_bytes = max_body_bytes
         self.write_fix = write_fix
 
@@ -121,8 +154,19 @@ class _Gate:
         if scope["type"] != "http" or not path.startswith("/v1/"):
             await self.app(scope, receive, send)
             return
-        headers = {k.lower(): v for k, v in scope.get("headers", [])}
-        auth = headers.get(b"authorization", b"").decode("latin-1")
+        if self.ip_bucket is not None:
+            client = scope.get("client")
+            address = str(client[0]) if client else ""
+            if not self.ip_bucket.allow(address):
+                await _too_many(self.ip_bucket, address, "this address")(scope, receive, send)
+                return
+        raw = scope.get("headers", [])
+        headers = {k.lower(): v for k, v in raw}
+        try:
+            auth = authorization_of(raw)
+        except DuplicateAuthorizationError as exc:
+            await _error(400, str(exc), error=exc.code)(scope, receive, send)
+            return
         principal = principal_for(self.tokens, auth)
         if principal is None:
             why = "missing bearer token" if not auth else "unknown or malformed bearer token"
@@ -131,10 +175,7 @@ class _Gate:
             await resp(scope, receive, send)
             return
         if self.bucket is not None and not self.bucket.allow(principal.token):
-            wait = self.bucket.retry_after_s(principal.token)
-            resp = _error(429, "rate limit exceeded for this token; slow down")
-            resp.headers["Retry-After"] = str(max(1, round(wait + 0.5)))
-            await resp(scope, receive, send)
+            await _too_many(self.bucket, principal.token, "this token")(scope, receive, send)
             return
         length = headers.get(b"content-length")
         too_big = _error(413, f"request body over {self.max_body_bytes} bytes")
@@ -199,6 +240,7 @@ def create_app(
     *,
     auth: Mapping[str, Any] | str | os.PathLike[str] | None = None,
     rate_limit: tuple[float, float] | None = DEFAULT_RATE_LIMIT,
+    ip_rate_limit: tuple[float, float] | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     tick_interval_s: float | None = 1.0,
     events_queue_size: int = 1000,
@@ -214,7 +256,12 @@ def create_app(
         Tokens: ``{token: {"role": "dispatcher"}}`` / ``{"role": "responder",
         "responder_id": ...}``, a JSON file of that, or ``None`` for ``$KAYOU_TOKENS_FILE``.
     rate_limit
-        Per-token ``(requests per second, burst)`` (``None``: no limit; over it: 429).
+        Per-token ``(requests per second, burst)`` (``None``: no limit; over it: 429
+        with ``Retry-After``).
+    ip_rate_limit
+        Per client address ``(requests per second, burst)`` over every ``/v1`` request,
+        with a token or not (``None``: no limit; over it: 429). Behind a proxy every client
+        has the proxy's address: limit there instead.
     max_body_bytes
         Largest request body (over it: 413).
     tick_interval_s
@@ -241,7 +288,8 @@ def create_app(
         msg = f"engine must be a DispatchEngine, got {type(engine).__name__}"
         raise InvalidParameterError(msg, name="engine", value=engine)
     tokens = load_tokens(auth)
-    bucket = None if rate_limit is None else TokenBucket(*rate_limit)
+    bucket = _bucket("rate_limit", rate_limit)
+    ip_bucket = _bucket("ip_rate_limit", ip_rate_limit)
     if (
         isinstance(max_body_bytes, bool)
         or not isinstance(max_body_bytes, int)
@@ -304,9 +352,11 @@ def create_app(
         bucket=bucket,
         max_body_bytes=max_body_bytes,
         write_fix=write_fix,
+        ip_bucket=ip_bucket,
     )
     _add_error_handlers(app)
     include_routers(app, ROUTERS, offload=engine.store.shared)
+    document_errors(app)
     return app
 
 
@@ -347,5 +397,10 @@ def _add_error_handlers(app: FastAPI) -> None:
         message = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:10])
         return _error(422, message or "invalid request", errors=errors[:50])
 
+    async def coded_refusal(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, CodedHTTPException)
+        return _error(exc.status_code, str(exc.detail), error=exc.code)
+
     app.add_exception_handler(KayouDispatchError, library_error)
+    app.add_exception_handler(CodedHTTPException, coded_refusal)
     app.add_exception_handler(RequestValidationError, invalid_body)

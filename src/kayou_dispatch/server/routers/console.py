@@ -16,7 +16,12 @@ import json
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from kayou_dispatch.server._auth import bearer_token, principal_for
+from kayou_dispatch.server._auth import (
+    DuplicateAuthorizationError,
+    authorization_of,
+    bearer_token,
+    principal_for,
+)
 from kayou_dispatch.server._deps import DispatcherOnly, Engine
 from kayou_dispatch.web import ASSETS, asset_bytes, asset_text, network_geometry
 
@@ -54,7 +59,11 @@ def _page_error(status: int, message: str) -> HTMLResponse:
 async def console_page(request: Request) -> Response:
     """The console page (a dispatcher token in ``?token=`` or the bearer header)."""
     token = request.query_params.get("token", "")
-    auth = "" if token else request.headers.get("authorization", "")
+    try:
+        header = authorization_of(request.scope.get("headers", []))
+    except DuplicateAuthorizationError as exc:
+        return _page_error(400, str(exc))
+    auth = "" if token else header
     who = principal_for(request.app.state.tokens, auth, token)
     if who is None:
         given = token or bearer_token(auth)

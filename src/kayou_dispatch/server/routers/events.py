@@ -11,7 +11,12 @@ from starlette.websockets import WebSocketDisconnect
 from kayou_dispatch.engine import DispatchEngine
 from kayou_dispatch.errors import KayouDispatchError
 from kayou_dispatch.lifecycle import Event, EventKind
-from kayou_dispatch.server._auth import Principal, principal_for
+from kayou_dispatch.server._auth import (
+    DuplicateAuthorizationError,
+    Principal,
+    authorization_of,
+    principal_for,
+)
 from kayou_dispatch.server._events import EventHub
 from kayou_dispatch.server._models import event_json
 
@@ -37,11 +42,12 @@ async def events(websocket: WebSocket) -> None:
     state = websocket.app.state
     engine: DispatchEngine = state.engine
     hub: EventHub = state.hub
-    who = principal_for(
-        state.tokens,
-        websocket.headers.get("authorization", ""),
-        websocket.query_params.get("token", ""),
-    )
+    try:
+        auth = authorization_of(websocket.scope.get("headers", []))
+    except DuplicateAuthorizationError as exc:
+        await websocket.close(code=4400, reason=str(exc))
+        return
+    who = principal_for(state.tokens, auth, websocket.query_params.get("token", ""))
     if who is None:
         await websocket.close(code=4401, reason="missing or unknown token")
         return

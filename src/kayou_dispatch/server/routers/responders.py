@@ -8,6 +8,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Request
 
 from kayou_dispatch.server._deps import (
+    CodedHTTPException,
     DispatcherOnly,
     Engine,
     ResponderId,
@@ -23,9 +24,13 @@ from kayou_dispatch.server._models import (
     responder_row_json,
 )
 
-__all__ = ["router"]
+__all__ = ["RESPONDER_BULK_ROWS", "router"]
 
 router = APIRouter(tags=["responders"])
+
+#: Rows a responder token may send in one bulk (its own fixes, buffered offline): more
+#: would only cost the other clients time (a gateway holds a dispatcher token).
+RESPONDER_BULK_ROWS = 120
 
 
 @router.put("/v1/responders/{responder_id}/position")
@@ -44,6 +49,9 @@ def post_positions(engine: Engine, body: BulkPositionsIn, who: Who) -> dict[str,
     rows = body.positions
     if not who.is_dispatcher and any(r.id != who.responder_id for r in rows):
         raise HTTPException(403, "a responder token may send only its own positions")
+    if not who.is_dispatcher and len(rows) > RESPONDER_BULK_ROWS:
+        msg = f"a responder token may send at most {RESPONDER_BULK_ROWS} rows at once"
+        raise CodedHTTPException(413, msg, code="BulkTooLarge")
     if not rows:
         return {"received": 0, "applied": 0}
     ids = [r.id for r in rows]
@@ -80,10 +88,17 @@ def put_availability(
 ) -> dict[str, Any]:
     """Go on duty (``available``) or off (``offline``); replace capabilities.
 
-    Refused (409) while the responder is offered or assigned an incident.
+    Refused (409) while the responder is offered or assigned an incident. A responder
+    token may keep or drop its capabilities; granting one is a dispatcher's decision
+    (403 ``CapabilityGrantRefused``); names outside the deployment's registry: 422.
     """
     require_self_or_dispatcher(who, responder_id)
-    engine.get(responder_id)  # 404 before anything changes
+    held = engine.get(responder_id).capabilities  # 404 before anything changes
+    if body.capabilities is not None and not who.is_dispatcher:
+        granted = sorted(set(body.capabilities) - held)
+        if granted:
+            msg = f"a responder token may only drop capabilities; {granted} need a dispatcher"
+            raise CodedHTTPException(403, msg, code="CapabilityGrantRefused")
     if body.capabilities is not None:
         engine.set_capabilities(responder_id, body.capabilities)
     if body.status is not None:
