@@ -39,6 +39,7 @@ from kayou_dispatch.errors import (
 from kayou_dispatch.server._auth import Principal, TokenBucket, load_tokens, principal_for
 from kayou_dispatch.server._batch import FixBatcher
 from kayou_dispatch.server._events import EventHub, feed_positions
+from kayou_dispatch.server._logs import AccessLog
 from kayou_dispatch.server._models import BodyTooDeepError, plain_position
 from kayou_dispatch.server._routing import include_routers
 from kayou_dispatch.server.routers import ROUTERS
@@ -178,6 +179,7 @@ class _Gate:
                     except KayouDispatchError:
                         pass  # the route runs again and maps the error
                     else:
+                        scope["kayou.route"] = "/v1/responders/{responder_id}/position"
                         reply = {"responder_id": rid, "applied": applied}
                         await JSONResponse(reply)(scope, receive, send)
                         return
@@ -203,6 +205,7 @@ def create_app(
     tick_interval_s: float | None = 1.0,
     events_queue_size: int = 1000,
     positions_interval_s: float | None = 1.0,
+    access_log: bool = False,
 ) -> FastAPI:
     """Build the HTTP app serving ``engine``.
 
@@ -225,6 +228,9 @@ def create_app(
     positions_interval_s
         While dispatchers follow ``/v1/events``, send them the fleet's position and status
         changes this often (``{"kind": "positions", ...}`` messages); ``None``: never.
+    access_log
+        Log every HTTP request (logger ``kayou_dispatch.access``, level INFO): method,
+        path without the query, route, status, time taken.
 
     Returns
     -------
@@ -305,6 +311,7 @@ def create_app(
         max_body_bytes=max_body_bytes,
         write_fix=write_fix,
     )
+    app.add_middleware(AccessLog, log=access_log)  # outermost: sees the gate's answers too
     _add_error_handlers(app)
     include_routers(app, ROUTERS, offload=engine.store.shared)
     return app
