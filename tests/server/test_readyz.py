@@ -59,6 +59,11 @@ def test_not_ready_while_redis_is_down_and_ready_again_after(tmp_path):
         assert r.status_code == 503 and r.json()["error"] == "SharedStateError"
         assert f"127.0.0.1:{redis.port}" in r.json()["detail"]
         assert httpx.get(f"{proc.base}/healthz").status_code == 200
+        text = httpx.get(f"{proc.base}/metrics").text
+        (line,) = [
+            x for x in text.splitlines() if x.startswith('kayou_store_errors_total{store="redis"}')
+        ]
+        assert float(line.split()[-1]) >= 1
         redis.start()  # same port, same append-only file
         r = _wait_for(f"{proc.base}/readyz", 200)
         assert r.status_code == 200 and r.json()["status"] == "ready"

@@ -40,6 +40,7 @@ from kayou_dispatch.server._auth import Principal, TokenBucket, load_tokens, pri
 from kayou_dispatch.server._batch import FixBatcher
 from kayou_dispatch.server._events import EventHub, feed_positions
 from kayou_dispatch.server._logs import AccessLog
+from kayou_dispatch.server._metrics import Metrics
 from kayou_dispatch.server._models import BodyTooDeepError, plain_position
 from kayou_dispatch.server._routing import include_routers
 from kayou_dispatch.server.routers import ROUTERS
@@ -235,7 +236,8 @@ def create_app(
     Returns
     -------
     fastapi.FastAPI
-        Endpoints under ``/v1``, ``GET /healthz`` (no token), docs at ``/docs``, the
+        Endpoints under ``/v1``; no token: ``GET /healthz`` (liveness), ``GET /readyz``
+        (the stores answer), ``GET /metrics`` (Prometheus), docs at ``/docs``, the
         dispatcher console at ``/console?token=...``.
 
     Raises
@@ -263,6 +265,7 @@ def create_app(
             msg = f"{name} must be in (0, 3600) seconds or None, got {value!r}"
             raise InvalidParameterError(msg, name=name, value=value)
     hub = EventHub(engine.subscribe)
+    metrics = Metrics(engine)
     batcher = FixBatcher(engine.store) if engine.store.shared else None
 
     async def write_fix(responder_id: str, fix: dict[str, Any]) -> bool:
@@ -278,7 +281,8 @@ def create_app(
             tasks.append(asyncio.create_task(_tick_forever(engine, float(tick_interval_s))))
         stop = threading.Event()
         if engine.store.shared:
-            tasks.append(asyncio.create_task(asyncio.to_thread(_follow, engine, stop)))
+            follow = asyncio.to_thread(_follow, engine, stop, metrics)
+            tasks.append(asyncio.create_task(follow))
         if positions_interval_s is not None:
             feed = feed_positions(engine.snapshot, hub, float(positions_interval_s))
             tasks.append(asyncio.create_task(feed))
@@ -300,6 +304,7 @@ def create_app(
     )
     app.state.engine = engine
     app.state.hub = hub
+    app.state.metrics = metrics
     app.state.tokens = tokens
     app.state.write_fix = write_fix
     app.state.events_queue_size = events_queue_size
@@ -311,7 +316,8 @@ def create_app(
         max_body_bytes=max_body_bytes,
         write_fix=write_fix,
     )
-    app.add_middleware(AccessLog, log=access_log)  # outermost: sees the gate's answers too
+    # Outermost: it sees the gate's answers (401, 429, the position fast path) too.
+    app.add_middleware(AccessLog, log=access_log, hooks=(metrics.observe_request,))
     _add_error_handlers(app)
     include_routers(app, ROUTERS, offload=engine.store.shared)
     return app
@@ -326,19 +332,23 @@ async def _tick_forever(engine: DispatchEngine, interval_s: float) -> None:
             _log.exception("engine.tick() failed")
 
 
-def _follow(engine: DispatchEngine, stop: threading.Event) -> None:
+def _follow(engine: DispatchEngine, stop: threading.Event, metrics: Metrics) -> None:
     """Apply other processes' commands as they arrive, so their events stream from here too."""
     while not stop.is_set():
         try:
             engine.refresh(wait_s=0.1)
-        except Exception:  # whatever failed, the follower must live on (and say so)
+        except Exception as exc:
+            if isinstance(exc, SharedStateError):
+                metrics.store_error(exc)  # whatever failed, the follower must live on (and say so)
             _log.exception("following the shared log failed; retrying")
             stop.wait(1.0)
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    async def library_error(_request: Request, exc: Exception) -> JSONResponse:
+    async def library_error(request: Request, exc: Exception) -> JSONResponse:
         status = next(code for cls, code in ERROR_STATUS if isinstance(exc, cls))
+        if isinstance(exc, SharedStateError):
+            request.app.state.metrics.store_error(exc)
         return _error(status, str(exc), error=type(exc).__name__)
 
     async def invalid_body(_request: Request, exc: Exception) -> JSONResponse:
