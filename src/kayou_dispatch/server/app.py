@@ -301,6 +301,8 @@ def create_app(
         version="1",
         summary="Who goes when a truck driver is in trouble: positions, incidents, offers.",
         lifespan=lifespan,
+        docs_url=None,  # routers/docs.py serves them, without a CDN
+        redoc_url=None,
     )
     app.state.engine = engine
     app.state.hub = hub
