@@ -165,7 +165,9 @@ class _Gate:
             chunks.append(body)
             if not message.get("more_body", False):
                 break
-        if self.write_fix is not None and scope["method"] == "PUT":
+        # Only a plain update takes the fast path: a query (?crs=...) goes to the route.
+        plain = scope["method"] == "PUT" and not scope.get("query_string")
+        if self.write_fix is not None and plain:
             target = _POSITION_PATH.fullmatch(path)
             rid = target.group(1) if target else None
             if rid and (principal.is_dispatcher or principal.responder_id == rid):
