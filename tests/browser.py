@@ -28,7 +28,7 @@ CHROMIUM_FLAGS = (
 )
 
 
-def start_browser(user_data_dir: str) -> Any:
+def start_browser(user_data_dir: str, *, extra_flags: tuple[str, ...] = ()) -> Any:
     """A headless Chromium driven by selenium, with a fresh profile in ``user_data_dir``."""
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
     from selenium.webdriver.chrome.service import Service
@@ -41,7 +41,7 @@ def start_browser(user_data_dir: str) -> Any:
         pytest.skip(why)
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS:
+    for flag in (*CHROMIUM_FLAGS, *extra_flags):
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={user_data_dir}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})

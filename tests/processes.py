@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -96,8 +97,11 @@ class RedisServer:
 class ServeProcess:
     """`python -m kayou_dispatch.cli serve ...` on a free loopback port."""
 
-    def __init__(self, workdir: Path, *args: str, name: str = "server") -> None:
-        self.port = free_port()
+    def __init__(
+        self, workdir: Path, *args: str, name: str = "server", any_port: bool = False
+    ) -> None:
+        # any_port: `--port 0`, the port read back from the server's "listening on" line
+        self.port = 0 if any_port else free_port()
         # The fixtures' fleets are in central Helsinki (the default network is regional).
         network = [] if "--network" in args else ["--network", "helsinki"]
         self.args = ["--port", str(self.port), *network, *args]
@@ -116,8 +120,12 @@ class ServeProcess:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout_s
         while True:
+            if self.port == 0:
+                found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", self.log.read_text())
+                if found:
+                    self.port = int(found.group(1))
             try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                if self.port and httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass

@@ -136,3 +136,80 @@ def test_gcj_rejects_bad_input():
         wgs84_to_gcj02(math.nan, 116.0)
     with pytest.raises(InvalidCoordinateError):
         gcj02_to_wgs84(39.0, 181.0)
+
+
+# Published conversions of one point near Tian'anmen, (lng, lat) = (116.404, 39.915), as
+# the coordtransform library's README gives them (the reference most Chinese apps copy).
+# Its inverses are Baidu's and the usual one-step approximations: within 10 cm of ours.
+PUBLISHED = {
+    "gcj02_to_bd09": (39.92133699351021, 116.41036949371029),
+    "wgs84_to_gcj02": (39.91640428150164, 116.41024449916938),
+    "bd09_to_gcj02": (39.90865673957631, 116.39762729119315),
+    "gcj02_to_wgs84": (39.91359571849836, 116.39775550083061),
+}
+
+
+def test_bd09_and_gcj02_against_published_values():
+    import kayou_dispatch.geo as geo
+
+    for name, (lat, lng) in PUBLISHED.items():
+        got = getattr(geo, name)(39.915, 116.404)
+        exact = name in ("gcj02_to_bd09", "wgs84_to_gcj02")  # forward formulas: the same
+        tol = 1e-9 if exact else 1e-6
+        assert got == pytest.approx((lat, lng), abs=tol), name
+        if not exact:  # ours is the better inverse: its forward lands on the input
+            forward = {"bd09_to_gcj02": geo.gcj02_to_bd09, "gcj02_to_wgs84": wgs84_to_gcj02}
+            assert forward[name](*got) == pytest.approx((39.915, 116.404), abs=1e-9)
+
+
+@given(china_points())
+def test_bd09_round_trips_exactly_and_shifts_about_a_kilometre(p):
+    from kayou_dispatch import bd09_to_gcj02, bd09_to_wgs84, gcj02_to_bd09, wgs84_to_bd09
+
+    b = wgs84_to_bd09(*p)
+    assert 100.0 < haversine_m(*p, *b) < 2000.0
+    assert haversine_m(*p, *bd09_to_wgs84(*b)) < 0.01
+    g = wgs84_to_gcj02(*p)
+    assert gcj02_to_bd09(*g) == pytest.approx(b, abs=1e-12)  # BD-09 is GCJ-02 shifted
+    assert haversine_m(*g, *bd09_to_gcj02(*gcj02_to_bd09(*g))) < 0.001
+
+
+@given(st.lists(china_points(), min_size=1, max_size=20))
+def test_bd09_many_equals_scalar(points):
+    from kayou_dispatch import (
+        bd09_to_gcj02,
+        bd09_to_gcj02_many,
+        bd09_to_wgs84,
+        bd09_to_wgs84_many,
+        wgs84_to_bd09,
+        wgs84_to_bd09_many,
+    )
+
+    lats = np.array([p[0] for p in points])
+    lngs = np.array([p[1] for p in points])
+    bl, bn = wgs84_to_bd09_many(lats, lngs)
+    wl, wn = bd09_to_wgs84_many(bl, bn)
+    for i, p in enumerate(points):
+        assert (bl[i], bn[i]) == wgs84_to_bd09(*p)
+        # GCJ-02 -> WGS-84 iterates to a tolerance over the batch: equal to 1e-12 degrees
+        assert (wl[i], wn[i]) == pytest.approx(bd09_to_wgs84(bl[i], bn[i]), abs=1e-12)
+    gl, gn = bd09_to_gcj02_many(bl, bn)  # a fixed number of steps: the same bits
+    for i in range(len(points)):
+        assert (gl[i], gn[i]) == bd09_to_gcj02(bl[i], bn[i])
+
+
+@pytest.mark.parametrize("point", [(48.8566, 2.3522), (25.033, 121.5654), (-33.87, 151.21)])
+def test_bd09_leaves_points_outside_china(point):
+    from kayou_dispatch import bd09_to_gcj02, bd09_to_wgs84, gcj02_to_bd09, wgs84_to_bd09
+
+    for fn in (bd09_to_gcj02, bd09_to_wgs84, gcj02_to_bd09, wgs84_to_bd09):
+        assert fn(*point) == point
+
+
+def test_bd09_rejects_bad_input():
+    from kayou_dispatch import bd09_to_wgs84, gcj02_to_bd09_many
+
+    with pytest.raises(InvalidCoordinateError):
+        bd09_to_wgs84(math.nan, 116.0)
+    with pytest.raises(InvalidCoordinateError):
+        gcj02_to_bd09_many([39.0, 91.0], [116.0, 116.0])

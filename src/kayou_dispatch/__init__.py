@@ -19,6 +19,12 @@ from kayou_dispatch.errors import (
     UnknownResponderError,
 )
 from kayou_dispatch.geo import (
+    bd09_to_gcj02,
+    bd09_to_gcj02_many,
+    bd09_to_wgs84,
+    bd09_to_wgs84_many,
+    gcj02_to_bd09,
+    gcj02_to_bd09_many,
     gcj02_to_wgs84,
     gcj02_to_wgs84_array,
     gcj02_to_wgs84_many,
@@ -29,6 +35,8 @@ from kayou_dispatch.geo import (
     validate_latlng,
     validate_latlng_array,
     validate_latlng_many,
+    wgs84_to_bd09,
+    wgs84_to_bd09_many,
     wgs84_to_gcj02,
     wgs84_to_gcj02_array,
     wgs84_to_gcj02_many,
@@ -49,6 +57,10 @@ from kayou_dispatch.store import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "bd09_to_gcj02",
+    "bd09_to_gcj02_many",
+    "bd09_to_wgs84",
+    "bd09_to_wgs84_many",
     "Candidate",
     "DispatchEngine",
     "DuplicateIncidentError",
@@ -57,6 +69,8 @@ __all__ = [
     "Explanation",
     "Fix",
     "FixRow",
+    "gcj02_to_bd09",
+    "gcj02_to_bd09_many",
     "gcj02_to_wgs84",
     "gcj02_to_wgs84_array",
     "gcj02_to_wgs84_many",
@@ -95,6 +109,8 @@ __all__ = [
     "validate_latlng",
     "validate_latlng_array",
     "validate_latlng_many",
+    "wgs84_to_bd09",
+    "wgs84_to_bd09_many",
     "wgs84_to_gcj02",
     "wgs84_to_gcj02_array",
     "wgs84_to_gcj02_many",

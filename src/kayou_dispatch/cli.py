@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import math
 import subprocess
 import sys
@@ -256,6 +257,22 @@ def _build_parser() -> argparse.ArgumentParser:
         help="open connections at most (900: below the usual 1024-descriptor limit); more "
         "are closed at once",
     )
+    serve.add_argument(
+        "--access-log", action="store_true", help="log every HTTP request (to standard error)"
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines as text (default) or JSON objects, one a line",
+    )
+    serve.add_argument(
+        "--graceful-timeout",
+        type=_positive_float,
+        default=30.0,
+        help="on SIGTERM/SIGINT, seconds to let requests in flight finish (30); new "
+        "connections are refused meanwhile",
+    )
 
     bench = sub.add_parser("bench", help="run the benchmarks in benchmarks/ (from a checkout)")
     bench.add_argument("names", nargs="*", help="benchmark names (default: all)")
@@ -427,6 +444,7 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
         from kayou_dispatch.server import create_app, load_tokens
         from kayou_dispatch.server._limits import guarded
+        from kayou_dispatch.server._logs import announced_server, configure_logging
     except ImportError:
         parser.error("serve needs the server extra: pip install 'kayou-dispatch[server]'")
     try:
@@ -445,18 +463,21 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         )
     except KayouDispatchError as exc:
         parser.error(f"--redis: {exc}" if args.redis else str(exc))
+    configure_logging(log_format=args.log_format, access_log=args.access_log)
+    logger = logging.getLogger("kayou_dispatch.serve")
     log = engine.shared_log
     if log is not None:
         durable = "" if log.durable else " (NOT durable: set appendonly yes, appendfsync always)"
-        print(f"kayou-dispatch: shared state {log.store} prefix {log.prefix!r}{durable}")
+        logger.info("shared state %s prefix %r%s", log.store, log.prefix, durable)
     app = create_app(
         engine,
         auth=tokens,
         tick_interval_s=args.tick_interval,
         rate_limit=args.rate_limit,
         ip_rate_limit=args.ip_rate_limit,
+        access_log=args.access_log,
     )
-    print(f"kayou-dispatch: {network}, {len(tokens)} tokens", flush=True)
+    logger.info("%s, %d tokens", network, len(tokens))
     try:
         protocol = guarded(
             AutoHTTPProtocol,
@@ -464,16 +485,20 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             body_timeout_s=args.body_timeout,
             max_connections=args.max_connections,
         )
-        uvicorn.run(
+        config = uvicorn.Config(
             app,
             host=args.host,
             port=args.port,
-            log_level="warning",
             http=protocol,
             timeout_keep_alive=args.timeout_keep_alive,
+            timeout_graceful_shutdown=args.graceful_timeout,
+            log_config=None,  # configure_logging did it
+            access_log=False,
         )
+        announced_server(uvicorn.Server)(config).run()
     finally:
         engine.close()
+        logger.info("stopped")
     return 0
 
 

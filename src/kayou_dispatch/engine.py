@@ -773,6 +773,28 @@ class DispatchEngine:
         self._dispatcher.refresh()
         return arrived or wait_s == 0
 
+    def check_stores(self) -> list[str]:
+        """Check that every store the engine writes to answers now (a readiness probe).
+
+        Returns
+        -------
+        list of str
+            The stores checked: the journal's path, the Redis server; empty without any.
+
+        Raises
+        ------
+        SharedStateError
+            Naming the first store that does not answer (Redis down, journal file gone).
+
+        Examples
+        --------
+        >>> from kayou_dispatch import DispatchEngine, load_network
+        >>> DispatchEngine(load_network()).check_stores()
+        []
+        """
+        journal = self._dispatcher.check_journal()
+        return [] if journal is None else [journal]
+
     def close(self) -> None:
         """Close the journal or shared log (if any)."""
         self._dispatcher.close()

@@ -1,14 +1,18 @@
-"""Handle WGS-84 coordinates: validation, great-circle distance, GCJ-02 conversion.
+"""Handle WGS-84 coordinates: validation, great-circle distance, GCJ-02 and BD-09 conversion.
 
 Every coordinate in kayou_dispatch's API is WGS-84 ``(lat, lng)`` in degrees, named
 like h3 names them. Chinese map SDKs (Amap, Tencent) report GCJ-02 ("Mars
-coordinates"), shifted by up to several hundred metres; convert those at the
-boundary with :func:`gcj02_to_wgs84` — the library never converts silently.
+coordinates"), shifted by up to several hundred metres; Baidu's report BD-09, GCJ-02
+shifted again (about 0.006 degrees, 700 m or so). Convert those at the boundary with
+:func:`gcj02_to_wgs84` / :func:`bd09_to_wgs84` -- the library never converts silently.
+Outside China both are WGS-84 (the SDKs shift nothing there), so every conversion
+returns such points unchanged.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -16,7 +20,13 @@ from numpy.typing import ArrayLike, NDArray
 from kayou_dispatch.errors import InvalidCoordinateError
 
 __all__ = [
+    "bd09_to_gcj02",
+    "bd09_to_gcj02_many",
+    "bd09_to_wgs84",
+    "bd09_to_wgs84_many",
     "EARTH_RADIUS_M",
+    "gcj02_to_bd09",
+    "gcj02_to_bd09_many",
     "gcj02_to_wgs84",
     "gcj02_to_wgs84_array",
     "haversine_m",
@@ -24,6 +34,8 @@ __all__ = [
     "in_china",
     "validate_latlng",
     "validate_latlng_array",
+    "wgs84_to_bd09",
+    "wgs84_to_bd09_many",
     "wgs84_to_gcj02",
     "wgs84_to_gcj02_array",
 ]
@@ -326,3 +338,145 @@ haversine_m_many = haversine_m_array
 validate_latlng_many = validate_latlng_array
 wgs84_to_gcj02_many = wgs84_to_gcj02_array
 gcj02_to_wgs84_many = gcj02_to_wgs84_array
+
+
+# BD-09 is GCJ-02 turned and stretched slightly around the origin, then shifted; Baidu's
+# published forward formula. Its usual inverse (the same steps undone with the signs
+# flipped) is off by up to a few centimetres: refined here by fixed-point iteration.
+_X_PI = math.pi * 3000.0 / 180.0
+
+
+def _gcj_to_bd(
+    lat: NDArray[np.float64], lng: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    z = np.hypot(lng, lat) + 0.00002 * np.sin(lat * _X_PI)
+    theta = np.arctan2(lat, lng) + 0.000003 * np.cos(lng * _X_PI)
+    return z * np.sin(theta) + 0.006, z * np.cos(theta) + 0.0065
+
+
+def gcj02_to_bd09_many(
+    lats: ArrayLike, lngs: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Convert GCJ-02 points to BD-09 (Baidu); points outside China are returned unchanged.
+
+    Examples
+    --------
+    >>> la, ln = gcj02_to_bd09_many([39.915, 48.85], [116.404, 2.35])
+    >>> round(float(la[0]), 6), round(float(ln[0]), 6), float(la[1])
+    (39.921337, 116.410369, 48.85)
+    """
+    la, ln = validate_latlng_array(lats, lngs)
+    bla, bln = _gcj_to_bd(la, ln)
+    inside = _in_china(la, ln)
+    return np.where(inside, bla, la), np.where(inside, bln, ln)
+
+
+def bd09_to_gcj02_many(
+    lats: ArrayLike, lngs: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Convert BD-09 points (Baidu) to GCJ-02; points outside China are returned unchanged.
+
+    Starts from Baidu's approximate inverse (off by up to ~1e-6 degrees) and takes three
+    steps of ``gcj <- gcj + (bd - bd(gcj))``: each shrinks the error ~10,000-fold (the
+    shift barely varies over a metre), so the forward transform of the answer lands on
+    the input to rounding. A fixed count, not a tolerance: a point converts to the same
+    bits alone or in any batch.
+
+    Examples
+    --------
+    >>> la, ln = bd09_to_gcj02_many(*gcj02_to_bd09_many([39.915], [116.404]))
+    >>> round(float(la[0]), 9), round(float(ln[0]), 9)
+    (39.915, 116.404)
+    """
+    bla, bln = validate_latlng_array(lats, lngs)
+    x = bln - 0.0065
+    y = bla - 0.006
+    z = np.hypot(x, y) - 0.00002 * np.sin(y * _X_PI)
+    theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
+    gla, gln = z * np.sin(theta), z * np.cos(theta)
+    for _ in range(3):
+        fla, fln = _gcj_to_bd(gla, gln)
+        gla, gln = gla + (bla - fla), gln + (bln - fln)
+    inside = _in_china(gla, gln)
+    return np.where(inside, gla, bla), np.where(inside, gln, bln)
+
+
+def wgs84_to_bd09_many(
+    lats: ArrayLike, lngs: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Convert WGS-84 points to BD-09 (through GCJ-02); unchanged outside China.
+
+    Examples
+    --------
+    >>> la, ln = wgs84_to_bd09_many([39.9087], [116.3975])
+    >>> round(float(la[0]), 4), round(float(ln[0]), 4)
+    (39.9164, 116.4101)
+    """
+    return gcj02_to_bd09_many(*wgs84_to_gcj02_array(lats, lngs))
+
+
+def bd09_to_wgs84_many(
+    lats: ArrayLike, lngs: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Convert BD-09 points (Baidu) to WGS-84 (through GCJ-02); unchanged outside China.
+
+    Examples
+    --------
+    >>> la, ln = bd09_to_wgs84_many(*wgs84_to_bd09_many([39.9087], [116.3975]))
+    >>> round(float(la[0]), 7), round(float(ln[0]), 7)
+    (39.9087, 116.3975)
+    """
+    return gcj02_to_wgs84_array(*bd09_to_gcj02_many(lats, lngs))
+
+
+def _one(
+    fn: Callable[[ArrayLike, ArrayLike], tuple[NDArray[np.float64], NDArray[np.float64]]],
+    lat: float,
+    lng: float,
+) -> tuple[float, float]:
+    la, ln = fn([lat], [lng])
+    return float(la[0]), float(ln[0])
+
+
+def gcj02_to_bd09(lat: float, lng: float) -> tuple[float, float]:
+    """Convert one GCJ-02 point to BD-09 (Baidu); unchanged outside China.
+
+    Examples
+    --------
+    >>> [round(v, 6) for v in gcj02_to_bd09(39.915, 116.404)]
+    [39.921337, 116.410369]
+    """
+    return _one(gcj02_to_bd09_many, lat, lng)
+
+
+def bd09_to_gcj02(lat: float, lng: float) -> tuple[float, float]:
+    """Convert one BD-09 point (Baidu) to GCJ-02; unchanged outside China.
+
+    Examples
+    --------
+    >>> [round(v, 4) for v in bd09_to_gcj02(39.915, 116.404)]
+    [39.9087, 116.3976]
+    """
+    return _one(bd09_to_gcj02_many, lat, lng)
+
+
+def wgs84_to_bd09(lat: float, lng: float) -> tuple[float, float]:
+    """Convert one WGS-84 point to BD-09 (Baidu); unchanged outside China.
+
+    Examples
+    --------
+    >>> [round(v, 4) for v in wgs84_to_bd09(39.9087, 116.3975)]
+    [39.9164, 116.4101]
+    """
+    return _one(wgs84_to_bd09_many, lat, lng)
+
+
+def bd09_to_wgs84(lat: float, lng: float) -> tuple[float, float]:
+    """Convert one BD-09 point (from Baidu's SDK) to WGS-84; unchanged outside China.
+
+    Examples
+    --------
+    >>> [round(v, 6) for v in bd09_to_wgs84(*wgs84_to_bd09(39.9087, 116.3975))]
+    [39.9087, 116.3975]
+    """
+    return _one(bd09_to_wgs84_many, lat, lng)

@@ -538,6 +538,24 @@ class Dispatcher(ResponderCommands, BatchCommands):
             self._sync_unsynced()
             return sorted(self._unsynced)
 
+    def check_journal(self) -> str | None:
+        """Check that the journal answers; return what it is (``None``: no journal).
+
+        Raises
+        ------
+        SharedStateError
+            When the journal (SQLite file or Redis log) does not answer.
+        """
+        log = self._journal
+        if log is None:
+            return None
+        ping = getattr(log, "ping", None)
+        if ping is not None:
+            with self._lock:
+                ping()
+        where = getattr(log, "store", None) or getattr(log, "path", None)
+        return str(where) if where is not None else type(log).__name__
+
     def close(self) -> None:
         """Close the journal (the dispatcher must not be used afterwards)."""
         with self._lock:

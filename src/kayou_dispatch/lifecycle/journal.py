@@ -101,6 +101,15 @@ def _lock(path: str) -> str:
         return lock_path
 
 
+def _identity(path: str) -> tuple[int, int] | None:
+    """The (device, inode) a path names now (``None``: nothing there)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
 def _unlock(lock_path: str) -> None:
     with _HELD_LOCK:
         held = _HELD.get(lock_path)
@@ -219,6 +228,7 @@ class Journal:
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('format', ?)", (FORMAT_VERSION,)
             )
             version = self._db.execute("SELECT value FROM meta WHERE key='format'").fetchone()[0]
+            self._file = _identity(self.path)
         except sqlite3.DatabaseError as exc:
             msg = f"cannot open dispatch journal {self.path!r}: {exc}"
             raise InvalidParameterError(msg, name="journal", value=self.path) from exc
@@ -261,6 +271,26 @@ class Journal:
         except sqlite3.Error as exc:
             msg = f"dispatch journal {self.path!r} failed while {doing}: {exc}"
             raise SharedStateError(msg, store=self.path) from exc
+
+    def ping(self) -> None:
+        """Check that the journal answers and is still the file at its path.
+
+        A journal whose file was deleted or replaced under the running process would
+        go on taking commands into a file no restart replays: as bad as a failed disk.
+
+        Raises
+        ------
+        SharedStateError
+            When SQLite fails, or the path no longer names the file this journal writes.
+        """
+        with self._errors("answering a check"):
+            self._db.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+        if _identity(self.path) != self._file:
+            msg = (
+                f"dispatch journal {self.path!r} is no longer the file this process "
+                "writes (deleted, moved or replaced): commands would be lost on restart"
+            )
+            raise SharedStateError(msg, store=self.path)
 
     def begin(self) -> list[JournalRow]:
         """Nothing to catch up on: one process writes a journal."""

@@ -48,6 +48,8 @@ from kayou_dispatch.server._auth import (
 from kayou_dispatch.server._batch import FixBatcher
 from kayou_dispatch.server._deps import CodedHTTPException
 from kayou_dispatch.server._events import EventHub, feed_positions
+from kayou_dispatch.server._logs import AccessLog
+from kayou_dispatch.server._metrics import Metrics
 from kayou_dispatch.server._models import BodyTooDeepError, plain_position
 from kayou_dispatch.server._openapi import document_errors
 from kayou_dispatch.server._routing import include_routers
@@ -204,7 +206,9 @@ class _Gate:
             chunks.append(body)
             if not message.get("more_body", False):
                 break
-        if self.write_fix is not None and scope["method"] == "PUT":
+        # Only a plain update takes the fast path: a query (?crs=...) goes to the route.
+        plain = scope["method"] == "PUT" and not scope.get("query_string")
+        if self.write_fix is not None and plain:
             target = _POSITION_PATH.fullmatch(path)
             rid = target.group(1) if target else None
             if rid and (principal.is_dispatcher or principal.responder_id == rid):
@@ -219,6 +223,7 @@ class _Gate:
                     except KayouDispatchError:
                         pass  # the route runs again and maps the error
                     else:
+                        scope["kayou.route"] = "/v1/responders/{responder_id}/position"
                         reply = {"responder_id": rid, "applied": applied}
                         await JSONResponse(reply)(scope, receive, send)
                         return
@@ -245,6 +250,7 @@ def create_app(
     tick_interval_s: float | None = 1.0,
     events_queue_size: int = 1000,
     positions_interval_s: float | None = 1.0,
+    access_log: bool = False,
 ) -> FastAPI:
     """Build the HTTP app serving ``engine``.
 
@@ -272,11 +278,15 @@ def create_app(
     positions_interval_s
         While dispatchers follow ``/v1/events``, send them the fleet's position and status
         changes this often (``{"kind": "positions", ...}`` messages); ``None``: never.
+    access_log
+        Log every HTTP request (logger ``kayou_dispatch.access``, level INFO): method,
+        path without the query, route, status, time taken.
 
     Returns
     -------
     fastapi.FastAPI
-        Endpoints under ``/v1``, ``GET /healthz`` (no token), docs at ``/docs``, the
+        Endpoints under ``/v1``; no token: ``GET /healthz`` (liveness), ``GET /readyz``
+        (the stores answer), ``GET /metrics`` (Prometheus), docs at ``/docs``, the
         dispatcher console at ``/console?token=...``.
 
     Raises
@@ -305,6 +315,7 @@ def create_app(
             msg = f"{name} must be in (0, 3600) seconds or None, got {value!r}"
             raise InvalidParameterError(msg, name=name, value=value)
     hub = EventHub(engine.subscribe)
+    metrics = Metrics(engine)
     batcher = FixBatcher(engine.store) if engine.store.shared else None
 
     async def write_fix(responder_id: str, fix: dict[str, Any]) -> bool:
@@ -320,7 +331,8 @@ def create_app(
             tasks.append(asyncio.create_task(_tick_forever(engine, float(tick_interval_s))))
         stop = threading.Event()
         if engine.store.shared:
-            tasks.append(asyncio.create_task(asyncio.to_thread(_follow, engine, stop)))
+            follow = asyncio.to_thread(_follow, engine, stop, metrics)
+            tasks.append(asyncio.create_task(follow))
         if positions_interval_s is not None:
             feed = feed_positions(engine.snapshot, hub, float(positions_interval_s))
             tasks.append(asyncio.create_task(feed))
@@ -339,9 +351,12 @@ def create_app(
         version="1",
         summary="Who goes when a truck driver is in trouble: positions, incidents, offers.",
         lifespan=lifespan,
+        docs_url=None,  # routers/docs.py serves them, without a CDN
+        redoc_url=None,
     )
     app.state.engine = engine
     app.state.hub = hub
+    app.state.metrics = metrics
     app.state.tokens = tokens
     app.state.write_fix = write_fix
     app.state.events_queue_size = events_queue_size
@@ -354,6 +369,8 @@ def create_app(
         write_fix=write_fix,
         ip_bucket=ip_bucket,
     )
+    # Outermost: it sees the gate's answers (401, 429, the position fast path) too.
+    app.add_middleware(AccessLog, log=access_log, hooks=(metrics.observe_request,))
     _add_error_handlers(app)
     include_routers(app, ROUTERS, offload=engine.store.shared)
     document_errors(app)
@@ -369,19 +386,23 @@ async def _tick_forever(engine: DispatchEngine, interval_s: float) -> None:
             _log.exception("engine.tick() failed")
 
 
-def _follow(engine: DispatchEngine, stop: threading.Event) -> None:
+def _follow(engine: DispatchEngine, stop: threading.Event, metrics: Metrics) -> None:
     """Apply other processes' commands as they arrive, so their events stream from here too."""
     while not stop.is_set():
         try:
             engine.refresh(wait_s=0.1)
-        except Exception:  # whatever failed, the follower must live on (and say so)
+        except Exception as exc:
+            if isinstance(exc, SharedStateError):
+                metrics.store_error(exc)  # whatever failed, the follower must live on (and say so)
             _log.exception("following the shared log failed; retrying")
             stop.wait(1.0)
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    async def library_error(_request: Request, exc: Exception) -> JSONResponse:
+    async def library_error(request: Request, exc: Exception) -> JSONResponse:
         status = next(code for cls, code in ERROR_STATUS if isinstance(exc, cls))
+        if isinstance(exc, SharedStateError):
+            request.app.state.metrics.store_error(exc)
         return _error(status, str(exc), error=type(exc).__name__)
 
     async def invalid_body(_request: Request, exc: Exception) -> JSONResponse:

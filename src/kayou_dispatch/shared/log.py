@@ -163,6 +163,11 @@ class RedisLog:
                 return False
         return cfg.get("appendonly") == "yes" and cfg.get("appendfsync") == "always"
 
+    def ping(self) -> None:
+        """Check that Redis answers now (else :class:`SharedStateError`)."""
+        with redis_errors(self._r, "answering a ping"):
+            self._r.ping()
+
     def __len__(self) -> int:
         with redis_errors(self._r, "counting the dispatch log"):
             return int(self._r.xlen(self._key))

@@ -8,6 +8,7 @@ errors map to status codes by themselves (:data:`~kayou_dispatch.server.ERROR_ST
 
 from kayou_dispatch.server.routers import (
     console,
+    docs,
     events,
     incidents,
     offers,
@@ -24,11 +25,13 @@ ROUTERS = (
     incidents.router,
     offers.router,
     console.router,
+    docs.router,
     events.router,
 )
 
 __all__ = [
     "console",
+    "docs",
     "events",
     "incidents",
     "offers",

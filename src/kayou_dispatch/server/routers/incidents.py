@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from kayou_dispatch.engine import DispatchEngine
+from kayou_dispatch.server._crs import Crs, CrsName, from_wgs84, to_wgs84
 from kayou_dispatch.server._deps import (
     DispatcherOnly,
     Engine,
@@ -25,13 +26,16 @@ router = APIRouter(tags=["incidents"])
 
 @router.post("/v1/incidents", status_code=201)
 def post_incident(
-    engine: Engine, body: IncidentIn, who: DispatcherOnly, idempotency_key: IdempotencyKey = None
+    engine: Engine,
+    body: IncidentIn,
+    who: DispatcherOnly,
+    idempotency_key: IdempotencyKey = None,
+    crs: Crs = "wgs84",
 ) -> dict[str, Any]:
     """Report an incident (dispatcher only); ``dispatch: true`` also makes offers."""
     inc = engine.report_incident(
         body.incident_id,
-        body.lat,
-        body.lng,
+        *to_wgs84(body.lat, body.lng, crs),
         kind=body.kind,
         severity=body.severity,
         needs=body.needs,
@@ -39,30 +43,36 @@ def post_incident(
         request_id=idempotency_key,
         dispatch=body.dispatch,
     )
-    return incident_json(inc)
+    return from_wgs84(incident_json(inc), crs)
 
 
 @router.get("/v1/incidents")
-def list_incidents(engine: Engine, who: DispatcherOnly) -> dict[str, Any]:
+def list_incidents(engine: Engine, who: DispatcherOnly, crs: Crs = "wgs84") -> dict[str, Any]:
     """Open incidents, most urgent first (dispatcher only)."""
-    return {"incidents": [incident_json(i) for i in engine.open_incidents()]}
+    return from_wgs84({"incidents": [incident_json(i) for i in engine.open_incidents()]}, crs)
 
 
 @router.get("/v1/incidents/{incident_id}")
-def get_incident(engine: Engine, incident_id: IncidentId, who: Who) -> dict[str, Any]:
+def get_incident(
+    engine: Engine, incident_id: IncidentId, who: Who, crs: Crs = "wgs84"
+) -> dict[str, Any]:
     """One incident; a responder sees it only once it was offered to it."""
     inc = visible_incident(engine, incident_id, who)
-    return incident_json(inc, viewer=None if who.is_dispatcher else who.responder_id)
+    viewer = None if who.is_dispatcher else who.responder_id
+    return from_wgs84(incident_json(inc, viewer=viewer), crs)
 
 
 @router.post("/v1/incidents/{incident_id}/dispatch")
-def post_dispatch(engine: Engine, incident_id: IncidentId, who: DispatcherOnly) -> dict[str, Any]:
+def post_dispatch(
+    engine: Engine, incident_id: IncidentId, who: DispatcherOnly, crs: Crs = "wgs84"
+) -> dict[str, Any]:
     """Offer the missing units to the best candidates (dispatcher only)."""
     offers = engine.dispatch(incident_id)
-    return {
+    out = {
         "offers": [offer_json(o) for o in offers],
         "incident": incident_json(engine.incident(incident_id)),
     }
+    return from_wgs84(out, crs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +82,12 @@ class _Closing:
     engine: DispatchEngine
     incident_id: str
     request_id: str | None
+    crs: CrsName = "wgs84"
 
     def run(self, name: str) -> dict[str, Any]:
         """Run ``engine.<name>`` (cancel or resolve); the incident as JSON."""
         inc = getattr(self.engine, name)(self.incident_id, request_id=self.request_id)
-        return incident_json(inc)
+        return from_wgs84(incident_json(inc), self.crs)
 
 
 def _closing(
@@ -84,8 +95,9 @@ def _closing(
     incident_id: IncidentId,
     who: DispatcherOnly,
     idempotency_key: IdempotencyKey = None,
+    crs: Crs = "wgs84",
 ) -> _Closing:
-    return _Closing(engine, incident_id, idempotency_key)
+    return _Closing(engine, incident_id, idempotency_key, crs)
 
 
 Closing = Annotated[_Closing, Depends(_closing)]

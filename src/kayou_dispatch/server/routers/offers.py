@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 
 from kayou_dispatch.engine import DispatchEngine
 from kayou_dispatch.server._auth import Principal
+from kayou_dispatch.server._crs import Crs, CrsName, from_wgs84
 from kayou_dispatch.server._deps import (
     DispatcherOnly,
     Engine,
@@ -35,11 +36,12 @@ def post_offer(
     responder_id: ResponderId,
     who: DispatcherOnly,
     idempotency_key: IdempotencyKey = None,
+    crs: Crs = "wgs84",
 ) -> dict[str, Any]:
     """Offer an incident to a responder the dispatcher chose (dispatcher only)."""
     inc = engine.offer(incident_id, responder_id, request_id=idempotency_key)
     offer = next(o for o in inc.offers if o.responder_id == responder_id)
-    return {"offer": offer_json(offer), "incident": incident_json(inc)}
+    return from_wgs84({"offer": offer_json(offer), "incident": incident_json(inc)}, crs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,7 @@ class _Answer:
     responder_id: str
     who: Principal
     request_id: str | None
+    crs: CrsName = "wgs84"
 
     def run(self, name: str) -> dict[str, Any]:
         """Run ``engine.<name>`` on an incident it may see; the incident as it sees it."""
@@ -59,7 +62,7 @@ class _Answer:
         command = getattr(self.engine, name)
         inc = command(self.incident_id, self.responder_id, request_id=self.request_id)
         viewer = None if self.who.is_dispatcher else self.who.responder_id
-        return incident_json(inc, viewer=viewer)
+        return from_wgs84(incident_json(inc, viewer=viewer), self.crs)
 
 
 def _answer(
@@ -68,8 +71,9 @@ def _answer(
     responder_id: ResponderId,
     who: Who,
     idempotency_key: IdempotencyKey = None,
+    crs: Crs = "wgs84",
 ) -> _Answer:
-    return _Answer(engine, incident_id, responder_id, who, idempotency_key)
+    return _Answer(engine, incident_id, responder_id, who, idempotency_key, crs)
 
 
 Answer = Annotated[_Answer, Depends(_answer)]

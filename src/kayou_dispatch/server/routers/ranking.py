@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from kayou_dispatch.server._crs import Crs, from_wgs84, to_wgs84
 from kayou_dispatch.server._deps import DispatcherOnly, Engine
 from kayou_dispatch.server._models import candidate_json, route_json
 
@@ -25,10 +26,11 @@ def get_rank(
     lng: Lng,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     needs: Annotated[list[str] | None, Query(max_length=64)] = None,
+    crs: Crs = "wgs84",
 ) -> dict[str, Any]:
     """The ``k`` responders with the smallest road ETA (dispatcher only)."""
     wanted = sorted({n.strip() for v in needs or () for n in v.split(",") if n.strip()})
-    found = engine.rank(lat, lng, k=k, needs=wanted)
+    found = engine.rank(*to_wgs84(lat, lng, crs), k=k, needs=wanted)
     return {"candidates": [candidate_json(c) for c in found]}
 
 
@@ -41,9 +43,11 @@ def get_route(
     to_lat: Lat,
     to_lng: Lng,
     heading: Annotated[float | None, Query(ge=0.0, le=360.0, allow_inf_nan=False)] = None,
+    crs: Crs = "wgs84",
 ) -> dict[str, Any]:
     """The fastest road route between two points, with its shape (dispatcher only).
 
     ``reachable: false`` (and ``null`` ETA and distance) when no road leads there.
     """
-    return route_json(engine.network.route(from_lat, from_lng, to_lat, to_lng, heading=heading))
+    start, end = to_wgs84(from_lat, from_lng, crs), to_wgs84(to_lat, to_lng, crs)
+    return from_wgs84(route_json(engine.network.route(*start, *end, heading=heading)), crs)

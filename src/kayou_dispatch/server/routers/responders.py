@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, HTTPException, Request
 
+from kayou_dispatch.server._crs import Crs, from_wgs84, to_wgs84, to_wgs84_many
 from kayou_dispatch.server._deps import (
     CodedHTTPException,
     DispatcherOnly,
@@ -35,16 +36,20 @@ RESPONDER_BULK_ROWS = 120
 
 @router.put("/v1/responders/{responder_id}/position")
 async def put_position(
-    request: Request, responder_id: ResponderId, body: PositionIn, who: Who
+    request: Request, responder_id: ResponderId, body: PositionIn, who: Who, crs: Crs = "wgs84"
 ) -> dict[str, Any]:
     """Record one phone's fix (a responder token: its own only)."""
     require_self_or_dispatcher(who, responder_id)
-    applied = await request.app.state.write_fix(responder_id, body.model_dump())
+    fix = body.model_dump()
+    fix["lat"], fix["lng"] = to_wgs84(fix["lat"], fix["lng"], crs)
+    applied = await request.app.state.write_fix(responder_id, fix)
     return {"responder_id": responder_id, "applied": applied}
 
 
 @router.post("/v1/positions")
-def post_positions(engine: Engine, body: BulkPositionsIn, who: Who) -> dict[str, Any]:
+def post_positions(
+    engine: Engine, body: BulkPositionsIn, who: Who, crs: Crs = "wgs84"
+) -> dict[str, Any]:
     """Record a gateway's batch of fixes (all or none; a responder: its own rows only)."""
     rows = body.positions
     if not who.is_dispatcher and any(r.id != who.responder_id for r in rows):
@@ -57,6 +62,7 @@ def post_positions(engine: Engine, body: BulkPositionsIn, who: Who) -> dict[str,
     ids = [r.id for r in rows]
     lats = np.fromiter((r.lat for r in rows), np.float64, len(rows))
     lngs = np.fromiter((r.lng for r in rows), np.float64, len(rows))
+    lats, lngs = to_wgs84_many(lats, lngs, crs)
     ts: Any = None
     if any(r.ts is not None for r in rows):
         now = float(engine.clock())
@@ -66,20 +72,22 @@ def post_positions(engine: Engine, body: BulkPositionsIn, who: Who) -> dict[str,
 
 
 @router.get("/v1/responders", tags=["console"])
-def list_responders(engine: Engine, who: DispatcherOnly) -> dict[str, Any]:
+def list_responders(engine: Engine, who: DispatcherOnly, crs: Crs = "wgs84") -> dict[str, Any]:
     """Every responder's last fix, status and engagement (dispatcher only), by id."""
     fleet = engine.responders()  # caught up once with what other processes wrote
     busy = engine.engagements()
     rows = [responder_row_json(r, incident_id=busy.get(r.responder_id)) for r in fleet]
-    return {"now": float(engine.clock()), "responders": rows}
+    return from_wgs84({"now": float(engine.clock()), "responders": rows}, crs)
 
 
 @router.get("/v1/responders/{responder_id}")
-def get_responder(engine: Engine, responder_id: ResponderId, who: Who) -> dict[str, Any]:
+def get_responder(
+    engine: Engine, responder_id: ResponderId, who: Who, crs: Crs = "wgs84"
+) -> dict[str, Any]:
     """A responder's last fix, status and capabilities (a responder token: its own)."""
     require_self_or_dispatcher(who, responder_id)
     r = engine.responder(responder_id)
-    return responder_json(r, incident_id=engine.engagement(responder_id))
+    return from_wgs84(responder_json(r, incident_id=engine.engagement(responder_id)), crs)
 
 
 @router.put("/v1/responders/{responder_id}/availability")
