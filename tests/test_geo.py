@@ -213,3 +213,21 @@ def test_bd09_rejects_bad_input():
         bd09_to_wgs84(math.nan, 116.0)
     with pytest.raises(InvalidCoordinateError):
         gcj02_to_bd09_many([39.0, 91.0], [116.0, 116.0])
+
+
+def test_conversions_back_from_chinese_datums_hold_anywhere_on_earth():
+    # Found by schemathesis: a BD-09 point at the pole overflowed inside the GCJ-02 inverse
+    # (a 500 on ?crs=bd09). Far from China every conversion is the identity, warning-free.
+    import warnings
+
+    from kayou_dispatch.geo import bd09_to_wgs84_many, gcj02_to_wgs84_array
+
+    lats = np.array([-90.0, 90.0, 0.0, 48.85, -33.9])
+    lngs = np.array([0.0, 180.0, -180.0, 2.35, 151.2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        la, ln = gcj02_to_wgs84_array(lats, lngs)
+        np.testing.assert_array_equal(la, lats)
+        np.testing.assert_array_equal(ln, lngs)
+        la, ln = bd09_to_wgs84_many(lats, lngs)
+    assert np.isfinite(la).all() and np.isfinite(ln).all()

@@ -294,12 +294,16 @@ def gcj02_to_wgs84_array(
     gla, gln = validate_latlng_array(lats, lngs)
     wla = gla.copy()
     wln = gln.copy()
+    # Only points that may be in China iterate (the shift is under 0.01 degrees): the
+    # offset's polynomial is meaningless, and overflows, far away (near the poles).
+    near = np.flatnonzero(_in_boxes(gla, gln, _REGION + np.array([-0.1, -0.1, 0.1, 0.1])))
+    qla, qln = gla[near], gln[near]
     for _ in range(30):
-        dlat, dlng = _gcj_offset(wla, wln)
-        nla = gla - dlat
-        nln = gln - dlng
-        step = np.maximum(np.abs(nla - wla), np.abs(nln - wln))
-        wla, wln = nla, nln
+        dlat, dlng = _gcj_offset(wla[near], wln[near])
+        nla = qla - dlat
+        nln = qln - dlng
+        step = np.maximum(np.abs(nla - wla[near]), np.abs(nln - wln[near]))
+        wla[near], wln[near] = nla, nln
         if not (step > tol_deg).any():
             break
     inside = _in_china(wla, wln)
