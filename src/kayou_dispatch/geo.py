@@ -297,15 +297,17 @@ def gcj02_to_wgs84_array(
     # Only points that may be in China iterate (the shift is under 0.01 degrees): the
     # offset's polynomial is meaningless, and overflows, far away (near the poles).
     near = np.flatnonzero(_in_boxes(gla, gln, _REGION + np.array([-0.1, -0.1, 0.1, 0.1])))
-    qla, qln = gla[near], gln[near]
+    # Each point iterates until its own step is within tol_deg, so it converts to the same
+    # bits alone or in any batch.
     for _ in range(30):
+        if not near.size:
+            break
         dlat, dlng = _gcj_offset(wla[near], wln[near])
-        nla = qla - dlat
-        nln = qln - dlng
+        nla = gla[near] - dlat
+        nln = gln[near] - dlng
         step = np.maximum(np.abs(nla - wla[near]), np.abs(nln - wln[near]))
         wla[near], wln[near] = nla, nln
-        if not (step > tol_deg).any():
-            break
+        near = near[step > tol_deg]
     inside = _in_china(wla, wln)
     return np.where(inside, wla, gla), np.where(inside, wln, gln)
 

@@ -61,7 +61,7 @@ class Tally:
 def fleet_rows(seed=1):
     from kayou_dispatch import load_network
 
-    net = load_network()
+    net = load_network("helsinki")  # the network ServeProcess serves by default
     rng = random.Random(seed)
     nodes = [rng.randrange(net.n_nodes) for _ in range(FLEET)]
     rows = [

@@ -22,6 +22,7 @@ from kayou_dispatch.errors import InvalidParameterError
 from kayou_dispatch.network import RoadNetwork
 from kayou_dispatch.simulation.runner import TRACK_STATUS, SimulationResult
 from kayou_dispatch.simulation.scenario import Scenario
+from kayou_dispatch.spatial import Status
 from kayou_dispatch.web import asset_text, network_geometry
 from kayou_dispatch.web._geometry import GRID_PER_DEGREE
 
@@ -116,6 +117,8 @@ def replay_data(
         "attribution": "Map data © OpenStreetMap contributors (ODbL)",
         "open_s": open_s,
         "changes": changes,
+        # Statuses drawn with a line to their incident (an offer or an engagement).
+        "linked": [Status.OFFERED.value, Status.ASSIGNED.value, Status.EN_ROUTE.value],
         "coverage": _coverage_layer(network, result, geometry["origin"]),
         "policy": result.policy,
         "start_hour": scenario.start_hour,

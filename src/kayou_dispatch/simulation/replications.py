@@ -33,8 +33,8 @@ from kayou_dispatch.simulation.scenario import Scenario
 
 __all__ = [
     "replicate",
-    "Replications",
     "replication_seeds",
+    "Replications",
     "summarize_replications",
 ]
 

@@ -41,7 +41,7 @@
   const chSt = ch.n ? unpack(ch.status, Uint8Array) : new Uint8Array(0);
   const chInc = ch.n ? unpack(ch.incident, Int32Array) : new Int32Array(0);
   const incOf = new Int32Array(n);
-  const LINKED = new Set(["offered", "assigned", "en_route"]);
+  const LINKED = new Set(data.linked || []);
 
   // Coverage gaps: the probed motorway/trunk segments, coloured by the current hour's share.
   const cov = data.coverage;
