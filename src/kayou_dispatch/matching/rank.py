@@ -75,6 +75,11 @@ def _dep_rows(dep: Departures, rows: NDArray[np.int64]) -> Departures:
     return Departures._make(c[rows] for c in dep)
 
 
+def _widen(limit: float, tries: int, max_eta_s: float) -> float:
+    # Double the limit a few times, then search without one (never past max_eta_s).
+    return min(2.0 * limit if tries < _BOUNDED_TRIES else math.inf, max_eta_s)
+
+
 class Ranker:
     """Find the k responders with the smallest exact road travel time to a point.
 
@@ -176,14 +181,11 @@ class Ranker:
             snaps, dep, _, _ = cache.get(slots, near[2][rows], near[3][rows], near[4][rows])
             on = np.flatnonzero(snaps.edge >= 0)
             sub, dep = _rows(snaps, on), _dep_rows(dep, on)
-            tree = self._net.tree_to_snapped(dest, limit_s=limit, predecessors=True)
-            self.searches += 1
-            times = tree.times(sub, dep)
-            found = np.flatnonzero((times <= min(limit, max_eta_s)) & (times < math.inf))
+            tree, times, found = self._search(dest, sub, dep, limit, max_eta_s)
             if found.size >= kk or limit >= max_eta_s:
                 break
             tries += 1
-            limit = min(2.0 * limit if tries < _BOUNDED_TRIES else math.inf, max_eta_s)
+            limit = _widen(limit, tries, max_eta_s)
         names = near[1]
         row_names = [names[i] for i in rows[on].tolist()]
         return self._top(
@@ -233,14 +235,11 @@ class Ranker:
         limit = min(lb_k * ratio + 1.0, max_eta_s)
         tries = 0
         while True:
-            tree = self._net.tree_to_snapped(dest, limit_s=limit, predecessors=True)
-            self.searches += 1
-            times = tree.times(sub, dep)
-            found = np.flatnonzero((times <= min(limit, max_eta_s)) & (times < math.inf))
+            tree, times, found = self._search(dest, sub, dep, limit, max_eta_s)
             if found.size >= kk or limit >= max_eta_s:
                 break
             tries += 1
-            limit = min(2.0 * limit if tries < _BOUNDED_TRIES else math.inf, max_eta_s)
+            limit = _widen(limit, tries, max_eta_s)
         names = cands.names
         row_names = [names[i] for i in on.tolist()]
         return self._top(
@@ -257,6 +256,21 @@ class Ranker:
             kk=kk,
             lb_k=lb_k,
         )
+
+    def _search(
+        self,
+        dest: Snap,
+        sub: SnapArrays,
+        dep: Departures,
+        limit: float,
+        max_eta_s: float,
+    ) -> tuple[DestinationTree, NDArray[np.float64], NDArray[np.int64]]:
+        # One search bounded at limit: the tree, every row's time and the rows within reach.
+        tree = self._net.tree_to_snapped(dest, limit_s=limit, predecessors=True)
+        self.searches += 1
+        times = tree.times(sub, dep)
+        found = np.flatnonzero((times <= min(limit, max_eta_s)) & (times < math.inf))
+        return tree, times, found
 
     def _top(
         self,
