@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -149,17 +150,36 @@ class Ranker:
                 k=k,
                 max_eta_s=max_eta_s,
             )
+        while True:
+            found = self._rank_near(dest, lat, lng, index, cache, k, max_eta_s, needs, exclude)
+            if found is not None:
+                return found
+            # A responder ranked was removed (its slot given to another) meanwhile: again.
+
+    def _rank_near(
+        self,
+        dest: Snap,
+        lat: float,
+        lng: float,
+        index: ResponderIndex,
+        cache: SnapCache,
+        k: int,
+        max_eta_s: float,
+        needs: frozenset[str],
+        exclude: frozenset[str],
+    ) -> list[Candidate] | None:
+        vmax = self._net.max_speed_mps
         plat, plng = dest.lat, dest.lng
         with self._lock:
             radius, ratio = self._radius_m, self._ratio
         # The k nearest by straight line: a disk that holds k (or everyone).
         while True:
             radius = min(radius, self._span_m)
-            near = index._eligible_near(plat, plng, radius, needs, exclude)
+            near = index._near(plat, plng, radius, needs, exclude)
             if near[0].size >= k or radius >= self._span_m:
                 break
             radius *= 4.0
-        dist = near[5]
+        dist = near[4]
         if not dist.size:
             return []
         kk = min(k, dist.size)
@@ -175,10 +195,10 @@ class Ranker:
             reach = limit * vmax + OFF_NETWORK_M
             if reach > radius:
                 radius = min(reach, self._span_m) if reach < math.inf else self._span_m
-                near = index._eligible_near(plat, plng, radius, needs, exclude)
-            rows = np.flatnonzero(near[5] <= reach)
+                near = index._near(plat, plng, radius, needs, exclude)
+            rows = np.flatnonzero(near[4] <= reach)
             slots = near[0][rows]
-            snaps, dep, _, _ = cache.get(slots, near[2][rows], near[3][rows], near[4][rows])
+            snaps, dep, _, _ = cache.get(slots, near[1][rows], near[2][rows], near[3][rows])
             on = np.flatnonzero(snaps.edge >= 0)
             sub, dep = _rows(snaps, on), _dep_rows(dep, on)
             tree, times, found = self._search(dest, sub, dep, limit, max_eta_s)
@@ -186,16 +206,15 @@ class Ranker:
                 break
             tries += 1
             limit = _widen(limit, tries, max_eta_s)
-        names = near[1]
-        row_names = [names[i] for i in rows[on].tolist()]
+        slots_on, epochs_on = slots[on], near[5][rows[on]]
         return self._top(
             tree,
             sub,
             times,
             found,
-            row_names,
+            lambda r: index._names(slots_on[r], epochs_on[r]),
+            near[1][rows[on]],
             near[2][rows[on]],
-            near[3][rows[on]],
             lat,
             lng,
             k=k,
@@ -241,13 +260,12 @@ class Ranker:
             tries += 1
             limit = _widen(limit, tries, max_eta_s)
         names = cands.names
-        row_names = [names[i] for i in on.tolist()]
-        return self._top(
+        top = self._top(
             tree,
             sub,
             times,
             found,
-            row_names,
+            lambda r: [names[i] for i in on[r].tolist()],
             cands.lat[on],
             cands.lng[on],
             lat,
@@ -256,6 +274,8 @@ class Ranker:
             kk=kk,
             lb_k=lb_k,
         )
+        assert top is not None  # names of a candidate set never go away
+        return top
 
     def _search(
         self,
@@ -278,7 +298,7 @@ class Ranker:
         sub: SnapArrays,
         times: NDArray[np.float64],
         found: NDArray[np.int64],
-        names: list[str],
+        names_of: Callable[[NDArray[np.int64]], list[str] | None],
         rlat: NDArray[np.float64],
         rlng: NDArray[np.float64],
         lat: float,
@@ -287,8 +307,9 @@ class Ranker:
         k: int,
         kk: int,
         lb_k: float,
-    ) -> list[Candidate]:
-        # The k fastest of the rows found within the search, with their routes' lengths.
+    ) -> list[Candidate] | None:
+        # The k fastest of the rows found within the search, with their routes' lengths
+        # (names_of gives the ids of rows; None when one is gone: so is this answer).
         if not found.size:
             return []
         t = times[found]
@@ -299,15 +320,18 @@ class Ranker:
             found, t = found[keep], t[keep]
             if lb_k > 0.0:
                 self._learn(float(kth) / lb_k)
-        order = sorted(range(found.size), key=lambda i: (t[i], names[found[i]]))[:k]
+        names = names_of(found)
+        if names is None:
+            return None
+        order = sorted(range(found.size), key=lambda i: (t[i], names[i]))[:k]
         rows = found[order]
         legs = tree.legs(sub, rows.tolist())
         dist = tree.distances_m(legs)
         straight = haversine_m_array(rlat[rows], rlng[rows], lat, lng)
         return [
-            Candidate(names[r], float(e), float(d), float(s))
-            for r, e, d, s in zip(
-                rows.tolist(), times[rows].tolist(), dist.tolist(), straight.tolist(), strict=True
+            Candidate(names[i], float(e), float(d), float(s))
+            for i, e, d, s in zip(
+                order, times[rows].tolist(), dist.tolist(), straight.tolist(), strict=True
             )
         ]
 

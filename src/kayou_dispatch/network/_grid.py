@@ -129,7 +129,8 @@ class SegmentGrid:
         Cells in a row are consecutive, so ``start_of(c1) - start_of(c0)`` entries from
         ``start_of(c0)`` are the lists of cells ``c0 .. c1 - 1`` (empty cells included).
         """
-        out: NDArray[np.int32] = self.off[np.searchsorted(self.cells, cell)]
+        # In the table's own dtype: a mixed-dtype search would cast the whole table.
+        out: NDArray[np.int32] = self.off[np.searchsorted(self.cells, cell.astype(np.int32))]
         return out
 
     @property

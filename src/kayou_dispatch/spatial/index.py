@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from kayou_dispatch.errors import InvalidParameterError, UnknownResponderError
 from kayou_dispatch.geo import haversine_m_array, validate_latlng, validate_latlng_array
+from kayou_dispatch.spatial._cells import CellBuckets
 from kayou_dispatch.spatial.cover import cell_edge_m, cell_inscribed, disk_cover, rings_for_radius
 from kayou_dispatch.spatial.responders import (
     CODE_BY_STATUS,
@@ -65,6 +66,7 @@ _COLUMNS: dict[str, tuple[Any, Any]] = {
     "ccos": (np.float64, 0.0),
     "status": (np.int8, _AVAILABLE),
     "alive": (np.bool_, False),
+    "epoch": (np.int64, 0),  # bumped when a freed slot is given to another responder
 }
 
 
@@ -230,8 +232,7 @@ class ResponderIndex:
         self._col: dict[str, NDArray[Any]] = {
             name: np.full(1024, fill, dtype=dtype) for name, (dtype, fill) in _COLUMNS.items()
         }
-        self._buckets: dict[int, list[int]] = {}
-        self._bucket_entries = 0
+        self._buckets = CellBuckets(self._col["cell"], self._col["alive"])
 
     # -- properties -------------------------------------------------------------------------
 
@@ -304,9 +305,12 @@ class ResponderIndex:
                 grown = np.full(new_cap, fill, dtype=dtype)
                 grown[:cap] = self._col[name]
                 self._col[name] = grown
+            self._buckets.retarget(self._col["cell"], self._col["alive"])
         if reuse:  # slots past the old end still hold their fill values
+            epoch = self._col["epoch"][reuse] + 1
             for name, (_, fill) in _COLUMNS.items():
                 self._col[name][reuse] = fill
+            self._col["epoch"][reuse] = epoch
         slots = np.concatenate(
             [np.array(reuse, dtype=np.int64), np.arange(first, len(self._ids), dtype=np.int64)]
         )
@@ -322,7 +326,7 @@ class ResponderIndex:
             raise UnknownResponderError(msg, responder_id=str(responder_id)) from None
 
     def _file(self, cells: NDArray[np.int64], slots: NDArray[np.int64]) -> None:
-        """Move slots to new cells: append to buckets, once per distinct cell."""
+        """Move slots to new cells (their cell column, its geometry and the buckets)."""
         if not cells.size:
             return
         order = np.argsort(cells)
@@ -330,33 +334,18 @@ class ResponderIndex:
         sorted_slots = slots[order]
         starts = np.flatnonzero(np.r_[True, sorted_cells[1:] != sorted_cells[:-1]])
         heads = sorted_cells[starts].tolist()
-        bounds = [*starts.tolist(), cells.size]
-        ss = sorted_slots.tolist()
-        buckets = self._buckets
-        for i, cell in enumerate(heads):
-            bucket = buckets.get(cell)
-            if bucket is None:
-                buckets[cell] = ss[bounds[i] : bounds[i + 1]]
-            else:
-                bucket.extend(ss[bounds[i] : bounds[i + 1]])
         col = self._col
         col["cell"][sorted_slots] = sorted_cells
         geom = np.repeat(
-            np.array([cell_inscribed(c) for c in heads]).reshape(-1, 3), np.diff(bounds), axis=0
+            np.array([cell_inscribed(c) for c in heads]).reshape(-1, 3),
+            np.diff(np.r_[starts, cells.size]),
+            axis=0,
         )
         col["clat"][sorted_slots] = geom[:, 0]
         col["clng"][sorted_slots] = geom[:, 1]
         col["crad"][sorted_slots] = geom[:, 2]
         col["ccos"][sorted_slots] = np.cos(np.radians(geom[:, 0])) * _M_PER_DEG
-        self._bucket_entries += int(cells.size)
-        if self._bucket_entries > 2 * len(self._slot_of) + 4096:
-            self._compact()
-
-    def _compact(self) -> None:
-        self._buckets = {}
-        self._bucket_entries = 0
-        live = np.flatnonzero(self._col["alive"][: len(self._ids)])
-        self._file(self._col["cell"][live], live)
+        self._buckets.move_many(sorted_slots)
 
     # -- updates ------------------------------------------------------------------------------
 
@@ -440,10 +429,7 @@ class ResponderIndex:
                 clat, clng, crad = cell_inscribed(cell)
                 col["clat"][slot], col["clng"][slot], col["crad"][slot] = clat, clng, crad
                 col["ccos"][slot] = math.cos(math.radians(clat)) * _M_PER_DEG
-                self._buckets.setdefault(cell, []).append(slot)
-                self._bucket_entries += 1
-                if self._bucket_entries > 2 * len(self._slot_of) + 4096:
-                    self._compact()
+                self._buckets.move(slot)
             return True
 
     def update_positions(
@@ -804,6 +790,82 @@ class ResponderIndex:
             ids = tuple(self._ids)
             return slots, ids, col["lat"][slots], col["lng"][slots], col["heading"][slots]
 
+    def _near(
+        self,
+        lat: float,
+        lng: float,
+        radius_m: float,
+        needs: frozenset[str] = _EMPTY,
+        exclude: frozenset[str] = _EMPTY,
+    ) -> tuple[
+        NDArray[np.int64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.int64],
+    ]:
+        """Return the fresh, AVAILABLE responders with all ``needs`` within ``radius_m``.
+
+        What :meth:`_eligible` returns, restricted to a great-circle disk (inclusive) and
+        found through the H3 buckets: the cost follows the cells of the disk and the
+        responders in them, not the fleet (the fleet is scanned only when the disk spans
+        more cells than hold anyone), with no Python work per responder (unless ``needs``
+        are asked for). Rows: slots in no particular order, positions, headings, distances
+        to the centre, and the slots' epochs (for :meth:`_names`).
+        """
+        with self._lock:
+            now = self._clock()
+            cover = None
+            if self._slot_of and radius_m < math.inf:
+                cell = h3i.latlng_to_cell(lat, lng, self._res)
+                k = rings_for_radius(radius_m, cell_edge_m(cell))
+                if 3 * k * (k + 1) + 1 <= self._buckets.occupied:
+                    cover = disk_cover(lat, lng, cell, k, self._res)
+            slots = self._all_slots() if cover is None else self._gather(cover.cells)
+            col = self._col
+            ok = (
+                col["alive"][slots]
+                & (col["ts"][slots] >= now - self._ttl)
+                & (col["status"][slots] == _AVAILABLE)
+            )
+            slots = slots[ok]
+            if radius_m < math.inf:
+                box = _in_cap_box(col["lat"][slots], col["lng"][slots], lat, lng, radius_m)
+                slots = slots[box]
+            dist = haversine_m_array(col["lat"][slots], col["lng"][slots], lat, lng)
+            inside = dist <= radius_m
+            slots, dist = slots[inside], dist[inside]
+            keep = None
+            if exclude:
+                gone = [self._slot_of.get(x) for x in exclude]
+                ex = np.array([g for g in gone if g is not None], dtype=np.int64)
+                if ex.size:
+                    keep = ~np.isin(slots, ex)
+            if needs and slots.size:
+                caps = self._caps
+                has = np.fromiter((needs <= caps[i] for i in slots.tolist()), bool, slots.size)
+                keep = has if keep is None else keep & has
+            if keep is not None:
+                slots, dist = slots[keep], dist[keep]
+            return (
+                slots,
+                col["lat"][slots],
+                col["lng"][slots],
+                col["heading"][slots],
+                dist,
+                col["epoch"][slots],
+            )
+
+    def _names(self, slots: NDArray[np.int64], epochs: NDArray[np.int64]) -> list[str] | None:
+        """The ids of slots :meth:`_near` returned; ``None`` if one was removed since."""
+        with self._lock:
+            col = self._col
+            if not (col["alive"][slots] & (col["epoch"][slots] == epochs)).all():
+                return None
+            ids = self._ids
+            return [str(ids[i]) for i in slots.tolist()]
+
     def _eligible_near(
         self,
         lat: float,
@@ -819,61 +881,17 @@ class ResponderIndex:
         NDArray[np.float64],
         NDArray[np.float64],
     ]:
-        """Return the fresh, AVAILABLE responders with all ``needs`` within ``radius_m``.
-
-        What :meth:`_eligible` returns, restricted to a great-circle disk (inclusive) and
-        found through the H3 buckets: the cost follows the cells of the disk and the
-        responders in them, not the fleet (the fleet is scanned only when the disk spans
-        more cells than hold anyone). Rows: slots in increasing order, ids, positions,
-        headings and distances to the centre.
-        """
+        """:meth:`_near` with every row's id, in one consistent read (rows by slot)."""
         with self._lock:
-            now = self._clock()
-            cover = None
-            if self._slot_of and radius_m < math.inf:
-                cell = h3i.latlng_to_cell(lat, lng, self._res)
-                k = rings_for_radius(radius_m, cell_edge_m(cell))
-                if 3 * k * (k + 1) + 1 <= len(self._buckets):
-                    cover = disk_cover(lat, lng, cell, k, self._res)
-            slots = self._all_slots() if cover is None else np.unique(self._gather(cover.cells))
-            col = self._col
-            ok = (
-                col["alive"][slots]
-                & (col["ts"][slots] >= now - self._ttl)
-                & (col["status"][slots] == _AVAILABLE)
-            )
-            slots = slots[ok]
-            if radius_m < math.inf:
-                box = _in_cap_box(col["lat"][slots], col["lng"][slots], lat, lng, radius_m)
-                slots = slots[box]
-            dist = haversine_m_array(col["lat"][slots], col["lng"][slots], lat, lng)
-            inside = dist <= radius_m
-            slots, dist = slots[inside], dist[inside]
+            slots, lat_, lng_, heading, dist, _ = self._near(lat, lng, radius_m, needs, exclude)
+            order = np.argsort(slots)
+            slots = slots[order]
             ids = self._ids
-            names = [ids[i] for i in slots.tolist()]
-            keep = None
-            if exclude:
-                keep = np.fromiter((x not in exclude for x in names), bool, len(names))
-            if needs and slots.size:
-                caps = self._caps
-                has = np.fromiter((needs <= caps[i] for i in slots.tolist()), bool, slots.size)
-                keep = has if keep is None else keep & has
-            if keep is not None:
-                slots, dist = slots[keep], dist[keep]
-                names = [x for x, y in zip(names, keep.tolist(), strict=True) if y]
-            return (
-                slots,
-                names,
-                col["lat"][slots],
-                col["lng"][slots],
-                col["heading"][slots],
-                dist,
-            )
+            names = [str(ids[i]) for i in slots.tolist()]
+            return slots, names, lat_[order], lng_[order], heading[order], dist[order]
 
     def _gather(self, cells: Iterable[int]) -> NDArray[np.int64]:
-        buckets = self._buckets
-        lists = [b for b in map(buckets.get, cells) if b]
-        return np.fromiter(chain.from_iterable(lists), dtype=np.int64)
+        return self._buckets.gather(list(cells))
 
     def _all_slots(self) -> NDArray[np.int64]:
         return np.flatnonzero(self._col["alive"][: len(self._ids)])
@@ -947,7 +965,7 @@ class ResponderIndex:
             if self._slot_of:
                 cell = h3i.latlng_to_cell(flat, flng, self._res)
                 k = rings_for_radius(radius, cell_edge_m(cell))
-                if 3 * k * (k + 1) + 1 <= len(self._buckets):
+                if 3 * k * (k + 1) + 1 <= self._buckets.occupied:
                     cover = disk_cover(flat, flng, cell, k, self._res)
             slots = self._all_slots() if cover is None else self._gather(cover.cells)
             slots, dist = self._filter(slots, flat, flng, codes, need_set, now, radius)
@@ -985,7 +1003,7 @@ class ResponderIndex:
                 return []
             cell = h3i.latlng_to_cell(flat, flng, self._res)
             rings = 1
-            while 3 * rings * (rings + 1) + 1 <= len(self._buckets):
+            while 3 * rings * (rings + 1) + 1 <= self._buckets.occupied:
                 cover = disk_cover(flat, flng, cell, rings, self._res)
                 if cover is None:
                     break

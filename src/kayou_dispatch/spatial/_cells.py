@@ -1,0 +1,120 @@
+"""Which responder slots lie in which H3 cell: sorted arrays, rebuilt in bulk, plus a log of moves.
+
+The index's buckets. A dict of Python lists costs about 40 bytes per responder and a Python
+loop per gathered entry; here the slots live in two numpy arrays sorted by cell (16 bytes
+per responder), so the slots of a set of cells come out with two binary searches per cell
+and one vectorised copy. A slot whose cell changed since the arrays were built is flagged
+and listed in ``moved``: its sorted entry is ignored and its current cell is looked up
+instead. When the moves outnumber a share of the fleet the arrays are rebuilt (one sort,
+``O(n log n)``), so an update costs ``O(log n)`` amortised and a gather follows the cells
+and the responders in them, plus the moves not yet folded in (bounded by that share).
+
+Every live slot is returned exactly once by :meth:`CellBuckets.gather` when its current
+cell is among the cells asked for (dead slots may appear: callers filter on ``alive``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["CellBuckets"]
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+# Moves kept beside the sorted arrays before they are rebuilt: this share of the fleet ...
+_MOVED_SHARE = 16
+# ... or at least this many (a small fleet is rebuilt rarely; its moves are cheap to scan).
+_MOVED_MIN = 4096
+
+
+class CellBuckets:
+    """Slots by H3 cell (see the module docstring).
+
+    Parameters
+    ----------
+    cells, alive
+        The cell and alive columns of the index (read, never written): ``cells[slot]`` is
+        the slot's current cell.
+    """
+
+    def __init__(self, cells: NDArray[np.int64], alive: NDArray[np.bool_]) -> None:
+        self._col = cells
+        self._alive = alive
+        self._cells = _EMPTY  # sorted cells of the slots filed at the last build
+        self._slots = _EMPTY  # their slots, same order
+        self._flag = np.zeros(cells.shape[0], dtype=bool)  # moved since the build
+        self._moved: list[int] = []
+        self._distinct = 0  # distinct cells at the last build
+
+    @property
+    def occupied(self) -> int:
+        """An upper bound on the number of cells holding a responder."""
+        return self._distinct + len(self._moved)
+
+    def retarget(self, cells: NDArray[np.int64], alive: NDArray[np.bool_]) -> None:
+        """Follow the index's columns after they grew (same contents, new arrays)."""
+        self._col = cells
+        self._alive = alive
+        if self._flag.shape[0] < cells.shape[0]:
+            flag = np.zeros(cells.shape[0], dtype=bool)
+            flag[: self._flag.shape[0]] = self._flag
+            self._flag = flag
+
+    def rebuild(self) -> None:
+        """File every live slot under its current cell; forget the moves."""
+        live = np.flatnonzero(self._alive)
+        cells = self._col[live]
+        order = np.argsort(cells, kind="stable")
+        self._cells = cells[order]
+        self._slots = live[order]
+        self._distinct = int(np.count_nonzero(np.diff(self._cells))) + int(cells.size > 0)
+        self._flag[:] = False
+        self._moved = []
+
+    def _room(self) -> int:
+        return max(_MOVED_MIN, self._slots.size // _MOVED_SHARE)
+
+    def move(self, slot: int) -> None:
+        """Note that one slot's cell changed (or that it is new, or was reused)."""
+        if not self._flag[slot]:
+            self._flag[slot] = True
+            self._moved.append(slot)
+            if len(self._moved) > self._room():
+                self.rebuild()
+
+    def move_many(self, slots: NDArray[np.int64]) -> None:
+        """Note that these slots' cells changed."""
+        fresh = np.unique(slots[~self._flag[slots]])
+        if not fresh.size:
+            return
+        if len(self._moved) + fresh.size > self._room():
+            self.rebuild()
+            return
+        self._flag[fresh] = True
+        self._moved.extend(fresh.tolist())
+
+    def gather(self, cells: list[int] | NDArray[np.int64]) -> NDArray[np.int64]:
+        """Return the slots whose current cell is one of ``cells`` (each once)."""
+        want = np.unique(np.asarray(cells, dtype=np.int64))
+        out = []
+        if self._cells.size and want.size:
+            lo = np.searchsorted(self._cells, want, side="left")
+            hi = np.searchsorted(self._cells, want, side="right")
+            counts = hi - lo
+            total = int(counts.sum())
+            if total:
+                # Concatenated ranges [lo, hi): positions lo[i] + 0..counts[i]-1.
+                starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
+                idx = starts + np.arange(total)
+                found = self._slots[idx]
+                out.append(found[~self._flag[found]])
+        if self._moved:
+            moved = np.fromiter(self._moved, dtype=np.int64, count=len(self._moved))
+            at = self._col[moved]
+            if want.size:
+                pos = np.searchsorted(want, at)
+                pos[pos == want.size] = 0
+                out.append(moved[want[pos] == at])
+        if not out:
+            return _EMPTY
+        return out[0] if len(out) == 1 else np.concatenate(out)

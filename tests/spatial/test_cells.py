@@ -1,0 +1,73 @@
+"""CellBuckets (the index's buckets) against the obvious oracle: a scan of the cell column."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kayou_dispatch.spatial import _cells
+from kayou_dispatch.spatial._cells import CellBuckets
+
+# An operation: (slot, new cell) moves one slot; (slot, None) kills it; "many" moves a batch;
+# "rebuild" folds everything in.
+_op = st.one_of(
+    st.tuples(st.integers(0, 63), st.one_of(st.none(), st.integers(1, 12))),
+    st.tuples(
+        st.just("many"), st.lists(st.tuples(st.integers(0, 63), st.integers(1, 12)), max_size=20)
+    ),
+    st.just("rebuild"),
+)
+
+
+@given(
+    ops=st.lists(_op, max_size=80),
+    asks=st.lists(st.lists(st.integers(0, 13), max_size=6), min_size=1, max_size=5),
+    small=st.booleans(),
+)
+@settings(max_examples=200, deadline=None)
+def test_gather_is_every_live_slot_of_the_cells_once(ops, asks, small):
+    cells = np.zeros(64, dtype=np.int64)
+    alive = np.zeros(64, dtype=bool)
+    buckets = CellBuckets(cells, alive)
+    old = _cells._MOVED_MIN
+    _cells._MOVED_MIN = 3 if small else old  # fold often, or never
+    try:
+        for op in ops:
+            if op == "rebuild":
+                buckets.rebuild()
+            elif op[0] == "many":
+                slots = np.array([s for s, _ in op[1]], dtype=np.int64)
+                for s, c in op[1]:
+                    cells[s], alive[s] = c, True
+                buckets.move_many(slots)
+            else:
+                slot, cell = op
+                if cell is None:
+                    alive[slot] = False  # as ResponderIndex.remove: no bucket call
+                    cells[slot] = 0
+                else:
+                    alive[slot] = True
+                    if cells[slot] != cell:
+                        cells[slot] = cell
+                        buckets.move(slot)
+            for ask in asks:
+                got = buckets.gather(ask)
+                live = got[alive[got]]
+                assert live.size == np.unique(live).size  # each once
+                want = np.flatnonzero(alive & np.isin(cells, ask))
+                assert sorted(live.tolist()) == want.tolist()
+    finally:
+        _cells._MOVED_MIN = old
+
+
+def test_moves_are_folded_in_bulk():
+    cells = np.zeros(100_000, dtype=np.int64)
+    alive = np.ones(100_000, dtype=bool)
+    buckets = CellBuckets(cells, alive)
+    buckets.rebuild()
+    for slot in range(20_000):
+        cells[slot] = 1 + slot % 7
+        buckets.move(slot)
+        assert len(buckets._moved) <= max(_cells._MOVED_MIN, 100_000 // _cells._MOVED_SHARE)
+    assert sorted(buckets.gather([3]).tolist()) == [s for s in range(20_000) if 1 + s % 7 == 3]
