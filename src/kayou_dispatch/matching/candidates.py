@@ -5,6 +5,13 @@ and heading they were computed from: a responder that has not moved since the la
 is never snapped again, and a moved one is snapped in one vectorised batch with the
 others. A key of the position itself (rather than an update counter) makes a reused slot
 or an unchanged re-report safe by construction.
+
+A cache that follows its index (:meth:`SnapCache.follow`) also files every snapped
+responder under the node its trip enters the road at (the head of its snapped edge), so a
+ranking finds the responders on the roads its search reached (:meth:`SnapCache.on_nodes`)
+instead of everyone within a disk widened by the largest snapping distance; and it learns
+of every fix at ingest, filing the responders not snapped since they moved by their H3
+cell (:meth:`SnapCache.settle` snaps those near a point, in one batch).
 """
 
 from __future__ import annotations
@@ -18,9 +25,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from kayou_dispatch.errors import InvalidParameterError
+from kayou_dispatch.geo import haversine_m_array
 from kayou_dispatch.network import RoadNetwork, SnapArrays
 from kayou_dispatch.network.trips import Departures, departures_of
 from kayou_dispatch.spatial import ResponderIndex
+from kayou_dispatch.spatial._cells import CellBuckets
 
 __all__ = ["CandidateSet", "gather", "gather_near", "LocalPlane", "SnapCache"]
 
@@ -97,6 +107,11 @@ class SnapCache:
         self.snapped = 0  # positions snapped so far (for tests and benchmarks)
         self._last: tuple[NDArray[np.int64], Any] | None = None
         self.plane = LocalPlane(network)
+        self._node = _EMPTY_I  # where each snapped slot's trip enters the road (-1: none)
+        self._by_node: CellBuckets | None = None
+        self._index: ResponderIndex | None = None  # the index followed, if any
+        self._dirty = np.zeros(0, dtype=bool)  # moved since last snapped (followed index)
+        self._dirty_cells: CellBuckets | None = None
         self._grow(0)
 
     def _grow(self, size: int) -> None:
@@ -120,6 +135,13 @@ class SnapCache:
             cols.append(grown)
         self._key_lat, self._key_lng, self._key_h = keys
         self._valid, self._cols, self._size = valid, cols, new
+        node = np.full(new, -1, dtype=np.int64)
+        node[: self._node.shape[0]] = self._node
+        self._node = node
+        if self._by_node is None:
+            self._by_node = CellBuckets(self._node, self._valid)
+        else:
+            self._by_node.retarget(self._node, self._valid)
 
     def get(
         self,
@@ -135,19 +157,8 @@ class SnapCache:
         again (callers must not modify them).
         """
         with self._lock:
-            if slots.size and int(slots.max()) >= self._size:
-                self._grow(int(slots.max()) + 1)
-            key_h = self._key_h[slots]
-            same = (
-                self._valid[slots]
-                & (self._key_lat[slots] == lat)
-                & (self._key_lng[slots] == lng)
-                & ((key_h == heading) | (np.isnan(key_h) & np.isnan(heading)))
-            )
-            stale = np.flatnonzero(~same)
-            if stale.size:
-                self._refresh(slots[stale], lat[stale], lng[stale], heading[stale])
-            elif self._last is not None and np.array_equal(self._last[0], slots):
+            stale = self.get_locked(slots, lat, lng, heading)
+            if not stale and self._last is not None and np.array_equal(self._last[0], slots):
                 return self._last[1]
             # Only the snaps are kept per slot; what follows from them is cheap to redo for
             # the rows asked for (and costs no memory per responder).
@@ -156,6 +167,28 @@ class SnapCache:
             out = (snaps, departures_of(self._net.arrays, snaps), px, py)
             self._last = (slots.copy(), out)
             return out
+
+    def get_locked(
+        self,
+        slots: NDArray[np.int64],
+        lat: NDArray[np.float64],
+        lng: NDArray[np.float64],
+        heading: NDArray[np.float64],
+    ) -> int:
+        """Snap those of these slots whose position moved (caller holds the lock): how many."""
+        if slots.size and int(slots.max()) >= self._size:
+            self._grow(int(slots.max()) + 1)
+        key_h = self._key_h[slots]
+        same = (
+            self._valid[slots]
+            & (self._key_lat[slots] == lat)
+            & (self._key_lng[slots] == lng)
+            & ((key_h == heading) | (np.isnan(key_h) & np.isnan(heading)))
+        )
+        stale = np.flatnonzero(~same)
+        if stale.size:
+            self._refresh(slots[stale], lat[stale], lng[stale], heading[stale])
+        return int(stale.size)
 
     def _refresh(
         self,
@@ -178,11 +211,92 @@ class SnapCache:
             target = slots[rows]
             for col, values in zip(self._cols, res, strict=True):
                 col[target] = values
+            edge = res.edge
+            self._node[target] = np.where(edge >= 0, self._net.arrays.v[np.maximum(edge, 0)], -1)
             self.snapped += int(rows.size)
         self._key_lat[slots] = lat
         self._key_lng[slots] = lng
         self._key_h[slots] = heading
         self._valid[slots] = True
+        assert self._by_node is not None
+        self._by_node.move_many(slots)
+
+    # -- following an index ---------------------------------------------------------------
+
+    def follow(self, index: ResponderIndex) -> None:
+        """Learn of every fix ``index`` takes from now on (idempotent; one index per cache).
+
+        Every responder it holds counts as moved until :meth:`settle` snaps it.
+        """
+        if self._index is index:
+            return
+        with index._lock, self._lock:
+            if self._index is not None:
+                msg = "a SnapCache follows one index (its slots are that index's)"
+                raise InvalidParameterError(msg, name="index", value=index)
+            self._index = index
+            self._fit(index)
+            self._dirty[: len(index._ids)] = index._col["alive"][: len(index._ids)]
+            assert self._dirty_cells is not None
+            self._dirty_cells.rebuild()
+            index._watch(self._moved)
+
+    def _fit(self, index: ResponderIndex) -> None:
+        # The dirty flags are indexed like the index's columns (which grow by replacement).
+        cells = index._col["cell"]
+        if self._dirty.shape[0] < cells.shape[0]:
+            dirty = np.zeros(cells.shape[0], dtype=bool)
+            dirty[: self._dirty.shape[0]] = self._dirty
+            self._dirty = dirty
+        if self._dirty_cells is None:
+            self._dirty_cells = CellBuckets(cells, self._dirty)
+        else:
+            self._dirty_cells.retarget(cells, self._dirty)
+
+    def _moved(self, slots: NDArray[np.int64]) -> None:
+        # The index's watcher (called under its lock): these slots' positions changed.
+        assert self._index is not None
+        with self._lock:
+            self._fit(self._index)
+            self._dirty[slots] = True
+            assert self._dirty_cells is not None
+            self._dirty_cells.move_many(slots)
+
+    def settle(self, lat: float, lng: float, radius_m: float) -> None:
+        """Snap every followed responder that moved and now lies within ``radius_m``."""
+        index = self._index
+        if index is None:
+            msg = "settle needs a SnapCache that follows an index (see follow)"
+            raise InvalidParameterError(msg, name="index", value=None)
+        with index._lock:
+            cells = index._cells_near(lat, lng, radius_m)
+            with self._lock:
+                self._fit(index)
+                dirty = self._dirty
+                assert self._dirty_cells is not None
+                if cells is None:
+                    cand = np.flatnonzero(dirty)
+                else:
+                    cand = self._dirty_cells.gather(cells)
+                    cand = cand[dirty[cand]]
+                col = index._col
+                cand = cand[col["alive"][cand]]
+                if not cand.size:
+                    return
+                la, ln = col["lat"][cand], col["lng"][cand]
+                cand = cand[haversine_m_array(la, ln, lat, lng) <= radius_m]
+                if not cand.size:
+                    return
+                self.get_locked(cand, col["lat"][cand], col["lng"][cand], col["heading"][cand])
+                dirty[cand] = False
+                self._dirty_cells.forget(int(cand.size))
+
+    def on_nodes(self, nodes: NDArray[np.int64]) -> NDArray[np.int64]:
+        """The slots snapped onto a road whose trip enters it at one of these nodes."""
+        with self._lock:
+            assert self._by_node is not None
+            slots = self._by_node.gather(nodes)
+            return slots[self._valid[slots] & (self._node[slots] >= 0)]
 
 
 def gather(

@@ -170,6 +170,7 @@ class Ranker:
     ) -> list[Candidate] | None:
         vmax = self._net.max_speed_mps
         plat, plng = dest.lat, dest.lng
+        cache.follow(index)
         with self._lock:
             radius, ratio = self._radius_m, self._ratio
         # The k nearest by straight line: a disk that holds k (or everyone).
@@ -184,37 +185,46 @@ class Ranker:
             return []
         kk = min(k, dist.size)
         d_k = float(np.partition(dist, kk - 1)[kk - 1])
+        self._learn_radius(d_k)
         # The k-th nearest at the top speed: a first guess (the road time over it is the
         # learned ratio), not a bound; only the search below decides the answer.
         lb_k = d_k / vmax
         limit = min(lb_k * ratio + 1.0, max_eta_s)
-        # Next time, gather the disk the search will need at once.
-        self._learn_radius(min(limit * vmax + OFF_NETWORK_M, self._span_m))
+        a = self._net.arrays
+        ends = np.array([a.u[dest.edge], a.v[dest.edge]], dtype=np.int64)
+        graph = self._net._graph
         tries = 0
         while True:
-            reach = limit * vmax + OFF_NETWORK_M
-            if reach > radius:
-                radius = min(reach, self._span_m) if reach < math.inf else self._span_m
-                near = index._near(plat, plng, radius, needs, exclude)
-            rows = np.flatnonzero(near[4] <= reach)
-            slots = near[0][rows]
-            snaps, dep, _, _ = cache.get(slots, near[1][rows], near[2][rows], near[3][rows])
+            # Whoever can arrive within the limit is snapped within limit * vmax of the
+            # incident's snap: snap those that moved near enough first.
+            cache.settle(plat, plng, limit * vmax + OFF_NETWORK_M)
+            tree = self._net.tree_to_snapped(dest, limit_s=limit, predecessors=True)
+            self.searches += 1
+            # A trip enters the road at its edge's head, or at its tail through the twin
+            # edge (a neighbour of the head): only responders filed there can be in time
+            # (plus those on the incident's own edge, who may drive straight to it).
+            nodes = graph.around(np.concatenate([tree.reached_nodes(), ends]))
+            slots, la, ln, hd, epochs = index._eligible_slots(
+                cache.on_nodes(nodes), needs, exclude
+            )
+            snaps, dep, _, _ = cache.get(slots, la, ln, hd)
             on = np.flatnonzero(snaps.edge >= 0)
             sub, dep = _rows(snaps, on), _dep_rows(dep, on)
-            tree, times, found = self._search(dest, sub, dep, limit, max_eta_s)
+            times = tree.times(sub, dep)
+            found = np.flatnonzero((times <= min(limit, max_eta_s)) & (times < math.inf))
             if found.size >= kk or limit >= max_eta_s:
                 break
             tries += 1
             limit = _widen(limit, tries, max_eta_s)
-        slots_on, epochs_on = slots[on], near[5][rows[on]]
+        slots_on, epochs_on = slots[on], epochs[on]
         return self._top(
             tree,
             sub,
             times,
             found,
             lambda r: index._names(slots_on[r], epochs_on[r]),
-            near[1][rows[on]],
-            near[2][rows[on]],
+            la[on],
+            ln[on],
             lat,
             lng,
             k=k,
@@ -355,9 +365,10 @@ class Ranker:
             target = min(max(observed * 1.2, 1.0), 1000.0)
             self._ratio = 0.7 * self._ratio + 0.3 * target
 
-    def _learn_radius(self, reach_m: float) -> None:
+    def _learn_radius(self, d_k: float) -> None:
+        # The disk that holds the k nearest next time (with room to spare).
         with self._lock:
-            self._radius_m = 0.7 * self._radius_m + 0.3 * max(1.2 * reach_m, 500.0)
+            self._radius_m = 0.7 * self._radius_m + 0.3 * max(2.0 * d_k, 200.0)
 
     def times(
         self, dest: Snap, snaps: SnapArrays, dep: Departures, *, limit_s: float = math.inf

@@ -199,6 +199,15 @@ class CSRGraph:
         )
         return dist[:s], pred[:s].astype(np.int64)
 
+    def around(self, nodes: NDArray[np.int64]) -> NDArray[np.int64]:
+        """These nodes and every head of an edge leaving one of them (sorted, unique)."""
+        indptr = self.forward.indptr
+        lo, hi = indptr[nodes], indptr[nodes + 1]
+        counts = hi - lo
+        total = int(counts.sum())
+        idx = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(total)
+        return np.unique(np.concatenate([nodes, self.forward.indices[idx].astype(np.int64)]))
+
     def edges_between(
         self, tails: NDArray[np.int64], heads: NDArray[np.int64]
     ) -> NDArray[np.int64]:

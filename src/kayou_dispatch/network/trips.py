@@ -184,6 +184,12 @@ class DestinationTree:
         k = np.minimum(np.searchsorted(w, nodes), w.shape[0] - 1)
         return np.where(w[k] == nodes, self._dist[k], math.inf)
 
+    def reached_nodes(self) -> NDArray[np.int64]:
+        """The nodes whose time to the destination is within the limit (network numbering)."""
+        d = self._dist
+        rows = np.flatnonzero((d <= self.limit_s) & (d < math.inf))
+        return rows if self._within is None else self._within[rows]
+
     def _row(self, node: int) -> int:
         # Where a node's time and step are kept (-1: outside the searched subgraph).
         if self._within is None:

@@ -45,6 +45,7 @@ class CellBuckets:
         self._flag = np.zeros(cells.shape[0], dtype=bool)  # moved since the build
         self._moved: list[int] = []
         self._distinct = 0  # distinct cells at the last build
+        self._gone = 0  # filed slots whose alive flag was cleared since (see forget)
 
     @property
     def occupied(self) -> int:
@@ -70,6 +71,14 @@ class CellBuckets:
         self._distinct = int(np.count_nonzero(np.diff(self._cells))) + int(cells.size > 0)
         self._flag[:] = False
         self._moved = []
+        self._gone = 0
+
+    def forget(self, count: int) -> None:
+        """Note that ``count`` filed slots left (their alive flag was cleared): past half of
+        those filed, rebuild so gathers stop meeting them."""
+        self._gone += count
+        if self._gone > max(_MOVED_MIN, self._slots.size // 2):
+            self.rebuild()
 
     def _room(self) -> int:
         return max(_MOVED_MIN, self._slots.size // _MOVED_SHARE)

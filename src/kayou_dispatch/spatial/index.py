@@ -233,6 +233,8 @@ class ResponderIndex:
             name: np.full(1024, fill, dtype=dtype) for name, (dtype, fill) in _COLUMNS.items()
         }
         self._buckets = CellBuckets(self._col["cell"], self._col["alive"])
+        # Called (under the lock) with the slots whose position changed: see _watch.
+        self._watchers: list[Callable[[NDArray[np.int64]], None]] = []
 
     # -- properties -------------------------------------------------------------------------
 
@@ -420,6 +422,8 @@ class ResponderIndex:
             col["lat"][slot] = flat
             col["lng"][slot] = flng
             col["ts"][slot] = fts
+            for watch in self._watchers:
+                watch(np.array([slot]))
             col["heading"][slot] = fhead
             col["speed"][slot] = fspeed
             if caps is not None:
@@ -573,6 +577,8 @@ class ResponderIndex:
             col["speed"][s] = np.nan
             changed = cells != col["cell"][s]
             self._file(cells[changed], s[changed])
+            for watch in self._watchers:
+                watch(s)
             return int(rows.size)
 
     @staticmethod
@@ -790,6 +796,78 @@ class ResponderIndex:
             ids = tuple(self._ids)
             return slots, ids, col["lat"][slots], col["lng"][slots], col["heading"][slots]
 
+    def _watch(self, callback: Callable[[NDArray[np.int64]], None]) -> None:
+        """Call ``callback(slots)`` under the lock whenever those slots' positions change.
+
+        For structures derived from positions (the road fleet's snaps): they learn of every
+        fix at ingest, in the same batches, instead of scanning the fleet at query time.
+        """
+        with self._lock:
+            self._watchers.append(callback)
+
+    def _cells_near(self, lat: float, lng: float, radius_m: float) -> list[int] | None:
+        """The H3 cells covering a disk, or ``None`` when it spans more than hold anyone."""
+        with self._lock:
+            if not self._slot_of or not radius_m < math.inf:
+                return None
+            cell = h3i.latlng_to_cell(lat, lng, self._res)
+            k = rings_for_radius(radius_m, cell_edge_m(cell))
+            if 3 * k * (k + 1) + 1 > self._buckets.occupied:
+                return None
+            cover = disk_cover(lat, lng, cell, k, self._res)
+            return None if cover is None else list(cover.cells)
+
+    def _keep_eligible(
+        self,
+        slots: NDArray[np.int64],
+        now: float,
+        needs: frozenset[str],
+        exclude: frozenset[str],
+    ) -> NDArray[np.int64]:
+        # Live, fresh, AVAILABLE, with every need, not excluded (callers hold the lock).
+        col = self._col
+        ok = (
+            col["alive"][slots]
+            & (col["ts"][slots] >= now - self._ttl)
+            & (col["status"][slots] == _AVAILABLE)
+        )
+        slots = slots[ok]
+        if exclude and slots.size:
+            gone = [self._slot_of.get(x) for x in exclude]
+            ex = np.array([g for g in gone if g is not None], dtype=np.int64)
+            if ex.size:
+                slots = slots[~np.isin(slots, ex)]
+        if needs and slots.size:
+            caps = self._caps
+            has = np.fromiter((needs <= caps[i] for i in slots.tolist()), bool, slots.size)
+            slots = slots[has]
+        return slots
+
+    def _eligible_slots(
+        self,
+        slots: NDArray[np.int64],
+        needs: frozenset[str] = _EMPTY,
+        exclude: frozenset[str] = _EMPTY,
+    ) -> tuple[
+        NDArray[np.int64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.int64],
+    ]:
+        """Of these slots, the eligible ones (as :meth:`_near`): slots, positions,
+        headings and epochs (for :meth:`_names`), in one consistent read."""
+        with self._lock:
+            slots = self._keep_eligible(slots, self._clock(), needs, exclude)
+            col = self._col
+            return (
+                slots,
+                col["lat"][slots],
+                col["lng"][slots],
+                col["heading"][slots],
+                col["epoch"][slots],
+            )
+
     def _near(
         self,
         lat: float,
@@ -815,39 +893,16 @@ class ResponderIndex:
         to the centre, and the slots' epochs (for :meth:`_names`).
         """
         with self._lock:
-            now = self._clock()
-            cover = None
-            if self._slot_of and radius_m < math.inf:
-                cell = h3i.latlng_to_cell(lat, lng, self._res)
-                k = rings_for_radius(radius_m, cell_edge_m(cell))
-                if 3 * k * (k + 1) + 1 <= self._buckets.occupied:
-                    cover = disk_cover(lat, lng, cell, k, self._res)
-            slots = self._all_slots() if cover is None else self._gather(cover.cells)
+            cells = self._cells_near(lat, lng, radius_m)
+            slots = self._all_slots() if cells is None else self._gather(cells)
             col = self._col
-            ok = (
-                col["alive"][slots]
-                & (col["ts"][slots] >= now - self._ttl)
-                & (col["status"][slots] == _AVAILABLE)
-            )
-            slots = slots[ok]
             if radius_m < math.inf:
                 box = _in_cap_box(col["lat"][slots], col["lng"][slots], lat, lng, radius_m)
                 slots = slots[box]
+            slots = self._keep_eligible(slots, self._clock(), needs, exclude)
             dist = haversine_m_array(col["lat"][slots], col["lng"][slots], lat, lng)
             inside = dist <= radius_m
             slots, dist = slots[inside], dist[inside]
-            keep = None
-            if exclude:
-                gone = [self._slot_of.get(x) for x in exclude]
-                ex = np.array([g for g in gone if g is not None], dtype=np.int64)
-                if ex.size:
-                    keep = ~np.isin(slots, ex)
-            if needs and slots.size:
-                caps = self._caps
-                has = np.fromiter((needs <= caps[i] for i in slots.tolist()), bool, slots.size)
-                keep = has if keep is None else keep & has
-            if keep is not None:
-                slots, dist = slots[keep], dist[keep]
             return (
                 slots,
                 col["lat"][slots],

@@ -1,0 +1,111 @@
+"""Ranking stays exact while the fleet churns: bulk and single fixes, removals, reused slots.
+
+The ranking finds responders through structures kept up to date at ingest (the index's
+cell buckets, the snap cache's dirty cells and node buckets); these tests fold them often
+(tiny thresholds) and compare every ranking with the brute force.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kayou_dispatch.spatial import ResponderIndex, _cells
+
+from .oracle import edge_point
+from .test_rank import FAST, check_against_oracle, near_edge, scenes
+
+
+@pytest.fixture(autouse=True)
+def _fold_often():
+    saved = _cells._MOVED_MIN
+    _cells._MOVED_MIN = 2
+    yield
+    _cells._MOVED_MIN = saved
+
+
+@st.composite
+def churn(draw, engine):
+    """One change to the fleet: a bulk batch, one fix, a removal, or a new responder."""
+    net = engine.network
+    ids = sorted(engine.index)
+    kind = draw(st.sampled_from(["bulk", "one", "remove", "new"] if ids else ["new"]))
+    if kind == "bulk":
+        chosen = draw(st.lists(st.sampled_from(ids), min_size=1, max_size=6, unique=True))
+        pts = [draw(near_edge(net)) for _ in chosen]
+        ts = [engine.get(r).ts for r in chosen]
+        return lambda: engine.update_positions(
+            chosen, [p[0] for p in pts], [p[1] for p in pts], ts=ts
+        )
+    if kind == "one":
+        rid = draw(st.sampled_from(ids))
+        lat, lng = draw(near_edge(net))
+        ts = engine.get(rid).ts
+        return lambda: engine.update_position(rid, lat, lng, ts=ts)
+    if kind == "remove":
+        rid = draw(st.sampled_from(ids))
+        return lambda: engine.index.remove(rid)
+    rid = f"n{draw(st.integers(0, 99)):02d}"
+    lat, lng = draw(near_edge(net))
+    return lambda: engine.update_position(rid, lat, lng, ts=engine.index.clock())
+
+
+@FAST
+@given(scenes(), st.data())
+def test_rank_stays_exact_as_the_fleet_churns(scene, data):
+    engine, incident, opts = scene
+    net = engine.network
+    for _ in range(4):
+        check_against_oracle(engine, incident, opts)
+        for _ in range(data.draw(st.integers(1, 4))):
+            data.draw(churn(engine))()
+        incident = data.draw(near_edge(net))
+
+
+@FAST
+@given(scenes(), st.data())
+def test_rank_stays_exact_as_the_fleet_churns_with_local_searches(scene, data):
+    from kayou_dispatch.network import _graph
+
+    saved = _graph._LOCAL_MIN_NODES, _graph._LOCAL_SHARE
+    _graph._LOCAL_MIN_NODES, _graph._LOCAL_SHARE = 0, 0
+    try:
+        test_rank_stays_exact_as_the_fleet_churns.hypothesis.inner_test(scene, data)
+    finally:
+        _graph._LOCAL_MIN_NODES, _graph._LOCAL_SHARE = saved
+
+
+def test_names_of_a_reused_slot_are_refused():
+    index = ResponderIndex(clock=lambda: 0.0)
+    index.update_positions(["a", "b"], [0.0, 0.0], [0.0, 0.001])
+    slots, _, _, _, _, epochs = index._near(0.0, 0.0, 1000.0)
+    assert sorted(index._names(slots, epochs)) == ["a", "b"]
+    index.remove("a")
+    index.update_position("c", 0.0, 0.0)  # takes a's slot
+    assert index._names(slots, epochs) is None
+    slots, _, _, _, _, epochs = index._near(0.0, 0.0, 1000.0)
+    assert sorted(index._names(slots, epochs)) == ["b", "c"]
+
+
+def test_settle_snaps_only_the_moved_near_the_point():
+    from kayou_dispatch import DispatchEngine, load_network
+
+    net = load_network("helsinki")
+    engine = DispatchEngine(net, clock=lambda: 0.0)
+    rng = np.random.default_rng(7)
+    e = rng.integers(0, net.n_edges, 300)
+    pts = [edge_point(net, int(i), 0.5) for i in e]
+    ids = [f"t{i}" for i in range(300)]
+    engine.update_positions(ids, [p[0] for p in pts], [p[1] for p in pts])
+    cache = engine._snaps
+    cache.follow(engine.index)
+    lat, lng = pts[0]
+    cache.settle(lat, lng, 200.0)
+    near = engine.index.nearby(lat, lng, 200.0)
+    assert cache.snapped == len(near)  # those within 200 m, no one else
+    cache.settle(lat, lng, 200.0)
+    assert cache.snapped == len(near)  # nothing moved: nothing snapped again
+    engine.update_position(ids[0], *pts[1])
+    cache.settle(lat, lng, 200.0)
+    moved_in = engine.index.nearby(lat, lng, 200.0)
+    assert cache.snapped == len(near) + (ids[0] in {n.responder_id for n in moved_in})
