@@ -216,6 +216,31 @@ def test_load_rejects(tmp_path):
         RoadNetwork.load(tmp_path)
 
 
+def test_load_rejects_a_damaged_or_unsafe_file(tmp_path, net):
+    # Saved members are mapped, not copied: their CRC-32 is still checked, and an array
+    # of Python objects (which numpy would load only "unsafely") is refused.
+    path = tmp_path / "net.npz"
+    net.save(path)
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("travel_time_s.npy")
+    data = bytearray(path.read_bytes())
+    data[info.header_offset + 30 + len(info.filename) + info.file_size] ^= 0xFF  # its last byte
+    bad = tmp_path / "flipped.npz"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(NetworkLoadError, match="CRC"):
+        RoadNetwork.load(bad)
+    unsafe = tmp_path / "objects.npz"
+    with open(unsafe, "wb") as fh:
+        np.savez(fh, format_version=np.array(1), node_id=np.array([object()], dtype=object))
+    with pytest.raises(NetworkLoadError, match="objects"):
+        RoadNetwork.load(unsafe)
+    packed = tmp_path / "packed.npz"
+    net.save(packed, compress=True)  # compressed members are read as before
+    assert RoadNetwork.load(packed).n_edges == net.n_edges
+
+
 def test_save_rejects(net):
     with pytest.raises(InvalidParameterError):
         net.save(None)

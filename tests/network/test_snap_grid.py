@@ -207,3 +207,24 @@ def test_far_point_ties_twins_to_the_lowest_edge(offset_deg, flip):
         res = net.snap_many([p[0]], [p[1]], max_distance_m=math.inf)
         assert int(res.edge[0]) == 0
         assert net.snap(*p, max_distance_m=math.inf).edge == 0
+
+
+def test_a_far_point_nearest_a_shared_node_snaps_to_the_lowest_edge():
+    # Regression (found by exploration): 2.7 km from four edges meeting at node 3, every
+    # edge is equally near (the node); the wider fallback search found edge 3 first and
+    # kept it over the lower edges it measured later at the same distance.
+    lat = [22.7, 22.708, 22.703, 22.707, 22.701]
+    lng = [114.201, 114.207, 114.208, 114.203, 114.2]
+    u, v = [2, 2, 3, 3, 0, 1], [3, 3, 2, 4, 1, 0]
+    a = EdgeArrays.straight(
+        node_id=list(range(5)), lat=lat, lng=lng, u=u, v=v,
+        length_m=[900.0, 1100.0, 900.0, 700.0, 1000.0, 1000.0],
+        travel_time_s=[60.0] * 6,
+    )
+    net = RoadNetwork.from_arrays(a)
+    point = (22.722986691869966, 114.18267075142015)
+    oracle = NearestRoad(net)
+    per_edge = _segment_distances(oracle, net, *point, None)
+    want = int(np.flatnonzero(per_edge <= per_edge.min() + 1e-7)[0])
+    s = net.snap_many([point[0]], [point[1]], max_distance_m=math.inf)
+    assert int(s.edge[0]) == want

@@ -8,9 +8,14 @@ reader, synthetic regions, networkx graphs, the bundled default) and
 
 from __future__ import annotations
 
+import io
 import json
+import math
+import mmap
 import os
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,7 +163,9 @@ class EdgeArrays:
             fail("geom_lat and geom_lng differ in length")
         if n == 0 or m == 0:
             fail(f"the network has {n} nodes and {m} edges; at least one road is needed")
-        if np.unique(self.node_id).size != n:
+        ids = self.node_id
+        # Sorted ids (every network this package writes) are checked in one pass.
+        if not (ids[1:] > ids[:-1]).all() and (np.diff(np.sort(ids)) == 0).any():
             fail("node_id values are not unique")
         if not (np.isfinite(self.lat).all() and np.isfinite(self.lng).all()):
             fail("node coordinates must be finite")
@@ -209,6 +216,47 @@ def load_arrays(path: str | os.PathLike[str]) -> EdgeArrays:
     return load_saved(path)[0]
 
 
+def _read_npz(p: Path) -> dict[str, NDArray[Any]]:
+    """Read every array of an ``.npz``: stored members are mapped (no copy), others read.
+
+    ``np.load`` copies each member out of the zip through Python reads (seconds for a
+    saved province); a member written without compression (what :func:`save_arrays`
+    writes by default) is a ``.npy`` image at a known offset of the file, so it is mapped
+    read-only instead, its CRC checked as zipfile would.
+    """
+    out: dict[str, NDArray[Any]] = {}
+    with zipfile.ZipFile(p) as zf:
+        infos = zf.infolist()
+        with open(p, "rb") as fh:
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if infos else None
+        for info in infos:
+            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            if info.compress_type != zipfile.ZIP_STORED or mm is None:
+                with zf.open(info) as member:
+                    out[name] = np.lib.format.read_array(member, allow_pickle=False)
+                continue
+            local = mm[info.header_offset : info.header_offset + 30]
+            if local[:4] != b"PK\x03\x04":
+                raise zipfile.BadZipFile(f"bad local header for {info.filename!r}")
+            n_name, n_extra = struct.unpack("<HH", local[26:30])
+            start = info.header_offset + 30 + n_name + n_extra
+            body = memoryview(mm)[start : start + info.file_size]
+            if zlib.crc32(body) != info.CRC:
+                raise zipfile.BadZipFile(f"bad CRC-32 for {info.filename!r}")
+            head = io.BytesIO(body[:65536].tobytes())
+            version = np.lib.format.read_magic(head)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(head)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(head)
+            if dtype.hasobject:
+                raise ValueError(f"{info.filename!r} holds Python objects (refused)")
+            count = math.prod(shape)
+            arr = np.frombuffer(body, dtype=dtype, count=count, offset=head.tell())
+            out[name] = arr.reshape(shape, order="F" if fortran else "C")
+    return out
+
+
 def load_saved(path: str | os.PathLike[str]) -> tuple[EdgeArrays, dict[str, NDArray[Any]]]:
     """Read arrays written by :func:`save_arrays`, with the ``extra`` entries saved beside.
 
@@ -222,18 +270,18 @@ def load_saved(path: str | os.PathLike[str]) -> tuple[EdgeArrays, dict[str, NDAr
     if not p.is_file():
         raise NetworkLoadError(f"no saved network at {str(p)!r}", source=path)
     try:
-        with np.load(p, allow_pickle=False) as z:
-            version = int(z["format_version"])
-            if version != FORMAT_VERSION:
-                msg = f"{str(p)!r} is network format {version}; this version reads {FORMAT_VERSION}"
-                raise NetworkLoadError(msg, source=path)
-            data = {name: z[name] for name in ARRAY_FIELDS}
-            meta = json.loads(str(z["meta_json"]))
-            known = {*ARRAY_FIELDS, "format_version", "meta_json"}
-            extra = {name: z[name] for name in z.files if name not in known}
+        z = _read_npz(p)
+        version = int(z["format_version"])
+        if version != FORMAT_VERSION:
+            msg = f"{str(p)!r} is network format {version}; this version reads {FORMAT_VERSION}"
+            raise NetworkLoadError(msg, source=path)
+        data = {name: z[name] for name in ARRAY_FIELDS}
+        meta = json.loads(str(z["meta_json"]))
+        known = {*ARRAY_FIELDS, "format_version", "meta_json"}
+        extra = {name: a for name, a in z.items() if name not in known}
     except NetworkLoadError:
         raise
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+    except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         msg = f"{str(p)!r} is not a saved kayou_dispatch network ({exc})"
         raise NetworkLoadError(msg, source=path) from None
     arrays = EdgeArrays(**data, meta=meta)

@@ -102,6 +102,13 @@ class CSRGraph:
         # What a search needs besides the graph: made anew, never saved (see _persist).
         self._virtual_lock = threading.Lock()
         self._local_lock = threading.Lock()
+        self.__dict__.pop("_local", None)  # scratch space: saved by mistake in old files
+        v = self._virtual
+        if not (v.data.flags.writeable and v.indices.flags.writeable):
+            # Restored from a mapped file: the two entry edges are patched per search.
+            self._virtual = csr_matrix(
+                (v.data.copy(), v.indices.copy(), v.indptr), shape=v.shape
+            )
 
     @cached_property
     def _local(self) -> NDArray[np.int32]:

@@ -602,8 +602,14 @@ class SegmentIndex:
         # holds raw segments, whose plane distances differ by rounding between twins drawn in
         # opposite directions; ties are decided on canonical segments, as everywhere else,
         # so each found segment stands for its canonical one (the lowest edge's).
+        # Segments meeting at a node give that node's distance with different roundings,
+        # so the nearest found is widened by a hair: every near-tie is measured and the
+        # tie rule decides, not the rounding.
         pts = shapely.points(qx[rows], qy[rows])
-        pairs = self.tree.query_nearest(pts, all_matches=True)
+        first, dist = self.tree.query_nearest(pts, all_matches=True, return_distance=True)
+        reach = np.zeros(rows.shape[0])
+        np.maximum.at(reach, first[0], dist)
+        pairs = self.tree.query(pts, predicate="dwithin", distance=reach * (1.0 + 1e-9) + 1e-6)
         seg = self.seg_canon[pairs[1]]
         self._keep_best(rows[pairs[0]], seg, lats, lngs, None, best, merge=True)
 
@@ -634,7 +640,9 @@ class SegmentIndex:
             best[0][qi] = s_min
             best[1][qi] = d_min
             return
-        better = d_min < best[1][qi]
+        held_d, held_s = best[1][qi], best[0][qi]
+        # Ties go to the lowest (canonical) segment, as within one search.
+        better = (d_min < held_d) | ((d_min == held_d) & (s_min < held_s))
         qi = qi[better]
         best[0][qi] = s_min[better]
         best[1][qi] = d_min[better]
