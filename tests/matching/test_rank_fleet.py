@@ -5,6 +5,8 @@ cell buckets, the snap cache's dirty cells and node buckets); these tests fold t
 (tiny thresholds) and compare every ranking with the brute force.
 """
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -16,12 +18,17 @@ from .oracle import edge_point
 from .test_rank import FAST, check_against_oracle, near_edge, scenes
 
 
-@pytest.fixture(autouse=True)
-def _fold_often():
-    saved = _cells._MOVED_MIN
+@pytest.fixture(autouse=True, params=["by disk", "by node"])
+def _fold_often(request):
+    # Fold the buckets often, and gather one way or the other (by the index's disk, or by
+    # the nodes the search reached): both must give the brute force's ranking.
+    from kayou_dispatch.matching import rank
+
+    saved = _cells._MOVED_MIN, rank._DISK_PER_NODE
     _cells._MOVED_MIN = 2
+    rank._DISK_PER_NODE = math.inf if request.param == "by disk" else 0.0
     yield
-    _cells._MOVED_MIN = saved
+    _cells._MOVED_MIN, rank._DISK_PER_NODE = saved
 
 
 @st.composite

@@ -44,6 +44,9 @@ __all__ = ["Candidate", "Ranker"]
 
 # Bounded searches (doubling the limit) before one unbounded search.
 _BOUNDED_TRIES = 4
+# Gather from the index's disk while it holds fewer than this many responders per node
+# the search reached; from the reached roads beyond (tests force either way).
+_DISK_PER_NODE = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,19 +197,33 @@ class Ranker:
         ends = np.array([a.u[dest.edge], a.v[dest.edge]], dtype=np.int64)
         graph = self._net._graph
         tries = 0
+        density = near[0].size / (radius * radius)  # responders per square metre, roughly
         while True:
-            # Whoever can arrive within the limit is snapped within limit * vmax of the
-            # incident's snap: snap those that moved near enough first.
-            cache.settle(plat, plng, limit * vmax + OFF_NETWORK_M)
             tree = self._net.tree_to_snapped(dest, limit_s=limit, predecessors=True)
             self.searches += 1
-            # A trip enters the road at its edge's head, or at its tail through the twin
-            # edge (a neighbour of the head): only responders filed there can be in time
-            # (plus those on the incident's own edge, who may drive straight to it).
-            nodes = graph.around(np.concatenate([tree.reached_nodes(), ends]))
-            slots, la, ln, hd, epochs = index._eligible_slots(
-                cache.on_nodes(nodes), needs, exclude
-            )
+            reached = tree.reached_nodes()
+            # Whoever arrives within the limit is snapped within limit * vmax of the
+            # incident's snap, so reported within OFF_NETWORK_M more. Gather them from the
+            # index's disk when it holds fewer responders than the search reached nodes
+            # (a sparse fleet), else from the roads the search reached (a dense one).
+            reach = limit * vmax + OFF_NETWORK_M
+            if density * reach * reach <= _DISK_PER_NODE * reached.size:
+                if reach > radius:
+                    radius = min(reach, self._span_m) if reach < math.inf else self._span_m
+                    near = index._near(plat, plng, radius, needs, exclude)
+                rows = np.flatnonzero(near[4] <= reach)
+                slots, la, ln, hd = near[0][rows], near[1][rows], near[2][rows], near[3][rows]
+                epochs = near[5][rows]
+            else:
+                # Those that moved near enough are snapped first. A trip enters the road at
+                # its edge's head, or at its tail through the twin edge (a neighbour of the
+                # head): only responders filed there can be in time (plus those on the
+                # incident's own edge, who may drive straight to it).
+                cache.settle(plat, plng, reach)
+                nodes = graph.around(np.concatenate([reached, ends]))
+                slots, la, ln, hd, epochs = index._eligible_slots(
+                    cache.on_nodes(nodes), needs, exclude
+                )
             snaps, dep, _, _ = cache.get(slots, la, ln, hd)
             on = np.flatnonzero(snaps.edge >= 0)
             sub, dep = _rows(snaps, on), _dep_rows(dep, on)
