@@ -70,3 +70,17 @@ def test_a_responder_removed_while_engaged_comes_back_with_its_lifecycle_status(
     assert rid not in {c.responder_id for c in engine.rank(*place)}
     assert engine.get(rid).status is Status.OFFERED
     assert engine.accept("i1", rid).assigned == (rid,)
+
+
+@pytest.mark.parametrize("status", ["offered", "assigned", "en_route", "on_scene", Status.ASSIGNED])
+def test_a_free_responder_may_not_choose_a_lifecycle_status(engine, status):
+    # Only the lifecycle sets OFFERED/ASSIGNED/EN_ROUTE/ON_SCENE: a free responder set
+    # "assigned" by hand would be busy with no incident, and never offered again.
+    with pytest.raises(InvalidTransitionError, match="available or offline") as info:
+        engine.set_status("r1", status)
+    assert info.value.subject == "r1" and info.value.current is Status.AVAILABLE
+    assert engine.responder("r1").status is Status.AVAILABLE
+    engine.set_status("r1", "offline")
+    with pytest.raises(InvalidTransitionError):
+        engine.set_status("r1", status)
+    assert engine.responder("r1").status is Status.OFFLINE

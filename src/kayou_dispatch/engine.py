@@ -436,7 +436,7 @@ class DispatchEngine:
         >>> engine = DispatchEngine(RoadNetwork.from_arrays(a), clock=lambda: 0.0)
         >>> engine.update_position("r1", 0.0, 0.002)
         True
-        >>> engine.set_status("r1", "en_route")
+        >>> engine.index.set_status("r1", "en_route")  # busy elsewhere (a host's own lifecycle)
         >>> why = engine.explain(0.0, 0.005, "r1")
         >>> why.ranked, [r.value for r in why.reasons], round(why.eta_s)
         (False, ['busy'], 18)
