@@ -100,7 +100,7 @@ class StraightLinePolicy(Policy):
         from kayou_dispatch.matching import Candidate
 
         skip = set(exclude)
-        found = engine.index.nearest(lat, lng, k + len(skip), needs=needs)
+        found = engine.index.nearest(lat, lng, k=k + len(skip), needs=needs)
         out = []
         for nb in found:
             if nb.responder_id in skip:
