@@ -25,7 +25,7 @@ engine.update_positions(ids, lats, lngs, ts=now)
 for i, rid in enumerate(ids):
     engine.set_capabilities(rid, ["tow", "crane"] if i % 3 == 0 else ["tyre"])
 for rid in ids[:300:25]:
-    engine.set_status(rid, "en_route")  # busy with another incident
+    engine.index.set_status(rid, "en_route")  # busy elsewhere (a host's own lifecycle)
 
 # A truck broke down in the middle of the network, driving north.
 lat, lng = float(np.median(net.node_lat)), float(np.median(net.node_lng))
