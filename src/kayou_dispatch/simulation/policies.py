@@ -2,10 +2,11 @@
 
 A policy is a small object: a ``name``, a way to rank candidates for a request
 (``ranked``, given the request's options as one :class:`~kayou_dispatch.RankQuery`), and
-optionally an offer mode that overrides the run cards and a batch interval (requests wait and are assigned together every ``batch_interval_s`` by
-``DispatchEngine.assign_batch``). Write your own by subclassing :class:`Policy` and
-overriding ``ranked(engine, lat, lng, query)``; :meth:`Policy.rank` takes the options as
-keywords (as the lifecycle calls a ranker) or as ``query=`` and validates them once.
+optionally an offer mode that overrides the run cards and a batch interval (requests wait
+and are assigned together every ``batch_interval_s`` by ``DispatchEngine.assign_batch``).
+Write your own by subclassing :class:`Policy` and overriding
+``ranked(engine, lat, lng, query)``; :meth:`Policy.rank` takes the options as keywords (as
+the lifecycle calls a ranker) or as ``query=`` and validates them once.
 """
 
 from __future__ import annotations
