@@ -26,6 +26,7 @@ ERROR_CODES = (
     "BulkTooLarge",
     "CapabilityGrantRefused",
     "DuplicateAuthorizationHeader",
+    "OfferNotHeld",
     "RateLimited",
 )
 

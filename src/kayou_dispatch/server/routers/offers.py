@@ -8,9 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from kayou_dispatch.engine import DispatchEngine
+from kayou_dispatch.errors import InvalidTransitionError, UnknownIncidentError
 from kayou_dispatch.server._auth import Principal
 from kayou_dispatch.server._crs import Crs, CrsName, from_wgs84
 from kayou_dispatch.server._deps import (
+    CodedHTTPException,
     DispatcherOnly,
     Engine,
     IdempotencyKey,
@@ -56,11 +58,32 @@ class _Answer:
     crs: CrsName = "wgs84"
 
     def run(self, name: str) -> dict[str, Any]:
-        """Run ``engine.<name>`` on an incident it may see; the incident as it sees it."""
+        """Run ``engine.<name>`` on an incident it may see; the incident as it sees it.
+
+        Refusals: an incident never offered to the responder asking answers as an unknown
+        one (404 ``UnknownIncidentError``: its place stays private); accepting or
+        declining an offer not held (none made, declined, expired, withdrawn) is 409
+        ``OfferNotHeld``; any other step out of order is 409 ``InvalidTransitionError``.
+        """
         require_self_or_dispatcher(self.who, self.responder_id)
-        visible_incident(self.engine, self.incident_id, self.who)
+        try:
+            visible_incident(self.engine, self.incident_id, self.who)
+        except UnknownIncidentError:
+            if self.who.is_dispatcher:
+                raise
+            # One answer for a hidden and an unknown incident, which says what is allowed.
+            msg = (
+                f"no incident with id {self.incident_id!r} offered to responder "
+                f"{self.responder_id!r}: a responder may answer only offers made to it"
+            )
+            raise UnknownIncidentError(msg, incident_id=self.incident_id) from None
         command = getattr(self.engine, name)
-        inc = command(self.incident_id, self.responder_id, request_id=self.request_id)
+        try:
+            inc = command(self.incident_id, self.responder_id, request_id=self.request_id)
+        except InvalidTransitionError as exc:
+            if name not in ("accept", "decline"):
+                raise
+            raise CodedHTTPException(409, str(exc), code="OfferNotHeld") from exc
         viewer = None if self.who.is_dispatcher else self.who.responder_id
         return from_wgs84(incident_json(inc, viewer=viewer), self.crs)
 
