@@ -8,7 +8,13 @@ AVAILABLE although the lifecycle still held it.
 
 import pytest
 
-from kayou_dispatch import DispatchEngine, InvalidTransitionError, Status, load_network
+from kayou_dispatch import (
+    DispatchEngine,
+    InvalidParameterError,
+    InvalidTransitionError,
+    Status,
+    load_network,
+)
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +90,28 @@ def test_a_free_responder_may_not_choose_a_lifecycle_status(engine, status):
     with pytest.raises(InvalidTransitionError):
         engine.set_status("r1", status)
     assert engine.responder("r1").status is Status.OFFLINE
+
+
+def test_capabilities_registered_before_the_first_position_come_with_it(net):
+    engine = DispatchEngine(net, clock=lambda: 1_000.0, capabilities={"tow", "crane"})
+    assert engine.register("new", capabilities={"tow"}) is False
+    assert "new" not in engine and engine.registration("new") == frozenset({"tow"})
+    engine.update_position("new", *net.node_latlng(40))
+    assert engine.get("new").capabilities == frozenset({"tow"})
+    assert engine.registration("new") is None
+    assert engine.register("new", capabilities={"crane"}) is True  # known: replaced now
+    assert engine.get("new").capabilities == frozenset({"crane"})
+    # A first position with its own capabilities wins over the registration.
+    engine.register("b", capabilities={"tow"})
+    engine.update_position("b", *net.node_latlng(41), capabilities={"crane"})
+    assert engine.get("b").capabilities == frozenset({"crane"})
+    # Bulk positions bring registrations too.
+    engine.register("c", capabilities={"crane", "tow"})
+    engine.update_positions(["c", "d"], net.node_lat[50:52], net.node_lng[50:52])
+    assert engine.get("c").capabilities == frozenset({"crane", "tow"})
+    assert engine.get("d").capabilities == frozenset()
+    with pytest.raises(InvalidParameterError):
+        engine.register("e", capabilities={"jetpack"})  # outside the registry
+    with pytest.raises(InvalidParameterError):
+        engine.register("", capabilities={"tow"})
+    assert engine.registration("e") is None

@@ -24,6 +24,7 @@ __all__ = ["document_errors", "ERROR_CODES"]
 #: The ``error`` codes the HTTP layer adds (the library's errors give their class name).
 ERROR_CODES = (
     "BulkTooLarge",
+    "CapabilitiesOnFirstFixOnly",
     "CapabilityGrantRefused",
     "DuplicateAuthorizationHeader",
     "OfferNotHeld",

@@ -22,7 +22,7 @@ from kayou_dispatch.server._deps import (
     require_self_or_dispatcher,
     visible_incident,
 )
-from kayou_dispatch.server._models import incident_json, offer_json
+from kayou_dispatch.server._models import IncidentView, OfferMadeOut, incident_json, offer_json
 
 __all__ = ["router"]
 
@@ -31,7 +31,7 @@ router = APIRouter(tags=["offers"])
 _OFFER = "/v1/incidents/{incident_id}/offers/{responder_id}"
 
 
-@router.post(_OFFER, status_code=201)
+@router.post(_OFFER, status_code=201, response_model=OfferMadeOut)
 def post_offer(
     engine: Engine,
     incident_id: IncidentId,
@@ -102,25 +102,25 @@ def _answer(
 Answer = Annotated[_Answer, Depends(_answer)]
 
 
-@router.post(f"{_OFFER}/accept", name="offer_accept")
+@router.post(f"{_OFFER}/accept", name="offer_accept", response_model=IncidentView)
 def accept(answer: Answer) -> dict[str, Any]:
     """Accept an outstanding offer (a responder token: its own offer)."""
     return answer.run("accept")
 
 
-@router.post(f"{_OFFER}/decline", name="offer_decline")
+@router.post(f"{_OFFER}/decline", name="offer_decline", response_model=IncidentView)
 def decline(answer: Answer) -> dict[str, Any]:
     """Decline an offer; the next candidate is offered at once."""
     return answer.run("decline")
 
 
-@router.post(f"{_OFFER}/depart", name="offer_depart")
+@router.post(f"{_OFFER}/depart", name="offer_depart", response_model=IncidentView)
 def depart(answer: Answer) -> dict[str, Any]:
     """An assigned responder sets off (EN_ROUTE)."""
     return answer.run("depart")
 
 
-@router.post(f"{_OFFER}/arrive", name="offer_arrive")
+@router.post(f"{_OFFER}/arrive", name="offer_arrive", response_model=IncidentView)
 def arrive(answer: Answer) -> dict[str, Any]:
     """An assigned responder is on scene."""
     return answer.run("arrive")
