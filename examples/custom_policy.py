@@ -1,5 +1,7 @@
 """Write your own dispatch policy and compare it with the built-in ones on a simulated day.
 
+Needs: ``pip install .`` (no extra).
+
 A policy ranks the candidates the engine offers a request to. This one prefers
 professional service vehicles ("unit-...") whenever they are within two minutes of the
 best road ETA, and otherwise takes the road-ETA order. A policy overrides

@@ -1,5 +1,7 @@
 """Rank the helpers nearest a broken-down truck by road ETA, and explain one left out.
 
+Needs: ``pip install .`` (no extra).
+
 Loads the bundled Helsinki network, places 300 seeded responders on its roads (a few busy,
 a few stale, some with a crane), ranks the five fastest cranes for a breakdown, and explains
 why a nearby responder was not among them. Run ``python examples/rank_helpers.py``.

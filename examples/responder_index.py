@@ -1,5 +1,7 @@
 """Index responders in an H3 grid and ask who is near a crash.
 
+Needs: ``pip install .`` (no extra).
+
 Run: python examples/responder_index.py
 """
 
