@@ -190,7 +190,7 @@ class BulkPositionsOut(Out):
     """``POST /v1/positions``: rows received and applied (newest fixes).
 
     ``off_network`` (present only when not empty): ids whose fix lies more than 1 km
-    outside the network's area (stored, never ranked).
+    outside the network's area (never ranked while there).
     """
 
     received: int

@@ -145,7 +145,7 @@ def post_positions(
     """Record a gateway's batch of fixes (all or none; a responder: its own rows only).
 
     ``off_network`` lists the ids whose fix lies more than 1 km outside the road network's
-    area (stored, never ranked); it is left out when there is none.
+    area (never ranked while there); it is left out when there is none.
     """
     rows = body.positions
     if not who.is_dispatcher and any(r.id != who.responder_id for r in rows):
