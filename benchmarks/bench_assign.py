@@ -90,7 +90,7 @@ class GreatCircleEta:
         return out
 
     def rank(self, lat, lng, *, k=10, needs=(), max_eta_s=None, heading=None, exclude=()):
-        near = self.index.nearest(lat, lng, k + len(exclude), needs=needs)
+        near = self.index.nearest(lat, lng, k=k + len(exclude), needs=needs)
         out = [
             Cand(n.responder_id, n.distance_m * DETOUR / SPEED_MPS)
             for n in near

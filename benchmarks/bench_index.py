@@ -138,7 +138,7 @@ def bench_queries(n: int, seed: int, n_queries: int = 2_000) -> dict:
 
     answers = [len(index.nearby(a, b, 2_000.0)) for a, b in zip(qlat, qlng, strict=True)]
     nearby_t = timed(lambda a, b: index.nearby(a, b, 2_000.0))
-    nearest_t = timed(lambda a, b: index.nearest(a, b, 10))
+    nearest_t = timed(lambda a, b: index.nearest(a, b, k=10))
 
     def brute(a: float, b: float) -> np.ndarray:
         d = haversine_m_array(lat, lng, a, b)

@@ -109,7 +109,7 @@ def commands_per_s(url: str, incidents: int) -> float:
             index.update_position(rid, 30.0 + 0.001 * j, 110.0)
 
         def rank(lat, lng, *, k=10, needs=(), max_eta_s=None, heading=None, exclude=()):
-            near = index.nearest(lat, lng, k + len(exclude))
+            near = index.nearest(lat, lng, k=k + len(exclude))
             out = [Cand(n.responder_id, n.distance_m / 20.0) for n in near]
             return [c for c in out if c.responder_id not in exclude][:k]
 

@@ -1,8 +1,11 @@
 """Write your own dispatch policy and compare it with the built-in ones on a simulated day.
 
+Needs: ``pip install .`` (no extra).
+
 A policy ranks the candidates the engine offers a request to. This one prefers
 professional service vehicles ("unit-...") whenever they are within two minutes of the
-best road ETA, and otherwise takes the road-ETA order.
+best road ETA, and otherwise takes the road-ETA order. A policy overrides
+``ranked(engine, lat, lng, query)``: ``query`` is a :class:`kayou_dispatch.RankQuery`.
 
 Run: python examples/custom_policy.py
 """
@@ -20,8 +23,9 @@ class PreferServiceVehicles(Policy):
     offer_mode: str | None = "sequential"
     slack_s: float = 120.0
 
-    def rank(self, engine, lat, lng, *, k=10, **options):
-        candidates = engine.rank(lat, lng, k=max(k, 20), **options)
+    def ranked(self, engine, lat, lng, query):
+        # query: the request's options (k, needs, max_eta_s, heading, exclude), validated.
+        candidates = engine.rank(lat, lng, query=query.replace(k=max(query.k, 20)))
         if not candidates:
             return []
         best = candidates[0].eta_s
@@ -31,7 +35,7 @@ class PreferServiceVehicles(Policy):
             if c.responder_id.startswith("unit-") and c.eta_s <= best + self.slack_s
         ]
         rest = [c for c in candidates if c not in pro]
-        return (pro + rest)[:k]
+        return (pro + rest)[: query.k]
 
 
 network = load_network("helsinki")

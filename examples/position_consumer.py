@@ -1,5 +1,7 @@
 """Feed positions from a message stream into the engine in batches (no HTTP at all).
 
+Needs: ``pip install .`` (no extra).
+
 An ``asyncio.Queue`` stands in for the host's broker (Kafka, NATS, Redis streams...). A
 consumer drains up to ``BATCH`` messages at a time and hands them to
 ``engine.update_positions``, the bulk path, which validates every row before applying any.

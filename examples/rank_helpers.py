@@ -1,5 +1,7 @@
 """Rank the helpers nearest a broken-down truck by road ETA, and explain one left out.
 
+Needs: ``pip install .`` (no extra).
+
 Loads the bundled Helsinki network, places 300 seeded responders on its roads (a few busy,
 a few stale, some with a crane), ranks the five fastest cranes for a breakdown, and explains
 why a nearby responder was not among them. Run ``python examples/rank_helpers.py``.
@@ -25,7 +27,7 @@ engine.update_positions(ids, lats, lngs, ts=now)
 for i, rid in enumerate(ids):
     engine.set_capabilities(rid, ["tow", "crane"] if i % 3 == 0 else ["tyre"])
 for rid in ids[:300:25]:
-    engine.set_status(rid, "en_route")  # busy with another incident
+    engine.index.set_status(rid, "en_route")  # busy elsewhere (a host's own lifecycle)
 
 # A truck broke down in the middle of the network, driving north.
 lat, lng = float(np.median(net.node_lat)), float(np.median(net.node_lng))

@@ -1,5 +1,7 @@
 """Index responders in an H3 grid and ask who is near a crash.
 
+Needs: ``pip install .`` (no extra).
+
 Run: python examples/responder_index.py
 """
 
@@ -19,5 +21,5 @@ crash = (22.7200, 114.2480)
 print("available within 2 km:")
 for nb in index.nearby(*crash, 2_000.0):
     print(f"  {nb.responder_id:<9} {nb.distance_m:6.0f} m")
-print("nearest with first aid:", index.nearest(*crash, 1, needs={"first_aid"}))
+print("nearest with first aid:", index.nearest(*crash, k=1, needs={"first_aid"}))
 print("truck-42 is", index.get("truck-42").status.value)

@@ -1,5 +1,7 @@
 """Build a small road network, snap a truck to it, and ask how long a drive takes.
 
+Needs: ``pip install .`` (no extra).
+
 Run with ``python examples/road_network.py``; needs nothing but kayou_dispatch.
 """
 

@@ -61,7 +61,7 @@ def test_forwards_updates_and_queries_to_the_index(engine):
     assert len(engine) == 3 and "a" in engine
     assert engine.get("a").capabilities == frozenset({"tow"})
     assert [n.responder_id for n in engine.nearby(0.0, 0.0, 500.0)] == ["a"]
-    engine.set_status("a", Status.ASSIGNED)
+    engine.index.set_status("a", Status.ASSIGNED)  # a host's own lifecycle
     assert engine.get("a").status is Status.ASSIGNED
     assert engine.nearby(0.0, 0.0, 500.0) == []
     engine.set_capabilities("b", ["crane"])
@@ -91,7 +91,7 @@ def test_rank_sorts_by_eta_then_id(engine):
 
 def test_rank_leaves_out_busy_stale_lacking_excluded_and_caps_k(engine):
     engine.update_position("busy", 0.0, 0.011)
-    engine.set_status("busy", "en_route")
+    engine.index.set_status("busy", "en_route")
     engine.update_position("stale", 0.0, 0.011, ts=900.0)
     engine.update_position("plain", 0.0, 0.012)
     engine.update_position("tow", 0.0, 0.013, capabilities={"tow"})
@@ -184,7 +184,7 @@ def test_distance_matches_route(engine):
 def test_eta_matrix(engine):
     engine.update_positions(["a", "b"], [0.0, 0.0], [0.001, 0.019])
     engine.update_position("off", 0.5, 0.01)
-    engine.set_status("b", "assigned")  # the matrix does not filter
+    engine.index.set_status("b", "assigned")  # the matrix does not filter
     m = engine.eta_matrix([(0.0, 0.01), (0.0, 0.02)], ["a", "b", "off"])
     assert m.shape == (2, 3) and m.dtype == np.float64
     for i, (lat, lng) in enumerate([(0.0, 0.01), (0.0, 0.02)]):

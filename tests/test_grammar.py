@@ -129,3 +129,38 @@ def test_vector_forms_have_one_scheme_many_with_the_old_names_kept():
     )
     with pytest.raises(InvalidParameterError, match="lats"):
         engine.eta_matrix_many(lats, lngs[:2], ["a"])
+
+
+def test_time_returning_methods_have_s_names_and_the_old_names_work():
+    from kayou_dispatch import RoadNetwork
+
+    net = load_network()
+    for old in (
+        "travel_time",
+        "travel_times_to",
+        "travel_times_to_snapped",
+        "shortest_times_from",
+        "shortest_times_to",
+    ):
+        assert getattr(RoadNetwork, f"{old}_s") is getattr(RoadNetwork, old)
+    a, b = net.node_latlng(3), net.node_latlng(250)
+    assert net.travel_time_s(*a, *b) == net.travel_time(*a, *b) > 0
+    assert net.shortest_times_from_s(3).tolist() == net.shortest_times_from(3).tolist()
+
+
+def test_nearest_takes_k_by_keyword_and_the_old_positional_call_warns(engine):
+    import warnings
+
+    place = engine.network.node_latlng(77)
+    new = engine.index.nearest(*place, k=3, needs={"tow"})
+    assert len(new) == 3
+    with pytest.warns(DeprecationWarning, match="k=") as caught:
+        old = engine.index.nearest(*place, 3, needs={"tow"})
+    assert old == new and len(caught) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert engine.index.nearest(*place, k=3, needs={"tow"}) == new  # no warning
+    with pytest.raises(TypeError, match="multiple values"):
+        engine.index.nearest(*place, 3, k=3)
+    with pytest.raises(TypeError):
+        engine.index.nearest(*place, 3, ["tow"])

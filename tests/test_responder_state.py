@@ -8,7 +8,13 @@ AVAILABLE although the lifecycle still held it.
 
 import pytest
 
-from kayou_dispatch import DispatchEngine, InvalidTransitionError, Status, load_network
+from kayou_dispatch import (
+    DispatchEngine,
+    InvalidParameterError,
+    InvalidTransitionError,
+    Status,
+    load_network,
+)
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +76,42 @@ def test_a_responder_removed_while_engaged_comes_back_with_its_lifecycle_status(
     assert rid not in {c.responder_id for c in engine.rank(*place)}
     assert engine.get(rid).status is Status.OFFERED
     assert engine.accept("i1", rid).assigned == (rid,)
+
+
+@pytest.mark.parametrize("status", ["offered", "assigned", "en_route", "on_scene", Status.ASSIGNED])
+def test_a_free_responder_may_not_choose_a_lifecycle_status(engine, status):
+    # Only the lifecycle sets OFFERED/ASSIGNED/EN_ROUTE/ON_SCENE: a free responder set
+    # "assigned" by hand would be busy with no incident, and never offered again.
+    with pytest.raises(InvalidTransitionError, match="available or offline") as info:
+        engine.set_status("r1", status)
+    assert info.value.subject == "r1" and info.value.current is Status.AVAILABLE
+    assert engine.responder("r1").status is Status.AVAILABLE
+    engine.set_status("r1", "offline")
+    with pytest.raises(InvalidTransitionError):
+        engine.set_status("r1", status)
+    assert engine.responder("r1").status is Status.OFFLINE
+
+
+def test_capabilities_registered_before_the_first_position_come_with_it(net):
+    engine = DispatchEngine(net, clock=lambda: 1_000.0, capabilities={"tow", "crane"})
+    assert engine.register("new", capabilities={"tow"}) is False
+    assert "new" not in engine and engine.registration("new") == frozenset({"tow"})
+    engine.update_position("new", *net.node_latlng(40))
+    assert engine.get("new").capabilities == frozenset({"tow"})
+    assert engine.registration("new") is None
+    assert engine.register("new", capabilities={"crane"}) is True  # known: replaced now
+    assert engine.get("new").capabilities == frozenset({"crane"})
+    # A first position with its own capabilities wins over the registration.
+    engine.register("b", capabilities={"tow"})
+    engine.update_position("b", *net.node_latlng(41), capabilities={"crane"})
+    assert engine.get("b").capabilities == frozenset({"crane"})
+    # Bulk positions bring registrations too.
+    engine.register("c", capabilities={"crane", "tow"})
+    engine.update_positions(["c", "d"], net.node_lat[50:52], net.node_lng[50:52])
+    assert engine.get("c").capabilities == frozenset({"crane", "tow"})
+    assert engine.get("d").capabilities == frozenset()
+    with pytest.raises(InvalidParameterError):
+        engine.register("e", capabilities={"jetpack"})  # outside the registry
+    with pytest.raises(InvalidParameterError):
+        engine.register("", capabilities={"tow"})
+    assert engine.registration("e") is None

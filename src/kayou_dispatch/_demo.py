@@ -59,7 +59,7 @@ def run_demo(*, n_responders: int = 100_000, seed: int = 0, minutes: int = 10) -
     breakdown = (_CENTER[0] + 0.01, _CENTER[1] - 0.02)
     t0 = time.perf_counter()
     close = index.nearby(*breakdown, 2_000.0)
-    tow = index.nearest(*breakdown, 5, needs={"tow"})
+    tow = index.nearest(*breakdown, k=5, needs={"tow"})
     query_ms = (time.perf_counter() - t0) * 1e3
     print(f"breakdown at {breakdown[0]:.4f}, {breakdown[1]:.4f}:")
     print(f"  {len(close)} available responders within 2 km (great circle)")

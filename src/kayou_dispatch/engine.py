@@ -45,6 +45,7 @@ from kayou_dispatch.shared import PositionMirror, RedisLog, RedisPositions
 from kayou_dispatch.shared._client import open_client
 from kayou_dispatch.spatial import Neighbor, Responder, ResponderIndex, Status
 from kayou_dispatch.spatial.index import Snapshot
+from kayou_dispatch.spatial.responders import MAX_ID_CHARS
 from kayou_dispatch.store import Fix, LocalPositionStore, PositionStore, RedisPositionStore
 
 __all__ = ["DispatchEngine"]
@@ -148,6 +149,8 @@ class DispatchEngine:
         self._snaps = SnapCache(network)
         self._ranker = Ranker(network)
         self._rank_fn: Callable[..., Sequence[Any]] = self.rank
+        # Capabilities registered before a responder's first position (see register).
+        self._registered: dict[str, frozenset[str]] = {}
         self._store: PositionStore = LocalPositionStore(self._index)
         self._shared_log: RedisLog | None = None
         if redis is not None:
@@ -218,7 +221,13 @@ class DispatchEngine:
             On bad input (including capabilities outside the registry); nothing changes.
         """
         caps = None if capabilities is None else self._check_capabilities(capabilities)
-        return self._store.write(Fix(responder_id, lat, lng, ts, heading, speed_kph, caps))
+        held = self._registered.get(responder_id) if self._registered else None
+        if held is not None and caps is None and responder_id not in self._index:
+            caps = held  # its first position: what it registered
+        applied = self._store.write(Fix(responder_id, lat, lng, ts, heading, speed_kph, caps))
+        if held is not None:
+            self._registered.pop(responder_id, None)
+        return applied
 
     def update_positions(
         self,
@@ -230,7 +239,63 @@ class DispatchEngine:
         headings: ArrayLike | None = None,
     ) -> int:
         """Insert or move many responders; see :meth:`ResponderIndex.update_positions`."""
-        return self._store.update_positions(ids, lats, lngs, ts=ts, headings=headings)
+        if not self._registered:
+            return self._store.update_positions(ids, lats, lngs, ts=ts, headings=headings)
+        new = {str(rid) for rid in ids if rid in self._registered and rid not in self._index}
+        applied = self._store.update_positions(ids, lats, lngs, ts=ts, headings=headings)
+        for rid in sorted(new):
+            caps = self._registered.pop(rid, None)
+            if caps is not None and rid in self._index:
+                self._store.set_capabilities(rid, caps)
+        return applied
+
+    def register(self, responder_id: str, *, capabilities: Iterable[str]) -> bool:
+        """Say what a responder carries, before its first position or after.
+
+        A responder the engine knows gets its capabilities replaced at once (as
+        :meth:`set_capabilities`); one it does not know yet gets them with its first
+        position (unless that position brings its own). Registrations wait in this
+        process: with several processes sharing state, register through the process that
+        receives the first position, or send ``capabilities`` with it.
+
+        Returns
+        -------
+        bool
+            Whether the responder is known (has a position) already.
+
+        Raises
+        ------
+        InvalidParameterError
+            For a bad id, or capabilities outside the registry.
+
+        Examples
+        --------
+        >>> from kayou_dispatch import load_network
+        >>> engine = DispatchEngine(load_network(), clock=lambda: 0.0)
+        >>> engine.register("r1", capabilities={"tow"})
+        False
+        >>> engine.update_position("r1", *engine.network.node_latlng(3))
+        True
+        >>> sorted(engine.get("r1").capabilities)
+        ['tow']
+        """
+        if not isinstance(responder_id, str) or not 0 < len(responder_id) <= MAX_ID_CHARS:
+            msg = (
+                f"responder_id must be a non-empty string of at most {MAX_ID_CHARS} "
+                f"characters, got {responder_id!r}"
+            )
+            raise InvalidParameterError(msg, name="responder_id", value=responder_id)
+        caps = self._check_capabilities(capabilities)
+        self._catch_up()
+        if responder_id in self._index:
+            self._store.set_capabilities(responder_id, caps)
+            return True
+        self._registered[responder_id] = caps
+        return False
+
+    def registration(self, responder_id: str) -> frozenset[str] | None:
+        """The capabilities registered for a responder with no position yet (else ``None``)."""
+        return self._registered.get(responder_id)
 
     def set_status(self, responder_id: str, status: Status | str) -> None:
         """Set a status the responder chose: AVAILABLE or OFFLINE (only AVAILABLE is ranked).
@@ -260,6 +325,7 @@ class DispatchEngine:
         With shared state every process forgets it. If it is engaged on an incident, the
         lifecycle keeps it there and restores its status when it reports again.
         """
+        self._registered.pop(responder_id, None)
         self._store.remove(responder_id)
         self._dispatcher.forget_positions([responder_id])
 
@@ -436,7 +502,7 @@ class DispatchEngine:
         >>> engine = DispatchEngine(RoadNetwork.from_arrays(a), clock=lambda: 0.0)
         >>> engine.update_position("r1", 0.0, 0.002)
         True
-        >>> engine.set_status("r1", "en_route")
+        >>> engine.index.set_status("r1", "en_route")  # busy elsewhere (a host's own lifecycle)
         >>> why = engine.explain(0.0, 0.005, "r1")
         >>> why.ranked, [r.value for r in why.reasons], round(why.eta_s)
         (False, ['busy'], 18)

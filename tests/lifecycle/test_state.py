@@ -20,12 +20,14 @@ def test_replaying_a_journal_through_the_reducer_gives_the_dispatchers_state(tmp
 
     state = LifecycleState()
     replayed, last = [], {}
-    for row in Journal(path).rows():
+    journal = Journal(path)
+    for row in journal.rows():
         for rec in row.records:
             applied = apply_record(state, rec, row.at)
             if applied.event is not None:
                 replayed.append(applied.event)
             last.update(dict(applied.statuses))
+    journal.close()  # releases the lock file (left open it warned at exit: ResourceWarning)
     assert {i: snapshot(inc) for i, inc in sorted(state.incidents.items())} == want
     assert replayed == events
     for rid, status in statuses.items():

@@ -52,7 +52,7 @@ class GreatCircleRanker:
         self.calls += 1
         exclude = set(exclude)
         if max_eta_s is None:
-            found = self.index.nearest(lat, lng, k + len(exclude), needs=needs)
+            found = self.index.nearest(lat, lng, k=k + len(exclude), needs=needs)
         else:
             found = self.index.nearby(lat, lng, max_eta_s * self.speed, needs=needs)
         out = [

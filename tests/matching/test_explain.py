@@ -38,7 +38,7 @@ def test_ranked_responder_has_its_place_and_route(engine):
             {},
             Reason.STALE,
         ),
-        (lambda e: e.set_status("x", "on_scene"), {}, Reason.BUSY),
+        (lambda e: e.index.set_status("x", "on_scene"), {}, Reason.BUSY),
         (lambda e: None, {"needs": {"crane"}}, Reason.LACKS_CAPABILITY),
         (lambda e: None, {"exclude": ["x"]}, Reason.EXCLUDED),
         (lambda e: None, {"max_eta_s": 5.0}, Reason.BEYOND_MAX_ETA),
@@ -64,7 +64,7 @@ def test_each_reason(engine, setup, opts, reason):
 def test_unreachable_and_several_reasons():
     engine = DispatchEngine(divided_network(), clock=lambda: 0.0)
     engine.update_position("r", 0.0, 0.005)
-    engine.set_status("r", "assigned")
+    engine.index.set_status("r", "assigned")
     # The divided road is a loop: everything is reachable. Cut it: a one-way network.
     ex = engine.explain(0.0, 0.002, "r", needs=["tow"])
     assert ex.reasons == (Reason.BUSY, Reason.LACKS_CAPABILITY)

@@ -42,7 +42,7 @@ def scenes(draw):
         rid = f"r{draw(st.integers(0, 99)):02d}"
         engine.update_position(rid, lat, lng, ts=ts, heading=heading, capabilities=caps)
         status = draw(st.sampled_from([Status.AVAILABLE] * 3 + [Status.ASSIGNED]))
-        engine.set_status(rid, status)
+        engine.index.set_status(rid, status)
     ids = sorted(engine.index)
     opts = {
         "k": draw(st.integers(1, 6)),
@@ -113,7 +113,7 @@ def test_rank_equals_brute_force_on_the_bundled_network():
     headings = np.where(rng.random(200) < 0.5, rng.uniform(0.0, 360.0, 200), np.nan)
     engine.update_positions([f"h{i:03d}" for i in range(200)], lat, lng, headings=headings)
     for i in range(0, 200, 9):
-        engine.set_status(f"h{i:03d}", "assigned")
+        engine.index.set_status(f"h{i:03d}", "assigned")
     ilat, ilng = place_near_edges(net, rng, 25)
     for i in range(25):
         opts = {"k": 1 + i % 7, "max_eta_s": None if i % 3 else 120.0, "heading": None}
@@ -158,7 +158,7 @@ def test_rank_equals_brute_force_on_real_extracts(name, n_responders):
     ids = [f"t{i:05d}" for i in range(n_responders)]
     engine.update_positions(ids, lat, lng, headings=headings)
     for i in range(0, n_responders, 7):
-        engine.set_status(ids[i], "assigned")
+        engine.index.set_status(ids[i], "assigned")
     ilat, ilng = place_near_edges(net, rng, 12)
     for i in range(12):
         opts = {"k": (1, 10, 25)[i % 3], "max_eta_s": None if i % 4 else 600.0, "heading": None}

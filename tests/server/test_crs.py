@@ -141,3 +141,56 @@ def test_openapi_documents_crs_on_the_point_endpoints(client):
     ]:
         names = [p["name"] for p in paths[path][method].get("parameters", [])]
         assert "crs" in names, (path, method)
+
+
+@pytest.mark.parametrize("crs", ["gcj02", "bd09"])
+def test_the_event_stream_speaks_the_crs_asked_for(sh, crs):
+    engine, client = sh
+    net = engine.network
+    engine.update_position("truck-17", *node(net, 10))
+    scene = node(net, 12)
+    with (
+        client.websocket_connect(f"/v1/events?token=r17&crs={crs}") as mine,
+        client.websocket_connect("/v1/events?token=r17") as plain,
+        client.websocket_connect(f"/v1/events?crs={crs}", headers=DISP) as disp,
+    ):
+        body = {"incident_id": "i", "lat": scene[0], "lng": scene[1], "kind": "directions"}
+        assert client.post(
+            "/v1/incidents", json={**body, "dispatch": True}, headers=DISP
+        ).is_success
+        got = mine.receive_json()
+        assert got["kind"] == "offer_made"
+        at = (got["incident"]["lat"], got["incident"]["lng"])
+        assert close(at, TO[crs](*scene)) and not close(at, scene, m=100)
+        wgs = plain.receive_json()["incident"]
+        assert close((wgs["lat"], wgs["lng"]), scene)
+        assert disp.receive_json()["kind"] == "reported"
+
+
+def test_the_fleet_feed_is_converted_per_listener(shanghai):
+    # The hub publishes one dict to every dispatcher: each listener's crs applies to a copy.
+    engine = DispatchEngine(shanghai, clock=lambda: 1_000.0)
+    app = create_app(engine, auth=TOKENS, tick_interval_s=None, positions_interval_s=0.05)
+    here = node(shanghai, 10)
+    with (
+        TestClient(app) as client,
+        client.websocket_connect("/v1/events?crs=bd09", headers=DISP) as bd,
+        client.websocket_connect("/v1/events", headers=DISP) as wgs,
+    ):
+        engine.update_position("truck-17", *here)
+        a, b = bd.receive_json(), wgs.receive_json()
+    assert a["kind"] == b["kind"] == "positions"
+    (ra,), (rb,) = a["responders"], b["responders"]
+    assert close((rb["lat"], rb["lng"]), here)
+    assert close((ra["lat"], ra["lng"]), TO["bd09"](*here))
+
+
+def test_an_unknown_crs_on_the_event_stream_closes_it(client):
+    from starlette.websockets import WebSocketDisconnect
+
+    with (
+        pytest.raises(WebSocketDisconnect) as info,
+        client.websocket_connect("/v1/events?token=r17&crs=utm") as ws,
+    ):
+        ws.receive_json()
+    assert info.value.code == 4422 and "utm" in info.value.reason

@@ -47,3 +47,44 @@ def test_answers_conform_to_the_openapi_document(case, token):
             response_schema_conformance,
         ],
     )
+
+
+def _reachable(doc, node, seen):
+    """Every schema object reachable from ``node`` (following $refs once each)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if ref is not None:
+            if ref not in seen:
+                seen.add(ref)
+                name = ref.rsplit("/", 1)[-1]
+                yield from _reachable(doc, doc["components"]["schemas"][name], seen)
+            return
+        yield node
+        for value in node.values():
+            yield from _reachable(doc, value, seen)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _reachable(doc, value, seen)
+
+
+def test_every_answer_has_a_typed_schema():
+    # Issue 18: no client could be generated from ``additionalProperties: true`` answers.
+    doc = _app.openapi()
+    checked = 0
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            ok = {c: r for c, r in op["responses"].items() if c.startswith("2")}
+            assert ok, (method, path)
+            for code, response in ok.items():
+                content = response.get("content", {})
+                if path == "/metrics":
+                    assert "text/plain" in content
+                    continue
+                schema = content["application/json"]["schema"]
+                assert schema, (method, path, code)  # not the empty "anything" schema
+                for node in _reachable(doc, schema, set()):
+                    assert node.get("additionalProperties") is not True, (method, path, code)
+                    if node.get("type") == "object" and "additionalProperties" not in node:
+                        assert node.get("properties"), (method, path, code)
+                checked += 1
+    assert checked >= 22

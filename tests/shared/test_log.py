@@ -34,7 +34,7 @@ def make_dispatcher(journal, now, responders=RESPONDERS):
         index.update_position(rid, lat, lng)
 
     def rank(lat, lng, *, k=10, needs=(), max_eta_s=None, heading=None, exclude=()):
-        near = index.nearest(lat, lng, k + len(exclude), needs=needs)
+        near = index.nearest(lat, lng, k=k + len(exclude), needs=needs)
         found = [Cand(n.responder_id, n.distance_m / 10.0) for n in near]
         return [c for c in found if c.responder_id not in exclude][:k]
 

@@ -173,3 +173,27 @@ def test_cli_bad_input_after_the_folder_check_leaves_no_folder(tmp_path, capsys)
         main(["simulate", "--policy", "nope", "--out", str(out)])
     assert info.value.code == 2 and "unknown policy" in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
+
+
+def test_policies_take_one_query_or_its_keyword_options(net):
+    from kayou_dispatch import DispatchEngine, RankQuery
+    from kayou_dispatch.simulation import H3RingPolicy, StraightLinePolicy
+
+    engine = DispatchEngine(net, clock=lambda: 0.0)
+    ids = [f"r{i}" for i in range(0, 600, 25)]
+    engine.update_positions(ids, net.node_lat[0:600:25], net.node_lng[0:600:25])
+    place = net.node_latlng(300)
+    q = RankQuery(k=4, exclude={"r0"}, max_eta_s=5_000.0)
+    for policy in (Policy(), StraightLinePolicy(), H3RingPolicy()):
+        by_query = policy.rank(engine, *place, query=q)
+        assert by_query == policy.rank(engine, *place, **q.options()), policy.name
+        assert by_query == policy.ranked(engine, *place, q)
+        assert 0 < len(by_query) <= 4 and "r0" not in {c.responder_id for c in by_query}
+    # A policy written before the query (overriding rank, keywords only) still plugs in:
+    # the lifecycle passes a ranker keyword options.
+    old_style = FarthestFirst().rank(engine, *place, **q.options())
+    assert 0 < len(old_style) <= 4 and "r0" not in {c.responder_id for c in old_style}
+    with pytest.raises(InvalidParameterError, match="not both"):
+        Policy().rank(engine, *place, query=q, k=2)
+    with pytest.raises(InvalidParameterError):
+        StraightLinePolicy().rank(engine, *place, k=0)

@@ -82,7 +82,7 @@ def test_nearby_equals_brute_force(case, radius_frac, needs, statuses):
 def test_nearest_equals_brute_force(case, k, needs, statuses):
     index, model, clock = populate(**case)
     qlat, qlng = case["center"]
-    got = index.nearest(qlat, qlng, k, needs=needs, statuses=statuses)
+    got = index.nearest(qlat, qlng, k=k, needs=needs, statuses=statuses)
     expected = brute(model, clock(), 300.0, qlat, qlng, needs=needs, statuses=statuses)
     assert_nearest(got, expected, k)
 
@@ -96,7 +96,7 @@ def test_poles_and_antimeridian(center):
     for radius in (1_000.0, 10_000.0, 25_000.0):
         got = index.nearby(*center, radius, statuses=None)
         assert_nearby(got, brute(model, clock(), 300.0, *center, statuses=None), radius)
-    got = index.nearest(*center, 15, statuses=None)
+    got = index.nearest(*center, k=15, statuses=None)
     assert_nearest(got, brute(model, clock(), 300.0, *center, statuses=None), 15)
 
 
@@ -107,7 +107,7 @@ def test_dense_city_uses_the_disk_and_stays_exact():
         got = index.nearby(*center, radius)
         assert_nearby(got, brute(model, clock(), 300.0, *center), radius)
     for k in (1, 10, 100):
-        got = index.nearest(*center, k, needs={"tow"})
+        got = index.nearest(*center, k=k, needs={"tow"})
         assert_nearest(got, brute(model, clock(), 300.0, *center, needs={"tow"}), k)
 
 
@@ -169,10 +169,10 @@ def test_staleness_by_injected_clock():
     index.update_position("a", 22.7, 114.2)
     assert [nb.responder_id for nb in index.nearby(22.7, 114.2, 10.0)] == ["a"]
     clock.t = 60.0
-    assert index.nearest(22.7, 114.2, 1) != []
+    assert index.nearest(22.7, 114.2, k=1) != []
     clock.t = 60.5
     assert index.nearby(22.7, 114.2, 10.0) == []
-    assert index.nearest(22.7, 114.2, 1) == []
+    assert index.nearest(22.7, 114.2, k=1) == []
     assert not index.get("a").fresh
     assert index.prune() == 1
     assert "a" not in index
@@ -258,9 +258,9 @@ def test_compaction_keeps_answers():
         (lambda ix: ix.nearby(1.0, 1.0, math.nan), InvalidParameterError),
         (lambda ix: ix.nearby(95.0, 1.0, 10.0), InvalidCoordinateError),
         (lambda ix: ix.nearby(1.0, 1.0, 10.0, statuses=["busy"]), InvalidParameterError),
-        (lambda ix: ix.nearest(1.0, 1.0, 0), InvalidParameterError),
-        (lambda ix: ix.nearest(1.0, 1.0, 2.5), InvalidParameterError),
-        (lambda ix: ix.nearest(1.0, math.inf, 3), InvalidCoordinateError),
+        (lambda ix: ix.nearest(1.0, 1.0, k=0), InvalidParameterError),
+        (lambda ix: ix.nearest(1.0, 1.0, k=2.5), InvalidParameterError),
+        (lambda ix: ix.nearest(1.0, math.inf, k=3), InvalidCoordinateError),
         (lambda ix: ix.prune(older_than_s="old"), InvalidParameterError),
     ],
 )

@@ -93,7 +93,7 @@ class IndexMachine(RuleBasedStateMachine):
         expected = brute(self.model, self.now, TTL, *c, needs=needs, statuses=statuses)
         got = self.index.nearby(*c, radius, needs=needs, statuses=statuses)
         assert_nearby(got, expected, radius)
-        assert_nearest(self.index.nearest(*c, k, needs=needs, statuses=statuses), expected, k)
+        assert_nearest(self.index.nearest(*c, k=k, needs=needs, statuses=statuses), expected, k)
 
     @invariant()
     def same_as_model(self):

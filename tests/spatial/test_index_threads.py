@@ -33,7 +33,7 @@ def test_concurrent_updates_and_queries_stay_consistent():
                         index.update_position(ids[i], lat[i], lng[i], ts=ts)
                 writes[(t, r)] = (lat, lng, ts, r % 2 == 1)
                 index.nearby(22.72, 114.25, 2_000.0)
-                index.nearest(22.72, 114.25, 5, statuses=None)
+                index.nearest(22.72, 114.25, k=5, statuses=None)
                 if t == 0:
                     index.set_status(ids[r], Status.ASSIGNED)
         except Exception as exc:  # pragma: no cover - reported below

@@ -19,6 +19,9 @@ from kayou_dispatch.spatial.responders import parse_status
 
 __all__ = ["ResponderCommands"]
 
+#: The statuses a free responder may choose; the lifecycle sets every other one.
+_CHOSEN = frozenset({Status.AVAILABLE, Status.OFFLINE})
+
 
 class ResponderCommands(Commands):
     """A responder's commands (mixed into :class:`~kayou_dispatch.lifecycle.Dispatcher`)."""
@@ -34,12 +37,14 @@ class ResponderCommands(Commands):
     ) -> None:
         """Set a status a responder (or its host) chose: the one place that rule lives.
 
-        While a responder is engaged (offered or assigned), the lifecycle alone decides
-        its status (OFFERED, ASSIGNED, EN_ROUTE, ON_SCENE) and this refuses any change:
-        decline the offer or close the incident first. A free responder toggles
-        AVAILABLE / OFFLINE (a host that runs its own lifecycle may also mark it busy, e.g.
-        EN_ROUTE: it is then never offered). The check and the write happen under the
-        dispatcher's lock, after catching up with a shared log.
+        The lifecycle alone decides OFFERED, ASSIGNED, EN_ROUTE and ON_SCENE: while a
+        responder is engaged (offered or assigned) this refuses any change (decline the
+        offer or close the incident first), and a free responder may only toggle
+        AVAILABLE / OFFLINE -- a lifecycle status chosen by hand would leave it busy on no
+        incident, never offered again. (A host that runs its own lifecycle writes its
+        statuses to the :class:`~kayou_dispatch.spatial.ResponderIndex` directly.) The
+        check and the write happen under the dispatcher's lock, after catching up with a
+        shared log.
 
         Parameters
         ----------
@@ -52,7 +57,8 @@ class ResponderCommands(Commands):
         Raises
         ------
         InvalidTransitionError
-            When the responder is engaged on an incident.
+            When the responder is engaged on an incident, or ``status`` is one only the
+            lifecycle sets.
         InvalidParameterError
             For an unknown status.
         UnknownResponderError
@@ -68,6 +74,16 @@ class ResponderCommands(Commands):
                     f"responder {responder_id!r} is {current.value} on incident {iid!r}: "
                     "the lifecycle decides its status while it is engaged; decline the "
                     "offer or finish the incident before changing it"
+                )
+                raise InvalidTransitionError(
+                    msg, subject=responder_id, current=current, attempted=new.value
+                )
+            if new not in _CHOSEN:
+                current = self._index.get(responder_id).status  # unknown: its own error
+                msg = (
+                    f"responder {responder_id!r} may set its status to available or offline "
+                    f"only, not {new.value!r}: the lifecycle sets offered, assigned, "
+                    "en_route and on_scene"
                 )
                 raise InvalidTransitionError(
                     msg, subject=responder_id, current=current, attempted=new.value

@@ -159,7 +159,7 @@ class Dispatcher(ResponderCommands, BatchCommands):
     ...     responder_id: str
     ...     eta_s: float
     >>> def rank(lat, lng, *, k=10, needs=(), max_eta_s=None, heading=None, exclude=()):
-    ...     near = index.nearest(lat, lng, k + len(exclude), needs=needs)
+    ...     near = index.nearest(lat, lng, k=k + len(exclude), needs=needs)
     ...     return [Cand(n.responder_id, n.distance_m / 10.0)
     ...             for n in near if n.responder_id not in exclude][:k]
     >>> d = Dispatcher(index, rank=rank)

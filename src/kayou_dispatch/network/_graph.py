@@ -980,6 +980,19 @@ class RoadNetwork:
         end = self.snap(lat2, lng2)
         return self.route_snapped(start, end)
 
+    # The grammar's names: units in every name that returns a quantity (seconds here).
+    # Each is the method above it names, the same function: the old names keep working.
+    #: :meth:`travel_time` (its old name), seconds.
+    travel_time_s = travel_time
+    #: :meth:`travel_times_to` (its old name), seconds.
+    travel_times_to_s = travel_times_to
+    #: :meth:`travel_times_to_snapped` (its old name), seconds.
+    travel_times_to_snapped_s = travel_times_to_snapped
+    #: :meth:`shortest_times_from` (its old name), seconds.
+    shortest_times_from_s = shortest_times_from
+    #: :meth:`shortest_times_to` (its old name), seconds.
+    shortest_times_to_s = shortest_times_to
+
     def __repr__(self) -> str:
         src = self._arrays.meta.get("source", "arrays")
         return f"<RoadNetwork {self.n_nodes} nodes, {self.n_edges} edges from {src}>"

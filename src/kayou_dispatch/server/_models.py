@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
-from kayou_dispatch.lifecycle import Event, Incident, Offer
+from kayou_dispatch.lifecycle import Event, Incident, IncidentStatus, Offer
 from kayou_dispatch.matching import Candidate
 from kayou_dispatch.network import Route
-from kayou_dispatch.spatial import Responder
+from kayou_dispatch.spatial import Responder, Status
 
 __all__ = [
     "availability_json",
@@ -51,8 +51,15 @@ Speed = Annotated[StrictFloat, Field(ge=0.0, le=1000.0, description="reported sp
 Capability = Annotated[str, Field(min_length=1, max_length=64)]
 
 
+Capabilities = Annotated[list[Capability], Field(max_length=64)]
+
+
 class PositionIn(BaseModel):
-    """One phone's fix: ``PUT /v1/responders/{id}/position``."""
+    """One phone's fix: ``PUT /v1/responders/{id}/position``.
+
+    ``capabilities`` (optional) replaces what the responder carries with the fix: a
+    dispatcher's any time, a responder token's with its first position only.
+    """
 
     model_config = _STRICT
     lat: Lat
@@ -60,6 +67,14 @@ class PositionIn(BaseModel):
     ts: Ts | None = None
     heading: Heading | None = None
     speed_kph: Speed | None = None
+    capabilities: Capabilities | None = None
+
+
+class RegistrationIn(BaseModel):
+    """``PUT /v1/responders/{id}``: what a responder carries, before its first fix or after."""
+
+    model_config = _STRICT
+    capabilities: Capabilities
 
 
 _POSITION_LIMITS = {
@@ -92,7 +107,7 @@ def plain_position(body: bytes) -> dict[str, float | None] | None:
         raise BodyTooDeepError from None
     if type(data) is not dict or "lat" not in data or "lng" not in data:
         return None
-    fix: dict[str, float | None] = dict.fromkeys(_POSITION_LIMITS)
+    fix: dict[str, float | None] = dict.fromkeys((*_POSITION_LIMITS, "capabilities"))
     for key, value in data.items():
         limits = _POSITION_LIMITS.get(key)
         if limits is None:
@@ -127,7 +142,7 @@ class AvailabilityIn(BaseModel):
 
     model_config = _STRICT
     status: Annotated[str, Field(pattern="^(available|offline)$")] | None = None
-    capabilities: Annotated[list[Capability], Field(max_length=64)] | None = None
+    capabilities: Capabilities | None = None
 
 
 class IncidentIn(BaseModel):
@@ -146,6 +161,221 @@ class IncidentIn(BaseModel):
     ) = None
     units: Annotated[StrictInt, Field(ge=1, le=64)] | None = None
     dispatch: StrictBool = False
+
+
+# --- answers: every endpoint's response model (the OpenAPI document is the contract) -----
+
+_OUT = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    """Base of the answers: no field beyond those documented."""
+
+    model_config = _OUT
+
+
+class PositionOut(Out):
+    """``PUT /v1/responders/{id}/position``: whether the fix is the newest one.
+
+    ``on_network: false`` (present only then): the fix lies more than 1 km outside the
+    road network's area; it is stored (where the responder really is) and never ranked.
+    """
+
+    responder_id: str
+    applied: bool
+    on_network: Literal[False] | None = None
+
+
+class BulkPositionsOut(Out):
+    """``POST /v1/positions``: rows received and applied (newest fixes).
+
+    ``off_network`` (present only when not empty): ids whose fix lies more than 1 km
+    outside the network's area (never ranked while there).
+    """
+
+    received: int
+    applied: int
+    off_network: list[str] | None = None
+
+
+class RegistrationOut(Out):
+    """``PUT /v1/responders/{id}``: the capabilities registered.
+
+    ``positioned``: whether the responder has sent a position (capabilities apply now);
+    if not, they come with its first fix.
+    """
+
+    responder_id: str
+    capabilities: list[str]
+    positioned: bool
+
+
+class OfferOut(Out):
+    """An outstanding offer."""
+
+    incident_id: str
+    responder_id: str
+    eta_s: float
+    expires_at: float
+    offered_at: float
+    needs: list[str]
+
+
+class _IncidentBase(Out):
+    incident_id: str
+    kind: str
+    severity: int
+    lat: float
+    lng: float
+    status: IncidentStatus
+    units: int
+    missing: int
+    reported_at: float
+    mode: str
+    offer_timeout_s: float
+    dispatched: bool
+
+
+class IncidentOut(_IncidentBase):
+    """An incident as a dispatcher sees it."""
+
+    needs: list[list[str]]
+    assigned: list[str]
+    offers: list[OfferOut]
+    declined: list[str]
+    expired: list[str]
+    stages: dict[str, Status]
+
+
+class IncidentSeenOut(_IncidentBase):
+    """An incident as a responder sees it: only its own offer and stage."""
+
+    offer: OfferOut | None
+    stage: Status | None
+
+
+#: What reading or answering an incident returns: the view of who asks.
+IncidentView = IncidentOut | IncidentSeenOut
+
+
+class IncidentsOut(Out):
+    """``GET /v1/incidents``: open incidents, most urgent first."""
+
+    incidents: list[IncidentOut]
+
+
+class DispatchOut(Out):
+    """``POST /v1/incidents/{id}/dispatch``: the offers made and the incident after."""
+
+    offers: list[OfferOut]
+    incident: IncidentOut
+
+
+class OfferMadeOut(Out):
+    """``POST /v1/incidents/{id}/offers/{rid}``: the offer and the incident after."""
+
+    offer: OfferOut
+    incident: IncidentOut
+
+
+class CandidateOut(Out):
+    """A ranked candidate."""
+
+    responder_id: str
+    eta_s: float
+    distance_m: float
+    straight_m: float
+
+
+class RankOut(Out):
+    """``GET /v1/rank``: the fastest candidates by road, best first."""
+
+    candidates: list[CandidateOut]
+
+
+class RouteOut(Out):
+    """``GET /v1/route``: ``reachable: false`` (null ETA and distance) when no road leads."""
+
+    reachable: bool
+    eta_s: float | None
+    distance_m: float | None
+    coords: list[Annotated[list[float], Field(min_length=2, max_length=2)]]
+
+
+class ResponderOut(Out):
+    """A responder's last fix, status, capabilities and engagement."""
+
+    responder_id: str
+    lat: float
+    lng: float
+    ts: float
+    status: Status
+    heading: float | None
+    speed_kph: float | None
+    capabilities: list[str]
+    fresh: bool
+    incident_id: str | None
+
+
+class ResponderRowOut(Out):
+    """A responder in the fleet list."""
+
+    responder_id: str
+    lat: float
+    lng: float
+    ts: float
+    status: Status
+    fresh: bool
+    capabilities: list[str]
+    incident_id: str | None
+
+
+class FleetOut(Out):
+    """``GET /v1/responders``: every responder, by id, at the server's clock ``now``."""
+
+    now: float
+    responders: list[ResponderRowOut]
+
+
+class AvailabilityOut(Out):
+    """``PUT /v1/responders/{id}/availability``: the status and capabilities after."""
+
+    responder_id: str
+    status: Status
+    capabilities: list[str]
+
+
+class HealthOut(Out):
+    """``GET /healthz``: the process answers."""
+
+    status: Literal["ok"]
+    responders: int
+
+
+class ReadyOut(Out):
+    """``GET /readyz``: every store the engine writes to answers (their names)."""
+
+    status: Literal["ready"]
+    stores: list[str]
+
+
+class GeometryOut(Out):
+    """``GET /v1/network/geometry``: simplified polylines, integer steps from ``origin``.
+
+    Line ``i`` is points ``offsets[i]:offsets[i + 1]`` of ``coords`` (``dlat, dlng`` pairs,
+    ``1/scale`` degrees); ``cls`` indexes ``classes``; ``major`` the classes drawn wide;
+    ``statuses`` the responder statuses in code order.
+    """
+
+    origin: list[float]
+    scale: float
+    bounds: list[float]
+    offsets: list[int]
+    coords: list[int]
+    cls: list[int]
+    classes: list[str]
+    major: list[int]
+    statuses: list[Status]
 
 
 def offer_json(offer: Offer) -> dict[str, Any]:

@@ -24,8 +24,10 @@ __all__ = ["document_errors", "ERROR_CODES"]
 #: The ``error`` codes the HTTP layer adds (the library's errors give their class name).
 ERROR_CODES = (
     "BulkTooLarge",
+    "CapabilitiesOnFirstFixOnly",
     "CapabilityGrantRefused",
     "DuplicateAuthorizationHeader",
+    "OfferNotHeld",
     "RateLimited",
 )
 

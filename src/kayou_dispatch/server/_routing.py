@@ -46,4 +46,9 @@ def include_routers(app: FastAPI, routers: Iterable[APIRouter], *, offload: bool
                 name=route.name,
                 include_in_schema=route.include_in_schema,
                 response_class=route.response_class,
+                # The answer's contract: the model, its documented refusals, how it is sent.
+                response_model=route.response_model,
+                responses=route.responses,
+                response_model_exclude_none=route.response_model_exclude_none,
+                description=route.description,
             )

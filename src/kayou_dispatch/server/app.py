@@ -37,6 +37,7 @@ from kayou_dispatch.errors import (
     UnknownIncidentError,
     UnknownResponderError,
 )
+from kayou_dispatch.server._area import NetworkArea
 from kayou_dispatch.server._auth import (
     DuplicateAuthorizationError,
     Principal,
@@ -115,7 +116,8 @@ def _bucket(name: str, value: Any) -> TokenBucket | None:
 
 
 _POSITION_PATH = re.compile(r"/v1/responders/([^/]{1,128})/position")
-FixWriter = Callable[[str, dict[str, float | None]], Awaitable[bool]]
+#: Records one fix; answers the position route's reply (see ``PositionOut``).
+FixWriter = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class _Gate:
@@ -219,12 +221,11 @@ class _Gate:
                     return
                 if fix is not None:
                     try:
-                        applied = await self.write_fix(rid, fix)
+                        reply = await self.write_fix(rid, fix)
                     except KayouDispatchError:
                         pass  # the route runs again and maps the error
                     else:
                         scope["kayou.route"] = "/v1/responders/{responder_id}/position"
-                        reply = {"responder_id": rid, "applied": applied}
                         await JSONResponse(reply)(scope, receive, send)
                         return
         replayed = False
@@ -318,11 +319,19 @@ def create_app(
     metrics = Metrics(engine)
     batcher = FixBatcher(engine.store) if engine.store.shared else None
 
-    async def write_fix(responder_id: str, fix: dict[str, Any]) -> bool:
-        if batcher is None:
-            return engine.update_position(responder_id, **fix)
-        # Shared state: one Redis write for all the fixes arriving meanwhile.
-        return await batcher.submit(Fix(responder_id, **fix))
+    area = NetworkArea(engine.network)
+
+    async def write_fix(responder_id: str, fix: dict[str, Any]) -> dict[str, Any]:
+        plain = fix.get("capabilities") is None and engine.registration(responder_id) is None
+        if batcher is not None and plain:
+            # Shared state: one Redis write for all the fixes arriving meanwhile.
+            applied = await batcher.submit(Fix(responder_id, **fix))
+        else:  # capabilities (given or registered) are checked and written by the engine
+            applied = engine.update_position(responder_id, **fix)
+        reply: dict[str, Any] = {"responder_id": responder_id, "applied": applied}
+        if applied and area.far(fix["lat"], fix["lng"]):
+            reply["on_network"] = False  # stored, never ranked
+        return reply
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -359,6 +368,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.tokens = tokens
     app.state.write_fix = write_fix
+    app.state.area = area
     app.state.events_queue_size = events_queue_size
     app.state.geometry = []  # the console's network drawing, built once
     app.add_middleware(

@@ -1,9 +1,12 @@
 """Dispatch policies the simulation compares: who gets offered a request, and how.
 
 A policy is a small object: a ``name``, a way to rank candidates for a request
-(``rank``), and optionally an offer mode that overrides the run cards and a batch interval
-(requests wait and are assigned together every ``batch_interval_s`` by
-``DispatchEngine.assign_batch``). Write your own by subclassing :class:`Policy`.
+(``ranked``, given the request's options as one :class:`~kayou_dispatch.RankQuery`), and
+optionally an offer mode that overrides the run cards and a batch interval (requests wait
+and are assigned together every ``batch_interval_s`` by ``DispatchEngine.assign_batch``).
+Write your own by subclassing :class:`Policy` and overriding
+``ranked(engine, lat, lng, query)``; :meth:`Policy.rank` takes the options as keywords (as
+the lifecycle calls a ranker) or as ``query=`` and validates them once.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from h3.api import basic_int as h3i
 
 from kayou_dispatch.errors import InvalidParameterError
 from kayou_dispatch.geo import haversine_m
+from kayou_dispatch.matching.query import RankQuery
 
 if TYPE_CHECKING:
     from kayou_dispatch.engine import DispatchEngine
@@ -60,16 +64,28 @@ class Policy:
         lat: float,
         lng: float,
         *,
-        k: int = 10,
-        needs: Iterable[str] = (),
-        max_eta_s: float | None = None,
-        heading: float | None = None,
-        exclude: Iterable[str] = (),
+        query: RankQuery | None = None,
+        **options: Any,
     ) -> list[Candidate]:
-        """Return the candidates to offer, best first (the engine's road-ETA ranking)."""
-        return engine.rank(
-            lat, lng, k=k, needs=needs, max_eta_s=max_eta_s, heading=heading, exclude=exclude
-        )
+        """Return the candidates to offer, best first.
+
+        Takes the ranking's options as one :class:`~kayou_dispatch.RankQuery` or as its
+        keyword arguments (``k``, ``needs``, ``max_eta_s``, ``heading``, ``exclude``, what
+        the lifecycle passes), validates them once and hands the query to :meth:`ranked`.
+        A custom policy overrides :meth:`ranked` (or, as before, this method).
+
+        Raises
+        ------
+        InvalidParameterError
+            For bad options, or a query given together with options.
+        """
+        return self.ranked(engine, lat, lng, RankQuery.of(query, **options))
+
+    def ranked(
+        self, engine: DispatchEngine, lat: float, lng: float, query: RankQuery
+    ) -> list[Candidate]:
+        """Rank for one validated query: here the engine's road-ETA ranking."""
+        return engine.rank(lat, lng, query=query)
 
     def batch_options(self) -> dict[str, Any]:
         """Keyword arguments for ``assign_batch`` (batch policies)."""
@@ -85,31 +101,22 @@ class StraightLinePolicy(Policy):
 
     name: str = "straight-line"
 
-    def rank(
-        self,
-        engine: DispatchEngine,
-        lat: float,
-        lng: float,
-        *,
-        k: int = 10,
-        needs: Iterable[str] = (),
-        max_eta_s: float | None = None,
-        heading: float | None = None,
-        exclude: Iterable[str] = (),
+    def ranked(
+        self, engine: DispatchEngine, lat: float, lng: float, query: RankQuery
     ) -> list[Candidate]:
         from kayou_dispatch.matching import Candidate
 
-        skip = set(exclude)
-        found = engine.index.nearest(lat, lng, k + len(skip), needs=needs)
+        skip = query.exclude
+        found = engine.index.nearest(lat, lng, k=query.k + len(skip), needs=query.needs)
         out = []
         for nb in found:
             if nb.responder_id in skip:
                 continue
             eta = nb.distance_m / _NAIVE_SPEED_MPS
-            if max_eta_s is not None and eta > max_eta_s:
+            if eta > query.max_eta_limit_s:
                 break
             out.append(Candidate(nb.responder_id, eta, nb.distance_m, nb.distance_m))
-        return out[:k]
+        return out[: query.k]
 
 
 @dataclass(frozen=True)
@@ -122,22 +129,13 @@ class H3RingPolicy(Policy):
     name: str = "h3-ring"
     max_rings: int = 30
 
-    def rank(
-        self,
-        engine: DispatchEngine,
-        lat: float,
-        lng: float,
-        *,
-        k: int = 10,
-        needs: Iterable[str] = (),
-        max_eta_s: float | None = None,
-        heading: float | None = None,
-        exclude: Iterable[str] = (),
+    def ranked(
+        self, engine: DispatchEngine, lat: float, lng: float, query: RankQuery
     ) -> list[Candidate]:
         from kayou_dispatch.matching import Candidate
 
         index = engine.index
-        skip = set(exclude)
+        k, needs, skip = query.k, query.needs, query.exclude
         origin = h3i.latlng_to_cell(lat, lng, index.resolution)
         out: list[Candidate] = []
         seen: set[str] = set()

@@ -23,6 +23,7 @@ import numpy as np
 from h3.api import basic_int as h3i
 from numpy.typing import ArrayLike, NDArray
 
+from kayou_dispatch._compat import keyword_only
 from kayou_dispatch.errors import InvalidParameterError, UnknownResponderError
 from kayou_dispatch.geo import haversine_m_array, validate_latlng, validate_latlng_array
 from kayou_dispatch.spatial._cells import CellBuckets
@@ -1026,12 +1027,13 @@ class ResponderIndex:
             slots, dist = self._filter(slots, flat, flng, codes, need_set, now, radius)
             return self._neighbors(slots, dist)
 
+    @keyword_only("k", after=3)
     def nearest(
         self,
         lat: float,
         lng: float,
-        k: int,
         *,
+        k: int,
         needs: Iterable[str] = (),
         statuses: Iterable[Status | str] | None = (Status.AVAILABLE,),
     ) -> list[Neighbor]:
@@ -1041,6 +1043,9 @@ class ResponderIndex:
         distance no responder outside the searched disk can beat (see
         :mod:`kayou_dispatch.spatial.cover`); fewer than ``k`` are returned only when
         fewer exist.
+
+        ``k`` is keyword-only, as in every ranking (``nearest(lat, lng, k=5)``); the old
+        positional form ``nearest(lat, lng, 5)`` still works, with a DeprecationWarning.
 
         Returns
         -------

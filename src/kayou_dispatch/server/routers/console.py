@@ -23,6 +23,7 @@ from kayou_dispatch.server._auth import (
     principal_for,
 )
 from kayou_dispatch.server._deps import DispatcherOnly, Engine
+from kayou_dispatch.server._models import GeometryOut
 from kayou_dispatch.web import ASSETS, asset_bytes, asset_text, network_geometry
 
 __all__ = ["CONSOLE_HEADERS", "router"]
@@ -83,7 +84,7 @@ async def console_static(name: str) -> Response:
     return Response(asset_bytes(name), media_type=ASSETS[name], headers=headers)
 
 
-@router.get("/v1/network/geometry")
+@router.get("/v1/network/geometry", responses={200: {"model": GeometryOut}})
 async def get_geometry(request: Request, engine: Engine, who: DispatcherOnly) -> Response:
     """The road network as simplified polylines for drawing (dispatcher only).
 

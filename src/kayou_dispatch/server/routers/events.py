@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import copy
+from typing import Any, cast, get_args
 
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
@@ -17,12 +18,16 @@ from kayou_dispatch.server._auth import (
     authorization_of,
     principal_for,
 )
+from kayou_dispatch.server._crs import CrsName, from_wgs84
 from kayou_dispatch.server._events import EventHub
 from kayou_dispatch.server._models import event_json
 
 __all__ = ["router"]
 
 router = APIRouter()
+
+#: The coordinate systems ``?crs=`` names (as on the HTTP endpoints).
+CRS_NAMES: tuple[str, ...] = get_args(CrsName)
 
 _CLOSING_KINDS = frozenset(
     {EventKind.RESOLVED, EventKind.CANCELLED, EventKind.UNSERVED, EventKind.REOPENED}
@@ -34,7 +39,9 @@ async def events(websocket: WebSocket) -> None:
     """Live lifecycle events: everything for a dispatcher, its own offers for a responder.
 
     Authenticate with ``Authorization: Bearer <token>`` or ``?token=<token>`` (browsers
-    cannot set headers on a WebSocket). Each message is one event as JSON; an
+    cannot set headers on a WebSocket). ``?crs=gcj02|bd09`` converts every point sent
+    (an offer's incident place, the fleet's positions) as the HTTP endpoints do; an
+    unknown crs closes the socket with code 4422. Each message is one event as JSON; an
     ``offer_made`` to a responder carries the incident's place and kind. Dispatchers
     also get ``{"kind": "positions", "responders": [...], "removed": [...]}``: the
     fleet's changes since the previous such message (responders never see others).
@@ -50,6 +57,11 @@ async def events(websocket: WebSocket) -> None:
     who = principal_for(state.tokens, auth, websocket.query_params.get("token", ""))
     if who is None:
         await websocket.close(code=4401, reason="missing or unknown token")
+        return
+    crs = websocket.query_params.get("crs", "wgs84")
+    if crs not in CRS_NAMES:
+        reason = f"unknown crs {crs!r}; allowed: {', '.join(CRS_NAMES)}"
+        await websocket.close(code=4422, reason=reason)
         return
     sub = hub.add(state.events_queue_size, dispatcher=who.is_dispatcher)
     mine: set[str] = set()
@@ -74,11 +86,13 @@ async def events(websocket: WebSocket) -> None:
             if event is None:
                 continue
             if isinstance(event, dict):  # published to dispatchers: position changes
-                await websocket.send_json(event)
+                # One dict for every listener: converted on a copy.
+                shared = event if crs == "wgs84" else copy.deepcopy(event)
+                await websocket.send_json(from_wgs84(shared, cast(CrsName, crs)))
                 continue
             message = _event_for(engine, who, event, mine)
             if message is not None:
-                await websocket.send_json(message)
+                await websocket.send_json(from_wgs84(message, cast(CrsName, crs)))
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:

@@ -17,14 +17,22 @@ from kayou_dispatch.server._deps import (
     Who,
     visible_incident,
 )
-from kayou_dispatch.server._models import IncidentIn, incident_json, offer_json
+from kayou_dispatch.server._models import (
+    DispatchOut,
+    IncidentIn,
+    IncidentOut,
+    IncidentsOut,
+    IncidentView,
+    incident_json,
+    offer_json,
+)
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["incidents"])
 
 
-@router.post("/v1/incidents", status_code=201)
+@router.post("/v1/incidents", status_code=201, response_model=IncidentOut)
 def post_incident(
     engine: Engine,
     body: IncidentIn,
@@ -46,13 +54,13 @@ def post_incident(
     return from_wgs84(incident_json(inc), crs)
 
 
-@router.get("/v1/incidents")
+@router.get("/v1/incidents", response_model=IncidentsOut)
 def list_incidents(engine: Engine, who: DispatcherOnly, crs: Crs = "wgs84") -> dict[str, Any]:
     """Open incidents, most urgent first (dispatcher only)."""
     return from_wgs84({"incidents": [incident_json(i) for i in engine.open_incidents()]}, crs)
 
 
-@router.get("/v1/incidents/{incident_id}")
+@router.get("/v1/incidents/{incident_id}", response_model=IncidentView)
 def get_incident(
     engine: Engine, incident_id: IncidentId, who: Who, crs: Crs = "wgs84"
 ) -> dict[str, Any]:
@@ -62,7 +70,7 @@ def get_incident(
     return from_wgs84(incident_json(inc, viewer=viewer), crs)
 
 
-@router.post("/v1/incidents/{incident_id}/dispatch")
+@router.post("/v1/incidents/{incident_id}/dispatch", response_model=DispatchOut)
 def post_dispatch(
     engine: Engine, incident_id: IncidentId, who: DispatcherOnly, crs: Crs = "wgs84"
 ) -> dict[str, Any]:
@@ -103,13 +111,13 @@ def _closing(
 Closing = Annotated[_Closing, Depends(_closing)]
 
 
-@router.post("/v1/incidents/{incident_id}/cancel")
+@router.post("/v1/incidents/{incident_id}/cancel", response_model=IncidentOut)
 def post_cancel(closing: Closing) -> dict[str, Any]:
     """Cancel an incident and release its responders (dispatcher only)."""
     return closing.run("cancel")
 
 
-@router.post("/v1/incidents/{incident_id}/resolve")
+@router.post("/v1/incidents/{incident_id}/resolve", response_model=IncidentOut)
 def post_resolve(closing: Closing) -> dict[str, Any]:
     """Close an incident as resolved (dispatcher only)."""
     return closing.run("resolve")

@@ -17,13 +17,14 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from kayou_dispatch.server._deps import Engine
+from kayou_dispatch.server._models import HealthOut, ReadyOut
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["ops"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=HealthOut)
 def healthz(engine: Engine) -> dict[str, Any]:
     """Liveness: no token needed."""
     return {"status": "ok", "responders": len(engine)}
@@ -31,6 +32,7 @@ def healthz(engine: Engine) -> dict[str, Any]:
 
 @router.get(
     "/readyz",
+    response_model=ReadyOut,
     responses={503: {"description": "a store does not answer (error: SharedStateError)"}},
 )
 def readyz(engine: Engine) -> dict[str, Any]:

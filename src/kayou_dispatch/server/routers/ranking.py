@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from kayou_dispatch.server._crs import Crs, from_wgs84, to_wgs84
 from kayou_dispatch.server._deps import DispatcherOnly, Engine
-from kayou_dispatch.server._models import candidate_json, route_json
+from kayou_dispatch.server._models import RankOut, RouteOut, candidate_json, route_json
 
 __all__ = ["router"]
 
@@ -18,7 +18,7 @@ Lat = Annotated[float, Query(ge=-90.0, le=90.0, allow_inf_nan=False)]
 Lng = Annotated[float, Query(ge=-180.0, le=180.0, allow_inf_nan=False)]
 
 
-@router.get("/v1/rank")
+@router.get("/v1/rank", response_model=RankOut)
 def get_rank(
     engine: Engine,
     who: DispatcherOnly,
@@ -34,7 +34,7 @@ def get_rank(
     return {"candidates": [candidate_json(c) for c in found]}
 
 
-@router.get("/v1/route", tags=["console"])
+@router.get("/v1/route", tags=["console"], response_model=RouteOut)
 def get_route(
     engine: Engine,
     who: DispatcherOnly,

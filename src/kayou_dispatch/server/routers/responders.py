@@ -1,4 +1,11 @@
-"""``/v1/responders`` and ``/v1/positions``: fixes, availability, a responder, the fleet."""
+"""``/v1/responders`` and ``/v1/positions``: registration, fixes, availability, the fleet.
+
+The order a phone follows: ``PUT /v1/responders/{id}`` with its capabilities (optional; or
+``capabilities`` in its first position body only), then ``PUT /v1/responders/{id}/position``
+with every fix; ``PUT /v1/responders/{id}/availability`` to go off or on duty. A
+responder token declares its capabilities while it has no position yet; later it may keep
+or drop them, and granting one is a dispatcher's decision (403 ``CapabilityGrantRefused``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,11 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
 
+from kayou_dispatch.engine import DispatchEngine
+from kayou_dispatch.errors import UnknownResponderError
+from kayou_dispatch.server._auth import Principal
 from kayou_dispatch.server._crs import Crs, from_wgs84, to_wgs84, to_wgs84_many
 from kayou_dispatch.server._deps import (
     CodedHTTPException,
@@ -18,8 +29,15 @@ from kayou_dispatch.server._deps import (
 )
 from kayou_dispatch.server._models import (
     AvailabilityIn,
+    AvailabilityOut,
     BulkPositionsIn,
+    BulkPositionsOut,
+    FleetOut,
     PositionIn,
+    PositionOut,
+    RegistrationIn,
+    RegistrationOut,
+    ResponderOut,
     availability_json,
     responder_json,
     responder_row_json,
@@ -34,23 +52,101 @@ router = APIRouter(tags=["responders"])
 RESPONDER_BULK_ROWS = 120
 
 
-@router.put("/v1/responders/{responder_id}/position")
-async def put_position(
-    request: Request, responder_id: ResponderId, body: PositionIn, who: Who, crs: Crs = "wgs84"
+def refuse_grant(
+    engine: DispatchEngine, who: Principal, responder_id: str, capabilities: list[str] | None
+) -> None:
+    """Refuse (403) a responder token adding capabilities to a responder with a position.
+
+    Before its first position a responder declares what it carries; after, only a
+    dispatcher grants more.
+    """
+    if capabilities is None or who.is_dispatcher:
+        return
+    try:
+        held = engine.get(responder_id).capabilities
+    except UnknownResponderError:
+        return  # no position yet: it declares what it carries
+    granted = sorted(set(capabilities) - held)
+    if granted:
+        msg = f"a responder token may only drop capabilities; {granted} need a dispatcher"
+        raise CodedHTTPException(403, msg, code="CapabilityGrantRefused")
+
+
+def _positioned(engine: DispatchEngine, responder_id: str) -> bool:
+    try:
+        engine.get(responder_id)
+    except UnknownResponderError:
+        return False
+    return True
+
+
+@router.put("/v1/responders/{responder_id}", response_model=RegistrationOut)
+def put_responder(
+    engine: Engine, responder_id: ResponderId, body: RegistrationIn, who: Who
 ) -> dict[str, Any]:
-    """Record one phone's fix (a responder token: its own only)."""
+    """Register what a responder carries, before its first position or after.
+
+    Before the first fix the capabilities wait for it (in this process; with several
+    workers, or to be sure, send ``capabilities`` with the first position too). A responder
+    token declares them before its first fix; afterwards it may only drop some (403).
+    Names outside the deployment's registry: 422.
+    """
     require_self_or_dispatcher(who, responder_id)
+    refuse_grant(engine, who, responder_id, body.capabilities)
+    positioned = engine.register(responder_id, capabilities=body.capabilities)
+    return {
+        "responder_id": responder_id,
+        "capabilities": sorted(set(body.capabilities)),
+        "positioned": positioned,
+    }
+
+
+@router.put(
+    "/v1/responders/{responder_id}/position",
+    response_model=PositionOut,
+    response_model_exclude_none=True,
+)
+async def put_position(
+    request: Request,
+    engine: Engine,
+    responder_id: ResponderId,
+    body: PositionIn,
+    who: Who,
+    crs: Crs = "wgs84",
+) -> dict[str, Any]:
+    """Record one phone's fix (a responder token: its own only).
+
+    ``capabilities`` replaces what it carries: a dispatcher's any time, a responder
+    token's with its first position only (later: 422 ``CapabilitiesOnFirstFixOnly``).
+    A fix more than 1 km outside the road network's area is stored and answered with
+    ``on_network: false``: it is never ranked.
+    """
+    require_self_or_dispatcher(who, responder_id)
+    if (
+        body.capabilities is not None
+        and not who.is_dispatcher
+        and _positioned(engine, responder_id)
+    ):
+        msg = (
+            "a responder token sends capabilities with its first position only; change them "
+            f"with PUT /v1/responders/{responder_id}/availability (drop) or ask a dispatcher"
+        )
+        raise CodedHTTPException(422, msg, code="CapabilitiesOnFirstFixOnly")
     fix = body.model_dump()
     fix["lat"], fix["lng"] = to_wgs84(fix["lat"], fix["lng"], crs)
-    applied = await request.app.state.write_fix(responder_id, fix)
-    return {"responder_id": responder_id, "applied": applied}
+    reply: dict[str, Any] = await request.app.state.write_fix(responder_id, fix)
+    return reply
 
 
-@router.post("/v1/positions")
+@router.post("/v1/positions", response_model=BulkPositionsOut, response_model_exclude_none=True)
 def post_positions(
-    engine: Engine, body: BulkPositionsIn, who: Who, crs: Crs = "wgs84"
+    request: Request, engine: Engine, body: BulkPositionsIn, who: Who, crs: Crs = "wgs84"
 ) -> dict[str, Any]:
-    """Record a gateway's batch of fixes (all or none; a responder: its own rows only)."""
+    """Record a gateway's batch of fixes (all or none; a responder: its own rows only).
+
+    ``off_network`` lists the ids whose fix lies more than 1 km outside the road network's
+    area (never ranked while there); it is left out when there is none.
+    """
     rows = body.positions
     if not who.is_dispatcher and any(r.id != who.responder_id for r in rows):
         raise HTTPException(403, "a responder token may send only its own positions")
@@ -68,19 +164,33 @@ def post_positions(
         now = float(engine.clock())
         ts = np.fromiter((now if r.ts is None else r.ts for r in rows), np.float64, len(rows))
     applied = engine.update_positions(ids, lats, lngs, ts=ts)
-    return {"received": len(rows), "applied": applied}
+    out: dict[str, Any] = {"received": len(rows), "applied": applied}
+    area = request.app.state.area
+    far = sorted(
+        {i for i, la, ln in zip(ids, lats.tolist(), lngs.tolist(), strict=True) if area.far(la, ln)}
+    )
+    if far:
+        out["off_network"] = far
+    return out
 
 
-@router.get("/v1/responders", tags=["console"])
-def list_responders(engine: Engine, who: DispatcherOnly, crs: Crs = "wgs84") -> dict[str, Any]:
+@router.get(
+    "/v1/responders",
+    tags=["console"],
+    response_model=None,
+    responses={200: {"model": FleetOut, "description": "Successful Response"}},
+)
+def list_responders(engine: Engine, who: DispatcherOnly, crs: Crs = "wgs84") -> JSONResponse:
     """Every responder's last fix, status and engagement (dispatcher only), by id."""
     fleet = engine.responders()  # caught up once with what other processes wrote
     busy = engine.engagements()
     rows = [responder_row_json(r, incident_id=busy.get(r.responder_id)) for r in fleet]
-    return from_wgs84({"now": float(engine.clock()), "responders": rows}, crs)
+    # Documented as FleetOut, sent as built: validating a national fleet's rows again
+    # would cost more than building them (the schemathesis test checks the shape).
+    return JSONResponse(from_wgs84({"now": float(engine.clock()), "responders": rows}, crs))
 
 
-@router.get("/v1/responders/{responder_id}")
+@router.get("/v1/responders/{responder_id}", response_model=ResponderOut)
 def get_responder(
     engine: Engine, responder_id: ResponderId, who: Who, crs: Crs = "wgs84"
 ) -> dict[str, Any]:
@@ -90,7 +200,7 @@ def get_responder(
     return from_wgs84(responder_json(r, incident_id=engine.engagement(responder_id)), crs)
 
 
-@router.put("/v1/responders/{responder_id}/availability")
+@router.put("/v1/responders/{responder_id}/availability", response_model=AvailabilityOut)
 def put_availability(
     engine: Engine, responder_id: ResponderId, body: AvailabilityIn, who: Who
 ) -> dict[str, Any]:
@@ -101,12 +211,8 @@ def put_availability(
     (403 ``CapabilityGrantRefused``); names outside the deployment's registry: 422.
     """
     require_self_or_dispatcher(who, responder_id)
-    held = engine.get(responder_id).capabilities  # 404 before anything changes
-    if body.capabilities is not None and not who.is_dispatcher:
-        granted = sorted(set(body.capabilities) - held)
-        if granted:
-            msg = f"a responder token may only drop capabilities; {granted} need a dispatcher"
-            raise CodedHTTPException(403, msg, code="CapabilityGrantRefused")
+    engine.get(responder_id)  # 404 before anything changes
+    refuse_grant(engine, who, responder_id, body.capabilities)
     if body.capabilities is not None:
         engine.set_capabilities(responder_id, body.capabilities)
     if body.status is not None:
