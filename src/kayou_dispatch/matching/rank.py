@@ -198,6 +198,7 @@ class Ranker:
         graph = self._net._graph
         tries = 0
         density = near[0].size / (radius * radius)  # responders per square metre, roughly
+        span = self._span_m
         while True:
             tree = self._net.tree_to_snapped(dest, limit_s=limit, predecessors=True)
             self.searches += 1
@@ -207,7 +208,8 @@ class Ranker:
             # index's disk when it holds fewer responders than the search reached nodes
             # (a sparse fleet), else from the roads the search reached (a dense one).
             reach = limit * vmax + OFF_NETWORK_M
-            if density * reach * reach <= _DISK_PER_NODE * reached.size:
+            disk = min(reach, span)  # no disk wider than the network is ever gathered
+            if density * disk * disk <= _DISK_PER_NODE * reached.size:
                 if reach > radius:
                     radius = min(reach, self._span_m) if reach < math.inf else self._span_m
                     near = index._near(plat, plng, radius, needs, exclude)
