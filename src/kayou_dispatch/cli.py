@@ -211,6 +211,14 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--redis-prefix", default="kd", help="key prefix of the shared state (kd)")
     serve.add_argument(
+        "--lifecycle",
+        default=None,
+        metavar="URL",
+        help="keep the lifecycle's commands in PostgreSQL, shared with every server naming it "
+        "(postgresql://user@host:port/db; the 'postgresql' extra); with --redis, positions "
+        "stay in Redis",
+    )
+    serve.add_argument(
         "--rate-limit",
         type=_rate,
         default=(20_000.0, 40_000.0),
@@ -433,11 +441,36 @@ def _registry(parser: argparse.ArgumentParser, spec: str | None) -> list[str] | 
     return names
 
 
+def _failed_option(args: argparse.Namespace, exc: Exception) -> str:
+    """Which option a start-up failure is about (``"--lifecycle: "``, ``"--redis: "``, ...)."""
+    store = str(getattr(exc, "store", "") or "")
+    if args.lifecycle is not None and (
+        getattr(exc, "name", None) in ("lifecycle", "log")
+        or store.startswith(("postgresql://", "postgres://"))
+    ):
+        return "--lifecycle: "
+    return "--redis: " if args.redis else ""
+
+
+def _announce_log(logger: logging.Logger, log: Any) -> None:
+    """Log the shared command log, and whether an acknowledged command is on disk."""
+    from kayou_dispatch.shared import PostgresLog
+
+    if isinstance(log, PostgresLog):
+        note = "" if log.durable else " (NOT durable: set fsync on, synchronous_commit on)"
+        logger.info("lifecycle log %s name %r%s", log.store, log.log, note)
+        return
+    note = "" if log.durable else " (NOT durable: set appendonly yes, appendfsync always)"
+    logger.info("shared state %s prefix %r%s", log.store, log.prefix, note)
+
+
 def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from kayou_dispatch import DispatchEngine, KayouDispatchError
 
     if args.redis is not None and args.journal is not None:
         parser.error("--journal and --redis exclude each other: the Redis log is the journal")
+    if args.lifecycle is not None and args.journal is not None:
+        parser.error("--journal and --lifecycle exclude each other: the lifecycle log is one")
     try:
         import uvicorn
         from uvicorn.protocols.http.auto import AutoHTTPProtocol
@@ -460,15 +493,15 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             redis=args.redis,
             redis_prefix=args.redis_prefix,
             capabilities=capabilities,
+            lifecycle=args.lifecycle,
         )
     except KayouDispatchError as exc:
-        parser.error(f"--redis: {exc}" if args.redis else str(exc))
+        parser.error(f"{_failed_option(args, exc)}{exc}")
     configure_logging(log_format=args.log_format, access_log=args.access_log)
     logger = logging.getLogger("kayou_dispatch.serve")
     log = engine.shared_log
     if log is not None:
-        durable = "" if log.durable else " (NOT durable: set appendonly yes, appendfsync always)"
-        logger.info("shared state %s prefix %r%s", log.store, log.prefix, durable)
+        _announce_log(logger, log)
     app = create_app(
         engine,
         auth=tokens,
