@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -140,122 +138,40 @@ class ServeProcess:
             _stop(self.proc, kill=kill)
 
 
-def postgres_binaries() -> Path:
-    """The folder of ``initdb`` and ``postgres``: on PATH, else Debian's newest
-    ``/usr/lib/postgresql/<version>/bin`` (where apt puts them, off PATH); skip without
-    them, fail when CI says services are required."""
-    found = shutil.which("initdb")
-    if found and shutil.which("postgres"):
-        return Path(found).resolve().parent
-    versions = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin"),
-        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
-    )
-    for folder in reversed(versions):
-        if (folder / "initdb").exists() and (folder / "postgres").exists():
-            return folder
-    why = "PostgreSQL is not installed (apt-get install postgresql); .ci/run installs it"
-    if os.environ.get("KAYOU_REQUIRE_SERVICES"):
-        pytest.fail(why)
-    pytest.skip(why)
-
 
 class PostgresServer:
-    """A real throwaway PostgreSQL cluster: ``initdb`` in a fresh folder, ``postgres`` on a
-    free loopback port, trust authentication for its one user ``kayou``.
-
-    PostgreSQL refuses to run as root; as root (CI) the cluster belongs to the ``postgres``
-    user (Debian's package creates it), else ``nobody``, and its folder is theirs.
-    """
+    """A real throwaway PostgreSQL cluster on a free loopback port (see
+    :mod:`kayou_dispatch.shared._cluster`); skipped when PostgreSQL is not installed, failed
+    under ``KAYOU_REQUIRE_SERVICES``."""
 
     def __init__(self) -> None:
-        import tempfile
+        from kayou_dispatch.shared._cluster import ClusterError, ThrowawayCluster, postgres_binaries
 
-        self.bin = postgres_binaries()
-        # Not under pytest's tmp_path: that is root's, closed to the server's user.
-        self.dir = Path(tempfile.mkdtemp(prefix="kayou-pg-"))
-        self.data = self.dir / "data"
-        self.port = free_port()
-        self.user: str | None = None
-        if os.geteuid() == 0:
-            import pwd
-
-            for name in ("postgres", "nobody"):
-                try:
-                    pwd.getpwnam(name)
-                except KeyError:
-                    continue
-                self.user = name
-                break
-            shutil.chown(self.dir, self.user)
-        self.proc: subprocess.Popen | None = None
-        self._initdb()
-
-    def _as_user(self) -> dict:
-        if self.user is None:
-            return {}
-        import pwd
-
-        entry = pwd.getpwnam(self.user)
-        env = {**os.environ, "HOME": str(self.dir), "LOGNAME": self.user, "USER": self.user}
-        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": [], "env": env}
-
-    def _initdb(self) -> None:
-        cmd = [str(self.bin / "initdb"), "-D", str(self.data), "-U", "kayou"]
-        cmd += ["--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"]
-        done = subprocess.run(
-            cmd, capture_output=True, text=True, cwd=self.dir, **self._as_user(), check=False
-        )
-        if done.returncode != 0:
-            pytest.fail(f"initdb failed: {done.stdout}{done.stderr}")
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://kayou@127.0.0.1:{self.port}/postgres"
+        if postgres_binaries() is None:
+            why = "PostgreSQL is not installed (apt-get install postgresql); .ci/run installs it"
+            if os.environ.get("KAYOU_REQUIRE_SERVICES"):
+                pytest.fail(why)
+            pytest.skip(why)
+        self._error = ClusterError
+        try:
+            self.cluster = ThrowawayCluster()
+        except ClusterError as exc:
+            pytest.fail(str(exc))
+        self.port = self.cluster.port
+        self.url = self.cluster.url
 
     def start(self) -> PostgresServer:
-        cmd = [str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port)]
-        cmd += ["-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.dir}"]
-        cmd += ["-c", "fsync=on", "-c", "synchronous_commit=on", "-c", "max_connections=200"]
-        log = open(self.dir / "postgres.log", "ab")  # noqa: SIM115 - the server's lifetime
-        self.proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir, **self._as_user()
-        )
-        log.close()
-        import psycopg
-
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                psycopg.connect(self.url, connect_timeout=1).close()
-                break
-            except psycopg.OperationalError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                text = (self.dir / "postgres.log").read_text(errors="replace")
-                pytest.fail(f"postgres did not start: {text}")
-            time.sleep(0.05)
+        try:
+            self.cluster.start()
+        except self._error as exc:
+            pytest.fail(str(exc))
         return self
 
     def crash(self) -> None:
-        """SIGKILL the postmaster and its backends: no shutdown checkpoint, WAL is all there is."""
-        assert self.proc is not None
-        pid = self.proc.pid
-        found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-        _stop(self.proc, kill=True)
-        for child in found.stdout.split():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(child), signal.SIGKILL)
-        time.sleep(0.2)
+        self.cluster.crash()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # fast shutdown: clients are disconnected
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                _stop(self.proc, kill=True)
+        self.cluster.stop()
 
     def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.cluster.remove()

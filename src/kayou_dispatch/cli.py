@@ -8,6 +8,7 @@ import logging
 import math
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -217,6 +218,14 @@ def _build_parser() -> argparse.ArgumentParser:
         help="keep the lifecycle's commands in PostgreSQL, shared with every server naming it "
         "(postgresql://user@host:port/db; the 'postgresql' extra); with --redis, positions "
         "stay in Redis",
+    )
+    serve.add_argument(
+        "--retention",
+        type=_positive_float,
+        default=21_600.0,
+        metavar="SECONDS",
+        help="with --lifecycle: incidents closed longer ago are archived (kayou_archive) and "
+        "a restart replays only the rest; compacted every 10 minutes (21600 = 6 h)",
     )
     serve.add_argument(
         "--rate-limit",
@@ -464,6 +473,26 @@ def _announce_log(logger: logging.Logger, log: Any) -> None:
     logger.info("shared state %s prefix %r%s", log.store, log.prefix, note)
 
 
+def _start_compaction(engine: Any, retention_s: float) -> threading.Event:
+    """Compact a PostgreSQL lifecycle log in a background thread; set the event to stop."""
+    from kayou_dispatch.shared import PostgresLog
+
+    stop = threading.Event()
+    log = engine.shared_log
+    if isinstance(log, PostgresLog):
+        # Its own connection: compaction never waits on the engine's command connection.
+        own = log.clone()
+
+        def run() -> None:
+            try:
+                own.compact_every(retention_s=retention_s, clock=engine.clock, stop=stop)
+            finally:
+                own.close()
+
+        threading.Thread(target=run, name="kayou-compaction", daemon=True).start()
+    return stop
+
+
 def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from kayou_dispatch import DispatchEngine, KayouDispatchError
 
@@ -502,6 +531,7 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     log = engine.shared_log
     if log is not None:
         _announce_log(logger, log)
+    stop_compaction = _start_compaction(engine, args.retention)
     app = create_app(
         engine,
         auth=tokens,
@@ -530,6 +560,7 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         )
         announced_server(uvicorn.Server)(config).run()
     finally:
+        stop_compaction.set()
         engine.close()
         logger.info("stopped")
     return 0

@@ -42,6 +42,7 @@ consistent snapshot (``REPEATABLE READ``), so a compaction never shows half of i
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -244,6 +245,12 @@ class PostgresLog:
                 raise InvalidParameterError(msg, name=name, value=value)
         self.log = log
         self._url = url
+        self._options: dict[str, Any] = {
+            "log": log,
+            "lock_ttl_s": lock_ttl_s,
+            "lock_wait_s": lock_wait_s,
+            "connect_timeout_s": connect_timeout_s,
+        }
         self._connect_s = max(1, round(connect_timeout_s))
         self._settings = {
             "synchronous_commit": "on",
@@ -260,6 +267,10 @@ class PostgresLog:
         self._held = False  # inside begin()/end(): the row lock is ours
         with self._mutex:
             self._open()
+
+    def clone(self) -> PostgresLog:
+        """Return another log on the same server and name, with its own connections."""
+        return PostgresLog(self._url, **self._options)
 
     # -- connections ---------------------------------------------------------------------
 
@@ -349,7 +360,10 @@ class PostgresLog:
     def _decode(self, raw: list[tuple[Any, ...]]) -> list[JournalRow]:
         """Rows of a page; undecodable ones are skipped (by every reader alike), and logged."""
         rows = []
-        for txn, at, name, subject, rid, req, records in raw:
+        # Records come as text and are decoded in one call per page (a restart's cost is
+        # mostly per-row overhead); jsonb guarantees each text is valid JSON.
+        decoded = json.loads("[" + ",".join(r[6] for r in raw) + "]")
+        for (txn, at, name, subject, rid, req, _), records in zip(raw, decoded, strict=True):
             try:
                 row = JournalRow(
                     int(txn),
@@ -369,7 +383,7 @@ class PostgresLog:
     def _pages(self, conn: psycopg.Connection[Any], last: int, tip: int) -> Iterator[list[Any]]:
         while last < tip:
             raw = conn.execute(
-                "SELECT txn, at, name, subject, responder_id, request_id, records "
+                "SELECT txn, at, name, subject, responder_id, request_id, records::text "
                 "FROM kayou_commands WHERE log = %s AND txn > %s AND txn <= %s "
                 "ORDER BY txn LIMIT %s",
                 (self.log, last, tip, _PAGE),
@@ -391,13 +405,13 @@ class PostgresLog:
             raise SharedStateError(msg, store=self.store)
         return int(row[0])
 
-    def _read_after(self, last: int) -> list[JournalRow]:
+    def _iter_after(self, last: int) -> Iterator[JournalRow]:
         """Every row after ``last`` up to the tip, read in one snapshot; then move the cursor.
 
-        The cursor moves to the tip (rows compacted away below it are not waited for) only
-        once everything was read: a failure leaves it where it was.
+        Page by page (a restart never holds the whole log in memory). The cursor moves to
+        the tip (rows compacted away below it are not waited for) only once everything was
+        read: a failure leaves it where it was.
         """
-        rows: list[JournalRow] = []
         with self._mutex, self._errors("reading the dispatch log"):
             conn = self._connection()
             nested = self._held  # inside begin(): already in the locked transaction
@@ -407,14 +421,16 @@ class PostgresLog:
                     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 tip = self._tip(conn)
                 for raw in self._pages(conn, last, tip):
-                    rows.extend(self._decode(raw))
+                    yield from self._decode(raw)
         self._last = max(tip, last)
-        return rows
+
+    def _read_after(self, last: int) -> list[JournalRow]:
+        return list(self._iter_after(last))
 
     def rows(self) -> Iterator[JournalRow]:
         """Yield every command in the log (the snapshot, then the tail), in order."""
         self._last = 0
-        yield from self._read_after(0)
+        yield from self._iter_after(0)
 
     def poll(self) -> list[JournalRow]:
         """Return the commands appended since last seen (no lock)."""
@@ -579,7 +595,8 @@ class PostgresLog:
     def compact(self, *, closed_before: float) -> Compaction:
         """Archive every incident resolved or cancelled before ``closed_before`` (clock time).
 
-        One transaction under the log's lock (commands wait meanwhile): the archived
+        One transaction (commands go on meanwhile: they cannot touch an incident resolved
+        or cancelled; two compactions of one log take turns): the archived
         incidents' records move to ``kayou_archive``, rows left without records are
         deleted, and the request ids of rows about archived incidents are dropped with them
         (a retry after the retention window is a new request). Processes already running
@@ -605,9 +622,17 @@ class PostgresLog:
                 self.end()
             conn = self._connection()
             with conn.transaction():
-                self._tip(conn, lock=True)
+                # Not the log's lock: commands go on meanwhile (none can touch an incident
+                # closed for good). One compaction of a log at a time, though.
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext('kayou_dispatch compaction ' || %s))",
+                    (self.log,),
+                )
                 conn.execute(_GONE, params)
+                conn.execute("ANALYZE kayou_gone")
                 conn.execute(_SPLIT, params)
+                conn.execute("CREATE UNIQUE INDEX ON kayou_split(txn)")
+                conn.execute("ANALYZE kayou_split")
                 gone = conn.execute("SELECT count(*) FROM kayou_gone").fetchone()
                 moved = conn.execute(
                     "INSERT INTO kayou_archive(log, txn, at, name, subject, responder_id, "
@@ -643,6 +668,39 @@ class PostgresLog:
             rows_deleted=int(deleted),
             rows_kept=int(kept[0]) if kept else 0,
         )
+
+    def compact_every(
+        self,
+        *,
+        retention_s: float,
+        clock: Any,
+        interval_s: float = 600.0,
+        stop: threading.Event,
+    ) -> None:
+        """Compact now and every ``interval_s`` until ``stop`` is set (a host's thread).
+
+        Archives incidents closed more than ``retention_s`` before ``clock()``. A failed
+        compaction is logged and retried at the next interval (it changes nothing).
+        """
+        for name, value in (("retention_s", retention_s), ("interval_s", interval_s)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                msg = f"{name} must be a positive number of seconds, got {value!r}"
+                raise InvalidParameterError(msg, name=name, value=value)
+        while not stop.is_set():
+            try:
+                done = self.compact(closed_before=float(clock()) - float(retention_s))
+            except SharedStateError as exc:
+                _log.warning("compaction of %r failed, retrying later: %s", self.log, exc)
+            else:
+                if done.incidents:
+                    _log.info(
+                        "archived %d incidents of %r (%d records); %d commands kept",
+                        done.incidents,
+                        self.log,
+                        done.records,
+                        done.rows_kept,
+                    )
+            stop.wait(interval_s)
 
     # -- closing -------------------------------------------------------------------------
 
