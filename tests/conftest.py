@@ -33,6 +33,17 @@ def redis_url(redis_server):
 
 
 @pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory):
+    """One real 3-node Redis Cluster for the session (hash slots over three primaries)."""
+    pytest.importorskip("redis")
+    from tests.processes import RedisClusterServers
+
+    cluster = RedisClusterServers(tmp_path_factory.mktemp("redis-cluster")).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
 def postgres_server():
     """One real PostgreSQL cluster for the session (initdb in a temporary folder)."""
     pytest.importorskip("psycopg")

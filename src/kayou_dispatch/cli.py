@@ -208,7 +208,8 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--redis",
         default=None,
-        help="share state with other servers through Redis (redis://host:port/db)",
+        help="share state with other servers through Redis (redis://host:port/db, or any "
+        "node of a Redis Cluster: keys then carry the prefix's hash tag, {kd})",
     )
     serve.add_argument("--redis-prefix", default="kd", help="key prefix of the shared state (kd)")
     serve.add_argument(

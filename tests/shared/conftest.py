@@ -30,6 +30,25 @@ class RedisLogs:
             return client.xlen("kd:log")
 
 
+class RedisClusterLogs(RedisLogs):
+    """Fresh :class:`RedisLog` objects on the session's 3-node Redis Cluster (any node's URL)."""
+
+    kind = "redis-cluster"
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.url = cluster.urls[1]  # not the first node: the client discovers the rest
+
+    def reset(self):
+        self.cluster.flush()
+
+    def raw_count(self):
+        from redis.cluster import RedisCluster
+
+        with RedisCluster.from_url(self.url) as client:
+            return client.xlen("{kd}:log")  # the prefix's hash tag: one slot
+
+
 class PostgresLogs:
     """Fresh :class:`PostgresLog` objects on the session's PostgreSQL."""
 
@@ -58,14 +77,18 @@ class PostgresLogs:
 @pytest.fixture(
     params=[
         pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("redis-cluster", marks=pytest.mark.redis),
         pytest.param("postgresql", marks=pytest.mark.postgresql),
     ]
 )
 def shared_logs(request):
-    """A factory of shared logs on a real server (emptied first): Redis, then PostgreSQL."""
+    """Shared logs on a real server, emptied first: Redis, a Redis Cluster, PostgreSQL."""
     if request.param == "redis":
         pytest.importorskip("redis")
         logs = RedisLogs(request.getfixturevalue("redis_server").url)
+    elif request.param == "redis-cluster":
+        pytest.importorskip("redis")
+        logs = RedisClusterLogs(request.getfixturevalue("redis_cluster"))
     else:
         pytest.importorskip("psycopg")
         logs = PostgresLogs(request.getfixturevalue("postgres_server").url)
