@@ -419,6 +419,9 @@ class PostgresLog:
                 if not nested:
                     stack.enter_context(conn.transaction())
                     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    # A reader holds no lock: its consumer may take its time between pages
+                    # (a long replay) without the server ending the session.
+                    conn.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
                 tip = self._tip(conn)
                 for raw in self._pages(conn, last, tip):
                     yield from self._decode(raw)
