@@ -32,6 +32,42 @@ def redis_url(redis_server):
     return redis_server.url
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory):
+    """One real 3-node Redis Cluster for the session (hash slots over three primaries)."""
+    pytest.importorskip("redis")
+    from tests.processes import RedisClusterServers
+
+    cluster = RedisClusterServers(tmp_path_factory.mktemp("redis-cluster")).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL cluster for the session (initdb in a temporary folder)."""
+    pytest.importorskip("psycopg")
+    from tests.processes import PostgresServer
+
+    server = PostgresServer().start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """The session's PostgreSQL, emptied for this test (the kayou tables dropped)."""
+    drop_kayou_tables(postgres_server.url)
+    return postgres_server.url
+
+
+def drop_kayou_tables(url):
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS kayou_logs, kayou_commands, kayou_archive")
+
+
 REQUIRE_SERVICES = bool(os.environ.get("KAYOU_REQUIRE_SERVICES"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -136,3 +137,143 @@ class ServeProcess:
     def stop(self, *, kill: bool = False) -> None:
         if self.proc is not None:
             _stop(self.proc, kill=kill)
+
+
+
+class PostgresServer:
+    """A real throwaway PostgreSQL cluster on a free loopback port (see
+    :mod:`kayou_dispatch.shared._cluster`); skipped when PostgreSQL is not installed, failed
+    under ``KAYOU_REQUIRE_SERVICES``."""
+
+    def __init__(self) -> None:
+        from kayou_dispatch.shared._cluster import ClusterError, ThrowawayCluster, postgres_binaries
+
+        if postgres_binaries() is None:
+            why = "PostgreSQL is not installed (apt-get install postgresql); .ci/run installs it"
+            if os.environ.get("KAYOU_REQUIRE_SERVICES"):
+                pytest.fail(why)
+            pytest.skip(why)
+        self._error = ClusterError
+        try:
+            self.cluster = ThrowawayCluster()
+        except ClusterError as exc:
+            pytest.fail(str(exc))
+        self.port = self.cluster.port
+        self.url = self.cluster.url
+
+    def start(self) -> PostgresServer:
+        try:
+            self.cluster.start()
+        except self._error as exc:
+            pytest.fail(str(exc))
+        return self
+
+    def crash(self) -> None:
+        self.cluster.crash()
+
+    def stop(self) -> None:
+        self.cluster.stop()
+
+    def remove(self) -> None:
+        self.cluster.remove()
+
+
+class RedisClusterServers:
+    """A real Redis Cluster: ``nodes`` redis-servers (``cluster-enabled yes``, AOF fsynced
+    always) on free loopback ports, joined by ``redis-cli --cluster create``."""
+
+    def __init__(self, workdir: Path, nodes: int = 3) -> None:
+        self.binary = need_binary("redis-server")
+        self.cli = need_binary("redis-cli")
+        self.dir = workdir
+        self.ports = [self._cluster_port() for _ in range(nodes)]
+        self.procs: list[subprocess.Popen] = []
+
+    @staticmethod
+    def _cluster_port() -> int:
+        """A free port whose cluster bus port (port + 10000) is free and valid too."""
+        for _ in range(200):
+            port = free_port()
+            if port + 10000 > 65535:
+                continue
+            with socket.socket() as bus:
+                try:
+                    bus.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            return port
+        pytest.fail("no free port pair for a cluster node")
+
+    @property
+    def urls(self) -> list[str]:
+        return [f"redis://127.0.0.1:{p}/0" for p in self.ports]
+
+    @property
+    def url(self) -> str:
+        return self.urls[0]
+
+    def start(self) -> RedisClusterServers:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # a failed start leaves no server behind
+            raise
+
+    def _start(self) -> RedisClusterServers:
+        import redis
+
+        for port in self.ports:
+            folder = self.dir / str(port)
+            folder.mkdir(exist_ok=True)
+            cmd = [self.binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder)]
+            cmd += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+            cmd += ["--cluster-node-timeout", "2000", "--appendonly", "yes"]
+            cmd += ["--appendfsync", "always", "--save", "", "--logfile", str(folder / "log")]
+            self.procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL))
+        for port in self.ports:
+            self._wait(lambda port=port: redis.Redis(port=port).ping(), f"node {port}")
+        nodes = [f"127.0.0.1:{p}" for p in self.ports]
+        done = subprocess.run(
+            [self.cli, "--cluster", "create", *nodes, "--cluster-yes"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.fail(f"redis-cli --cluster create failed: {done.stdout}{done.stderr}")
+
+        def ok() -> bool:
+            return all(
+                redis.Redis(port=p).cluster("info").get("cluster_state") == "ok"
+                for p in self.ports
+            )
+
+        self._wait(ok, "cluster_state:ok")
+        return self
+
+    def _wait(self, probe, what: str) -> None:
+        import redis
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if probe():
+                    return
+            except redis.RedisError:
+                pass
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
+                pytest.fail(f"redis cluster: {what} not reached")
+            time.sleep(0.05)
+
+    def flush(self) -> None:
+        import redis
+
+        for port in self.ports:
+            # A replica refuses writes: its primary's flush reaches it.
+            with redis.Redis(port=port) as client, contextlib.suppress(redis.ResponseError):
+                client.flushall()
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            _stop(proc)

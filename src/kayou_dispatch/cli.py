@@ -8,6 +8,7 @@ import logging
 import math
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -207,9 +208,26 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--redis",
         default=None,
-        help="share state with other servers through Redis (redis://host:port/db)",
+        help="share state with other servers through Redis (redis://host:port/db, or any "
+        "node of a Redis Cluster: keys then carry the prefix's hash tag, {kd})",
     )
     serve.add_argument("--redis-prefix", default="kd", help="key prefix of the shared state (kd)")
+    serve.add_argument(
+        "--lifecycle",
+        default=None,
+        metavar="URL",
+        help="keep the lifecycle's commands in PostgreSQL, shared with every server naming it "
+        "(postgresql://user@host:port/db; the 'postgresql' extra); with --redis, positions "
+        "stay in Redis",
+    )
+    serve.add_argument(
+        "--retention",
+        type=_positive_float,
+        default=21_600.0,
+        metavar="SECONDS",
+        help="with --lifecycle: incidents closed longer ago are archived (kayou_archive) and "
+        "a restart replays only the rest; compacted every 10 minutes (21600 = 6 h)",
+    )
     serve.add_argument(
         "--rate-limit",
         type=_rate,
@@ -433,11 +451,56 @@ def _registry(parser: argparse.ArgumentParser, spec: str | None) -> list[str] | 
     return names
 
 
+def _failed_option(args: argparse.Namespace, exc: Exception) -> str:
+    """Which option a start-up failure is about (``"--lifecycle: "``, ``"--redis: "``, ...)."""
+    store = str(getattr(exc, "store", "") or "")
+    if args.lifecycle is not None and (
+        getattr(exc, "name", None) in ("lifecycle", "log")
+        or store.startswith(("postgresql://", "postgres://"))
+    ):
+        return "--lifecycle: "
+    return "--redis: " if args.redis else ""
+
+
+def _announce_log(logger: logging.Logger, log: Any) -> None:
+    """Log the shared command log, and whether an acknowledged command is on disk."""
+    from kayou_dispatch.shared import PostgresLog
+
+    if isinstance(log, PostgresLog):
+        note = "" if log.durable else " (NOT durable: set fsync on, synchronous_commit on)"
+        logger.info("lifecycle log %s name %r%s", log.store, log.log, note)
+        return
+    note = "" if log.durable else " (NOT durable: set appendonly yes, appendfsync always)"
+    logger.info("shared state %s prefix %r%s", log.store, log.prefix, note)
+
+
+def _start_compaction(engine: Any, retention_s: float) -> threading.Event:
+    """Compact a PostgreSQL lifecycle log in a background thread; set the event to stop."""
+    from kayou_dispatch.shared import PostgresLog
+
+    stop = threading.Event()
+    log = engine.shared_log
+    if isinstance(log, PostgresLog):
+        # Its own connection: compaction never waits on the engine's command connection.
+        own = log.clone()
+
+        def run() -> None:
+            try:
+                own.compact_every(retention_s=retention_s, clock=engine.clock, stop=stop)
+            finally:
+                own.close()
+
+        threading.Thread(target=run, name="kayou-compaction", daemon=True).start()
+    return stop
+
+
 def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from kayou_dispatch import DispatchEngine, KayouDispatchError
 
     if args.redis is not None and args.journal is not None:
         parser.error("--journal and --redis exclude each other: the Redis log is the journal")
+    if args.lifecycle is not None and args.journal is not None:
+        parser.error("--journal and --lifecycle exclude each other: the lifecycle log is one")
     try:
         import uvicorn
         from uvicorn.protocols.http.auto import AutoHTTPProtocol
@@ -460,15 +523,16 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             redis=args.redis,
             redis_prefix=args.redis_prefix,
             capabilities=capabilities,
+            lifecycle=args.lifecycle,
         )
     except KayouDispatchError as exc:
-        parser.error(f"--redis: {exc}" if args.redis else str(exc))
+        parser.error(f"{_failed_option(args, exc)}{exc}")
     configure_logging(log_format=args.log_format, access_log=args.access_log)
     logger = logging.getLogger("kayou_dispatch.serve")
     log = engine.shared_log
     if log is not None:
-        durable = "" if log.durable else " (NOT durable: set appendonly yes, appendfsync always)"
-        logger.info("shared state %s prefix %r%s", log.store, log.prefix, durable)
+        _announce_log(logger, log)
+    stop_compaction = _start_compaction(engine, args.retention)
     app = create_app(
         engine,
         auth=tokens,
@@ -497,6 +561,7 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         )
         announced_server(uvicorn.Server)(config).run()
     finally:
+        stop_compaction.set()
         engine.close()
         logger.info("stopped")
     return 0

@@ -42,7 +42,8 @@ from kayou_dispatch.matching._validate import check_needs
 from kayou_dispatch.matching.query import RankQuery
 from kayou_dispatch.network import RoadNetwork, Snap
 from kayou_dispatch.shared import PositionMirror, RedisLog, RedisPositions
-from kayou_dispatch.shared._client import open_client
+from kayou_dispatch.shared._client import open_client, redis_errors, where
+from kayou_dispatch.shared.postgres import PostgresLog, is_postgres_url
 from kayou_dispatch.spatial import Neighbor, Responder, ResponderIndex, Status
 from kayou_dispatch.spatial.index import Snapshot
 from kayou_dispatch.spatial.responders import MAX_ID_CHARS
@@ -52,12 +53,23 @@ __all__ = ["DispatchEngine"]
 
 
 def _shared_state(
-    redis: Any, prefix: str, index: ResponderIndex, clock: Callable[[], float]
-) -> tuple[RedisLog, RedisPositionStore]:
-    """Open the shared log and position store on one Redis client."""
-    client = open_client(redis)
-    log = RedisLog(client, prefix=prefix)
-    return log, RedisPositionStore(RedisPositions(client, prefix=prefix), index, clock=clock)
+    client: Any, prefix: str, index: ResponderIndex, clock: Callable[[], float]
+) -> RedisPositionStore:
+    """The position store shared on one Redis client."""
+    return RedisPositionStore(RedisPositions(client, prefix=prefix), index, clock=clock)
+
+
+def _lifecycle_log(lifecycle: Any, name: str) -> CommandLog:
+    """The command log a ``lifecycle=`` names: a ``postgresql://`` URL or a CommandLog."""
+    if isinstance(lifecycle, CommandLog):
+        return lifecycle
+    if is_postgres_url(lifecycle):
+        return PostgresLog(lifecycle, log=name)
+    msg = (
+        "lifecycle must be a postgresql:// URL or a CommandLog (an SQLite journal is "
+        f"journal=), got {lifecycle!r:.80}"
+    )
+    raise InvalidParameterError(msg, name="lifecycle", value=lifecycle)
 
 
 class DispatchEngine:
@@ -94,12 +106,23 @@ class DispatchEngine:
         and a :class:`~kayou_dispatch.shared.PositionMirror` applies what other processes
         wrote before every ranking or read. ``None``: this process only.
     redis_prefix
-        Key prefix of the shared state (one per dispatch region / shard).
+        Key prefix of the shared state (one per dispatch region / shard); also the log's
+        name in the database of ``lifecycle``.
+    lifecycle
+        Where the lifecycle's commands live, shared by every process that names it: a
+        ``postgresql://`` URL (the ``postgresql`` extra: a
+        :class:`~kayou_dispatch.shared.PostgresLog`, the system of record, durable on
+        commit) or any :class:`~kayou_dispatch.lifecycle.CommandLog`. Excludes
+        ``journal``; with ``redis``, positions stay in Redis and the lifecycle moves here
+        (instead of the Redis log).
 
     Raises
     ------
     InvalidParameterError
-        For a bad network, resolution, TTL, clock or registry.
+        For a bad network, resolution, TTL, clock or registry, or a ``lifecycle`` that is
+        not a PostgreSQL URL.
+    SharedStateError
+        When the shared store (Redis, PostgreSQL) does not answer at start.
 
     Examples
     --------
@@ -132,6 +155,7 @@ class DispatchEngine:
         redis: Any = None,
         redis_prefix: str = "kd",
         max_clock_skew_s: float = 60.0,
+        lifecycle: str | CommandLog | None = None,
     ) -> None:
         if not isinstance(network, RoadNetwork):
             msg = f"network must be a RoadNetwork, got {type(network).__name__}"
@@ -152,13 +176,26 @@ class DispatchEngine:
         # Capabilities registered before a responder's first position (see register).
         self._registered: dict[str, frozenset[str]] = {}
         self._store: PositionStore = LocalPositionStore(self._index)
-        self._shared_log: RedisLog | None = None
+        self._shared_log: RedisLog | PostgresLog | None = None
+        self._redis: Any = None
+        log: CommandLog | None = None
+        if lifecycle is not None:
+            if journal is not None:
+                msg = "give journal or lifecycle, not both (the lifecycle log is the journal)"
+                raise InvalidParameterError(msg, name="journal", value=journal)
+            log = _lifecycle_log(lifecycle, redis_prefix)
         if redis is not None:
             if journal is not None:
                 msg = "give journal or redis, not both (the Redis log is the journal)"
                 raise InvalidParameterError(msg, name="journal", value=journal)
-            self._shared_log, self._store = _shared_state(redis, redis_prefix, self._index, clock)
-            journal = self._shared_log
+            self._redis = open_client(redis)
+            if log is None:
+                log = RedisLog(self._redis, prefix=redis_prefix)
+            self._store = _shared_state(self._redis, redis_prefix, self._index, clock)
+        if log is not None:
+            if isinstance(log, RedisLog | PostgresLog):
+                self._shared_log = log
+            journal = log
         self._dispatcher = Dispatcher(
             self._index,
             rank=lambda lat, lng, **kw: self._rank_fn(lat, lng, **kw),
@@ -801,8 +838,8 @@ class DispatchEngine:
         return store.mirror if isinstance(store, RedisPositionStore) else None
 
     @property
-    def shared_log(self) -> RedisLog | None:
-        """The shared command log (``redis=``), else ``None``."""
+    def shared_log(self) -> RedisLog | PostgresLog | None:
+        """The shared command log (``lifecycle=`` or ``redis=``), else ``None``."""
         return self._shared_log
 
     def refresh(self, wait_s: float = 0.0) -> bool:
@@ -845,12 +882,14 @@ class DispatchEngine:
         Returns
         -------
         list of str
-            The stores checked: the journal's path, the Redis server; empty without any.
+            The stores checked: the journal's path, the PostgreSQL or Redis server; empty
+            without any.
 
         Raises
         ------
         SharedStateError
-            Naming the first store that does not answer (Redis down, journal file gone).
+            Naming the first store that does not answer (Redis or PostgreSQL down, journal
+            file gone).
 
         Examples
         --------
@@ -859,7 +898,13 @@ class DispatchEngine:
         []
         """
         journal = self._dispatcher.check_journal()
-        return [] if journal is None else [journal]
+        stores = [] if journal is None else [journal]
+        if self._redis is not None and not isinstance(self._shared_log, RedisLog):
+            # Positions in Redis, the lifecycle elsewhere: both must answer.
+            with redis_errors(self._redis, "answering a ping"):
+                self._redis.ping()
+            stores.append(where(self._redis))
+        return stores
 
     def close(self) -> None:
         """Close the journal or shared log (if any)."""

@@ -1,4 +1,8 @@
-"""Dispatchers sharing one Redis log behave as one dispatcher (oracle: a single local one)."""
+"""Dispatchers sharing one log (Redis, PostgreSQL) behave as one dispatcher (oracle: a local one).
+
+The contract every shared :class:`~kayou_dispatch.lifecycle.CommandLog` keeps: each test
+runs on a real redis-server and a real PostgreSQL (the ``shared_logs`` fixture).
+"""
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -7,8 +11,6 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-pytest.importorskip("redis")
 
 from kayou_dispatch import KayouDispatchError, ResponderIndex, SharedStateError, Status
 from kayou_dispatch.errors import InvalidParameterError
@@ -72,19 +74,16 @@ def run(d, op, now):
     return getattr(d, name)(*args)
 
 
-@pytest.mark.redis
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(steps=st.lists(st.tuples(ops, st.booleans()), max_size=25))
-def test_two_dispatchers_on_one_log_match_a_single_dispatcher(redis_server, steps):
-    import redis
-
-    redis.Redis.from_url(redis_server.url).flushall()
+def test_two_dispatchers_on_one_log_match_a_single_dispatcher(shared_logs, steps):
+    shared_logs.reset()
     now = [1000.0]
     model = make_dispatcher(None, now)
-    a = make_dispatcher(RedisLog(redis_server.url), now)
-    b = make_dispatcher(RedisLog(redis_server.url), now)
+    a = make_dispatcher(shared_logs.new(), now)
+    b = make_dispatcher(shared_logs.new(), now)
     for op, on_a in steps:
         shared = a if on_a else b
         try:
@@ -104,15 +103,14 @@ def test_two_dispatchers_on_one_log_match_a_single_dispatcher(redis_server, step
     b.close()
 
 
-@pytest.mark.redis
-def test_a_restarted_dispatcher_replays_the_shared_log(redis_url):
+def test_a_restarted_dispatcher_replays_the_shared_log(shared_logs):
     now = [1000.0]
-    a = make_dispatcher(RedisLog(redis_url), now)
+    a = make_dispatcher(shared_logs.new(), now)
     a.report_incident("x", 22.70, 114.25, kind="one", dispatch=True, request_id="req-1")
     rid = a.incident("x").offers[0].responder_id
     a.accept("x", rid)
     a.close()
-    again = make_dispatcher(RedisLog(redis_url), now)
+    again = make_dispatcher(shared_logs.new(), now)
     assert again.incident("x").assigned == (rid,)
     assert again.responder(rid).status is Status.ASSIGNED
     # The idempotency key survived too: a retry returns the first result, not a 409.
@@ -120,16 +118,15 @@ def test_a_restarted_dispatcher_replays_the_shared_log(redis_url):
     assert isinstance(again._journal, CommandLog)
 
 
-@pytest.mark.redis
-def test_concurrent_accepts_across_dispatchers_never_double_assign(redis_url):
+def test_concurrent_accepts_across_dispatchers_never_double_assign(shared_logs):
     # 100 responders, 20 broadcast incidents of 2 units (fan-out 2): 80 offers, 40 seats.
     # Everyone offered accepts at once, half through each dispatcher, 16 threads.
     responders = {
         f"r{i}": (22.70 + 0.003 * (i % 10), 114.25 + 0.003 * (i // 10)) for i in range(100)
     }
     now = [1000.0]
-    a = make_dispatcher(RedisLog(redis_url), now, responders)
-    b = make_dispatcher(RedisLog(redis_url), now, responders)
+    a = make_dispatcher(shared_logs.new(), now, responders)
+    b = make_dispatcher(shared_logs.new(), now, responders)
     for i in range(20):
         lat, lng = responders[f"r{3 * i}"]
         (a if i % 2 else b).report_incident(f"i{i}", lat, lng, kind="two", dispatch=True)
@@ -160,14 +157,13 @@ def test_concurrent_accepts_across_dispatchers_never_double_assign(redis_url):
         assert len(assigned) == len(set(assigned))
 
 
-@pytest.mark.redis
-def test_an_append_after_losing_the_lock_is_refused_and_state_rebuilt(redis_url):
-    import redis
-
+def test_an_append_after_losing_the_lock_is_refused_and_state_rebuilt(shared_logs):
+    # Redis: the lock key expires. PostgreSQL: the server ends the idle session holding
+    # the row lock (idle_in_transaction_session_timeout).
     now = [1000.0]
-    log = RedisLog(redis_url, lock_ttl_s=0.05)
+    log = shared_logs.new(lock_ttl_s=0.05)
     a = make_dispatcher(log, now)
-    b = make_dispatcher(RedisLog(redis_url), now)
+    b = make_dispatcher(shared_logs.new(), now)
     original = log.append
 
     def stall_then_append(**kw):
@@ -183,7 +179,7 @@ def test_an_append_after_losing_the_lock_is_refused_and_state_rebuilt(redis_url)
     # Not acknowledged, not applied anywhere; A rebuilt from the log.
     assert [i.incident_id for i in a.open_incidents()] == ["other"]
     assert [i.incident_id for i in b.open_incidents()] == ["other"]
-    assert redis.Redis.from_url(redis_url).xlen("kd:log") == len(log) == 1
+    assert shared_logs.raw_count() == len(log) == 1
 
 
 @pytest.mark.redis

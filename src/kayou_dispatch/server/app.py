@@ -318,6 +318,9 @@ def create_app(
     hub = EventHub(engine.subscribe)
     metrics = Metrics(engine)
     batcher = FixBatcher(engine.store) if engine.store.shared else None
+    # Other processes write too (positions in Redis, or a lifecycle log in PostgreSQL):
+    # follow them, and let handlers wait on the stores in threads.
+    shared = engine.store.shared or engine.shared_log is not None
 
     area = NetworkArea(engine.network)
 
@@ -339,7 +342,7 @@ def create_app(
         if tick_interval_s is not None:
             tasks.append(asyncio.create_task(_tick_forever(engine, float(tick_interval_s))))
         stop = threading.Event()
-        if engine.store.shared:
+        if shared:
             follow = asyncio.to_thread(_follow, engine, stop, metrics)
             tasks.append(asyncio.create_task(follow))
         if positions_interval_s is not None:
@@ -382,7 +385,7 @@ def create_app(
     # Outermost: it sees the gate's answers (401, 429, the position fast path) too.
     app.add_middleware(AccessLog, log=access_log, hooks=(metrics.observe_request,))
     _add_error_handlers(app)
-    include_routers(app, ROUTERS, offload=engine.store.shared)
+    include_routers(app, ROUTERS, offload=shared)
     document_errors(app)
     return app
 

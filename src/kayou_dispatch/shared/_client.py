@@ -1,4 +1,11 @@
-"""Open a Redis client and turn its failures into :class:`SharedStateError`."""
+"""Open a Redis client and turn its failures into :class:`SharedStateError`.
+
+A URL may name a single server or any node of a Redis Cluster: :func:`open_client` asks
+the node (``INFO cluster``) and returns a ``redis.RedisCluster`` that discovers the others.
+On a cluster every key of one dispatch state carries the prefix's hash tag
+(:func:`prefix_for`: ``kd`` becomes ``{kd}``), so a shard's keys live in one slot, on one
+primary, and its Lua scripts (which build key names from the prefix) stay on that node.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 from kayou_dispatch.errors import InvalidParameterError, SharedStateError
 
 if TYPE_CHECKING:
-    import redis
+    pass
 
 __all__ = [
     "check_prefix",
+    "is_cluster",
     "open_client",
+    "prefix_for",
     "redis_errors",
     "wait_for_streams",
     "where",
@@ -23,8 +32,12 @@ __all__ = [
 _PREFIX = re.compile(r"^[A-Za-z0-9_:.{}-]{1,64}$")
 
 
-def open_client(url_or_client: Any) -> redis.Redis:
-    """Return a ``redis.Redis`` for a URL (``redis://host:port/db``) or pass a client through.
+def open_client(url_or_client: Any) -> Any:
+    """Return a ``redis.Redis`` (or ``redis.RedisCluster``) for a URL, or pass a client through.
+
+    A ``redis://host:port`` URL of a cluster node gives a ``RedisCluster`` (the node is
+    asked once; a node that does not answer gives a plain client, whose first command
+    then fails as usual with :class:`SharedStateError`).
 
     Raises
     ------
@@ -33,19 +46,52 @@ def open_client(url_or_client: Any) -> redis.Redis:
     """
     try:
         import redis
+        from redis.cluster import RedisCluster
     except ImportError as exc:  # pragma: no cover - the redis extra is installed for tests
         msg = "shared state needs the redis client: pip install 'kayou-dispatch[redis]'"
         raise InvalidParameterError(msg, name="redis", value=url_or_client) from exc
-    if isinstance(url_or_client, redis.Redis):
+    if isinstance(url_or_client, redis.Redis | RedisCluster):
         return url_or_client
     if not isinstance(url_or_client, str) or not url_or_client.startswith(
         ("redis://", "rediss://", "unix://")
     ):
         msg = f"redis must be a redis:// URL or a redis.Redis client, got {url_or_client!r}"
         raise InvalidParameterError(msg, name="redis", value=url_or_client)
-    return redis.Redis.from_url(
-        url_or_client, socket_timeout=10.0, socket_connect_timeout=5.0, health_check_interval=30
-    )
+    options: dict[str, Any] = {"socket_timeout": 10.0, "socket_connect_timeout": 5.0}
+    client = redis.Redis.from_url(url_or_client, health_check_interval=30, **options)
+    if url_or_client.startswith("unix://"):
+        return client
+    try:
+        enabled = client.info("cluster").get("cluster_enabled") == 1
+    except redis.RedisError:
+        return client  # down (or INFO refused): the first command will say so
+    if not enabled:
+        return client
+    client.close()
+    try:
+        return RedisCluster.from_url(url_or_client, **options)
+    except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
+        msg = f"the Redis Cluster at {url_or_client!r} cannot be used: {exc}"
+        raise SharedStateError(msg, store=url_or_client.split("@")[-1]) from exc
+
+
+def is_cluster(client: Any) -> bool:
+    """Whether ``client`` talks to a Redis Cluster."""
+    from redis.cluster import RedisCluster
+
+    return isinstance(client, RedisCluster)
+
+
+def prefix_for(client: Any, prefix: Any) -> str:
+    """Validate ``prefix``; on a cluster, give it a hash tag (``kd`` -> ``{kd}``) if it has none.
+
+    >>> prefix_for(None, "kd")
+    'kd'
+    """
+    prefix = check_prefix(prefix)
+    if client is not None and is_cluster(client) and not re.search(r"\{[^}]+\}", prefix):
+        prefix = check_prefix("{" + prefix + "}")
+    return prefix
 
 
 def check_prefix(prefix: Any) -> str:
@@ -56,8 +102,11 @@ def check_prefix(prefix: Any) -> str:
     return prefix
 
 
-def where(client: redis.Redis) -> str:
-    """The client's server, for messages (never its password)."""
+def where(client: Any) -> str:
+    """The client's server, for messages (never its password): a cluster by its first node."""
+    if is_cluster(client):
+        node = client.get_default_node()
+        return f"redis://{node.host}:{node.port}/0"
     kw = client.connection_pool.connection_kwargs
     if "path" in kw:
         return f"unix://{kw['path']}"
@@ -65,19 +114,19 @@ def where(client: redis.Redis) -> str:
 
 
 @contextlib.contextmanager
-def redis_errors(client: redis.Redis, doing: str) -> Iterator[None]:
+def redis_errors(client: Any, doing: str) -> Iterator[None]:
     """Re-raise the client's connection and server errors as :class:`SharedStateError`."""
     import redis as _redis
 
     try:
         yield
-    except _redis.RedisError as exc:
+    except (_redis.RedisError, _redis.exceptions.RedisClusterException) as exc:
         store = where(client)
         msg = f"shared state {store} failed while {doing}: {exc}"
         raise SharedStateError(msg, store=store) from exc
 
 
-def wait_for_streams(client: redis.Redis, cursors: dict[str, str], timeout_s: float) -> bool:
+def wait_for_streams(client: Any, cursors: dict[str, str], timeout_s: float) -> bool:
     """Block until any stream has entries after its cursor (or ``timeout_s``); say if one has."""
     ms = max(1, int(timeout_s * 1000))
     streams: Any = {key: last or "0-0" for key, last in cursors.items()}

@@ -33,8 +33,8 @@ from typing import Any
 from kayou_dispatch.errors import InvalidParameterError, SharedStateError
 from kayou_dispatch.lifecycle.journal import JournalRow
 from kayou_dispatch.shared._client import (
-    check_prefix,
     open_client,
+    prefix_for,
     redis_errors,
     wait_for_streams,
     where,
@@ -130,7 +130,7 @@ class RedisLog:
         lock_wait_s: float = 10.0,
     ) -> None:
         self._r = open_client(redis)
-        self.prefix = check_prefix(prefix)
+        self.prefix = prefix = prefix_for(self._r, prefix)
         for name, value in (("lock_ttl_s", lock_ttl_s), ("lock_wait_s", lock_wait_s)):
             if not isinstance(value, int | float) or not 0.01 <= value <= 3600:
                 msg = f"{name} must be between 0.01 and 3600 seconds, got {value!r}"

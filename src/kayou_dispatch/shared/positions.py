@@ -43,7 +43,7 @@ from h3.api import basic_int as h3i
 from numpy.typing import NDArray
 
 from kayou_dispatch.errors import InvalidParameterError
-from kayou_dispatch.shared._client import check_prefix, open_client, redis_errors, where
+from kayou_dispatch.shared._client import open_client, prefix_for, redis_errors, where
 from kayou_dispatch.spatial.cover import cell_edge_m, disk_cover, rings_for_radius
 from kayou_dispatch.spatial.index import _latlng_to_cell
 from kayou_dispatch.spatial.responders import MAX_ID_CHARS, check_responder_id
@@ -354,7 +354,7 @@ class RedisPositions:
         stream_cap: int = 10_000,
     ) -> None:
         self._r = open_client(redis)
-        self.prefix = check_prefix(prefix)
+        self.prefix = prefix = prefix_for(self._r, prefix)
         if isinstance(cell_resolution, bool) or cell_resolution not in range(3, 11):
             msg = f"cell_resolution must be an int from 3 to 10, got {cell_resolution!r}"
             raise InvalidParameterError(msg, name="cell_resolution", value=cell_resolution)
