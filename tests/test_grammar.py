@@ -164,3 +164,25 @@ def test_nearest_takes_k_by_keyword_and_the_old_positional_call_warns(engine):
         engine.index.nearest(*place, 3, k=3)
     with pytest.raises(TypeError):
         engine.index.nearest(*place, 3, ["tow"])
+
+
+def test_results_are_frozen_dataclasses_and_old_unpacking_warns(engine):
+    import dataclasses
+
+    from kayou_dispatch import load_network
+
+    net = load_network("helsinki")
+    a, b = net.arrays.u[0], net.arrays.v[5]
+    route = net.route(net.node_lat[a], net.node_lng[a], net.node_lat[b], net.node_lng[b])
+    engine.update_position("n1", float(net.node_lat[a]), float(net.node_lng[a]))
+    near = engine.index.nearest(float(net.node_lat[a]), float(net.node_lng[a]), k=1)[0]
+    for result in (route, near, net.snap(net.node_lat[a], net.node_lng[a])):
+        assert dataclasses.is_dataclass(result)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            result.distance_m = 0.0
+    with pytest.warns(DeprecationWarning, match="unpacking a Route"):
+        eta, dist, coords = route
+    assert (eta, dist, coords) == (route.eta_s, route.distance_m, route.coords)
+    with pytest.warns(DeprecationWarning, match="unpacking a Neighbor"):
+        rid, d = near
+    assert (rid, d) == ("n1", near.distance_m)

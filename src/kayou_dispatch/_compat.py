@@ -2,7 +2,9 @@
 
 The API grammar makes options keyword-only (``k``, ``needs``, ``limit_s``...). Where an
 earlier release took one positionally, :func:`keyword_only` still accepts it that way,
-with a :class:`DeprecationWarning` that names the keyword to write instead.
+with a :class:`DeprecationWarning` that names the keyword to write instead. Results are
+frozen dataclasses; those that were named tuples still unpack, warning through
+:func:`warn_unpacked`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["keyword_only"]
+__all__ = ["keyword_only", "warn_unpacked"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -71,3 +73,10 @@ def keyword_only(*names: str, after: int) -> Callable[[F], F]:
         return call  # type: ignore[return-value]
 
     return wrap
+
+
+def warn_unpacked(kind: str, fields: tuple[str, ...]) -> None:
+    """Warn that a result which was a named tuple is being unpacked as one."""
+    names = ", ".join(f".{f}" for f in fields)
+    msg = f"unpacking a {kind} as a tuple is deprecated; read its fields ({names})"
+    warnings.warn(msg, DeprecationWarning, stacklevel=3)

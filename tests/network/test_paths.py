@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kayou_dispatch import InvalidParameterError, OffNetworkError, RoadNetwork, haversine_m_array
-from kayou_dispatch.network import EdgeArrays
+from kayou_dispatch.network import EdgeArrays, Route
 
 from ..strategies import offsets_m, road_graphs
 from .oracle import nx_times_from, split_graph_time
@@ -80,7 +80,7 @@ def test_point_to_point_matches_split_graph_oracle(g, data):
     r = net.route(*p1, *p2)
     assert r.eta_s == pytest.approx(got, rel=1e-12, abs=1e-9)
     if math.isinf(got):
-        assert r == (math.inf, math.inf, ())
+        assert r == Route(math.inf, math.inf, ())
     else:
         assert r.coords[0] == (s1.lat, s1.lng)
         assert r.coords[-1] == (s2.lat, s2.lng)
@@ -161,7 +161,7 @@ def test_route_follows_shape_points():
 
 def test_route_without_path_and_to_itself():
     net = RoadNetwork.from_arrays(_line())
-    assert net.route(0.0, 0.0015, 0.0, 0.0005) == (math.inf, math.inf, ())
+    assert net.route(0.0, 0.0015, 0.0, 0.0005) == Route(math.inf, math.inf, ())
     r = net.route(0.0, 0.0005, 0.0, 0.0005)
     assert r.eta_s == 0.0 and r.distance_m == 0.0
     assert len(r.coords) == 2 and r.coords[0] == r.coords[1]

@@ -17,19 +17,23 @@ from __future__ import annotations
 import itertools
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from functools import cached_property
-from typing import NamedTuple
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
+from kayou_dispatch._compat import warn_unpacked
+
 __all__ = ["CSRGraph", "Route"]
 
 
-class Route(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Route:
     """A driven route between two points.
 
     Attributes
@@ -46,6 +50,11 @@ class Route(NamedTuple):
     eta_s: float
     distance_m: float
     coords: tuple[tuple[float, float], ...]
+
+    def __iter__(self) -> Iterator[Any]:
+        # It was a named tuple: unpacking keeps working for a while, with a warning.
+        warn_unpacked("Route", ("eta_s", "distance_m", "coords"))
+        return iter((self.eta_s, self.distance_m, self.coords))
 
 
 def _csr(

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import repeat, starmap
 from typing import Any
 
 import numpy as np
@@ -967,7 +967,7 @@ class ResponderIndex:
         slots, dist = slots[order], dist[order]
         ids = self._ids
         pairs = zip(map(ids.__getitem__, slots.tolist()), dist.tolist(), strict=True)
-        out = list(map(Neighbor._make, pairs))
+        out = list(starmap(Neighbor, pairs))
         if slots.size > 1 and (dist[1:] == dist[:-1]).any():
             out.sort(key=lambda nb: (nb.distance_m, nb.responder_id))  # ties: by id
         return out if limit is None else out[:limit]

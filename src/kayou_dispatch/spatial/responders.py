@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any
 
+from kayou_dispatch._compat import warn_unpacked
 from kayou_dispatch.errors import InvalidParameterError
 
 __all__ = [
@@ -158,11 +159,25 @@ def parse_capabilities(
     return out
 
 
-class Neighbor(NamedTuple):
-    """A responder found by a spatial query, with its great-circle distance."""
+@dataclass(frozen=True, slots=True)
+class Neighbor:
+    """A responder found by a spatial query, with its great-circle distance.
+
+    Attributes
+    ----------
+    responder_id
+        The responder.
+    distance_m
+        Great-circle distance from the query point, metres.
+    """
 
     responder_id: str
     distance_m: float
+
+    def __iter__(self) -> Iterator[Any]:
+        # It was a named tuple: unpacking keeps working for a while, with a warning.
+        warn_unpacked("Neighbor", ("responder_id", "distance_m"))
+        return iter((self.responder_id, self.distance_m))
 
 
 @dataclass(frozen=True, slots=True)
