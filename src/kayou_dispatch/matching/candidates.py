@@ -32,7 +32,7 @@ from kayou_dispatch.network.trips import Departures, departures_of
 from kayou_dispatch.spatial import ResponderIndex
 from kayou_dispatch.spatial._cells import CellBuckets
 
-__all__ = ["CandidateSet", "gather", "gather_near", "LocalPlane", "SnapCache"]
+__all__ = ["CandidateSet", "gather", "LocalPlane", "SnapCache"]
 
 #: Responders farther than this from every (qualifying) road are off the network.
 OFF_NETWORK_M = 1000.0
@@ -311,23 +311,3 @@ def gather(
     snaps, dep, px, py = cache.get(slots, lat, lng, heading)
     names = [str(ids[i]) for i in slots.tolist()]
     return CandidateSet(slots, names, lat, lng, heading, snaps, dep, px, py)
-
-
-def gather_near(
-    index: ResponderIndex,
-    cache: SnapCache,
-    lat: float,
-    lng: float,
-    radius_m: float,
-    *,
-    needs: frozenset[str],
-    exclude: frozenset[str],
-) -> CandidateSet:
-    """Return what :func:`gather` does, for responders within ``radius_m`` of a point only.
-
-    Only these responders are snapped (those that moved since their last snap): the cost
-    follows the disk, not the fleet.
-    """
-    slots, names, lat_, lng_, heading, _ = index._eligible_near(lat, lng, radius_m, needs, exclude)
-    snaps, dep, px, py = cache.get(slots, lat_, lng_, heading)
-    return CandidateSet(slots, names, lat_, lng_, heading, snaps, dep, px, py)

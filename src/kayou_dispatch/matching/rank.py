@@ -7,15 +7,16 @@ other one takes longer. When at least ``k`` responders arrive within ``L``, they
 answer; otherwise ``L`` doubles (a few times, then the search goes unbounded), so the result
 always equals sorting every candidate's exact time.
 
-Only what can matter is touched (:meth:`Ranker.rank_near`). A responder that arrives within
-``L`` has a snapped position within ``L * vmax`` of the incident's (``vmax``: the network's
-top speed; no road is shorter than the straight line) and so a reported position within
-``L * vmax + OFF_NETWORK_M``: only responders in that disk are gathered (from the H3
-index's cells) and snapped (those that moved), and the search itself settles only nodes
-within ``L * vmax`` (:mod:`~kayou_dispatch.network._nodegrid`). ``L`` starts from the k-th
-nearest responder by straight line, at the top speed, times a ratio learned from past
-rankings (road time over that bound): a good start means one search, whose cost grows with
-the area it covers rather than with the network or the fleet.
+Only what can matter is touched (:meth:`Ranker.rank_near`). ``L`` starts from the k-th
+nearest responder by straight line, at the network's top speed ``vmax``, times a ratio
+learned from past rankings (road time over that bound): a good start means one search,
+whose cost grows with the area it covers rather than with the network or the fleet (it
+settles only nodes within ``L * vmax``, :mod:`~kayou_dispatch.network._nodegrid`). A
+responder that arrives within ``L`` is snapped within ``L * vmax`` of the incident and so
+reported within ``OFF_NETWORK_M`` more; the candidates come from whichever is smaller:
+the index's disk of that radius (a sparse fleet), or the responders filed under the nodes
+the search reached (a dense one; :meth:`~kayou_dispatch.matching.SnapCache.on_nodes`,
+after :meth:`~kayou_dispatch.matching.SnapCache.settle` snapped those that moved nearby).
 """
 
 from __future__ import annotations

@@ -922,30 +922,6 @@ class ResponderIndex:
             ids = self._ids
             return [str(ids[i]) for i in slots.tolist()]
 
-    def _eligible_near(
-        self,
-        lat: float,
-        lng: float,
-        radius_m: float,
-        needs: frozenset[str] = _EMPTY,
-        exclude: frozenset[str] = _EMPTY,
-    ) -> tuple[
-        NDArray[np.int64],
-        list[str],
-        NDArray[np.float64],
-        NDArray[np.float64],
-        NDArray[np.float64],
-        NDArray[np.float64],
-    ]:
-        """:meth:`_near` with every row's id, in one consistent read (rows by slot)."""
-        with self._lock:
-            slots, lat_, lng_, heading, dist, _ = self._near(lat, lng, radius_m, needs, exclude)
-            order = np.argsort(slots)
-            slots = slots[order]
-            ids = self._ids
-            names = [str(ids[i]) for i in slots.tolist()]
-            return slots, names, lat_[order], lng_[order], heading[order], dist[order]
-
     def _gather(self, cells: Iterable[int]) -> NDArray[np.int64]:
         return self._buckets.gather(list(cells))
 
