@@ -41,7 +41,15 @@ from kayou_dispatch.geo import (
     wgs84_to_gcj02_array,
     wgs84_to_gcj02_many,
 )
-from kayou_dispatch.lifecycle import Event, EventKind, Incident, IncidentStatus, Offer, RunCard
+from kayou_dispatch.lifecycle import (
+    Event,
+    EventKind,
+    Incident,
+    IncidentStatus,
+    Offer,
+    ResponderStats,
+    RunCard,
+)
 from kayou_dispatch.matching import Candidate, Explanation, Reason
 from kayou_dispatch.matching.query import RankQuery
 from kayou_dispatch.network import RoadNetwork, Route, Snap, SnapArrays
@@ -96,6 +104,7 @@ __all__ = [
     "RedisPositionStore",
     "Responder",
     "ResponderIndex",
+    "ResponderStats",
     "RoadNetwork",
     "Route",
     "RunCard",

@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from kayou_dispatch.errors import InvalidParameterError, UnknownResponderError
 from kayou_dispatch.geo import validate_latlng, validate_latlng_array
 from kayou_dispatch.lifecycle import Dispatcher, Event, Incident, Offer, RunCard
+from kayou_dispatch.lifecycle.acceptance import ResponderStats
 from kayou_dispatch.lifecycle.journal import CommandLog
 from kayou_dispatch.matching import (
     Candidate,
@@ -698,6 +699,47 @@ class DispatchEngine:
     def engagements(self) -> dict[str, str]:
         """Every engaged responder's incident (offered or assigned), by responder."""
         return self._dispatcher.engagements()
+
+    def responder_stats(self, responder_id: str, *, kind: str | None = None) -> ResponderStats:
+        """How a responder answers offers: counts, P(accept) and median delays.
+
+        Learned from the lifecycle itself (every offer's end is a journaled record), so the
+        numbers survive restarts and agree across processes sharing a Redis log. Estimates
+        are shrunk towards the population (and, with ``kind``, towards that kind's rate):
+        a responder never offered anything gets exactly the population's numbers. See
+        :mod:`kayou_dispatch.lifecycle.acceptance` and ``docs/volunteers.md``.
+
+        Parameters
+        ----------
+        responder_id
+            A responder in the index, or one that has had offers.
+        kind
+            An incident kind (``None``: every kind together).
+
+        Raises
+        ------
+        UnknownResponderError
+            When the responder is neither known nor ever offered anything.
+        InvalidParameterError
+            For an unknown kind.
+
+        Examples
+        --------
+        >>> from kayou_dispatch.network import EdgeArrays
+        >>> a = EdgeArrays.straight(node_id=[1, 2], lat=[0.0, 0.0], lng=[0.0, 0.01],
+        ...                         u=[0, 1], v=[1, 0], length_m=[1112.0] * 2,
+        ...                         travel_time_s=[60.0] * 2)
+        >>> engine = DispatchEngine(RoadNetwork.from_arrays(a), clock=lambda: 0.0)
+        >>> engine.update_position("r1", 0.0, 0.002, capabilities={"mechanic"})
+        True
+        >>> _ = engine.report_incident("i1", 0.0, 0.005, kind="breakdown", dispatch=True)
+        >>> _ = engine.decline("i1", "r1")
+        >>> s = engine.responder_stats("r1")
+        >>> s.offers, s.accepted, s.declined, s.timed_out, s.p_accept < 0.5
+        (1, 0, 1, 0, True)
+        """
+        self._catch_up()
+        return self._dispatcher.responder_stats(responder_id, kind=kind)
 
     def responders(self) -> list[Responder]:
         """Every responder's snapshot, by id, after catching up (other processes included)."""

@@ -1,5 +1,6 @@
 """The dispatch lifecycle: incidents, run cards, offers, assignments, events and journal."""
 
+from kayou_dispatch.lifecycle.acceptance import AcceptanceTally, ResponderStats
 from kayou_dispatch.lifecycle.assign import (
     ASSIGN_POLICIES,
     SEVERITY_WEIGHTS,
@@ -24,6 +25,7 @@ from kayou_dispatch.lifecycle.runcards import (
 )
 
 __all__ = [
+    "AcceptanceTally",
     "ASSIGN_POLICIES",
     "CandidateLike",
     "CommandLog",
@@ -42,6 +44,7 @@ __all__ = [
     "OFFER_MODES",
     "RankFunction",
     "RARE_CAPABILITIES",
+    "ResponderStats",
     "RunCard",
     "SEVERITY_WEIGHTS",
     "solve_slots",

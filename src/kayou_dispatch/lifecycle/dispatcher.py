@@ -34,6 +34,7 @@ from typing import Any, Protocol, TypeVar
 
 from kayou_dispatch.errors import InvalidParameterError, UnknownIncidentError, UnknownResponderError
 from kayou_dispatch.lifecycle._validate import check_id, check_seconds, takes_keyword
+from kayou_dispatch.lifecycle.acceptance import ResponderStats
 from kayou_dispatch.lifecycle.answers import ResponderCommands
 from kayou_dispatch.lifecycle.batch import BatchCommands
 from kayou_dispatch.lifecycle.delivery import EventDelivery
@@ -338,6 +339,49 @@ class Dispatcher(ResponderCommands, BatchCommands):
             with self._lock:
                 self._refresh()
                 return dict(self._busy)
+        finally:
+            self._events.deliver()
+
+    def responder_stats(self, responder_id: str, *, kind: str | None = None) -> ResponderStats:
+        """Return how a responder has answered offers: counts and shrunk estimates.
+
+        Counted from the lifecycle's own records, so the numbers survive a restart (the
+        journal or shared log is replayed) and agree across processes sharing a log. See
+        :mod:`kayou_dispatch.lifecycle.acceptance` for the estimates.
+
+        Parameters
+        ----------
+        responder_id
+            A responder in the index or one that has had offers.
+        kind
+            An incident kind (``None``: every kind together).
+
+        Raises
+        ------
+        UnknownResponderError
+            When the responder is neither in the index nor ever offered anything.
+        InvalidParameterError
+            For a kind that has no run card and no history.
+        """
+        try:
+            with self._lock:
+                self._refresh()
+                tally = self._state.acceptance
+                if kind is not None and (
+                    not isinstance(kind, str) or not (kind in self._cards or tally.knows_kind(kind))
+                ):
+                    msg = f"unknown incident kind {kind!r}; known: {', '.join(sorted(self._cards))}"
+                    raise InvalidParameterError(msg, name="kind", value=kind)
+                known = isinstance(responder_id, str) and (
+                    responder_id in tally
+                    or responder_id in self._busy
+                    or responder_id in self._index
+                )
+                if not known:
+                    msg = f"no responder with id {responder_id!r}"
+                    raise UnknownResponderError(msg, responder_id=str(responder_id))
+                pending = self._state.pending_offers(responder_id, kind)
+                return tally.stats(responder_id, kind=kind, pending=pending)
         finally:
             self._events.deliver()
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kayou_dispatch.errors import InvalidParameterError
+from kayou_dispatch.lifecycle.acceptance import AcceptanceTally, Outcome
 from kayou_dispatch.lifecycle.records import Event, EventKind, Incident, IncidentStatus, Offer
 from kayou_dispatch.spatial import Status
 
@@ -95,10 +96,11 @@ class IncidentState:
 
 @dataclass(eq=False)
 class LifecycleState:
-    """Every incident's state, and which incident engages each responder."""
+    """Every incident's state, which incident engages each responder, how offers ended."""
 
     incidents: dict[str, IncidentState] = field(default_factory=dict)
     busy: dict[str, str] = field(default_factory=dict)  # responder -> incident
+    acceptance: AcceptanceTally = field(default_factory=AcceptanceTally)
 
     def status_of(self, responder_id: str) -> Status:
         """The status the lifecycle gives a responder (AVAILABLE when not engaged)."""
@@ -112,6 +114,15 @@ class LifecycleState:
         """Forget everything (before a rebuild from the log)."""
         self.incidents.clear()
         self.busy.clear()
+        self.acceptance.clear()
+
+    def pending_offers(self, responder_id: str, kind: str | None = None) -> int:
+        """1 if the responder holds an outstanding offer (of ``kind``, if given), else 0."""
+        iid = self.busy.get(responder_id)
+        inc = None if iid is None else self.incidents[iid]
+        if inc is None or responder_id not in inc.offers:
+            return 0
+        return int(kind is None or inc.kind == kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +192,7 @@ def apply_record(state: LifecycleState, rec: dict[str, Any], at: float) -> Appli
         return Applied(Event(EventKind.OFFER_MADE, iid, rid, at, data), tuple(writes))
     if op in ("withdraw", "expire", "decline"):
         assert rid is not None
+        _ended(state, inc, rid, _OUTCOME[op], at)
         del inc.offers[rid]
         del state.busy[rid]
         writes.append((rid, Status.AVAILABLE))
@@ -197,6 +209,7 @@ def apply_record(state: LifecycleState, rec: dict[str, Any], at: float) -> Appli
     if op == "accept":
         assert rid is not None
         unit = rec["unit"]
+        _ended(state, inc, rid, "accepted", at)
         del inc.offers[rid]
         inc.filled[unit] = rid
         inc.assigned.append(rid)
@@ -226,6 +239,21 @@ def apply_record(state: LifecycleState, rec: dict[str, Any], at: float) -> Appli
         )
     msg = f"unknown journal record {op!r}"  # pragma: no cover - a corrupt journal
     raise InvalidParameterError(msg, name="journal", value=rec)
+
+
+_OUTCOME: dict[str, Outcome] = {
+    "withdraw": "withdrawn",
+    "expire": "timed_out",
+    "decline": "declined",
+}
+
+
+def _ended(
+    state: LifecycleState, inc: IncidentState, rid: str, outcome: Outcome, at: float
+) -> None:
+    """Tell the acceptance tally how an offer ended (the delay since it was made)."""
+    delay_s = max(0.0, at - inc.offers[rid].offered_at)
+    state.acceptance.observe(rid, inc.kind, outcome, delay_s=delay_s)
 
 
 def snapshot(inc: IncidentState) -> Incident:
