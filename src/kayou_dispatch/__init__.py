@@ -51,6 +51,7 @@ from kayou_dispatch.lifecycle import (
     RunCard,
 )
 from kayou_dispatch.matching import Candidate, Explanation, Reason
+from kayou_dispatch.matching.expected import ExpectedCandidate
 from kayou_dispatch.matching.query import RankQuery
 from kayou_dispatch.network import RoadNetwork, Route, Snap, SnapArrays
 from kayou_dispatch.spatial import Neighbor, Responder, ResponderIndex, Status
@@ -74,6 +75,7 @@ __all__ = [
     "DuplicateIncidentError",
     "Event",
     "EventKind",
+    "ExpectedCandidate",
     "Explanation",
     "Fix",
     "FixRow",

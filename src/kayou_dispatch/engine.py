@@ -31,6 +31,7 @@ from kayou_dispatch.geo import validate_latlng, validate_latlng_array
 from kayou_dispatch.lifecycle import Dispatcher, Event, Incident, Offer, RunCard
 from kayou_dispatch.lifecycle.acceptance import ResponderStats
 from kayou_dispatch.lifecycle.journal import CommandLog
+from kayou_dispatch.lifecycle.runcards import DEFAULT_OFFER_TIMEOUT_S
 from kayou_dispatch.matching import (
     Candidate,
     Explanation,
@@ -40,6 +41,7 @@ from kayou_dispatch.matching import (
     explain_responder,
 )
 from kayou_dispatch.matching._validate import check_needs
+from kayou_dispatch.matching.expected import Objective, check_objective, rank_expected
 from kayou_dispatch.matching.query import RankQuery
 from kayou_dispatch.network import RoadNetwork, Snap
 from kayou_dispatch.shared import PositionMirror, RedisLog, RedisPositions
@@ -327,6 +329,8 @@ class DispatchEngine:
         heading: float | None = None,
         exclude: Iterable[str] = (),
         query: RankQuery | None = None,
+        objective: Objective = "eta",
+        kind: str | None = None,
     ) -> list[Candidate]:
         """Return the ``k`` responders with the smallest road travel time to an incident.
 
@@ -352,12 +356,25 @@ class DispatchEngine:
             Responder ids to skip (e.g. those who declined).
         query
             All of these options as one :class:`~kayou_dispatch.RankQuery` (instead of them).
+        objective
+            ``"eta"``: by road travel time. ``"expected"``: by expected time until help
+            arrives when offers cascade down the list, each responder's learned declines
+            and time-outs included (:meth:`responder_stats`):
+            ``expected_s = eta_s + a + f (1 - p) / p``, with ``p`` its chance to accept
+            within the time-out, ``a`` its accept delay and ``f`` what a failed offer to
+            it costs (decline delay or the time-out). Sorting by it minimises the
+            cascade's expected time to help (see :mod:`kayou_dispatch.matching.expected`).
+        kind
+            With ``"expected"``: the incident kind whose acceptance and run-card time-out
+            apply (``None``: every kind's, and a 90 s time-out).
 
         Returns
         -------
         list of Candidate
             Sorted by ``eta_s``, ties by ``responder_id``; exactly the result of sorting every
-            qualifying responder's exact road time.
+            qualifying responder's exact road time. With ``objective="expected"``:
+            :class:`~kayou_dispatch.ExpectedCandidate` sorted by ``expected_s`` (ties by
+            id), exactly the top ``k`` of every qualifying responder's.
 
         Raises
         ------
@@ -371,9 +388,35 @@ class DispatchEngine:
         q = self._query(
             query, k=k, needs=needs, max_eta_s=max_eta_s, heading=heading, exclude=exclude
         )
+        if check_objective(objective) == "expected":
+            timeout_s = self._offer_timeout_s(kind)
+        elif kind is not None:
+            msg = 'kind is used by objective="expected" only'
+            raise InvalidParameterError(msg, name="kind", value=kind)
         flat, flng, dest = self._incident(lat, lng, q.heading)
         self._catch_up()
-        return self._ranking(dest, flat, flng, q)
+        if objective == "eta":
+            return self._ranking(dest, flat, flng, q)
+        return list(
+            rank_expected(
+                lambda n: self._ranking(dest, flat, flng, q.replace(k=n)),
+                lambda ids: self._dispatcher.acceptance_odds(
+                    ids, kind=kind, offer_timeout_s=timeout_s
+                ),
+                k=q.k,
+            )
+        )
+
+    def _offer_timeout_s(self, kind: str | None) -> float:
+        """The run card's offer time-out of ``kind`` (the default card's for ``None``)."""
+        if kind is None:
+            return DEFAULT_OFFER_TIMEOUT_S
+        card = self._dispatcher.run_cards.get(kind) if isinstance(kind, str) else None
+        if card is None:
+            known = ", ".join(sorted(self._dispatcher.run_cards))
+            msg = f"unknown incident kind {kind!r}; known: {known}"
+            raise InvalidParameterError(msg, name="kind", value=kind)
+        return card.offer_timeout_s
 
     def _query(self, query: RankQuery | None, **options: Any) -> RankQuery:
         """The ranking's options as one validated query (needs checked against the registry)."""

@@ -58,6 +58,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kayou_dispatch.errors import InvalidParameterError
+from kayou_dispatch.matching.expected import Odds
 
 __all__ = [
     "AcceptanceTally",
@@ -333,6 +334,18 @@ class AcceptanceTally:
             decline_delay_s=self._delay(mine.decline_log, mine.declined, accepts=False),
             prior_offers=m,
         )
+
+    def odds(self, responder_id: str, *, kind: str | None, offer_timeout_s: float) -> Odds:
+        """How an offer of ``kind`` with this time-out to the responder is likely to go.
+
+        The accept delay is at most the time-out; a failed offer costs the decline delay
+        (at most the time-out) or the whole time-out, weighted by their chances.
+        """
+        s = self.stats(responder_id, kind=kind)
+        timeout = float(offer_timeout_s)
+        fail = 1.0 - s.p_accept
+        fail_s = (s.p_timeout * timeout + s.p_decline * min(s.decline_delay_s, timeout)) / fail
+        return Odds(s.p_accept, min(s.accept_delay_s, timeout), fail_s)
 
     def _delay(self, log_sum: float, answers: int, *, accepts: bool) -> float:
         every = self._all

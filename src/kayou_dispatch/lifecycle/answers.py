@@ -135,7 +135,10 @@ class ResponderCommands(Commands):
                 (o for o in inc.offers.values() if o.needs == offer.needs),
                 key=lambda o: (o.eta_s, o.responder_id),
             )
-            for other in sorted(rivals[missing * inc.fan_out :], key=lambda o: o.responder_id):
+            # A wave sized by accept_target was sized for every missing unit: keep it whole
+            # until they are all filled.
+            keep = missing * inc.fan_out if inc.accept_target is None else len(rivals) * missing
+            for other in sorted(rivals[keep:], key=lambda o: o.responder_id):
                 self._record(
                     "withdraw", inc.incident_id, responder_id=other.responder_id, reason="filled"
                 )

@@ -52,6 +52,7 @@ from kayou_dispatch.lifecycle.state import (
     apply_record,
     snapshot,
 )
+from kayou_dispatch.matching.expected import Odds
 from kayou_dispatch.spatial import Responder, ResponderIndex, Status
 from kayou_dispatch.spatial.responders import checked_clock
 
@@ -382,6 +383,25 @@ class Dispatcher(ResponderCommands, BatchCommands):
                     raise UnknownResponderError(msg, responder_id=str(responder_id))
                 pending = self._state.pending_offers(responder_id, kind)
                 return tally.stats(responder_id, kind=kind, pending=pending)
+        finally:
+            self._events.deliver()
+
+    def acceptance_odds(
+        self, responder_ids: Sequence[str], *, kind: str | None, offer_timeout_s: float
+    ) -> list[Odds]:
+        """Each responder's learned :class:`~kayou_dispatch.matching.expected.Odds`.
+
+        For an offer of ``kind`` (``None``: every kind) with this time-out (the inputs of
+        ``rank(..., objective="expected")``).
+        """
+        try:
+            with self._lock:
+                self._refresh()
+                tally = self._state.acceptance
+                return [
+                    tally.odds(rid, kind=kind, offer_timeout_s=offer_timeout_s)
+                    for rid in responder_ids
+                ]
         finally:
             self._events.deliver()
 

@@ -56,6 +56,9 @@ class IncidentState:
     fan_out: int
     max_eta_s: float | None
     reported_at: float
+    objective: str = "eta"
+    accept_target: float | None = None
+    max_wave: int = 20
     filled: list[str | None] = field(default_factory=list)
     assigned: list[str] = field(default_factory=list)
     stage: dict[str, Status] = field(default_factory=dict)
@@ -158,6 +161,10 @@ def apply_record(state: LifecycleState, rec: dict[str, Any], at: float) -> Appli
             fan_out=rec["fan_out"],
             max_eta_s=rec["max_eta_s"],
             reported_at=at,
+            # Absent from journals written before these run-card settings existed.
+            objective=rec.get("objective", "eta"),
+            accept_target=rec.get("accept_target"),
+            max_wave=rec.get("max_wave", 20),
             filled=[None] * len(needs),
         )
         state.incidents[iid] = inc
