@@ -99,3 +99,30 @@ def test_bad_objective_or_kind_is_a_typed_error(net):
     assert exc.value.name == "kind"
     with pytest.raises(UnknownResponderError):
         engine.responder_stats("nobody")
+
+
+def test_explain_says_why_a_volunteer_is_held_back(net):
+    from kayou_dispatch import Reason, RunCard
+
+    clock = Clock()
+    cards = {"limited": RunCard(needs=[["mechanic"]], max_offers_per_window=1)}
+    engine = DispatchEngine(net, clock=clock, run_cards=cards)
+    fleet(engine, net, n=10)
+    lat, lng = net.node_latlng(200)
+    best = engine.rank(lat, lng, k=1)[0]
+    rid = best.responder_id
+    assert engine.explain(lat, lng, rid, kind="limited").ranked
+    engine.report_driving(rid, continuous_driving_s=4 * 3600.0 - best.eta_s / 2)
+    why = engine.explain(lat, lng, rid, kind="limited")
+    assert not why.ranked and why.reasons == (Reason.NEEDS_REST,)
+    assert "rest" in why.details[0]
+    assert engine.explain(lat, lng, rid).ranked  # the ranking itself is unchanged
+    engine.report_driving(rid, continuous_driving_s=0.0)
+    engine.report_incident("a", lat, lng, kind="limited", dispatch=True)
+    assert engine.incident("a").offers[0].responder_id == rid
+    engine.cancel("a")
+    why = engine.explain(lat, lng, rid, kind="limited")
+    assert why.reasons == (Reason.OFFER_LIMIT,)
+    burden = engine.burden_report()
+    assert burden.max_offers == 1 and burden.max_assignments == 0
+    assert len(burden.volunteers) == 10 and burden.offers_gini == pytest.approx(0.9)

@@ -42,13 +42,17 @@ from kayou_dispatch.geo import (
     wgs84_to_gcj02_many,
 )
 from kayou_dispatch.lifecycle import (
+    BurdenReport,
     Event,
     EventKind,
+    Hold,
     Incident,
     IncidentStatus,
     Offer,
+    QuietHours,
     ResponderStats,
     RunCard,
+    VolunteerBurden,
 )
 from kayou_dispatch.matching import Candidate, Explanation, Reason
 from kayou_dispatch.matching.expected import ExpectedCandidate
@@ -70,6 +74,7 @@ __all__ = [
     "bd09_to_gcj02_many",
     "bd09_to_wgs84",
     "bd09_to_wgs84_many",
+    "BurdenReport",
     "Candidate",
     "DispatchEngine",
     "DuplicateIncidentError",
@@ -87,6 +92,7 @@ __all__ = [
     "haversine_m",
     "haversine_m_array",
     "haversine_m_many",
+    "Hold",
     "in_china",
     "Incident",
     "IncidentStatus",
@@ -101,6 +107,7 @@ __all__ = [
     "Offer",
     "OffNetworkError",
     "PositionStore",
+    "QuietHours",
     "RankQuery",
     "Reason",
     "RedisPositionStore",
@@ -120,6 +127,7 @@ __all__ = [
     "validate_latlng",
     "validate_latlng_array",
     "validate_latlng_many",
+    "VolunteerBurden",
     "wgs84_to_bd09",
     "wgs84_to_bd09_many",
     "wgs84_to_gcj02",

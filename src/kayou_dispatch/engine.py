@@ -16,6 +16,7 @@ delegation. The logic lives in the modules it delegates to.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import queue
@@ -30,12 +31,14 @@ from kayou_dispatch.errors import InvalidParameterError, UnknownResponderError
 from kayou_dispatch.geo import validate_latlng, validate_latlng_array
 from kayou_dispatch.lifecycle import Dispatcher, Event, Incident, Offer, RunCard
 from kayou_dispatch.lifecycle.acceptance import ResponderStats
+from kayou_dispatch.lifecycle.burden import BurdenReport, Hold, QuietHours
 from kayou_dispatch.lifecycle.journal import CommandLog
 from kayou_dispatch.lifecycle.runcards import DEFAULT_OFFER_TIMEOUT_S
 from kayou_dispatch.matching import (
     Candidate,
     Explanation,
     Ranker,
+    Reason,
     SnapCache,
     eta_matrix,
     explain_responder,
@@ -457,12 +460,17 @@ class DispatchEngine:
         heading: float | None = None,
         exclude: Iterable[str] = (),
         query: RankQuery | None = None,
+        kind: str | None = None,
     ) -> Explanation:
         """Explain whether and why :meth:`rank` (same options, or ``query``) returns a responder.
 
         Gives its route and ETA to the incident whatever its status, and every reason it
         is left out: stale, busy, lacks a capability, excluded, off the network,
-        unreachable, beyond ``max_eta_s``, or outranked by ``k`` faster responders.
+        unreachable, beyond ``max_eta_s``, or outranked by ``k`` faster responders. With
+        ``kind`` it speaks for the lifecycle's offers of that kind: a volunteer held back
+        by the run card's offer limit, its quiet hours or a rest due after long driving
+        is not ranked either, and the reasons say so (``offer_limit``, ``quiet_hours``,
+        ``needs_rest``, see :meth:`volunteer_holds`).
 
         Raises
         ------
@@ -492,7 +500,7 @@ class DispatchEngine:
         responder = self._index.get(responder_id)
         flat, flng, dest = self._incident(lat, lng, q.heading)
         ranking = self._ranking(dest, flat, flng, q)
-        return explain_responder(
+        why = explain_responder(
             self._net,
             self._index,
             self._snaps,
@@ -506,6 +514,89 @@ class DispatchEngine:
             max_eta_s=q.max_eta_limit_s,
             exclude=q.exclude,
         )
+        if kind is None:
+            return why
+        eta_s = why.eta_s if math.isfinite(why.eta_s) else 0.0
+        holds = self._dispatcher.volunteer_holds(responder_id, kind=kind, eta_s=eta_s)
+        if not holds:
+            return why
+        return dataclasses.replace(
+            why,
+            ranked=False,
+            position=None,
+            reasons=(*why.reasons, *(Reason(h.reason) for h in holds)),
+            details=(*why.details, *(h.detail for h in holds)),
+        )
+
+    # --- volunteers ----------------------------------------------------------------------
+
+    def set_quiet_hours(self, responder_id: str, quiet_hours: QuietHours | None) -> None:
+        """Set (``None``: clear) the daily hours a volunteer is never offered anything.
+
+        Journaled with the lifecycle (survives restarts, shared through Redis).
+
+        Raises
+        ------
+        UnknownResponderError
+            When the responder is not known.
+        InvalidParameterError
+            When ``quiet_hours`` is not a :class:`~kayou_dispatch.QuietHours` or ``None``.
+
+        Examples
+        --------
+        >>> from kayou_dispatch import QuietHours
+        >>> from kayou_dispatch.network import EdgeArrays
+        >>> a = EdgeArrays.straight(node_id=[1, 2], lat=[0.0, 0.0], lng=[0.0, 0.01],
+        ...                         u=[0, 1], v=[1, 0], length_m=[1112.0] * 2,
+        ...                         travel_time_s=[60.0] * 2)
+        >>> engine = DispatchEngine(RoadNetwork.from_arrays(a), clock=lambda: 23 * 3600.0)
+        >>> engine.update_position("r1", 0.0, 0.002, ts=23 * 3600.0)
+        True
+        >>> engine.set_quiet_hours("r1", QuietHours(22.0, 6.0))
+        >>> why = engine.explain(0.0, 0.005, "r1", kind="other")
+        >>> why.ranked, [r.value for r in why.reasons]
+        (False, ['quiet_hours'])
+        >>> _ = engine.report_incident("i1", 0.0, 0.005, kind="other", dispatch=True)
+        >>> engine.incident("i1").offers
+        ()
+        """
+        self._catch_up()
+        self._dispatcher.set_quiet_hours(responder_id, quiet_hours)
+
+    def report_driving(
+        self,
+        responder_id: str,
+        *,
+        continuous_driving_s: float,
+        driving: bool = True,
+        at: float | None = None,
+    ) -> None:
+        """Record a volunteer's continuous driving time (``Dispatcher.report_driving``).
+
+        A volunteer whose continuous driving would reach 4 hours by its arrival is not
+        offered driving tasks until it has rested 20 minutes (stopped: ``driving=False``)
+        or reports a smaller count.
+
+        Raises
+        ------
+        InvalidParameterError
+            A negative ``continuous_driving_s`` or an ``at`` in the future (naming it).
+        UnknownResponderError
+            When the responder is not known.
+        """
+        self._catch_up()
+        self._dispatcher.report_driving(
+            responder_id, continuous_driving_s=continuous_driving_s, driving=driving, at=at
+        )
+
+    def volunteer_holds(self, responder_id: str, *, kind: str, eta_s: float = 0.0) -> list[Hold]:
+        """Why a volunteer would not be offered an incident of ``kind`` now (empty: it would)."""
+        return self._dispatcher.volunteer_holds(responder_id, kind=kind, eta_s=eta_s)
+
+    def burden_report(self) -> BurdenReport:
+        """Offers and assignments per volunteer (zeros included), their maxima and Gini."""
+        self._catch_up()
+        return self._dispatcher.burden_report()
 
     def eta_matrix(
         self,

@@ -7,6 +7,14 @@ from kayou_dispatch.lifecycle.assign import (
     coverage_penalty,
     solve_slots,
 )
+from kayou_dispatch.lifecycle.burden import (
+    BurdenReport,
+    Hold,
+    QuietHours,
+    VolunteerBurden,
+    VolunteerLedger,
+    gini,
+)
 from kayou_dispatch.lifecycle.dispatcher import (
     CandidateLike,
     Dispatcher,
@@ -27,6 +35,7 @@ from kayou_dispatch.lifecycle.runcards import (
 __all__ = [
     "AcceptanceTally",
     "ASSIGN_POLICIES",
+    "BurdenReport",
     "CandidateLike",
     "CommandLog",
     "coverage_penalty",
@@ -35,6 +44,8 @@ __all__ = [
     "EtaMatrixFunction",
     "Event",
     "EventKind",
+    "gini",
+    "Hold",
     "Incident",
     "IncidentStatus",
     "Journal",
@@ -42,6 +53,7 @@ __all__ = [
     "normalize_needs",
     "Offer",
     "OFFER_MODES",
+    "QuietHours",
     "RankFunction",
     "RARE_CAPABILITIES",
     "ResponderStats",
@@ -49,4 +61,6 @@ __all__ = [
     "SEVERITY_WEIGHTS",
     "solve_slots",
     "unit_needs_for",
+    "VolunteerBurden",
+    "VolunteerLedger",
 ]

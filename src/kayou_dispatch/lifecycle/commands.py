@@ -26,6 +26,7 @@ from kayou_dispatch.errors import (
 )
 from kayou_dispatch.geo import validate_latlng
 from kayou_dispatch.lifecycle._validate import check_id
+from kayou_dispatch.lifecycle.burden import Hold
 from kayou_dispatch.lifecycle.delivery import EventDelivery
 from kayou_dispatch.lifecycle.records import CLOSED_STATUSES, Event, Incident, IncidentStatus, Offer
 from kayou_dispatch.lifecycle.runcards import RunCard, unit_needs_for
@@ -51,6 +52,11 @@ def _volunteer_settings(card: RunCard) -> dict[str, Any]:
     if card.accept_target is not None:
         out["accept_target"] = card.accept_target
         out["max_wave"] = card.max_wave
+    if card.max_offers_per_window is not None:
+        out["max_offers_per_window"] = card.max_offers_per_window
+        out["offer_window_s"] = card.offer_window_s
+    if not card.driving:
+        out["driving"] = False
     return out
 
 
@@ -215,7 +221,12 @@ class Commands:
             if want <= 0:
                 continue
             exclude = inc.excluded()
-            query = RankQuery(ask, needs, inc.max_eta_s, None, frozenset(exclude))
+            # Volunteers held back whatever their ETA (offer limit, quiet hours): the
+            # ranker need not return them.
+            ledger = self._state.volunteers
+            maybe = ledger.candidates_for_holds(max_offers=inc.max_offers)
+            held = {r for r in maybe if self.holds(inc, r, 0.0)}
+            query = RankQuery(ask, needs, inc.max_eta_s, None, frozenset(exclude | held))
             usable = [
                 (cand.responder_id, float(cand.eta_s))
                 for cand in self._candidates(inc, query)
@@ -223,6 +234,7 @@ class Commands:
                 and self._is_free(cand.responder_id)
                 # a ranker that ignores max_eta_s
                 and (inc.max_eta_s is None or cand.eta_s <= inc.max_eta_s)
+                and not self.holds(inc, cand.responder_id, float(cand.eta_s))
             ]
             if inc.accept_target is not None:
                 odds = self._odds(inc, [rid for rid, _ in usable])
@@ -255,6 +267,17 @@ class Commands:
             k=query.k,
         )
         return [cand for cand, _, _ in ordered]
+
+    def holds(self, inc: IncidentState, responder_id: str, eta_s: float) -> list[Hold]:
+        """Why a volunteer is held back from this incident's offers now (empty: it is not)."""
+        return self._state.volunteers.holds(
+            responder_id,
+            now=self._now,
+            eta_s=eta_s,
+            max_offers=inc.max_offers,
+            window_s=inc.window_s,
+            driving=inc.driving,
+        )
 
     def _odds(self, inc: IncidentState, responder_ids: Sequence[str]) -> list[Odds]:
         """Each responder's learned odds of answering an offer of this incident's kind."""

@@ -37,6 +37,7 @@ from kayou_dispatch.lifecycle._validate import check_id, check_seconds, takes_ke
 from kayou_dispatch.lifecycle.acceptance import ResponderStats
 from kayou_dispatch.lifecycle.answers import ResponderCommands
 from kayou_dispatch.lifecycle.batch import BatchCommands
+from kayou_dispatch.lifecycle.burden import BurdenReport, Hold, VolunteerBurden
 from kayou_dispatch.lifecycle.delivery import EventDelivery
 from kayou_dispatch.lifecycle.journal import CommandLog, Journal, JournalRow
 from kayou_dispatch.lifecycle.records import Event, Incident
@@ -383,6 +384,52 @@ class Dispatcher(ResponderCommands, BatchCommands):
                     raise UnknownResponderError(msg, responder_id=str(responder_id))
                 pending = self._state.pending_offers(responder_id, kind)
                 return tally.stats(responder_id, kind=kind, pending=pending)
+        finally:
+            self._events.deliver()
+
+    def volunteer_holds(self, responder_id: str, *, kind: str, eta_s: float = 0.0) -> list[Hold]:
+        """Why a volunteer would not be offered an incident of ``kind`` now (empty: it would).
+
+        The run card's offer limit per rolling window, the volunteer's quiet hours, and a
+        rest due after long driving (counting the drive of ``eta_s`` to the incident). See
+        :mod:`kayou_dispatch.lifecycle.burden`.
+
+        Raises
+        ------
+        InvalidParameterError
+            For an unknown kind or a bad ``eta_s``.
+        """
+        eta = float(check_seconds("eta_s", eta_s) or 0.0)
+        try:
+            with self._lock:
+                self._refresh()
+                card = self._cards.get(kind) if isinstance(kind, str) else None
+                if card is None:
+                    msg = f"unknown incident kind {kind!r}; known: {', '.join(sorted(self._cards))}"
+                    raise InvalidParameterError(msg, name="kind", value=kind)
+                return self._state.volunteers.holds(
+                    responder_id,
+                    now=float(self._clock()),
+                    eta_s=eta,
+                    max_offers=card.max_offers_per_window,
+                    window_s=card.offer_window_s,
+                    driving=card.driving,
+                )
+        finally:
+            self._events.deliver()
+
+    def burden_report(self) -> BurdenReport:
+        """Offers and assignments per volunteer (zeros included), their maxima and Gini."""
+        try:
+            with self._lock:
+                self._refresh()
+                tally = self._state.acceptance
+                ids = {*self._index, *tally.responders(), *self._busy}
+                loads = []
+                for rid in ids:
+                    s = tally.stats(rid, pending=self._state.pending_offers(rid))
+                    loads.append(VolunteerBurden(rid, s.offers, s.accepted))
+                return BurdenReport.of(loads)
         finally:
             self._events.deliver()
 

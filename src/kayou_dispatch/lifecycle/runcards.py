@@ -34,6 +34,7 @@ import numpy as np
 
 from kayou_dispatch.errors import InvalidParameterError
 from kayou_dispatch.lifecycle._validate import check_seconds
+from kayou_dispatch.lifecycle.burden import MAX_WINDOW_S
 from kayou_dispatch.matching.expected import Objective, check_objective
 from kayou_dispatch.matching.waves import check_target
 from kayou_dispatch.spatial.responders import parse_capabilities
@@ -116,6 +117,14 @@ class RunCard:
         offers that failed before it; every other offer is withdrawn once filled.
     max_wave
         With ``accept_target``: at most this many offers open at once per kind of unit.
+    max_offers_per_window
+        Fair burden: a volunteer who had this many offers (of any kind) in the last
+        ``offer_window_s`` is not offered this kind (``None``: no limit). See
+        :mod:`kayou_dispatch.lifecycle.burden`.
+    offer_window_s
+        The rolling window of that limit, seconds (at most 7 days).
+    driving
+        Whether the task means driving (then a volunteer due a rest is not offered it).
 
     Examples
     --------
@@ -132,6 +141,9 @@ class RunCard:
     objective: Objective = "eta"
     accept_target: float | None = None
     max_wave: int = 20
+    max_offers_per_window: int | None = None
+    offer_window_s: float = 3600.0
+    driving: bool = True
 
     def __post_init__(self) -> None:
         raw = self.needs
@@ -168,6 +180,20 @@ class RunCard:
         if not isinstance(wave, int) or isinstance(wave, bool) or wave < 1:
             msg = f"max_wave must be an integer >= 1, got {wave!r}"
             raise InvalidParameterError(msg, name="max_wave", value=wave)
+        limit = self.max_offers_per_window
+        if limit is not None and (
+            not isinstance(limit, int) or isinstance(limit, bool) or limit < 1
+        ):
+            msg = f"max_offers_per_window must be None or an integer >= 1, got {limit!r}"
+            raise InvalidParameterError(msg, name="max_offers_per_window", value=limit)
+        window = _check_positive("offer_window_s", self.offer_window_s)
+        if window is None or window > MAX_WINDOW_S:
+            msg = f"offer_window_s must be at most {MAX_WINDOW_S:g} s (7 days), got {window!r}"
+            raise InvalidParameterError(msg, name="offer_window_s", value=self.offer_window_s)
+        object.__setattr__(self, "offer_window_s", window)
+        if not isinstance(self.driving, bool):
+            msg = f"driving must be True or False, got {self.driving!r}"
+            raise InvalidParameterError(msg, name="driving", value=self.driving)
 
     @property
     def units(self) -> int:

@@ -2,7 +2,8 @@
 
 Every lifecycle change is an *outcome record* (``report``, ``dispatch``, ``offer``,
 ``accept``, ``decline``, ``expire``, ``withdraw``, ``depart``, ``arrive``, ``close``,
-``no_candidate``): a plain dict, as journaled. :func:`apply_record` applies one to a
+``no_candidate``; and a volunteer's own ``quiet_hours`` and ``driving``, whose
+``incident_id`` is empty): a plain dict, as journaled. :func:`apply_record` applies one to a
 :class:`LifecycleState` and returns the :class:`~kayou_dispatch.lifecycle.Event` it stands
 for plus the responder statuses it sets; it does no I/O (no index, journal, clock or
 subscribers), so replay and live commands run the same code and tests drive it alone.
@@ -29,6 +30,7 @@ from typing import Any
 
 from kayou_dispatch.errors import InvalidParameterError
 from kayou_dispatch.lifecycle.acceptance import AcceptanceTally, Outcome
+from kayou_dispatch.lifecycle.burden import QuietHours, VolunteerLedger
 from kayou_dispatch.lifecycle.records import Event, EventKind, Incident, IncidentStatus, Offer
 from kayou_dispatch.spatial import Status
 
@@ -59,6 +61,9 @@ class IncidentState:
     objective: str = "eta"
     accept_target: float | None = None
     max_wave: int = 20
+    max_offers: int | None = None
+    window_s: float = 3600.0
+    driving: bool = True
     filled: list[str | None] = field(default_factory=list)
     assigned: list[str] = field(default_factory=list)
     stage: dict[str, Status] = field(default_factory=dict)
@@ -104,6 +109,7 @@ class LifecycleState:
     incidents: dict[str, IncidentState] = field(default_factory=dict)
     busy: dict[str, str] = field(default_factory=dict)  # responder -> incident
     acceptance: AcceptanceTally = field(default_factory=AcceptanceTally)
+    volunteers: VolunteerLedger = field(default_factory=VolunteerLedger)
 
     def status_of(self, responder_id: str) -> Status:
         """The status the lifecycle gives a responder (AVAILABLE when not engaged)."""
@@ -118,6 +124,7 @@ class LifecycleState:
         self.incidents.clear()
         self.busy.clear()
         self.acceptance.clear()
+        self.volunteers.clear()
 
     def pending_offers(self, responder_id: str, kind: str | None = None) -> int:
         """1 if the responder holds an outstanding offer (of ``kind``, if given), else 0."""
@@ -165,11 +172,18 @@ def apply_record(state: LifecycleState, rec: dict[str, Any], at: float) -> Appli
             objective=rec.get("objective", "eta"),
             accept_target=rec.get("accept_target"),
             max_wave=rec.get("max_wave", 20),
+            max_offers=rec.get("max_offers_per_window"),
+            window_s=rec.get("offer_window_s", 3600.0),
+            driving=rec.get("driving", True),
             filled=[None] * len(needs),
         )
         state.incidents[iid] = inc
         data = {"kind": inc.kind, "severity": inc.severity, "units": len(needs)}
         return Applied(Event(EventKind.REPORTED, iid, None, at, data), tuple(writes))
+    if op in _RESPONDER_OPS:  # a volunteer's own settings: no incident
+        assert rid is not None
+        _RESPONDER_OPS[op](state.volunteers, rid, rec)
+        return Applied(None)
     inc = state.incidents[iid]
     if op == "dispatch":
         reopened = inc.closed is IncidentStatus.UNSERVED
@@ -191,6 +205,7 @@ def apply_record(state: LifecycleState, rec: dict[str, Any], at: float) -> Appli
             offered_at=at,
         )
         inc.offers[rid] = offer
+        state.volunteers.note_offer(rid, at)
         inc.starved = False
         state.busy[rid] = iid
         writes.append((rid, Status.OFFERED))
@@ -247,6 +262,20 @@ def apply_record(state: LifecycleState, rec: dict[str, Any], at: float) -> Appli
     msg = f"unknown journal record {op!r}"  # pragma: no cover - a corrupt journal
     raise InvalidParameterError(msg, name="journal", value=rec)
 
+
+def _quiet_hours(ledger: VolunteerLedger, rid: str, rec: dict[str, Any]) -> None:
+    quiet = rec["quiet"]
+    ledger.set_quiet_hours(rid, None if quiet is None else QuietHours(*quiet))
+
+
+def _driving(ledger: VolunteerLedger, rid: str, rec: dict[str, Any]) -> None:
+    ledger.set_driving(
+        rid, continuous_s=rec["continuous_s"], at=rec["reported_at"], driving=rec["driving"]
+    )
+
+
+#: Records about a responder alone (``incident_id`` is empty): its own settings.
+_RESPONDER_OPS = {"quiet_hours": _quiet_hours, "driving": _driving}
 
 _OUTCOME: dict[str, Outcome] = {
     "withdraw": "withdrawn",
