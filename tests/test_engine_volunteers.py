@@ -18,13 +18,7 @@ from kayou_dispatch import (
 )
 from kayou_dispatch.matching.expected import expected_s
 
-
-class Clock:
-    def __init__(self):
-        self.t = 1_000.0
-
-    def __call__(self):
-        return self.t
+from .test_engine_lifecycle import Clock
 
 
 @pytest.fixture(scope="module")
