@@ -33,7 +33,7 @@ from kayou_dispatch.lifecycle.runcards import RunCard, unit_needs_for
 from kayou_dispatch.lifecycle.state import IncidentState, LifecycleState
 from kayou_dispatch.matching.expected import Odds, order_by_expected
 from kayou_dispatch.matching.query import RankQuery
-from kayou_dispatch.matching.waves import wave_size
+from kayou_dispatch.matching.waves import accept_chance, wave_size
 from kayou_dispatch.spatial import ResponderIndex, Status
 
 __all__ = ["Commands"]
@@ -212,10 +212,14 @@ class Commands:
         for needs, missing in inc.missing_by_needs().items():
             open_offers = [o for o in inc.offers.values() if o.needs == needs]
             outstanding = len(open_offers)
+            sent: list[float] = []  # accept chances of the open offers (wave sizing only)
             if inc.accept_target is None:
                 want = missing * inc.fan_out - outstanding
                 ask = want + _RANK_SLACK
             else:  # a wave sized by learned chances; at most max_wave open at once
+                sent = [o.p_accept for o in self._odds(inc, [o.responder_id for o in open_offers])]
+                if accept_chance(sent, need=missing) >= inc.accept_target:
+                    continue  # the open offers suffice: no need to rank
                 want = inc.max_wave - outstanding
                 ask = want + _RANK_SLACK
             if want <= 0:
@@ -238,9 +242,8 @@ class Commands:
             ]
             if inc.accept_target is not None:
                 odds = self._odds(inc, [rid for rid, _ in usable])
-                sent = self._odds(inc, [o.responder_id for o in open_offers])
                 want = wave_size(
-                    [o.p_accept for o in sent],
+                    sent,
                     [o.p_accept for o in odds[:want]],
                     need=missing,
                     target=inc.accept_target,
