@@ -41,8 +41,21 @@ from kayou_dispatch.geo import (
     wgs84_to_gcj02_array,
     wgs84_to_gcj02_many,
 )
-from kayou_dispatch.lifecycle import Event, EventKind, Incident, IncidentStatus, Offer, RunCard
+from kayou_dispatch.lifecycle import (
+    BurdenReport,
+    Event,
+    EventKind,
+    Hold,
+    Incident,
+    IncidentStatus,
+    Offer,
+    QuietHours,
+    ResponderStats,
+    RunCard,
+    VolunteerBurden,
+)
 from kayou_dispatch.matching import Candidate, Explanation, Reason
+from kayou_dispatch.matching.expected import ExpectedCandidate
 from kayou_dispatch.matching.query import RankQuery
 from kayou_dispatch.network import RoadNetwork, Route, Snap, SnapArrays
 from kayou_dispatch.spatial import Neighbor, Responder, ResponderIndex, Status
@@ -61,11 +74,13 @@ __all__ = [
     "bd09_to_gcj02_many",
     "bd09_to_wgs84",
     "bd09_to_wgs84_many",
+    "BurdenReport",
     "Candidate",
     "DispatchEngine",
     "DuplicateIncidentError",
     "Event",
     "EventKind",
+    "ExpectedCandidate",
     "Explanation",
     "Fix",
     "FixRow",
@@ -77,6 +92,7 @@ __all__ = [
     "haversine_m",
     "haversine_m_array",
     "haversine_m_many",
+    "Hold",
     "in_china",
     "Incident",
     "IncidentStatus",
@@ -91,11 +107,13 @@ __all__ = [
     "Offer",
     "OffNetworkError",
     "PositionStore",
+    "QuietHours",
     "RankQuery",
     "Reason",
     "RedisPositionStore",
     "Responder",
     "ResponderIndex",
+    "ResponderStats",
     "RoadNetwork",
     "Route",
     "RunCard",
@@ -109,6 +127,7 @@ __all__ = [
     "validate_latlng",
     "validate_latlng_array",
     "validate_latlng_many",
+    "VolunteerBurden",
     "wgs84_to_bd09",
     "wgs84_to_bd09_many",
     "wgs84_to_gcj02",

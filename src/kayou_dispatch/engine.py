@@ -16,6 +16,7 @@ delegation. The logic lives in the modules it delegates to.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import queue
@@ -29,16 +30,21 @@ from numpy.typing import ArrayLike, NDArray
 from kayou_dispatch.errors import InvalidParameterError, UnknownResponderError
 from kayou_dispatch.geo import validate_latlng, validate_latlng_array
 from kayou_dispatch.lifecycle import Dispatcher, Event, Incident, Offer, RunCard
+from kayou_dispatch.lifecycle.acceptance import ResponderStats
+from kayou_dispatch.lifecycle.burden import BurdenReport, Hold, QuietHours
 from kayou_dispatch.lifecycle.journal import CommandLog
+from kayou_dispatch.lifecycle.runcards import DEFAULT_OFFER_TIMEOUT_S
 from kayou_dispatch.matching import (
     Candidate,
     Explanation,
     Ranker,
+    Reason,
     SnapCache,
     eta_matrix,
     explain_responder,
 )
 from kayou_dispatch.matching._validate import check_needs
+from kayou_dispatch.matching.expected import Objective, check_objective, rank_expected
 from kayou_dispatch.matching.query import RankQuery
 from kayou_dispatch.network import RoadNetwork, Snap
 from kayou_dispatch.shared import PositionMirror, RedisLog, RedisPositions
@@ -429,6 +435,8 @@ class DispatchEngine:
         heading: float | None = None,
         exclude: Iterable[str] = (),
         query: RankQuery | None = None,
+        objective: Objective = "eta",
+        kind: str | None = None,
     ) -> list[Candidate]:
         """Return the ``k`` responders with the smallest road travel time to an incident.
 
@@ -454,12 +462,25 @@ class DispatchEngine:
             Responder ids to skip (e.g. those who declined).
         query
             All of these options as one :class:`~kayou_dispatch.RankQuery` (instead of them).
+        objective
+            ``"eta"``: by road travel time. ``"expected"``: by expected time until help
+            arrives when offers cascade down the list, each responder's learned declines
+            and time-outs included (:meth:`responder_stats`):
+            ``expected_s = eta_s + a + f (1 - p) / p``, with ``p`` its chance to accept
+            within the time-out, ``a`` its accept delay and ``f`` what a failed offer to
+            it costs (decline delay or the time-out). Sorting by it minimises the
+            cascade's expected time to help (see :mod:`kayou_dispatch.matching.expected`).
+        kind
+            With ``"expected"``: the incident kind whose acceptance and run-card time-out
+            apply (``None``: every kind's, and a 90 s time-out).
 
         Returns
         -------
         list of Candidate
             Sorted by ``eta_s``, ties by ``responder_id``; exactly the result of sorting every
-            qualifying responder's exact road time.
+            qualifying responder's exact road time. With ``objective="expected"``:
+            :class:`~kayou_dispatch.ExpectedCandidate` sorted by ``expected_s`` (ties by
+            id), exactly the top ``k`` of every qualifying responder's.
 
         Raises
         ------
@@ -473,9 +494,35 @@ class DispatchEngine:
         q = self._query(
             query, k=k, needs=needs, max_eta_s=max_eta_s, heading=heading, exclude=exclude
         )
+        if check_objective(objective) == "expected":
+            timeout_s = self._offer_timeout_s(kind)
+        elif kind is not None:
+            msg = 'kind is used by objective="expected" only'
+            raise InvalidParameterError(msg, name="kind", value=kind)
         flat, flng, dest = self._incident(lat, lng, q.heading)
         self._catch_up()
-        return self._ranking(dest, flat, flng, q)
+        if objective == "eta":
+            return self._ranking(dest, flat, flng, q)
+        return list(
+            rank_expected(
+                lambda n: self._ranking(dest, flat, flng, q.replace(k=n)),
+                lambda ids: self._dispatcher.acceptance_odds(
+                    ids, kind=kind, offer_timeout_s=timeout_s
+                ),
+                k=q.k,
+            )
+        )
+
+    def _offer_timeout_s(self, kind: str | None) -> float:
+        """The run card's offer time-out of ``kind`` (the default card's for ``None``)."""
+        if kind is None:
+            return DEFAULT_OFFER_TIMEOUT_S
+        card = self._dispatcher.run_cards.get(kind) if isinstance(kind, str) else None
+        if card is None:
+            known = ", ".join(sorted(self._dispatcher.run_cards))
+            msg = f"unknown incident kind {kind!r}; known: {known}"
+            raise InvalidParameterError(msg, name="kind", value=kind)
+        return card.offer_timeout_s
 
     def _query(self, query: RankQuery | None, **options: Any) -> RankQuery:
         """The ranking's options as one validated query (needs checked against the registry)."""
@@ -516,12 +563,17 @@ class DispatchEngine:
         heading: float | None = None,
         exclude: Iterable[str] = (),
         query: RankQuery | None = None,
+        kind: str | None = None,
     ) -> Explanation:
         """Explain whether and why :meth:`rank` (same options, or ``query``) returns a responder.
 
         Gives its route and ETA to the incident whatever its status, and every reason it
         is left out: stale, busy, lacks a capability, excluded, off the network,
-        unreachable, beyond ``max_eta_s``, or outranked by ``k`` faster responders.
+        unreachable, beyond ``max_eta_s``, or outranked by ``k`` faster responders. With
+        ``kind`` it speaks for the lifecycle's offers of that kind: a volunteer held back
+        by the run card's offer limit, its quiet hours or a rest due after long driving
+        is not ranked either, and the reasons say so (``offer_limit``, ``quiet_hours``,
+        ``needs_rest``, see :meth:`volunteer_holds`).
 
         Raises
         ------
@@ -551,7 +603,7 @@ class DispatchEngine:
         responder = self._index.get(responder_id)
         flat, flng, dest = self._incident(lat, lng, q.heading)
         ranking = self._ranking(dest, flat, flng, q)
-        return explain_responder(
+        why = explain_responder(
             self._net,
             self._index,
             self._snaps,
@@ -565,6 +617,89 @@ class DispatchEngine:
             max_eta_s=q.max_eta_limit_s,
             exclude=q.exclude,
         )
+        if kind is None:
+            return why
+        eta_s = why.eta_s if math.isfinite(why.eta_s) else 0.0
+        holds = self._dispatcher.volunteer_holds(responder_id, kind=kind, eta_s=eta_s)
+        if not holds:
+            return why
+        return dataclasses.replace(
+            why,
+            ranked=False,
+            position=None,
+            reasons=(*why.reasons, *(Reason(h.reason) for h in holds)),
+            details=(*why.details, *(h.detail for h in holds)),
+        )
+
+    # --- volunteers ----------------------------------------------------------------------
+
+    def set_quiet_hours(self, responder_id: str, quiet_hours: QuietHours | None) -> None:
+        """Set (``None``: clear) the daily hours a volunteer is never offered anything.
+
+        Journaled with the lifecycle (survives restarts, shared through Redis).
+
+        Raises
+        ------
+        UnknownResponderError
+            When the responder is not known.
+        InvalidParameterError
+            When ``quiet_hours`` is not a :class:`~kayou_dispatch.QuietHours` or ``None``.
+
+        Examples
+        --------
+        >>> from kayou_dispatch import QuietHours
+        >>> from kayou_dispatch.network import EdgeArrays
+        >>> a = EdgeArrays.straight(node_id=[1, 2], lat=[0.0, 0.0], lng=[0.0, 0.01],
+        ...                         u=[0, 1], v=[1, 0], length_m=[1112.0] * 2,
+        ...                         travel_time_s=[60.0] * 2)
+        >>> engine = DispatchEngine(RoadNetwork.from_arrays(a), clock=lambda: 23 * 3600.0)
+        >>> engine.update_position("r1", 0.0, 0.002, ts=23 * 3600.0)
+        True
+        >>> engine.set_quiet_hours("r1", QuietHours(22.0, 6.0))
+        >>> why = engine.explain(0.0, 0.005, "r1", kind="other")
+        >>> why.ranked, [r.value for r in why.reasons]
+        (False, ['quiet_hours'])
+        >>> _ = engine.report_incident("i1", 0.0, 0.005, kind="other", dispatch=True)
+        >>> engine.incident("i1").offers
+        ()
+        """
+        self._catch_up()
+        self._dispatcher.set_quiet_hours(responder_id, quiet_hours)
+
+    def report_driving(
+        self,
+        responder_id: str,
+        *,
+        continuous_driving_s: float,
+        driving: bool = True,
+        at: float | None = None,
+    ) -> None:
+        """Record a volunteer's continuous driving time (``Dispatcher.report_driving``).
+
+        A volunteer whose continuous driving would reach 4 hours by its arrival is not
+        offered driving tasks until it has rested 20 minutes (stopped: ``driving=False``)
+        or reports a smaller count.
+
+        Raises
+        ------
+        InvalidParameterError
+            A negative ``continuous_driving_s`` or an ``at`` in the future (naming it).
+        UnknownResponderError
+            When the responder is not known.
+        """
+        self._catch_up()
+        self._dispatcher.report_driving(
+            responder_id, continuous_driving_s=continuous_driving_s, driving=driving, at=at
+        )
+
+    def volunteer_holds(self, responder_id: str, *, kind: str, eta_s: float = 0.0) -> list[Hold]:
+        """Why a volunteer would not be offered an incident of ``kind`` now (empty: it would)."""
+        return self._dispatcher.volunteer_holds(responder_id, kind=kind, eta_s=eta_s)
+
+    def burden_report(self) -> BurdenReport:
+        """Offers and assignments per volunteer (zeros included), their maxima and Gini."""
+        self._catch_up()
+        return self._dispatcher.burden_report()
 
     def eta_matrix(
         self,
@@ -801,6 +936,47 @@ class DispatchEngine:
     def engagements(self) -> dict[str, str]:
         """Every engaged responder's incident (offered or assigned), by responder."""
         return self._dispatcher.engagements()
+
+    def responder_stats(self, responder_id: str, *, kind: str | None = None) -> ResponderStats:
+        """How a responder answers offers: counts, P(accept) and median delays.
+
+        Learned from the lifecycle itself (every offer's end is a journaled record), so the
+        numbers survive restarts and agree across processes sharing a Redis log. Estimates
+        are shrunk towards the population (and, with ``kind``, towards that kind's rate):
+        a responder never offered anything gets exactly the population's numbers. See
+        :mod:`kayou_dispatch.lifecycle.acceptance` and ``docs/volunteers.md``.
+
+        Parameters
+        ----------
+        responder_id
+            A responder in the index, or one that has had offers.
+        kind
+            An incident kind (``None``: every kind together).
+
+        Raises
+        ------
+        UnknownResponderError
+            When the responder is neither known nor ever offered anything.
+        InvalidParameterError
+            For an unknown kind.
+
+        Examples
+        --------
+        >>> from kayou_dispatch.network import EdgeArrays
+        >>> a = EdgeArrays.straight(node_id=[1, 2], lat=[0.0, 0.0], lng=[0.0, 0.01],
+        ...                         u=[0, 1], v=[1, 0], length_m=[1112.0] * 2,
+        ...                         travel_time_s=[60.0] * 2)
+        >>> engine = DispatchEngine(RoadNetwork.from_arrays(a), clock=lambda: 0.0)
+        >>> engine.update_position("r1", 0.0, 0.002, capabilities={"mechanic"})
+        True
+        >>> _ = engine.report_incident("i1", 0.0, 0.005, kind="breakdown", dispatch=True)
+        >>> _ = engine.decline("i1", "r1")
+        >>> s = engine.responder_stats("r1")
+        >>> s.offers, s.accepted, s.declined, s.timed_out, s.p_accept < 0.5
+        (1, 0, 1, 0, True)
+        """
+        self._catch_up()
+        return self._dispatcher.responder_stats(responder_id, kind=kind)
 
     def responders(self) -> list[Responder]:
         """Every responder's snapshot, by id, after catching up (other processes included)."""

@@ -1,10 +1,19 @@
 """The dispatch lifecycle: incidents, run cards, offers, assignments, events and journal."""
 
+from kayou_dispatch.lifecycle.acceptance import AcceptanceTally, ResponderStats
 from kayou_dispatch.lifecycle.assign import (
     ASSIGN_POLICIES,
     SEVERITY_WEIGHTS,
     coverage_penalty,
     solve_slots,
+)
+from kayou_dispatch.lifecycle.burden import (
+    BurdenReport,
+    Hold,
+    QuietHours,
+    VolunteerBurden,
+    VolunteerLedger,
+    gini,
 )
 from kayou_dispatch.lifecycle.dispatcher import (
     CandidateLike,
@@ -24,7 +33,9 @@ from kayou_dispatch.lifecycle.runcards import (
 )
 
 __all__ = [
+    "AcceptanceTally",
     "ASSIGN_POLICIES",
+    "BurdenReport",
     "CandidateLike",
     "CommandLog",
     "coverage_penalty",
@@ -33,6 +44,8 @@ __all__ = [
     "EtaMatrixFunction",
     "Event",
     "EventKind",
+    "gini",
+    "Hold",
     "Incident",
     "IncidentStatus",
     "Journal",
@@ -40,10 +53,14 @@ __all__ = [
     "normalize_needs",
     "Offer",
     "OFFER_MODES",
+    "QuietHours",
     "RankFunction",
     "RARE_CAPABILITIES",
+    "ResponderStats",
     "RunCard",
     "SEVERITY_WEIGHTS",
     "solve_slots",
     "unit_needs_for",
+    "VolunteerBurden",
+    "VolunteerLedger",
 ]

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kayou_dispatch.errors import InvalidTransitionError
+from kayou_dispatch.errors import InvalidParameterError, InvalidTransitionError
+from kayou_dispatch.lifecycle._validate import check_seconds
+from kayou_dispatch.lifecycle.burden import QuietHours
 from kayou_dispatch.lifecycle.commands import Commands
 from kayou_dispatch.lifecycle.records import Incident
 from kayou_dispatch.lifecycle.state import IncidentState
@@ -94,6 +96,91 @@ class ResponderCommands(Commands):
         # no offer made elsewhere slips between the check and the write.
         self._run("set_responder_status", body, responder_id=responder_id)
 
+    # -- a volunteer's own settings ------------------------------------------------------------
+
+    def set_quiet_hours(self, responder_id: str, quiet_hours: QuietHours | None) -> None:
+        """Set (``None``: clear) the daily hours when a volunteer is never offered anything.
+
+        Journaled, so it survives restarts and is shared through a Redis log.
+
+        Raises
+        ------
+        UnknownResponderError
+            When the responder is not known.
+        InvalidParameterError
+            When ``quiet_hours`` is not a :class:`QuietHours` or ``None``.
+        """
+        if quiet_hours is not None and not isinstance(quiet_hours, QuietHours):
+            msg = f"quiet_hours must be a QuietHours or None, got {quiet_hours!r}"
+            raise InvalidParameterError(msg, name="quiet_hours", value=quiet_hours)
+        quiet = (
+            None
+            if quiet_hours is None
+            else [quiet_hours.start_h, quiet_hours.end_h, quiet_hours.utc_offset_h]
+        )
+
+        def body() -> None:
+            rid = self._known_responder(responder_id)
+            self._record("quiet_hours", "", responder_id=rid, quiet=quiet)
+
+        self._run("set_quiet_hours", body, responder_id=responder_id)
+
+    def report_driving(
+        self,
+        responder_id: str,
+        *,
+        continuous_driving_s: float,
+        driving: bool = True,
+        at: float | None = None,
+    ) -> None:
+        """Record a volunteer's continuous driving time, as its phone reports it.
+
+        While ``driving``, the count grows with the clock until the next report; stopped,
+        it stays, and a stop of 20 minutes resets it. A volunteer whose continuous
+        driving would reach 4 hours by its arrival is not offered driving tasks (see
+        :mod:`kayou_dispatch.lifecycle.burden`). Journaled like the lifecycle.
+
+        Parameters
+        ----------
+        responder_id
+            The volunteer.
+        continuous_driving_s
+            Continuous driving without a 20-minute break at ``at``, seconds (>= 0).
+        driving
+            Whether it is driving now (``False``: stopped, e.g. at a rest area).
+        at
+            Clock time of the reading (default: now); not in the future.
+
+        Raises
+        ------
+        InvalidParameterError
+            A negative or non-finite ``continuous_driving_s``, an ``at`` in the future
+            or not finite, a ``driving`` that is not a bool (naming the field).
+        UnknownResponderError
+            When the responder is not known.
+        """
+        if not isinstance(driving, bool):
+            msg = f"driving must be True or False, got {driving!r}"
+            raise InvalidParameterError(msg, name="driving", value=driving)
+        continuous = check_seconds("continuous_driving_s", continuous_driving_s)
+
+        def body() -> None:
+            rid = self._known_responder(responder_id)
+            when = self._now if at is None else float(check_seconds("at", at) or 0.0)
+            if when > self._now:
+                msg = f"at={at!r} is in the future (the clock says {self._now:g})"
+                raise InvalidParameterError(msg, name="at", value=at)
+            self._record(
+                "driving",
+                "",
+                responder_id=rid,
+                continuous_s=continuous,
+                reported_at=when,
+                driving=driving,
+            )
+
+        self._run("report_driving", body, responder_id=responder_id)
+
     # -- answers and moves --------------------------------------------------------------------
 
     def _responder_command(
@@ -151,7 +238,10 @@ class ResponderCommands(Commands):
                 (o for o in inc.offers.values() if o.needs == offer.needs),
                 key=lambda o: (o.eta_s, o.responder_id),
             )
-            for other in sorted(rivals[missing * inc.fan_out :], key=lambda o: o.responder_id):
+            # A wave sized by accept_target was sized for every missing unit: keep it whole
+            # until they are all filled.
+            keep = missing * inc.fan_out if inc.accept_target is None else len(rivals) * missing
+            for other in sorted(rivals[keep:], key=lambda o: o.responder_id):
                 self._record(
                     "withdraw", inc.incident_id, responder_id=other.responder_id, reason="filled"
                 )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NoReturn, TypeVar
 
 import numpy as np
@@ -26,11 +26,14 @@ from kayou_dispatch.errors import (
 )
 from kayou_dispatch.geo import validate_latlng
 from kayou_dispatch.lifecycle._validate import check_id
+from kayou_dispatch.lifecycle.burden import Hold
 from kayou_dispatch.lifecycle.delivery import EventDelivery
 from kayou_dispatch.lifecycle.records import CLOSED_STATUSES, Event, Incident, IncidentStatus, Offer
 from kayou_dispatch.lifecycle.runcards import RunCard, unit_needs_for
-from kayou_dispatch.lifecycle.state import IncidentState
+from kayou_dispatch.lifecycle.state import IncidentState, LifecycleState
+from kayou_dispatch.matching.expected import Odds, order_by_expected
 from kayou_dispatch.matching.query import RankQuery
+from kayou_dispatch.matching.waves import accept_chance, wave_size
 from kayou_dispatch.spatial import ResponderIndex, Status
 
 __all__ = ["Commands"]
@@ -41,11 +44,28 @@ _T = TypeVar("_T")
 _RANK_SLACK = 3
 
 
+def _volunteer_settings(card: RunCard) -> dict[str, Any]:
+    """The run card's volunteer-aware settings a report records (only when not default)."""
+    out: dict[str, Any] = {}
+    if card.objective != "eta":
+        out["objective"] = card.objective
+    if card.accept_target is not None:
+        out["accept_target"] = card.accept_target
+        out["max_wave"] = card.max_wave
+    if card.max_offers_per_window is not None:
+        out["max_offers_per_window"] = card.max_offers_per_window
+        out["offer_window_s"] = card.offer_window_s
+    if not card.driving:
+        out["driving"] = False
+    return out
+
+
 class Commands:
     """The lifecycle's commands (mixed into :class:`~kayou_dispatch.lifecycle.Dispatcher`)."""
 
     # Provided by the Dispatcher.
     _lock: threading.RLock
+    _state: LifecycleState
     _index: ResponderIndex
     _incidents: dict[str, IncidentState]
     _busy: dict[str, str]
@@ -152,6 +172,7 @@ class Commands:
                 offer_timeout_s=card.offer_timeout_s,
                 fan_out=card.fan_out,
                 max_eta_s=card.max_eta_s,
+                **_volunteer_settings(card),
             )
             inc = self._incidents[incident_id]
             if dispatch:
@@ -189,24 +210,48 @@ class Commands:
         made: list[Offer] = []
         starving: list[frozenset[str]] = []
         for needs, missing in inc.missing_by_needs().items():
-            outstanding = sum(1 for o in inc.offers.values() if o.needs == needs)
-            want = missing * inc.fan_out - outstanding
+            open_offers = [o for o in inc.offers.values() if o.needs == needs]
+            outstanding = len(open_offers)
+            sent: list[float] = []  # accept chances of the open offers (wave sizing only)
+            if inc.accept_target is None:
+                want = missing * inc.fan_out - outstanding
+                ask = want + _RANK_SLACK
+            else:  # a wave sized by learned chances; at most max_wave open at once
+                sent = [o.p_accept for o in self._odds(inc, [o.responder_id for o in open_offers])]
+                if accept_chance(sent, need=missing) >= inc.accept_target:
+                    continue  # the open offers suffice: no need to rank
+                want = inc.max_wave - outstanding
+                ask = want + _RANK_SLACK
             if want <= 0:
                 continue
             exclude = inc.excluded()
-            query = RankQuery(want + _RANK_SLACK, needs, inc.max_eta_s, None, frozenset(exclude))
-            found = self._rank(inc.lat, inc.lng, **query.options())
-            for cand in found:
-                if want == 0:
-                    break
-                rid = cand.responder_id
-                if rid in exclude or not self._is_free(rid):
-                    continue
-                if inc.max_eta_s is not None and not cand.eta_s <= inc.max_eta_s:
-                    continue  # a ranker that ignores max_eta_s
-                self._offer(inc, rid, float(cand.eta_s), needs)
+            # Volunteers held back whatever their ETA (offer limit, quiet hours): the
+            # ranker need not return them.
+            ledger = self._state.volunteers
+            maybe = ledger.candidates_for_holds(max_offers=inc.max_offers)
+            held = {r for r in maybe if self.holds(inc, r, 0.0)}
+            query = RankQuery(ask, needs, inc.max_eta_s, None, frozenset(exclude | held))
+            usable = [
+                (cand.responder_id, float(cand.eta_s))
+                for cand in self._candidates(inc, query)
+                if cand.responder_id not in exclude
+                and self._is_free(cand.responder_id)
+                # a ranker that ignores max_eta_s
+                and (inc.max_eta_s is None or cand.eta_s <= inc.max_eta_s)
+                and not self.holds(inc, cand.responder_id, float(cand.eta_s))
+            ]
+            if inc.accept_target is not None:
+                odds = self._odds(inc, [rid for rid, _ in usable])
+                want = wave_size(
+                    sent,
+                    [o.p_accept for o in odds[:want]],
+                    need=missing,
+                    target=inc.accept_target,
+                    at_least=len(inc.declined) + len(inc.expired),
+                )
+            for rid, eta_s in usable[: max(want, 0)]:
+                self._offer(inc, rid, eta_s, needs)
                 made.append(inc.offers[rid])
-                want -= 1
             if outstanding == 0 and not any(o.needs == needs for o in inc.offers.values()):
                 starving.append(needs)
         if starving and not inc.offers and not inc.assigned and self._now >= inc.deadline:
@@ -214,6 +259,36 @@ class Commands:
         elif starving and not inc.starved:
             self._record("no_candidate", inc.incident_id, needs=[sorted(n) for n in starving])
         return made
+
+    def _candidates(self, inc: IncidentState, query: RankQuery) -> list[Any]:
+        """The ranker's candidates, best first by the incident's objective."""
+        if inc.objective != "expected":
+            return list(self._rank(inc.lat, inc.lng, **query.options()))
+        ordered = order_by_expected(
+            lambda n: self._rank(inc.lat, inc.lng, **query.replace(k=n).options()),
+            lambda ids: self._odds(inc, ids),
+            k=query.k,
+        )
+        return [cand for cand, _, _ in ordered]
+
+    def holds(self, inc: IncidentState, responder_id: str, eta_s: float) -> list[Hold]:
+        """Why a volunteer is held back from this incident's offers now (empty: it is not)."""
+        return self._state.volunteers.holds(
+            responder_id,
+            now=self._now,
+            eta_s=eta_s,
+            max_offers=inc.max_offers,
+            window_s=inc.window_s,
+            driving=inc.driving,
+        )
+
+    def _odds(self, inc: IncidentState, responder_ids: Sequence[str]) -> list[Odds]:
+        """Each responder's learned odds of answering an offer of this incident's kind."""
+        tally = self._state.acceptance
+        return [
+            tally.odds(rid, kind=inc.kind, offer_timeout_s=inc.offer_timeout_s)
+            for rid in responder_ids
+        ]
 
     def _offer(
         self, inc: IncidentState, responder_id: str, eta_s: float, needs: frozenset[str]

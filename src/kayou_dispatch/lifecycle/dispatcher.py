@@ -34,8 +34,10 @@ from typing import Any, Protocol, TypeVar
 
 from kayou_dispatch.errors import InvalidParameterError, UnknownIncidentError, UnknownResponderError
 from kayou_dispatch.lifecycle._validate import check_id, check_seconds, takes_keyword
+from kayou_dispatch.lifecycle.acceptance import ResponderStats
 from kayou_dispatch.lifecycle.answers import ResponderCommands
 from kayou_dispatch.lifecycle.batch import BatchCommands
+from kayou_dispatch.lifecycle.burden import BurdenReport, Hold, VolunteerBurden
 from kayou_dispatch.lifecycle.delivery import EventDelivery
 from kayou_dispatch.lifecycle.journal import CommandLog, Journal, JournalRow
 from kayou_dispatch.lifecycle.records import Event, Incident
@@ -51,6 +53,7 @@ from kayou_dispatch.lifecycle.state import (
     apply_record,
     snapshot,
 )
+from kayou_dispatch.matching.expected import Odds
 from kayou_dispatch.spatial import Responder, ResponderIndex, Status
 from kayou_dispatch.spatial.responders import checked_clock
 
@@ -338,6 +341,114 @@ class Dispatcher(ResponderCommands, BatchCommands):
             with self._lock:
                 self._refresh()
                 return dict(self._busy)
+        finally:
+            self._events.deliver()
+
+    def responder_stats(self, responder_id: str, *, kind: str | None = None) -> ResponderStats:
+        """Return how a responder has answered offers: counts and shrunk estimates.
+
+        Counted from the lifecycle's own records, so the numbers survive a restart (the
+        journal or shared log is replayed) and agree across processes sharing a log. See
+        :mod:`kayou_dispatch.lifecycle.acceptance` for the estimates.
+
+        Parameters
+        ----------
+        responder_id
+            A responder in the index or one that has had offers.
+        kind
+            An incident kind (``None``: every kind together).
+
+        Raises
+        ------
+        UnknownResponderError
+            When the responder is neither in the index nor ever offered anything.
+        InvalidParameterError
+            For a kind that has no run card and no history.
+        """
+        try:
+            with self._lock:
+                self._refresh()
+                tally = self._state.acceptance
+                if kind is not None and (
+                    not isinstance(kind, str) or not (kind in self._cards or tally.knows_kind(kind))
+                ):
+                    msg = f"unknown incident kind {kind!r}; known: {', '.join(sorted(self._cards))}"
+                    raise InvalidParameterError(msg, name="kind", value=kind)
+                known = isinstance(responder_id, str) and (
+                    responder_id in tally
+                    or responder_id in self._busy
+                    or responder_id in self._index
+                )
+                if not known:
+                    msg = f"no responder with id {responder_id!r}"
+                    raise UnknownResponderError(msg, responder_id=str(responder_id))
+                pending = self._state.pending_offers(responder_id, kind)
+                return tally.stats(responder_id, kind=kind, pending=pending)
+        finally:
+            self._events.deliver()
+
+    def volunteer_holds(self, responder_id: str, *, kind: str, eta_s: float = 0.0) -> list[Hold]:
+        """Why a volunteer would not be offered an incident of ``kind`` now (empty: it would).
+
+        The run card's offer limit per rolling window, the volunteer's quiet hours, and a
+        rest due after long driving (counting the drive of ``eta_s`` to the incident). See
+        :mod:`kayou_dispatch.lifecycle.burden`.
+
+        Raises
+        ------
+        InvalidParameterError
+            For an unknown kind or a bad ``eta_s``.
+        """
+        eta = float(check_seconds("eta_s", eta_s) or 0.0)
+        try:
+            with self._lock:
+                self._refresh()
+                card = self._cards.get(kind) if isinstance(kind, str) else None
+                if card is None:
+                    msg = f"unknown incident kind {kind!r}; known: {', '.join(sorted(self._cards))}"
+                    raise InvalidParameterError(msg, name="kind", value=kind)
+                return self._state.volunteers.holds(
+                    responder_id,
+                    now=float(self._clock()),
+                    eta_s=eta,
+                    max_offers=card.max_offers_per_window,
+                    window_s=card.offer_window_s,
+                    driving=card.driving,
+                )
+        finally:
+            self._events.deliver()
+
+    def burden_report(self) -> BurdenReport:
+        """Offers and assignments per volunteer (zeros included), their maxima and Gini."""
+        try:
+            with self._lock:
+                self._refresh()
+                tally = self._state.acceptance
+                ids = {*self._index, *tally.responders(), *self._busy}
+                loads = []
+                for rid in ids:
+                    s = tally.stats(rid, pending=self._state.pending_offers(rid))
+                    loads.append(VolunteerBurden(rid, s.offers, s.accepted))
+                return BurdenReport.of(loads)
+        finally:
+            self._events.deliver()
+
+    def acceptance_odds(
+        self, responder_ids: Sequence[str], *, kind: str | None, offer_timeout_s: float
+    ) -> list[Odds]:
+        """Each responder's learned :class:`~kayou_dispatch.matching.expected.Odds`.
+
+        For an offer of ``kind`` (``None``: every kind) with this time-out (the inputs of
+        ``rank(..., objective="expected")``).
+        """
+        try:
+            with self._lock:
+                self._refresh()
+                tally = self._state.acceptance
+                return [
+                    tally.odds(rid, kind=kind, offer_timeout_s=offer_timeout_s)
+                    for rid in responder_ids
+                ]
         finally:
             self._events.deliver()
 

@@ -34,9 +34,13 @@ import numpy as np
 
 from kayou_dispatch.errors import InvalidParameterError
 from kayou_dispatch.lifecycle._validate import check_seconds
+from kayou_dispatch.lifecycle.burden import MAX_WINDOW_S
+from kayou_dispatch.matching.expected import Objective, check_objective
+from kayou_dispatch.matching.waves import check_target
 from kayou_dispatch.spatial.responders import parse_capabilities
 
 __all__ = [
+    "DEFAULT_OFFER_TIMEOUT_S",
     "DEFAULT_RUN_CARDS",
     "normalize_needs",
     "OFFER_MODES",
@@ -52,6 +56,9 @@ OFFER_MODES: tuple[str, ...] = ("broadcast", "sequential")
 
 #: Capabilities few responders have; ``assign_batch(coverage_margin_s=...)`` guards them.
 RARE_CAPABILITIES: frozenset[str] = frozenset({"crane", "heavy_tow"})
+
+#: A run card's offer time-out unless it says otherwise, seconds.
+DEFAULT_OFFER_TIMEOUT_S = 90.0
 
 #: Upper bound on units per incident (a guard against typos such as ``units=300``).
 MAX_UNITS = 50
@@ -98,6 +105,26 @@ class RunCard:
         Offers per missing unit in broadcast mode (ignored, and stored as 1, in sequential).
     max_eta_s
         Candidates farther than this (by the ranker's ETA) are not offered; ``None``: no limit.
+    objective
+        ``"eta"``: offer the fastest by road first. ``"expected"``: the shortest expected
+        time until help arrives, learned declines and time-outs included (see
+        :mod:`kayou_dispatch.matching.expected`).
+    accept_target
+        Broadcast only. ``None``: ``fan_out`` offers per missing unit. A probability in
+        ``(0, 1)``: each wave is the fewest candidates that, with the offers still open,
+        make the chance that enough accept within the time-out reach it (learned chances,
+        :mod:`kayou_dispatch.matching.waves`); a later wave is at least as large as the
+        offers that failed before it; every other offer is withdrawn once filled.
+    max_wave
+        With ``accept_target``: at most this many offers open at once per kind of unit.
+    max_offers_per_window
+        Fair burden: a volunteer who had this many offers (of any kind) in the last
+        ``offer_window_s`` is not offered this kind (``None``: no limit). See
+        :mod:`kayou_dispatch.lifecycle.burden`.
+    offer_window_s
+        The rolling window of that limit, seconds (at most 7 days).
+    driving
+        Whether the task means driving (then a volunteer due a rest is not offered it).
 
     Examples
     --------
@@ -108,9 +135,15 @@ class RunCard:
 
     needs: tuple[frozenset[str], ...]
     mode: OfferMode = "sequential"
-    offer_timeout_s: float = 90.0
+    offer_timeout_s: float = DEFAULT_OFFER_TIMEOUT_S
     fan_out: int = 3
     max_eta_s: float | None = 3600.0
+    objective: Objective = "eta"
+    accept_target: float | None = None
+    max_wave: int = 20
+    max_offers_per_window: int | None = None
+    offer_window_s: float = 3600.0
+    driving: bool = True
 
     def __post_init__(self) -> None:
         raw = self.needs
@@ -137,6 +170,30 @@ class RunCard:
         )
         if self.mode == "sequential":
             object.__setattr__(self, "fan_out", 1)
+        object.__setattr__(self, "objective", check_objective(self.objective))
+        if self.accept_target is not None:
+            if self.mode != "broadcast":
+                msg = "accept_target sizes broadcast waves; this run card is sequential"
+                raise InvalidParameterError(msg, name="accept_target", value=self.accept_target)
+            object.__setattr__(self, "accept_target", check_target(self.accept_target))
+        wave = self.max_wave
+        if not isinstance(wave, int) or isinstance(wave, bool) or wave < 1:
+            msg = f"max_wave must be an integer >= 1, got {wave!r}"
+            raise InvalidParameterError(msg, name="max_wave", value=wave)
+        limit = self.max_offers_per_window
+        if limit is not None and (
+            not isinstance(limit, int) or isinstance(limit, bool) or limit < 1
+        ):
+            msg = f"max_offers_per_window must be None or an integer >= 1, got {limit!r}"
+            raise InvalidParameterError(msg, name="max_offers_per_window", value=limit)
+        window = _check_positive("offer_window_s", self.offer_window_s)
+        if window is None or window > MAX_WINDOW_S:
+            msg = f"offer_window_s must be at most {MAX_WINDOW_S:g} s (7 days), got {window!r}"
+            raise InvalidParameterError(msg, name="offer_window_s", value=self.offer_window_s)
+        object.__setattr__(self, "offer_window_s", window)
+        if not isinstance(self.driving, bool):
+            msg = f"driving must be True or False, got {self.driving!r}"
+            raise InvalidParameterError(msg, name="driving", value=self.driving)
 
     @property
     def units(self) -> int:

@@ -2,7 +2,8 @@
 
 Every lifecycle change is an *outcome record* (``report``, ``dispatch``, ``offer``,
 ``accept``, ``decline``, ``expire``, ``withdraw``, ``depart``, ``arrive``, ``close``,
-``no_candidate``): a plain dict, as journaled. :func:`apply_record` applies one to a
+``no_candidate``; and a volunteer's own ``quiet_hours`` and ``driving``, whose
+``incident_id`` is empty): a plain dict, as journaled. :func:`apply_record` applies one to a
 :class:`LifecycleState` and returns the :class:`~kayou_dispatch.lifecycle.Event` it stands
 for plus the responder statuses it sets; it does no I/O (no index, journal, clock or
 subscribers), so replay and live commands run the same code and tests drive it alone.
@@ -28,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kayou_dispatch.errors import InvalidParameterError
+from kayou_dispatch.lifecycle.acceptance import AcceptanceTally, Outcome
+from kayou_dispatch.lifecycle.burden import QuietHours, VolunteerLedger
 from kayou_dispatch.lifecycle.records import Event, EventKind, Incident, IncidentStatus, Offer
 from kayou_dispatch.spatial import Status
 
@@ -55,6 +58,12 @@ class IncidentState:
     fan_out: int
     max_eta_s: float | None
     reported_at: float
+    objective: str = "eta"
+    accept_target: float | None = None
+    max_wave: int = 20
+    max_offers: int | None = None
+    window_s: float = 3600.0
+    driving: bool = True
     filled: list[str | None] = field(default_factory=list)
     assigned: list[str] = field(default_factory=list)
     stage: dict[str, Status] = field(default_factory=dict)
@@ -95,10 +104,12 @@ class IncidentState:
 
 @dataclass(eq=False)
 class LifecycleState:
-    """Every incident's state, and which incident engages each responder."""
+    """Every incident's state, which incident engages each responder, how offers ended."""
 
     incidents: dict[str, IncidentState] = field(default_factory=dict)
     busy: dict[str, str] = field(default_factory=dict)  # responder -> incident
+    acceptance: AcceptanceTally = field(default_factory=AcceptanceTally)
+    volunteers: VolunteerLedger = field(default_factory=VolunteerLedger)
 
     def status_of(self, responder_id: str) -> Status:
         """The status the lifecycle gives a responder (AVAILABLE when not engaged)."""
@@ -112,6 +123,16 @@ class LifecycleState:
         """Forget everything (before a rebuild from the log)."""
         self.incidents.clear()
         self.busy.clear()
+        self.acceptance.clear()
+        self.volunteers.clear()
+
+    def pending_offers(self, responder_id: str, kind: str | None = None) -> int:
+        """1 if the responder holds an outstanding offer (of ``kind``, if given), else 0."""
+        iid = self.busy.get(responder_id)
+        inc = None if iid is None else self.incidents[iid]
+        if inc is None or responder_id not in inc.offers:
+            return 0
+        return int(kind is None or inc.kind == kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,11 +168,22 @@ def apply_record(state: LifecycleState, rec: dict[str, Any], at: float) -> Appli
             fan_out=rec["fan_out"],
             max_eta_s=rec["max_eta_s"],
             reported_at=at,
+            # Absent from journals written before these run-card settings existed.
+            objective=rec.get("objective", "eta"),
+            accept_target=rec.get("accept_target"),
+            max_wave=rec.get("max_wave", 20),
+            max_offers=rec.get("max_offers_per_window"),
+            window_s=rec.get("offer_window_s", 3600.0),
+            driving=rec.get("driving", True),
             filled=[None] * len(needs),
         )
         state.incidents[iid] = inc
         data = {"kind": inc.kind, "severity": inc.severity, "units": len(needs)}
         return Applied(Event(EventKind.REPORTED, iid, None, at, data), tuple(writes))
+    if op in _RESPONDER_OPS:  # a volunteer's own settings: no incident
+        assert rid is not None
+        _RESPONDER_OPS[op](state.volunteers, rid, rec)
+        return Applied(None)
     inc = state.incidents[iid]
     if op == "dispatch":
         reopened = inc.closed is IncidentStatus.UNSERVED
@@ -173,6 +205,7 @@ def apply_record(state: LifecycleState, rec: dict[str, Any], at: float) -> Appli
             offered_at=at,
         )
         inc.offers[rid] = offer
+        state.volunteers.note_offer(rid, at)
         inc.starved = False
         state.busy[rid] = iid
         writes.append((rid, Status.OFFERED))
@@ -181,6 +214,7 @@ def apply_record(state: LifecycleState, rec: dict[str, Any], at: float) -> Appli
         return Applied(Event(EventKind.OFFER_MADE, iid, rid, at, data), tuple(writes))
     if op in ("withdraw", "expire", "decline"):
         assert rid is not None
+        _ended(state, inc, rid, _OUTCOME[op], at)
         del inc.offers[rid]
         del state.busy[rid]
         writes.append((rid, Status.AVAILABLE))
@@ -197,6 +231,7 @@ def apply_record(state: LifecycleState, rec: dict[str, Any], at: float) -> Appli
     if op == "accept":
         assert rid is not None
         unit = rec["unit"]
+        _ended(state, inc, rid, "accepted", at)
         del inc.offers[rid]
         inc.filled[unit] = rid
         inc.assigned.append(rid)
@@ -226,6 +261,35 @@ def apply_record(state: LifecycleState, rec: dict[str, Any], at: float) -> Appli
         )
     msg = f"unknown journal record {op!r}"  # pragma: no cover - a corrupt journal
     raise InvalidParameterError(msg, name="journal", value=rec)
+
+
+def _quiet_hours(ledger: VolunteerLedger, rid: str, rec: dict[str, Any]) -> None:
+    quiet = rec["quiet"]
+    ledger.set_quiet_hours(rid, None if quiet is None else QuietHours(*quiet))
+
+
+def _driving(ledger: VolunteerLedger, rid: str, rec: dict[str, Any]) -> None:
+    ledger.set_driving(
+        rid, continuous_s=rec["continuous_s"], at=rec["reported_at"], driving=rec["driving"]
+    )
+
+
+#: Records about a responder alone (``incident_id`` is empty): its own settings.
+_RESPONDER_OPS = {"quiet_hours": _quiet_hours, "driving": _driving}
+
+_OUTCOME: dict[str, Outcome] = {
+    "withdraw": "withdrawn",
+    "expire": "timed_out",
+    "decline": "declined",
+}
+
+
+def _ended(
+    state: LifecycleState, inc: IncidentState, rid: str, outcome: Outcome, at: float
+) -> None:
+    """Tell the acceptance tally how an offer ended (the delay since it was made)."""
+    delay_s = max(0.0, at - inc.offers[rid].offered_at)
+    state.acceptance.observe(rid, inc.kind, outcome, delay_s=delay_s)
 
 
 def snapshot(inc: IncidentState) -> Incident:

@@ -26,6 +26,10 @@ class Reason(StrEnum):
     UNREACHABLE = "unreachable"
     BEYOND_MAX_ETA = "beyond_max_eta"
     OUTRANKED = "outranked"
+    # The lifecycle's volunteer rules (explain with a kind; kayou_dispatch.lifecycle.burden).
+    OFFER_LIMIT = "offer_limit"
+    QUIET_HOURS = "quiet_hours"
+    NEEDS_REST = "needs_rest"
 
 
 @dataclass(frozen=True)

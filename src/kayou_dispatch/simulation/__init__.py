@@ -6,7 +6,9 @@ from kayou_dispatch.simulation.fleet import Fleet
 from kayou_dispatch.simulation.metrics import IncidentRecord, summarize
 from kayou_dispatch.simulation.policies import (
     BUILTIN_POLICIES,
+    VOLUNTEER_POLICIES,
     BatchPolicy,
+    ExpectedPolicy,
     H3RingPolicy,
     Policy,
     RoadEtaPolicy,
@@ -35,6 +37,7 @@ __all__ = [
     "compare_policies",
     "Coverage",
     "CoverageProbe",
+    "ExpectedPolicy",
     "Fleet",
     "format_summary",
     "format_table",
@@ -58,5 +61,6 @@ __all__ = [
     "StraightLinePolicy",
     "summarize",
     "summarize_replications",
+    "VOLUNTEER_POLICIES",
     "write_outputs",
 ]

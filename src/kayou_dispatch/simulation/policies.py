@@ -28,11 +28,13 @@ if TYPE_CHECKING:
 __all__ = [
     "BatchPolicy",
     "BUILTIN_POLICIES",
+    "ExpectedPolicy",
     "get_policies",
     "H3RingPolicy",
     "Policy",
     "RoadEtaPolicy",
     "StraightLinePolicy",
+    "VOLUNTEER_POLICIES",
 ]
 
 # What a naive app shows as an ETA when it only knows the straight-line distance.
@@ -52,11 +54,19 @@ class Policy:
     batch_interval_s
         ``None``: dispatch each request as it comes; else assign waiting requests together
         this often with ``assign_batch``.
+    objective
+        The run cards' ``objective``: ``"eta"`` (offer the fastest first) or
+        ``"expected"`` (the shortest expected time to help, learned from answers).
+    accept_target
+        For broadcast cards: size each wave so that enough accept with this chance
+        (``None``: the card's fan-out).
     """
 
     name: str = "road-eta"
     offer_mode: str | None = None
     batch_interval_s: float | None = None
+    objective: str = "eta"
+    accept_target: float | None = None
 
     def rank(
         self,
@@ -93,6 +103,20 @@ class Policy:
 
 
 RoadEtaPolicy = Policy
+
+
+@dataclass(frozen=True)
+class ExpectedPolicy(Policy):
+    """Offer by expected time to help, learned from volunteers' answers; size grab waves.
+
+    Ranks by road ETA like :class:`Policy`, then the lifecycle re-orders by
+    ``eta + accept delay + (1 - p) / p * failed-offer cost`` per volunteer, and broadcast
+    waves reach a 0.95 chance that enough accept (see ``docs/volunteers.md``).
+    """
+
+    name: str = "expected"
+    objective: str = "expected"
+    accept_target: float | None = 0.95
 
 
 @dataclass(frozen=True)
@@ -176,14 +200,7 @@ class BatchPolicy(Policy):
         return opts
 
 
-def _builtin() -> dict[str, Policy]:
-    base: list[Policy] = [
-        StraightLinePolicy(),
-        H3RingPolicy(),
-        Policy(),
-        BatchPolicy(),
-        BatchPolicy(name="batch-coverage", coverage_margin_s=300.0),
-    ]
+def _builtin(base: list[Policy]) -> dict[str, Policy]:
     out: dict[str, Policy] = {}
     for p in base:
         for mode in ("sequential", "broadcast"):
@@ -193,23 +210,39 @@ def _builtin() -> dict[str, Policy]:
 
 
 #: Every built-in policy by name: each ranking with sequential and with broadcast offers.
-BUILTIN_POLICIES: dict[str, Policy] = _builtin()
+BUILTIN_POLICIES: dict[str, Policy] = _builtin(
+    [
+        StraightLinePolicy(),
+        H3RingPolicy(),
+        Policy(),
+        BatchPolicy(),
+        BatchPolicy(name="batch-coverage", coverage_margin_s=300.0),
+    ]
+)
+
+#: The volunteer-aware policies (``expected/sequential``, ``expected/broadcast``): by name
+#: (or ``"volunteers"``), kept out of ``"all"`` (the ten classic ones).
+VOLUNTEER_POLICIES: dict[str, Policy] = _builtin([ExpectedPolicy()])
 
 
 def get_policies(names: Iterable[str | Policy]) -> list[Policy]:
-    """Resolve policy names (``"all"``, a full name, or a ranking name for both modes)."""
+    """Resolve policy names (``"all"``, ``"volunteers"``, a full name, or a ranking name for
+    both modes)."""
+    known = {**BUILTIN_POLICIES, **VOLUNTEER_POLICIES}
     out: list[Policy] = []
     for name in names:
         if isinstance(name, Policy):
             out.append(name)
         elif name == "all":
             out.extend(BUILTIN_POLICIES.values())
-        elif name in BUILTIN_POLICIES:
-            out.append(BUILTIN_POLICIES[name])
-        elif any(n.startswith(f"{name}/") for n in BUILTIN_POLICIES):
-            out.extend(p for n, p in BUILTIN_POLICIES.items() if n.startswith(f"{name}/"))
+        elif name == "volunteers":
+            out.extend(VOLUNTEER_POLICIES.values())
+        elif name in known:
+            out.append(known[name])
+        elif any(n.startswith(f"{name}/") for n in known):
+            out.extend(p for n, p in known.items() if n.startswith(f"{name}/"))
         else:
-            allowed = ", ".join(["all", *BUILTIN_POLICIES])
+            allowed = ", ".join(["all", "volunteers", *known])
             msg = f"unknown policy {name!r}; allowed: {allowed}"
             raise InvalidParameterError(msg, name="policy", value=name)
     return out

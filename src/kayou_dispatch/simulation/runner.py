@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from kayou_dispatch.engine import DispatchEngine
 from kayou_dispatch.errors import InvalidParameterError, KayouDispatchError
-from kayou_dispatch.lifecycle import EventKind, IncidentStatus
+from kayou_dispatch.lifecycle import EventKind, IncidentStatus, RunCard, gini
 from kayou_dispatch.network import RoadNetwork
 from kayou_dispatch.simulation.coverage import CoverageProbe, Segments
 from kayou_dispatch.simulation.demand import Request, generate_requests
@@ -180,6 +180,11 @@ class _Run:
             seed=np.random.default_rng([scenario.seed, 3]),
         )
         self.row = {rid: i for i, rid in enumerate(self.fleet.ids)}
+        # Each volunteer's own behaviour, hidden from the policies (its own stream, so the
+        # same volunteers behave the same under every policy).
+        traits = np.random.default_rng([scenario.seed, 4])
+        self.willingness = traits.normal(0.0, 1.0, len(self.fleet)) * scenario.accept_spread
+        self.delay_scale = np.exp(traits.normal(0.0, 1.0, len(self.fleet)) * scenario.delay_spread)
         n = len(self.fleet)
         self.busy = np.zeros(n, dtype=bool)  # offered, assigned, en route or on scene
         self.offer_eta: dict[tuple[str, str], float] = {}
@@ -194,11 +199,8 @@ class _Run:
         engine = DispatchEngine(network, position_ttl_s=ttl, clock=lambda: self.now)
         self.engine = engine
         engine.set_ranker(lambda lat, lng, **kw: policy.rank(engine, lat, lng, **kw))
-        if policy.offer_mode is not None:
-            fan_out = 3 if policy.offer_mode == "broadcast" else 1
-            for kind, card in engine.run_cards.items():
-                mode = cast(Any, policy.offer_mode)
-                engine.set_run_card(kind, replace(card, mode=mode, fan_out=fan_out))
+        for kind, card in engine.run_cards.items():
+            engine.set_run_card(kind, _card_for(policy, card))
         engine.subscribe(self._on_event)
         self.queue: list[tuple[float, int, str, Any]] = []
         self.seq = itertools.count()
@@ -235,11 +237,14 @@ class _Run:
             self._set_state(row, _OFFERED, inc)
             self.offer_eta[inc, rid] = float(event.data.get("eta_s", math.inf))
             self.busy_since.setdefault(rid, self.now)
-            delay = self.rng.exponential(self.sc.response_delay_s)
+            delay = self.rng.exponential(self.sc.response_delay_s * self.delay_scale[row])
             p = (
                 1.0
                 if self.fleet.is_service[row]
-                else self.sc.accept_probability.get(track.request.kind, 0.6)
+                else _expit(
+                    _logit(self.sc.accept_probability.get(track.request.kind, 0.6))
+                    + self.willingness[row]
+                )
             )
             expires = float(event.data.get("expires_at", self.now + self.sc.offer_timeout_s))
             self.at(expires, "tick")
@@ -317,7 +322,10 @@ class _Run:
     def arrive(self, inc: str, rid: str) -> None:
         track = self.tracks[inc]
         if not math.isnan(track.closed_s):
-            self._release(rid)
+            # Closed before it got there: free it -- unless it took another request since
+            # (closing released it already; its arrival here is stale).
+            if self.engine.engagement(rid) is None:
+                self._release(rid)
             return
         self.engine.arrive(inc, rid)
         self._set_state(self.row[rid], _ON_SCENE, inc)
@@ -480,6 +488,7 @@ class _Run:
             )
         else:
             metrics["coverage_gap_share"] = None
+        metrics.update(self._burden())
         lat, lng, _ = self.fleet.true_positions()
         places = [(r.incident_id, r.lat, r.lng) for r in self.requests]
         tracks = None
@@ -508,6 +517,20 @@ class _Run:
             tracks,
             coverage,
         )
+
+    def _burden(self) -> dict[str, float]:
+        """Offers per volunteer (service vehicles left out): the busiest one's and the Gini."""
+        report = self.engine.burden_report()
+        offers = {b.responder_id: b.offers for b in report.volunteers}
+        loads = [
+            offers.get(rid, 0)
+            for row, rid in enumerate(self.fleet.ids)
+            if not self.fleet.is_service[row]
+        ]
+        return {
+            "max_offers_per_volunteer": float(max(loads, default=0)),
+            "burden_gini": gini(loads),
+        }
 
     def _set_state(self, row: int, code: int, incident: str | None = None) -> None:
         if self.track_every_s is not None and (
@@ -558,6 +581,29 @@ class _Run:
             tr.units,
             not math.isnan(tr.first_arrival_s),
         )
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1.0 - 1e-9)
+    return math.log(p / (1.0 - p))
+
+
+def _expit(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+def _card_for(policy: Policy, card: RunCard) -> RunCard:
+    """A run card as the policy runs it: its offer mode, objective and wave target."""
+    mode = card.mode if policy.offer_mode is None else policy.offer_mode
+    fan_out = card.fan_out if policy.offer_mode is None else (3 if mode == "broadcast" else 1)
+    target = policy.accept_target if mode == "broadcast" else None
+    return replace(
+        card,
+        mode=cast(Any, mode),
+        fan_out=fan_out,
+        objective=cast(Any, policy.objective),
+        accept_target=target,
+    )
 
 
 _PROBES: dict[tuple[int, float], CoverageProbe] = {}

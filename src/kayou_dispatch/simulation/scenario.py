@@ -199,6 +199,14 @@ class Scenario:
         The coverage probe looks for motorway and trunk stretches with no available
         responder within ``coverage_limit_s`` by road, every ``coverage_every_s``
         (``None``: no probe).
+    accept_spread
+        Volunteers differ, and the policies are not told how: each volunteer's chance to
+        accept is ``expit(logit(accept_probability[kind]) + z)`` with its own
+        ``z ~ Normal(0, accept_spread)`` (0: all alike; the default 1.5 makes some accept
+        most offers and many rarely, as community-responder studies report).
+    delay_spread
+        Each volunteer's mean answer delay is ``response_delay_s * exp(w)``,
+        ``w ~ Normal(0, delay_spread)`` (0: all alike).
     """
 
     hours: float = 24.0
@@ -229,6 +237,8 @@ class Scenario:
     serious_on_highway: float = 0.7
     coverage_limit_s: float = 900.0
     coverage_every_s: float | None = 900.0
+    accept_spread: float = 1.5
+    delay_spread: float = 0.5
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -276,6 +286,15 @@ class Scenario:
         if self.start_hour not in range(24):
             msg = f"start_hour must be a whole hour 0..23, got {self.start_hour!r}"
             raise InvalidParameterError(msg, name="start_hour", value=self.start_hour)
+        for name in ("accept_spread", "delay_spread"):
+            spread = getattr(self, name)
+            if not (
+                isinstance(spread, int | float)
+                and not isinstance(spread, bool)
+                and 0 <= spread <= 10
+            ):
+                msg = f"{name} must be a standard deviation in [0, 10], got {spread!r}"
+                raise InvalidParameterError(msg, name=name, value=spread)
         for name in ("serious_by_hour", "ordinary_by_hour"):
             profile = getattr(self, name)
             if len(profile) != 24 or min(profile) < 0 or sum(profile) <= 0:
