@@ -241,6 +241,26 @@ def test_load_rejects_a_damaged_or_unsafe_file(tmp_path, net):
     assert RoadNetwork.load(packed).n_edges == net.n_edges
 
 
+def test_saved_arrays_load_aligned_and_read_only(tmp_path, net):
+    # Mapped members start 64-byte aligned (numpy and scipy take slow paths, or copy,
+    # on misaligned data); np.load still reads the file; old unaligned files are copied.
+    path = tmp_path / "net.npz"
+    net.save(path)
+    loaded = RoadNetwork.load(path)
+    for name in ("u", "v", "lat", "lng", "travel_time_s", "length_m"):
+        arr = getattr(loaded.arrays, name)
+        assert arr.flags.aligned and not arr.flags.writeable, name
+        assert arr.ctypes.data % 64 == 0 or arr.size == 0, name
+    with np.load(path) as z:
+        np.testing.assert_array_equal(z["travel_time_s"], net.arrays.travel_time_s)
+    old = tmp_path / "old.npz"
+    with open(old, "wb") as fh:  # the layout of files written by np.savez (earlier versions)
+        np.savez(fh, **dict(np.load(path)))
+    again = RoadNetwork.load(old)
+    assert all(getattr(again.arrays, n).flags.aligned for n in ("u", "v", "travel_time_s"))
+    np.testing.assert_array_equal(again.arrays.v, net.arrays.v)
+
+
 def test_save_rejects(net):
     with pytest.raises(InvalidParameterError):
         net.save(None)

@@ -184,6 +184,33 @@ class EdgeArrays:
             fail("geom_offsets must start at 0, never decrease, and end at len(geom_lat)")
 
 
+_ALIGN = 64  # byte alignment of every stored member's array data (what numpy's .npy pads to)
+_PAD_ID = 0x6B64  # "kd": a private extra-field record that only pads the local header
+
+
+def _write_npz_aligned(fh: Any, payload: dict[str, Any]) -> None:
+    """Write ``payload`` as an uncompressed ``.npz`` whose arrays start 64-byte aligned.
+
+    ``np.savez`` puts each member's data wherever its local header ends, so arrays mapped
+    from the file would be misaligned (numpy then takes slow paths, scipy copies). Each
+    member's local header here carries a padding record in its extra field (readers skip
+    it), so the ``.npy`` image, whose own header pads to 64 bytes, starts aligned too.
+    """
+    with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, value in payload.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asanyarray(value), allow_pickle=False)
+            data = buf.getvalue()
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_STORED
+            start = fh.tell() + 30 + len(info.filename.encode()) + 4
+            if len(data) >= zipfile.ZIP64_LIMIT:
+                start += 20  # the zip64 sizes record zipfile adds before ours
+            pad = (-start) % _ALIGN
+            info.extra = struct.pack("<HH", _PAD_ID, pad) + b"\0" * pad
+            zf.writestr(info, data)
+
+
 def save_arrays(
     path: str | os.PathLike[str],
     arrays: EdgeArrays,
@@ -200,9 +227,11 @@ def save_arrays(
     payload.update({name: getattr(arrays, name) for name in ARRAY_FIELDS})
     payload["format_version"] = np.array(FORMAT_VERSION)
     payload["meta_json"] = np.array(json.dumps(arrays.meta))
-    writer = np.savez_compressed if compress else np.savez
     with open(path, "wb") as fh:
-        writer(fh, **payload)
+        if compress:
+            np.savez_compressed(fh, **payload)
+        else:
+            _write_npz_aligned(fh, payload)
 
 
 def load_arrays(path: str | os.PathLike[str]) -> EdgeArrays:
@@ -253,7 +282,9 @@ def _read_npz(p: Path) -> dict[str, NDArray[Any]]:
                 raise ValueError(f"{info.filename!r} holds Python objects (refused)")
             count = math.prod(shape)
             arr = np.frombuffer(body, dtype=dtype, count=count, offset=head.tell())
-            out[name] = arr.reshape(shape, order="F" if fortran else "C")
+            arr = arr.reshape(shape, order="F" if fortran else "C")
+            # Files written before members were aligned: a copy beats slow paths on every use.
+            out[name] = arr if arr.flags.aligned else arr.copy()
     return out
 
 
