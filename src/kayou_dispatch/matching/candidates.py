@@ -157,7 +157,7 @@ class SnapCache:
         again (callers must not modify them).
         """
         with self._lock:
-            stale = self.get_locked(slots, lat, lng, heading)
+            stale = self._snap_moved(slots, lat, lng, heading)
             if not stale and self._last is not None and np.array_equal(self._last[0], slots):
                 return self._last[1]
             # Only the snaps are kept per slot; what follows from them is cheap to redo for
@@ -168,7 +168,7 @@ class SnapCache:
             self._last = (slots.copy(), out)
             return out
 
-    def get_locked(
+    def _snap_moved(
         self,
         slots: NDArray[np.int64],
         lat: NDArray[np.float64],
@@ -287,7 +287,7 @@ class SnapCache:
                 cand = cand[haversine_m_array(la, ln, lat, lng) <= radius_m]
                 if not cand.size:
                     return
-                self.get_locked(cand, col["lat"][cand], col["lng"][cand], col["heading"][cand])
+                self._snap_moved(cand, col["lat"][cand], col["lng"][cand], col["heading"][cand])
                 dirty[cand] = False
                 self._dirty_cells.forget(int(cand.size))
 
