@@ -116,3 +116,18 @@ def test_settle_snaps_only_the_moved_near_the_point():
     cache.settle(lat, lng, 200.0)
     moved_in = engine.index.nearby(lat, lng, 200.0)
     assert cache.snapped == len(near) + (ids[0] in {n.responder_id for n in moved_in})
+
+
+def test_a_snap_cache_follows_one_index_and_settles_only_when_following():
+    from kayou_dispatch import InvalidParameterError, KayouDispatchError, load_network
+    from kayou_dispatch.matching import SnapCache
+
+    cache = SnapCache(load_network("helsinki"))
+    with pytest.raises(InvalidParameterError) as info:
+        cache.settle(60.17, 24.94, 100.0)  # follows nothing yet
+    assert isinstance(info.value, KayouDispatchError)
+    first = ResponderIndex(clock=lambda: 0.0)
+    cache.follow(first)
+    cache.follow(first)  # idempotent
+    with pytest.raises(InvalidParameterError):
+        cache.follow(ResponderIndex(clock=lambda: 0.0))  # its slots are another index's
