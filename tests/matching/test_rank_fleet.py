@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kayou_dispatch.spatial import ResponderIndex, _cells
@@ -80,6 +80,59 @@ def test_rank_stays_exact_as_the_fleet_churns_with_local_searches(scene, data):
         test_rank_stays_exact_as_the_fleet_churns.hypothesis.inner_test(scene, data)
     finally:
         _graph._LOCAL_MIN_NODES, _graph._LOCAL_SHARE = saved
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenes(), st.sampled_from([8, 9, 10]), st.data())
+def test_rank_through_the_cell_overlay_equals_brute_force(scene, res, data):
+    # Every search through the overlay (a cell per few nodes): the same ranking, with
+    # times equal to plain Dijkstra's up to the overlay's rounding.
+    engine, incident, opts = scene
+    net = engine.network
+    net.build_overlay(resolution=res)
+    engine._ranker.overlay_min_nodes = 0
+    before = engine._ranker.overlay_searches
+    ranked = False
+    for _ in range(3):
+        ranked |= bool(check_against_oracle(engine, incident, opts, rel=1e-12))
+        for _ in range(data.draw(st.integers(1, 4))):
+            data.draw(churn(engine))()
+        incident = data.draw(near_edge(net))
+    if ranked and 0.0 < net.max_speed_mps < math.inf:
+        assert engine._ranker.overlay_searches > before
+
+
+@pytest.mark.parametrize("res", [8, 9])
+def test_rank_through_the_overlay_equals_plain_ranking_on_a_city(res):
+    # A real city, cells of tens to hundreds of nodes, a fleet that moves between rankings:
+    # the overlay's rankings are plain Dijkstra's (ids, times, lengths).
+    from kayou_dispatch import DispatchEngine, RoadNetwork, load_network
+
+    arrays = load_network("helsinki").arrays
+    plain_net, ov_net = RoadNetwork.from_arrays(arrays), RoadNetwork.from_arrays(arrays)
+    ov_net.build_overlay(resolution=res)
+    plain = DispatchEngine(plain_net, clock=lambda: 0.0)
+    fast = DispatchEngine(ov_net, clock=lambda: 0.0)
+    fast._ranker.overlay_min_nodes = 0
+    rng = np.random.default_rng(res)
+    ids = [f"t{i}" for i in range(300)]
+    for q in range(60):
+        if q % 10 == 0:  # the fleet moves
+            pts = [
+                edge_point(plain_net, int(e), float(f))
+                for e, f in zip(
+                    rng.integers(0, plain_net.n_edges, 300), rng.random(300), strict=True
+                )
+            ]
+            for eng in (plain, fast):
+                eng.update_positions(ids, [p[0] for p in pts], [p[1] for p in pts])
+        lat, lng = edge_point(plain_net, int(rng.integers(plain_net.n_edges)), float(rng.random()))
+        k = int(rng.integers(1, 12))
+        want, got = plain.rank(lat, lng, k=k), fast.rank(lat, lng, k=k)
+        assert [c.responder_id for c in got] == [c.responder_id for c in want]
+        assert [c.eta_s for c in got] == pytest.approx([c.eta_s for c in want], rel=1e-12)
+        assert [c.distance_m for c in got] == pytest.approx([c.distance_m for c in want], rel=1e-9)
+    assert fast._ranker.overlay_searches >= 60
 
 
 def test_names_of_a_reused_slot_are_refused():

@@ -38,16 +38,22 @@ from kayou_dispatch.matching.candidates import (
     gather,
 )
 from kayou_dispatch.network import RoadNetwork, Snap, SnapArrays
+from kayou_dispatch.network.overlay import OverlayTree
 from kayou_dispatch.network.trips import Departures, DestinationTree
 from kayou_dispatch.spatial import ResponderIndex
 
 __all__ = ["Candidate", "Ranker"]
+
+_F64 = NDArray[np.float64]
 
 # Bounded searches (doubling the limit) before one unbounded search.
 _BOUNDED_TRIES = 4
 # Gather from the index's disk while it holds fewer than this many responders per node
 # the search reached; from the reached roads beyond (tests force either way).
 _DISK_PER_NODE = 2.0
+# Search through the network's cell overlay (when it has one) once the disk a search may
+# cover holds this many nodes; plain Dijkstra below (measured: benchmarks/bench_scale.py).
+_OVERLAY_MIN_NODES = 40_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +123,9 @@ class Ranker:
         self._ratio = 3.0  # road time / straight-line bound, learned
         self._radius_m = 2000.0  # radius of the disk a ranking gathers first, learned
         self.searches = 0  # searches run so far (for tests and benchmarks)
+        self.overlay_searches = 0  # of which through the cell overlay
+        # Search through the overlay once a search's disk holds this many nodes (tests: 0).
+        self.overlay_min_nodes = _OVERLAY_MIN_NODES
         self._plane = LocalPlane(network)
         south, west, north, east = network.bounds
         # No responder farther than this from a point of the network can snap to it.
@@ -201,6 +210,11 @@ class Ranker:
         density = near[0].size / (radius * radius)  # responders per square metre, roughly
         span = self._span_m
         while True:
+            if self._overlay_pays(dest, limit):
+                return self._rank_overlay(
+                    dest, lat, lng, index, cache, k, kk, lb_k, limit, tries, max_eta_s, needs,
+                    exclude,
+                )
             tree = self._net.tree_to_snapped(dest, limit_s=limit, predecessors=True)
             self.searches += 1
             reached = tree.reached_nodes()
@@ -245,6 +259,107 @@ class Ranker:
             lambda r: index._names(slots_on[r], epochs_on[r]),
             la[on],
             ln[on],
+            lat,
+            lng,
+            k=k,
+            kk=kk,
+            lb_k=lb_k,
+        )
+
+    def _overlay_pays(self, dest: Snap, limit: float) -> bool:
+        # A long search (its disk holds many nodes) runs through the overlay, if any.
+        net = self._net
+        if net.overlay is None:
+            return False
+        if self.overlay_min_nodes <= 0:
+            return True
+        radius = limit * net.max_speed_mps
+        if not radius < 1e7:
+            return True
+        return net._nodes.count_within(dest.lat, dest.lng, radius) >= self.overlay_min_nodes
+
+    def _rank_overlay(
+        self,
+        dest: Snap,
+        lat: float,
+        lng: float,
+        index: ResponderIndex,
+        cache: SnapCache,
+        k: int,
+        kk: int,
+        lb_k: float,
+        limit: float,
+        tries: int,
+        max_eta_s: float,
+        needs: frozenset[str],
+        exclude: frozenset[str],
+    ) -> list[Candidate] | None:
+        # The cells that may hold responders in time, in increasing order of their bound
+        # (their fastest exit's time), until the k-th time found beats the next bound.
+        net = self._net
+        graph = net._graph
+        vmax = net.max_speed_mps
+        a = net.arrays
+        ends = np.array([a.u[dest.edge], a.v[dest.edge]], dtype=np.int64)
+        while True:
+            tree = net._overlay_tree(dest, limit)
+            self.searches += 1
+            self.overlay_searches += 1
+            reach = limit * vmax + OFF_NETWORK_M
+            cache.settle(dest.lat, dest.lng, min(reach, self._span_m))
+            bound = min(limit, max_eta_s)
+            seen = np.zeros(0, dtype=np.int64)
+            # Per cell: slots, epochs, positions of the responders on the network.
+            parts: list[tuple[NDArray[np.int64], NDArray[np.int64], _F64, _F64]] = []
+            subs: list[SnapArrays] = []
+            times_l: list[NDArray[np.float64]] = []
+            ok_times = np.zeros(0)
+            kth = math.inf
+            cells, lbs = tree.cell_bounds()
+            for i, (c, lb) in enumerate(zip(cells.tolist(), lbs.tolist(), strict=True)):
+                if ok_times.size >= kk and lb > kth:
+                    break
+                nodes = tree.cell_nodes(c)
+                if i == 0:  # a destination cell: also those on the incident's own edge
+                    nodes = np.concatenate([nodes, ends])
+                slots = cache.on_nodes(graph.around(nodes))
+                slots = slots[~np.isin(slots, seen)]
+                if not slots.size:
+                    continue
+                seen = np.concatenate([seen, slots])
+                slots, la, ln, hd, ep = index._eligible_slots(slots, needs, exclude)
+                if not slots.size:
+                    continue
+                snaps, dep, _, _ = cache.get(slots, la, ln, hd)
+                on = np.flatnonzero(snaps.edge >= 0)
+                if not on.size:
+                    continue
+                t = tree.times(_rows(snaps, on), _dep_rows(dep, on))
+                parts.append((slots[on], ep[on], la[on], ln[on]))
+                subs.append(_rows(snaps, on))
+                times_l.append(t)
+                ok_times = np.concatenate([ok_times, t[(t <= bound) & (t < math.inf)]])
+                if ok_times.size >= kk:
+                    kth = float(np.partition(ok_times, kk - 1)[kk - 1])
+            if ok_times.size >= kk or limit >= max_eta_s:
+                break
+            tries += 1
+            limit = _widen(limit, tries, max_eta_s)
+        if not parts:
+            return []
+        slots_on = np.concatenate([p[0] for p in parts])
+        epochs_on = np.concatenate([p[1] for p in parts])
+        sub = SnapArrays._make(np.concatenate(cols) for cols in zip(*subs, strict=True))
+        times = np.concatenate(times_l)
+        found = np.flatnonzero((times <= bound) & (times < math.inf))
+        return self._top(
+            tree,
+            sub,
+            times,
+            found,
+            lambda r: index._names(slots_on[r], epochs_on[r]),
+            np.concatenate([p[2] for p in parts]),
+            np.concatenate([p[3] for p in parts]),
             lat,
             lng,
             k=k,
@@ -324,7 +439,7 @@ class Ranker:
 
     def _top(
         self,
-        tree: DestinationTree,
+        tree: DestinationTree | OverlayTree,
         sub: SnapArrays,
         times: NDArray[np.float64],
         found: NDArray[np.int64],
@@ -355,8 +470,7 @@ class Ranker:
             return None
         order = sorted(range(found.size), key=lambda i: (t[i], names[i]))[:k]
         rows = found[order]
-        legs = tree.legs(sub, rows.tolist())
-        dist = tree.distances_m(legs)
+        dist = tree.lengths_m(sub, rows.tolist())
         straight = haversine_m_array(rlat[rows], rlng[rows], lat, lng)
         return [
             Candidate(names[i], float(e), float(d), float(s))

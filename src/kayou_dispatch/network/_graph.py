@@ -40,6 +40,7 @@ from kayou_dispatch.network._validate import (
     check_max_distance_m,
     check_node,
 )
+from kayou_dispatch.network.overlay import OVERLAY_VERSION, CellOverlay, OverlayTree
 from kayou_dispatch.network.paths import CSRGraph, Route
 from kayou_dispatch.network.profiles import Profile, get_profile
 from kayou_dispatch.network.snap import SegmentIndex, Snap, SnapArrays
@@ -321,7 +322,13 @@ class RoadNetwork:
         shared = self._graph_arrays()
         for name, _ in self._DERIVED:
             dump(getattr(self, name), f"derived/{name}", out, self._NESTED, shared)
+        if self.overlay is not None:
+            out["derived/overlay_fingerprint"] = np.array(self._overlay_fingerprint())
+            dump(self.overlay, "derived/_overlay", out, (CellOverlay,), shared)
         return out
+
+    def _overlay_fingerprint(self) -> str:
+        return fingerprint(self._graph_arrays(), FORMAT_VERSION) + f"/overlay{OVERLAY_VERSION}"
 
     def _restore_derived(self, extra: dict[str, NDArray[Any]], *, source: object) -> None:
         # Derived structures are used only when they were built from exactly these arrays.
@@ -347,6 +354,30 @@ class RoadNetwork:
             raise NetworkLoadError(msg, source=source)
         self.__dict__["edge_twin"] = twin
         self.__dict__.update(restored)
+        if "derived/_overlay/__class__" in extra:
+            self._restore_overlay(extra, source=source)
+
+    def _restore_overlay(self, extra: dict[str, NDArray[Any]], *, source: object) -> None:
+        # The hierarchy is used only when it was built from exactly this graph, by this version.
+        if str(extra.get("derived/overlay_fingerprint", "")) != self._overlay_fingerprint():
+            msg = (
+                f"{source!r}: the saved cell overlay does not match the saved graph (the file "
+                "was edited or written by another version); build it again (build_overlay)"
+            )
+            raise NetworkLoadError(msg, source=source)
+        try:
+            ov = restore(CellOverlay, "derived/_overlay", extra, (CellOverlay,))
+            missing = [name for name in CellOverlay.FIELDS if name not in vars(ov)]
+            if missing:
+                raise KeyError(", ".join(missing))
+            fits = ov.cell_of.shape == (self.n_nodes,) and ov.perm.shape == (self.n_nodes,)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            msg = f"{source!r}: the saved cell overlay is incomplete ({exc})"
+            raise NetworkLoadError(msg, source=source) from None
+        if not fits:
+            msg = f"{source!r}: the saved cell overlay does not fit the graph"
+            raise NetworkLoadError(msg, source=source)
+        self.__dict__["overlay"] = ov
 
     def to_networkx(self) -> nx.MultiDiGraph:
         """Return the network as an osmnx-style ``MultiDiGraph`` keyed by :attr:`node_ids`.
@@ -526,6 +557,58 @@ class RoadNetwork:
         a = self._arrays
         return SegmentIndex(
             a.lat, a.lng, a.u, a.v, a.geom_offsets, a.geom_lat, a.geom_lng, twin=self.edge_twin
+        )
+
+    # --- the hierarchy for long searches -------------------------------------------------
+
+    overlay: CellOverlay | None = None
+    """The cell overlay long searches use (:meth:`build_overlay`), ``None`` until built."""
+
+    def build_overlay(
+        self, *, cell_nodes: int = 1500, resolution: int | None = None, progress: bool = False
+    ) -> CellOverlay:
+        """Build the cell overlay that makes long rankings cheap, and keep it.
+
+        Built once per network (about 20 s per million nodes on a 2-core machine) and
+        saved with it by :meth:`save`; responders moving never touch it. Rankings whose
+        search would settle many nodes (a rural incident whose helpers are far) then run
+        through it, with the same results (see :mod:`~kayou_dispatch.network.overlay`).
+
+        Parameters
+        ----------
+        cell_nodes
+            About how many nodes a cell holds (picks an H3 resolution).
+        resolution
+            The cells' H3 resolution instead (0-15).
+        progress
+            Show a progress bar.
+
+        Raises
+        ------
+        InvalidParameterError
+            When ``cell_nodes`` or ``resolution`` is out of range.
+
+        Examples
+        --------
+        >>> a = EdgeArrays.straight(node_id=[1, 2, 3], lat=[0.0, 0.0, 0.0],
+        ...                         lng=[0.0, 0.05, 0.1], u=[0, 1], v=[1, 2],
+        ...                         length_m=[5560.0] * 2, travel_time_s=[300.0] * 2)
+        >>> net = RoadNetwork.from_arrays(a)
+        >>> net.build_overlay(resolution=6).n_cells >= 2
+        True
+        """
+        ov = CellOverlay(
+            self._arrays, self._graph, cell_nodes=cell_nodes, resolution=resolution,
+            progress=progress,
+        )
+        self.__dict__["overlay"] = ov
+        return ov
+
+    def _overlay_tree(self, destination: Snap, limit_s: float) -> OverlayTree:
+        # The overlay's answer to tree_to_snapped (only with an overlay, a checked snap).
+        assert self.overlay is not None
+        return OverlayTree(
+            self._arrays, self._graph, self.edge_twin, self.overlay, destination, limit_s=limit_s
         )
 
     # --- snapping -----------------------------------------------------------------------

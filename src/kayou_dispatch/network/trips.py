@@ -29,7 +29,7 @@ from kayou_dispatch.network._arrays import EdgeArrays
 from kayou_dispatch.network.paths import CSRGraph, Route
 from kayou_dispatch.network.snap import SegmentIndex, Snap, SnapArrays
 
-__all__ = ["Departures", "departures_of", "DestinationTree", "Leg", "snap_row"]
+__all__ = ["Departures", "departures_of", "dest_entries", "DestinationTree", "Leg", "snap_row"]
 
 
 def snap_row(s: Snap) -> SnapArrays:
@@ -72,6 +72,26 @@ def departures_of(arrays: EdgeArrays, origins: SnapArrays) -> Departures:
     node_b = np.where(has_twin, arrays.v[tw], node_a)
     off_b = np.where(has_twin, f * tt[tw], np.inf)
     return Departures(node_a, off_a, node_b, off_b)
+
+
+def dest_entries(
+    arrays: EdgeArrays, twins: NDArray[np.int64], dest: Snap
+) -> tuple[list[tuple[int, float]], int]:
+    """Where a reverse search towards ``dest`` starts: ``(node, offset_s)`` pairs, and the twin.
+
+    A snap at a node starts at that node; one part-way along edge ``u -> v`` starts at
+    ``u`` (the rest of the edge to drive), and at the twin's tail too when the road is
+    two-way. The twin is ``-1`` when there is none (or the snap is at a node).
+    """
+    if dest.node is not None:
+        return [(dest.node, 0.0)], -1
+    tt = arrays.travel_time_s
+    e = dest.edge
+    entries = [(int(arrays.u[e]), dest.fraction * float(tt[e]))]
+    twin = int(twins[e])
+    if twin >= 0:
+        entries.append((int(arrays.u[twin]), (1.0 - dest.fraction) * float(tt[twin])))
+    return entries, twin
 
 
 class Leg:
@@ -149,18 +169,7 @@ class DestinationTree:
         self.twins = twins
         self.dest = dest
         self.limit_s = limit_s
-        tt = arrays.travel_time_s
-        entries: list[tuple[int, float]]
-        if dest.node is not None:
-            entries = [(dest.node, 0.0)]
-            self.dest_twin = -1
-        else:
-            e = dest.edge
-            entries = [(int(arrays.u[e]), dest.fraction * float(tt[e]))]
-            self.dest_twin = int(twins[e])
-            if self.dest_twin >= 0:
-                t = self.dest_twin
-                entries.append((int(arrays.u[t]), (1.0 - dest.fraction) * float(tt[t])))
+        entries, self.dest_twin = dest_entries(arrays, twins, dest)
         self.entries = entries
         self._within = within
         self.pred: NDArray[np.int64] | NDArray[np.int32] | None
@@ -345,6 +354,10 @@ class DestinationTree:
                     if best is None or eta < best[0]:
                         best = (eta, de, sf, df)
         return best
+
+    def lengths_m(self, origins: SnapArrays, rows: Sequence[int]) -> NDArray[np.float64]:
+        """Return the driven length of each given origin row's fastest trip, metres."""
+        return self.distances_m(self.legs(origins, rows))
 
     def distances_m(self, legs: Sequence[Leg]) -> NDArray[np.float64]:
         """Return the driven length of each leg, metres (``inf`` for no route)."""
