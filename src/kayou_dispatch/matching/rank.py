@@ -54,6 +54,9 @@ _DISK_PER_NODE = 2.0
 # Search through the network's cell overlay (when it has one) once the disk a search may
 # cover holds this many nodes; plain Dijkstra below (measured: benchmarks/bench_scale.py).
 _OVERLAY_MIN_NODES = 40_000
+# Through the overlay, cells are gathered in batches that double while each holds fewer
+# responders than this.
+_BATCH_SLOTS = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +195,7 @@ class Ranker:
             near = index._near(plat, plng, radius, needs, exclude)
             if near[0].size >= k or radius >= self._span_m:
                 break
-            radius *= 4.0
+            radius *= 2.0
         dist = near[4]
         if not dist.size:
             return []
@@ -297,7 +300,6 @@ class Ranker:
         # The cells that may hold responders in time, in increasing order of their bound
         # (their fastest exit's time), until the k-th time found beats the next bound.
         net = self._net
-        graph = net._graph
         vmax = net.max_speed_mps
         a = net.arrays
         ends = np.array([a.u[dest.edge], a.v[dest.edge]], dtype=np.int64)
@@ -308,7 +310,6 @@ class Ranker:
             reach = limit * vmax + OFF_NETWORK_M
             cache.settle(dest.lat, dest.lng, min(reach, self._span_m))
             bound = min(limit, max_eta_s)
-            seen = np.zeros(0, dtype=np.int64)
             # Per cell: slots, epochs, positions of the responders on the network.
             parts: list[tuple[NDArray[np.int64], NDArray[np.int64], _F64, _F64]] = []
             subs: list[SnapArrays] = []
@@ -316,17 +317,32 @@ class Ranker:
             ok_times = np.zeros(0)
             kth = math.inf
             cells, lbs = tree.cell_bounds()
-            for i, (c, lb) in enumerate(zip(cells.tolist(), lbs.tolist(), strict=True)):
-                if ok_times.size >= kk and lb > kth:
+            # Cells in batches (one gather per batch: the buckets' cost is per call; a
+            # batch doubles while the last one held few responders), stopping when the
+            # k-th time found beats the next batch's bound. A trip enters the road at its
+            # edge's head: in the cell, or just out of it (the head of an edge leaving it,
+            # whose twin starts in it); each node is gathered once.
+            i, size = 0, 1
+            cell_of = tree.overlay.cell_of
+            done = np.zeros(tree.overlay.n_cells, dtype=bool)  # O(cells): small
+            taken = ends  # the incident's own edge: those on it may drive straight there
+            fresh = [ends]
+            while i < cells.size:
+                if ok_times.size >= kk and lbs[i] > kth:
                     break
-                nodes = tree.cell_nodes(c)
-                if i == 0:  # a destination cell: also those on the incident's own edge
-                    nodes = np.concatenate([nodes, ends])
-                slots = cache.on_nodes(graph.around(nodes))
-                slots = slots[~np.isin(slots, seen)]
+                for c in cells[i : i + size].tolist():
+                    done[c] = True
+                    own = tree.cell_nodes(c)
+                    halo = tree.cell_halo(c)
+                    halo = halo[~done[cell_of[halo]] & ~np.isin(halo, taken)]
+                    fresh += [own[~np.isin(own, taken)], halo]
+                    taken = np.concatenate([taken, halo])
+                i += size
+                slots = cache.on_nodes(np.concatenate(fresh))
+                fresh = []
+                size = 2 * size if slots.size < _BATCH_SLOTS else 1
                 if not slots.size:
                     continue
-                seen = np.concatenate([seen, slots])
                 slots, la, ln, hd, ep = index._eligible_slots(slots, needs, exclude)
                 if not slots.size:
                     continue

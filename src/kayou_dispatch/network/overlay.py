@@ -141,7 +141,8 @@ class CellOverlay:
     #: The arrays a saved overlay must hold (besides ``over``, the overlay graph).
     FIELDS = (
         "bnd_exit", "bnd_nodes", "bnd_of", "bnd_ptr", "cell_of", "cell_ptr", "h3_cells",
-        "in_data", "in_edge", "in_indices", "in_indptr", "local", "over_len", "perm",
+        "halo_nodes", "halo_ptr", "in_data", "in_edge", "in_indices", "in_indptr", "local",
+        "over_len", "perm",
     )  # fmt: skip
 
     over: csr_matrix  # the reversed overlay graph, its last row virtual (seeds)
@@ -233,6 +234,10 @@ class CellOverlay:
         self.bnd_of = np.full(n, -1, dtype=np.int32)
         self.bnd_of[nodes] = np.arange(nodes.shape[0], dtype=np.int32)
         self._cross = (ftail[cross], fhead[cross], f.data[cross], graph.forward_edge[cross])
+        # Each cell's halo: the heads of the edges leaving it (sorted, unique per cell).
+        pairs = np.unique(self.cell_of[ftail[cross]].astype(np.int64) * n + fhead[cross])
+        self.halo_nodes = pairs % n
+        self.halo_ptr = np.searchsorted(pairs // n, np.arange(self.h3_cells.shape[0] + 1))
 
     def cell_graph(
         self, c: int, seeds: NDArray[np.int64], offsets: NDArray[np.float64]
@@ -459,6 +464,7 @@ class OverlayTree(DestinationTree):
             np.concatenate(rows), np.concatenate(labels), limit_s
         )
         self._done: dict[int, tuple[NDArray[np.float64], NDArray[np.int32]]] = {}
+        self._paths: dict[tuple[int, int], tuple[NDArray[np.float64], NDArray[np.int64]]] = {}
 
     def _search(
         self, c: int, seeds: NDArray[np.int64], offsets: NDArray[np.float64]
@@ -531,6 +537,12 @@ class OverlayTree(DestinationTree):
         out: NDArray[np.int64] = ov.perm[int(ov.cell_ptr[c]) : int(ov.cell_ptr[c + 1])]
         return out
 
+    def cell_halo(self, c: int) -> NDArray[np.int64]:
+        """The heads of the edges leaving cell ``c`` (nodes of other cells, no repeats)."""
+        ov = self.overlay
+        out: NDArray[np.int64] = ov.halo_nodes[int(ov.halo_ptr[c]) : int(ov.halo_ptr[c + 1])]
+        return out
+
     def reached_nodes(self) -> NDArray[np.int64]:
         """The nodes within the limit, of the cells searched so far (network numbering)."""
         parts = [self.cell_nodes(c)[d <= self.limit_s] for c, (d, _) in self._done.items()]
@@ -539,20 +551,41 @@ class OverlayTree(DestinationTree):
     # --- lengths ----------------------------------------------------------------------
 
     def _in_cell_path(self, c: int, p: int, pred: NDArray[np.int32]) -> tuple[float, int]:
-        # Follow a cell search's tree from local node p to its seed: (length, seed local).
+        # A cell search's tree from local node p to its seed: (length, seed local). The
+        # lengths of every node of the search are found at once (pointer doubling) and kept.
+        key = (c, id(pred))
+        found = self._paths.get(key)
+        if found is None:
+            found = self._paths[key] = self._tree_lengths(c, pred)
+        length, seed = found
+        return float(length[p]), int(seed[p])
+
+    def _tree_lengths(
+        self, c: int, pred: NDArray[np.int32]
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
         ov = self.overlay
         base = int(ov.cell_ptr[c])
         nc = int(ov.cell_ptr[c + 1]) - base
-        ln = self.arrays.length_m
-        total = 0.0
+        lo = int(ov.in_indptr[base])
+        indptr = ov.in_indptr[base : base + nc + 1] - lo
+        rows = np.repeat(np.arange(nc, dtype=np.int64), np.diff(indptr))
+        # Reversed rows are heads: the step p -> pred[p] is row pred[p], column p.
+        keys = rows * nc + ov.in_indices[lo : lo + rows.shape[0]]
+        q = pred.astype(np.int64)
+        real = (q >= 0) & (q < nc)
+        at = np.searchsorted(keys, np.where(real, q, 0) * nc + np.arange(nc))
+        at = np.minimum(at, max(keys.shape[0] - 1, 0))
+        edge = ov.in_edge[lo + at] if keys.size else np.zeros(nc, dtype=np.int64)
+        step = np.where(real, self.arrays.length_m[edge], 0.0)
+        anc = np.where(real, q, -1)
+        length = _lengths_along(anc[None, :].astype(np.int32), step[None, :])[0]
+        # The seed each node's path ends at: its root, a seed pointing at itself (doubling).
+        seed = np.where(anc >= 0, anc, np.arange(nc, dtype=np.int64))
         while True:
-            q = int(pred[p])
-            if q == nc:
-                return total, p
-            lo, hi = int(ov.in_indptr[base + q]), int(ov.in_indptr[base + q + 1])
-            k = lo + int(np.searchsorted(ov.in_indices[lo:hi], p))
-            total += float(ln[ov.in_edge[k]])
-            p = q
+            up = seed[seed]
+            if np.array_equal(up, seed):
+                return length, seed
+            seed = up
 
     def _to_dest(self, x: int) -> tuple[float, int]:
         # Length of the fastest path from node x to the destination entry it ends at.

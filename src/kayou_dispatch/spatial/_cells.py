@@ -44,6 +44,7 @@ class CellBuckets:
         self._slots = _EMPTY  # their slots, same order
         self._flag = np.zeros(cells.shape[0], dtype=bool)  # moved since the build
         self._moved: list[int] = []
+        self._moved_cache: NDArray[np.int64] | None = None
         self._distinct = 0  # distinct cells at the last build
         self._gone = 0  # filed slots whose alive flag was cleared since (see forget)
 
@@ -71,6 +72,7 @@ class CellBuckets:
         self._distinct = int(np.count_nonzero(np.diff(self._cells))) + int(cells.size > 0)
         self._flag[:] = False
         self._moved = []
+        self._moved_cache = None
         self._gone = 0
 
     def forget(self, count: int) -> None:
@@ -102,6 +104,15 @@ class CellBuckets:
         self._flag[fresh] = True
         self._moved.extend(fresh.tolist())
 
+    def _moved_array(self) -> NDArray[np.int64]:
+        # The log as an array, made once per length of the log (it only grows until a
+        # rebuild empties it): many gathers between two fixes share it.
+        m = len(self._moved)
+        cached = self._moved_cache
+        if cached is None or cached.shape[0] != m:
+            cached = self._moved_cache = np.fromiter(self._moved, dtype=np.int64, count=m)
+        return cached
+
     def gather(self, cells: list[int] | NDArray[np.int64]) -> NDArray[np.int64]:
         """Return the slots whose current cell is one of ``cells`` (each once)."""
         want = np.unique(np.asarray(cells, dtype=np.int64))
@@ -118,7 +129,7 @@ class CellBuckets:
                 found = self._slots[idx]
                 out.append(found[~self._flag[found]])
         if self._moved:
-            moved = np.fromiter(self._moved, dtype=np.int64, count=len(self._moved))
+            moved = self._moved_array()
             at = self._col[moved]
             if want.size:
                 pos = np.searchsorted(want, at)
