@@ -167,8 +167,8 @@ def check_exact(engine: DispatchEngine, pts: list[tuple[float, float]], n: int) 
         want = brute_force_rank(engine, lat, lng, k=10)
         if [c.responder_id for c in got] != [r for _, r, _ in want]:
             return False
-        times = [t for t, _, _ in want]
-        if not all(math.isclose(c.eta_s, t, rel_tol=1e-12) for c, t in zip(got, times)):  # noqa: B905
+        pairs = zip(got, [t for t, _, _ in want], strict=True)
+        if not all(math.isclose(c.eta_s, t, rel_tol=1e-12) for c, t in pairs):
             return False
     return True
 
