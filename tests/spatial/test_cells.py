@@ -52,11 +52,12 @@ def test_gather_is_every_live_slot_of_the_cells_once(ops, asks, small):
                         cells[slot] = cell
                         buckets.move(slot)
             for ask in asks:
-                got = buckets.gather(ask)
-                live = got[alive[got]]
-                assert live.size == np.unique(live).size  # each once
                 want = np.flatnonzero(alive & np.isin(cells, ask))
-                assert sorted(live.tolist()) == want.tolist()
+                distinct = np.array(list(dict.fromkeys(ask)), dtype=np.int64)[::-1]
+                for got in (buckets.gather(ask), buckets.gather(distinct, distinct=True)):
+                    live = got[alive[got]]
+                    assert live.size == np.unique(live).size  # each once
+                    assert sorted(live.tolist()) == want.tolist()
     finally:
         _cells._MOVED_MIN = old
 

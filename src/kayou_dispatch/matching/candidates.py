@@ -291,11 +291,14 @@ class SnapCache:
                 dirty[cand] = False
                 self._dirty_cells.forget(int(cand.size))
 
-    def on_nodes(self, nodes: NDArray[np.int64]) -> NDArray[np.int64]:
-        """The slots snapped onto a road whose trip enters it at one of these nodes."""
+    def on_nodes(self, nodes: NDArray[np.int64], *, distinct: bool = False) -> NDArray[np.int64]:
+        """The slots snapped onto a road whose trip enters it at one of these nodes.
+
+        ``distinct``: the nodes have no repeats (saves finding them).
+        """
         with self._lock:
             assert self._by_node is not None
-            slots = self._by_node.gather(nodes)
+            slots = self._by_node.gather(nodes, distinct=distinct)
             return slots[self._valid[slots] & (self._node[slots] >= 0)]
 
 

@@ -54,6 +54,11 @@ _DISK_PER_NODE = 2.0
 # Search through the network's cell overlay (when it has one) once the disk a search may
 # cover holds this many nodes; plain Dijkstra below (measured: benchmarks/bench_scale.py).
 _OVERLAY_MIN_NODES = 40_000
+# ... and only when its overlay graph is this much smaller than the road graph: a grid's
+# overlay (boundary nodes growing with the square root of a cell, B x B cliques) has more
+# edges than the grid itself, and searching it costs more than plain Dijkstra (measured on
+# synthetic_region 2M: 7.8M overlay edges for 4.6M road edges; rural rank 4-6x slower).
+_OVERLAY_MAX_EDGE_SHARE = 0.25
 # Through the overlay, cells are gathered in batches that double while each holds fewer
 # responders than this.
 _BATCH_SLOTS = 2048
@@ -272,10 +277,13 @@ class Ranker:
     def _overlay_pays(self, dest: Snap, limit: float) -> bool:
         # A long search (its disk holds many nodes) runs through the overlay, if any.
         net = self._net
-        if net.overlay is None:
+        ov = net.overlay
+        if ov is None:
             return False
         if self.overlay_min_nodes <= 0:
             return True
+        if ov.n_overlay_edges > _OVERLAY_MAX_EDGE_SHARE * net.n_edges:
+            return False
         radius = limit * net.max_speed_mps
         if not radius < 1e7:
             return True
@@ -319,27 +327,22 @@ class Ranker:
             cells, lbs = tree.cell_bounds()
             # Cells in batches (one gather per batch: the buckets' cost is per call; a
             # batch doubles while the last one held few responders), stopping when the
-            # k-th time found beats the next batch's bound. A trip enters the road at its
-            # edge's head: in the cell, or just out of it (the head of an edge leaving it,
-            # whose twin starts in it); each node is gathered once.
+            # k-th time found beats the next batch's bound. Each cell gathers those filed
+            # under its nodes (the head of their road, where their trip enters it); the
+            # first also those on the incident's own edge, who may drive straight there.
             i, size = 0, 1
             cell_of = tree.overlay.cell_of
-            done = np.zeros(tree.overlay.n_cells, dtype=bool)  # O(cells): small
-            taken = ends  # the incident's own edge: those on it may drive straight there
-            fresh = [ends]
+            extra = ends[cell_of[ends] != cells[0]] if cells.size else ends
             while i < cells.size:
                 if ok_times.size >= kk and lbs[i] > kth:
                     break
-                for c in cells[i : i + size].tolist():
-                    done[c] = True
-                    own = tree.cell_nodes(c)
-                    halo = tree.cell_halo(c)
-                    halo = halo[~done[cell_of[halo]] & ~np.isin(halo, taken)]
-                    fresh += [own[~np.isin(own, taken)], halo]
-                    taken = np.concatenate([taken, halo])
+                nodes = [tree.cell_nodes(c) for c in cells[i : i + size].tolist()]
+                if i == 0:
+                    nodes.append(extra)
+                elif extra.size:  # gathered with the first cell already
+                    nodes = [x[~np.isin(x, extra)] for x in nodes]
                 i += size
-                slots = cache.on_nodes(np.concatenate(fresh))
-                fresh = []
+                slots = cache.on_nodes(np.concatenate(nodes), distinct=True)
                 size = 2 * size if slots.size < _BATCH_SLOTS else 1
                 if not slots.size:
                     continue

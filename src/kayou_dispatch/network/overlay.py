@@ -141,7 +141,7 @@ class CellOverlay:
     #: The arrays a saved overlay must hold (besides ``over``, the overlay graph).
     FIELDS = (
         "bnd_exit", "bnd_nodes", "bnd_of", "bnd_ptr", "cell_of", "cell_ptr", "h3_cells",
-        "halo_nodes", "halo_ptr", "in_data", "in_edge", "in_indices", "in_indptr", "local",
+        "in_data", "in_edge", "in_indices", "in_indptr", "local", "nbr_cells", "nbr_ptr",
         "over_len", "perm",
     )  # fmt: skip
 
@@ -234,10 +234,13 @@ class CellOverlay:
         self.bnd_of = np.full(n, -1, dtype=np.int32)
         self.bnd_of[nodes] = np.arange(nodes.shape[0], dtype=np.int32)
         self._cross = (ftail[cross], fhead[cross], f.data[cross], graph.forward_edge[cross])
-        # Each cell's halo: the heads of the edges leaving it (sorted, unique per cell).
-        pairs = np.unique(self.cell_of[ftail[cross]].astype(np.int64) * n + fhead[cross])
-        self.halo_nodes = pairs % n
-        self.halo_ptr = np.searchsorted(pairs // n, np.arange(self.h3_cells.shape[0] + 1))
+        # Each cell's in-neighbours: the cells an edge into it comes from (sorted, unique).
+        c = self.h3_cells.shape[0]
+        pairs = np.unique(
+            self.cell_of[fhead[cross]].astype(np.int64) * c + self.cell_of[ftail[cross]]
+        )
+        self.nbr_cells = (pairs % c).astype(np.int32)
+        self.nbr_ptr = np.searchsorted(pairs // c, np.arange(c + 1)).astype(np.int64)
 
     def cell_graph(
         self, c: int, seeds: NDArray[np.int64], offsets: NDArray[np.float64]
@@ -513,34 +516,32 @@ class OverlayTree(DestinationTree):
         return out
 
     def cell_bounds(self) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-        """The cells that may hold a node within the limit, by increasing lower bound.
+        """The cells that may hold a trip within the limit, by increasing lower bound.
 
-        A cell's bound is its fastest exit's time (0 for a destination cell): no node of
-        it can be faster.
+        A cell's own bound is its fastest exit's time (0 for a destination cell): no node
+        of it is faster. A trip from a road *entering* a cell may start by driving back
+        along the road's twin into the cell it came from, so the bound given for a cell is
+        the least of its own and its in-neighbours' (the cells an edge into it comes from):
+        no responder filed under one of its nodes (the head of its road) is faster.
         """
         ov = self.overlay
+        own = np.full(ov.n_cells, math.inf)
         rows = np.flatnonzero(ov.bnd_exit & (self._over <= self.limit_s))
-        cells = ov.cell_of[ov.bnd_nodes[rows]].astype(np.int64)
-        lbs = self._over[rows]
-        dest = np.array(sorted(self._dest_seeds), dtype=np.int64)
-        cells = np.concatenate([dest, cells])
-        lbs = np.concatenate([np.zeros(dest.shape[0]), lbs])
-        order = np.lexsort((cells, lbs))
-        cells, lbs = cells[order], lbs[order]
-        first = np.unique(cells, return_index=True)[1]
-        first.sort()
-        return cells[first], lbs[first]
+        np.minimum.at(own, ov.cell_of[ov.bnd_nodes[rows]], self._over[rows])
+        own[list(self._dest_seeds)] = 0.0
+        lb = own.copy()
+        has = np.flatnonzero(np.diff(ov.nbr_ptr) > 0)
+        if has.size:
+            nbr = np.minimum.reduceat(own[ov.nbr_cells], ov.nbr_ptr[has])
+            lb[has] = np.minimum(lb[has], nbr)
+        cells = np.flatnonzero(lb <= self.limit_s)
+        order = np.argsort(lb[cells], kind="stable")
+        return cells[order], lb[cells[order]]
 
     def cell_nodes(self, c: int) -> NDArray[np.int64]:
         """The nodes of cell ``c`` (network numbering)."""
         ov = self.overlay
         out: NDArray[np.int64] = ov.perm[int(ov.cell_ptr[c]) : int(ov.cell_ptr[c + 1])]
-        return out
-
-    def cell_halo(self, c: int) -> NDArray[np.int64]:
-        """The heads of the edges leaving cell ``c`` (nodes of other cells, no repeats)."""
-        ov = self.overlay
-        out: NDArray[np.int64] = ov.halo_nodes[int(ov.halo_ptr[c]) : int(ov.halo_ptr[c + 1])]
         return out
 
     def reached_nodes(self) -> NDArray[np.int64]:

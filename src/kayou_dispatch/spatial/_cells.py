@@ -113,9 +113,18 @@ class CellBuckets:
             cached = self._moved_cache = np.fromiter(self._moved, dtype=np.int64, count=m)
         return cached
 
-    def gather(self, cells: list[int] | NDArray[np.int64]) -> NDArray[np.int64]:
-        """Return the slots whose current cell is one of ``cells`` (each once)."""
-        want = np.unique(np.asarray(cells, dtype=np.int64))
+    def gather(
+        self, cells: list[int] | NDArray[np.int64], *, distinct: bool = False
+    ) -> NDArray[np.int64]:
+        """Return the slots whose current cell is one of ``cells`` (each once).
+
+        ``distinct``: ``cells`` has no repeats (it is then only sorted, when moves need it).
+        """
+        want = np.asarray(cells, dtype=np.int64)
+        if not distinct:
+            want = np.unique(want)
+        elif self._moved:
+            want = np.sort(want)
         out = []
         if self._cells.size and want.size:
             lo = np.searchsorted(self._cells, want, side="left")
