@@ -24,11 +24,11 @@ def _fold_often(request):
     # the nodes the search reached): both must give the brute force's ranking.
     from kayou_dispatch.matching import rank
 
-    saved = _cells._MOVED_MIN, rank._DISK_PER_NODE
+    saved = _cells._MOVED_MIN, rank._DISK_PER_NODE, rank._PRUNE_SLOTS
     _cells._MOVED_MIN = 2
     rank._DISK_PER_NODE = math.inf if request.param == "by disk" else 0.0
     yield
-    _cells._MOVED_MIN, rank._DISK_PER_NODE = saved
+    _cells._MOVED_MIN, rank._DISK_PER_NODE, rank._PRUNE_SLOTS = saved
 
 
 @st.composite
@@ -87,9 +87,12 @@ def test_rank_stays_exact_as_the_fleet_churns_with_local_searches(scene, data):
 def test_rank_through_the_cell_overlay_equals_brute_force(scene, res, data):
     # Every search through the overlay (a cell per few nodes): the same ranking, with
     # times equal to plain Dijkstra's up to the overlay's rounding.
+    from kayou_dispatch.matching import rank
+
     engine, incident, opts = scene
     net = engine.network
     net.build_overlay(resolution=res)
+    rank._PRUNE_SLOTS = data.draw(st.sampled_from([0, 10**9]))  # reset by _fold_often
     engine._ranker.overlay_min_nodes = 0
     before = engine._ranker.overlay_searches
     ranked = False
@@ -102,12 +105,16 @@ def test_rank_through_the_cell_overlay_equals_brute_force(scene, res, data):
         assert engine._ranker.overlay_searches > before
 
 
+@pytest.mark.parametrize("prune", [0, 10**9])
 @pytest.mark.parametrize("res", [8, 9])
-def test_rank_through_the_overlay_equals_plain_ranking_on_a_city(res):
+def test_rank_through_the_overlay_equals_plain_ranking_on_a_city(res, prune, monkeypatch):
     # A real city, cells of tens to hundreds of nodes, a fleet that moves between rankings:
     # the overlay's rankings are plain Dijkstra's (ids, times, lengths).
     from kayou_dispatch import DispatchEngine, RoadNetwork, load_network
 
+    from kayou_dispatch.matching import rank
+
+    monkeypatch.setattr(rank, "_PRUNE_SLOTS", prune)  # prune every batch, or none
     arrays = load_network("helsinki").arrays
     plain_net, ov_net = RoadNetwork.from_arrays(arrays), RoadNetwork.from_arrays(arrays)
     ov_net.build_overlay(resolution=res)

@@ -291,6 +291,12 @@ class SnapCache:
                 dirty[cand] = False
                 self._dirty_cells.forget(int(cand.size))
 
+    def filed_under(self, slots: NDArray[np.int64]) -> NDArray[np.int64]:
+        """The node each of these slots (from :meth:`on_nodes`) is filed under."""
+        with self._lock:
+            out: NDArray[np.int64] = self._node[slots]
+            return out
+
     def on_nodes(self, nodes: NDArray[np.int64], *, distinct: bool = False) -> NDArray[np.int64]:
         """The slots snapped onto a road whose trip enters it at one of these nodes.
 

@@ -62,6 +62,9 @@ _OVERLAY_MAX_EDGE_SHARE = 0.25
 # Through the overlay, cells are gathered in batches that double while each holds fewer
 # responders than this.
 _BATCH_SLOTS = 2048
+# A batch holding more responders than this is pruned by the bounds of their roads' heads
+# (which costs a search of each of its cells) before they are timed.
+_PRUNE_SLOTS = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,9 +197,16 @@ class Ranker:
         cache.follow(index)
         with self._lock:
             radius, ratio = self._radius_m, self._ratio
-        # The k nearest by straight line: a disk that holds k (or everyone).
+        # The k nearest by straight line: a disk that holds k (or everyone). Once that disk
+        # is wide (a rural incident), the overlay finds them instead, cell by cell, with no
+        # limit: no disk of a sizeable part of the fleet is gathered.
         while True:
             radius = min(radius, self._span_m)
+            if self._overlay_pays(dest, radius):
+                return self._rank_overlay(
+                    dest, lat, lng, index, cache, k, k, 0.0, max_eta_s, 0, max_eta_s, needs,
+                    exclude,
+                )
             near = index._near(plat, plng, radius, needs, exclude)
             if near[0].size >= k or radius >= self._span_m:
                 break
@@ -218,7 +228,7 @@ class Ranker:
         density = near[0].size / (radius * radius)  # responders per square metre, roughly
         span = self._span_m
         while True:
-            if self._overlay_pays(dest, limit):
+            if self._overlay_pays(dest, limit * vmax):
                 return self._rank_overlay(
                     dest, lat, lng, index, cache, k, kk, lb_k, limit, tries, max_eta_s, needs,
                     exclude,
@@ -274,8 +284,8 @@ class Ranker:
             lb_k=lb_k,
         )
 
-    def _overlay_pays(self, dest: Snap, limit: float) -> bool:
-        # A long search (its disk holds many nodes) runs through the overlay, if any.
+    def _overlay_pays(self, dest: Snap, radius: float) -> bool:
+        # A long search (a disk of this radius holds many nodes) runs through the overlay.
         net = self._net
         ov = net.overlay
         if ov is None:
@@ -284,7 +294,6 @@ class Ranker:
             return True
         if ov.n_overlay_edges > _OVERLAY_MAX_EDGE_SHARE * net.n_edges:
             return False
-        radius = limit * net.max_speed_mps
         if not radius < 1e7:
             return True
         return net._nodes.count_within(dest.lat, dest.lng, radius) >= self.overlay_min_nodes
@@ -331,18 +340,21 @@ class Ranker:
             # under its nodes (the head of their road, where their trip enters it); the
             # first also those on the incident's own edge, who may drive straight there.
             i, size = 0, 1
-            cell_of = tree.overlay.cell_of
-            extra = ends[cell_of[ends] != cells[0]] if cells.size else ends
             while i < cells.size:
                 if ok_times.size >= kk and lbs[i] > kth:
                     break
                 nodes = [tree.cell_nodes(c) for c in cells[i : i + size].tolist()]
+                nodes = [x[~np.isin(x, ends)] for x in nodes]
                 if i == 0:
-                    nodes.append(extra)
-                elif extra.size:  # gathered with the first cell already
-                    nodes = [x[~np.isin(x, extra)] for x in nodes]
+                    nodes.append(ends)
                 i += size
                 slots = cache.on_nodes(np.concatenate(nodes), distinct=True)
+                if slots.size > _PRUNE_SLOTS:
+                    # Many: keep those whose road's head still lets a trip beat the k-th
+                    # time found (or the limit); those on the incident's edge stay.
+                    filed = cache.filed_under(slots)
+                    cut = kth if ok_times.size >= kk else bound
+                    slots = slots[(tree.bounds_at(filed) <= cut) | np.isin(filed, ends)]
                 size = 2 * size if slots.size < _BATCH_SLOTS else 1
                 if not slots.size:
                     continue

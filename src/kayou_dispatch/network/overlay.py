@@ -468,6 +468,8 @@ class OverlayTree(DestinationTree):
         )
         self._done: dict[int, tuple[NDArray[np.float64], NDArray[np.int32]]] = {}
         self._paths: dict[tuple[int, int], tuple[NDArray[np.float64], NDArray[np.int64]]] = {}
+        self._nbr_lb = np.zeros(ov.n_cells)  # safe until cell_bounds sets it
+        self._bounds: dict[int, NDArray[np.float64]] = {}
 
     def _search(
         self, c: int, seeds: NDArray[np.int64], offsets: NDArray[np.float64]
@@ -534,9 +536,54 @@ class OverlayTree(DestinationTree):
         if has.size:
             nbr = np.minimum.reduceat(own[ov.nbr_cells], ov.nbr_ptr[has])
             lb[has] = np.minimum(lb[has], nbr)
+        self._nbr_lb = np.full(ov.n_cells, math.inf)
+        if has.size:
+            self._nbr_lb[has] = nbr
         cells = np.flatnonzero(lb <= self.limit_s)
         order = np.argsort(lb[cells], kind="stable")
         return cells[order], lb[cells[order]]
+
+    def bounds_in(self, c: int) -> NDArray[np.float64]:
+        """A lower bound, per node of cell ``c``, on a trip from a road whose head it is.
+
+        Such a trip starts at that node or at the road's tail (driving back along the
+        twin): the least time of the node and its in-neighbours (exact inside the cell;
+        for a neighbour in another cell, that cell's bound). Needs :meth:`cell_bounds`.
+        """
+        ov = self.overlay
+        dist, _ = self._cell(c)
+        base = int(ov.cell_ptr[c])
+        nc = dist.shape[0]
+        lo = int(ov.in_indptr[base])
+        counts = np.diff(ov.in_indptr[base : base + nc + 1])
+        out = dist.copy()
+        rows = np.flatnonzero(counts)
+        if rows.size:
+            # Reversed row v holds the tails u of the edges u -> v inside the cell.
+            starts = (ov.in_indptr[base + rows] - lo).astype(np.int64)
+            cols = ov.in_indices[lo : lo + int(counts.sum())]
+            out[rows] = np.minimum(out[rows], np.minimum.reduceat(dist[cols], starts))
+        b0, b1 = int(ov.bnd_ptr[c]), int(ov.bnd_ptr[c + 1])
+        edge_nodes = ov.local[ov.bnd_nodes[b0:b1]]
+        out[edge_nodes] = np.minimum(out[edge_nodes], self._nbr_lb[c])
+        return out
+
+    def bounds_at(self, nodes: NDArray[np.int64]) -> NDArray[np.float64]:
+        """:meth:`bounds_in` of each of these nodes (their cells searched as needed)."""
+        ov = self.overlay
+        out = np.empty(nodes.shape[0])
+        if not nodes.size:
+            return out
+        cells = ov.cell_of[nodes]
+        order = np.argsort(cells, kind="stable")
+        cuts = np.flatnonzero(np.diff(cells[order])) + 1
+        for part in np.split(order, cuts):
+            c = int(cells[part[0]])
+            b = self._bounds.get(c)
+            if b is None:
+                b = self._bounds[c] = self.bounds_in(c)
+            out[part] = b[ov.local[nodes[part]]]
+        return out
 
     def cell_nodes(self, c: int) -> NDArray[np.int64]:
         """The nodes of cell ``c`` (network numbering)."""
