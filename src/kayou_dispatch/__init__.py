@@ -57,7 +57,7 @@ from kayou_dispatch.lifecycle import (
 from kayou_dispatch.matching import Candidate, Explanation, Reason
 from kayou_dispatch.matching.expected import ExpectedCandidate
 from kayou_dispatch.matching.query import RankQuery
-from kayou_dispatch.network import RoadNetwork, Route, Snap, SnapArrays
+from kayou_dispatch.network import CellOverlay, RoadNetwork, Route, Snap, SnapArrays
 from kayou_dispatch.spatial import Neighbor, Responder, ResponderIndex, Status
 from kayou_dispatch.store import (
     Fix,
@@ -76,6 +76,7 @@ __all__ = [
     "bd09_to_wgs84_many",
     "BurdenReport",
     "Candidate",
+    "CellOverlay",
     "DispatchEngine",
     "DuplicateIncidentError",
     "Event",

@@ -569,10 +569,12 @@ class RoadNetwork:
     ) -> CellOverlay:
         """Build the cell overlay that makes long rankings cheap, and keep it.
 
-        Built once per network (about 20 s per million nodes on a 2-core machine) and
+        Built once per network (seconds to a minute per million nodes here) and
         saved with it by :meth:`save`; responders moving never touch it. Rankings whose
         search would settle many nodes (a rural incident whose helpers are far) then run
-        through it, with the same results (see :mod:`~kayou_dispatch.network.overlay`).
+        through it, with the same results (see :mod:`~kayou_dispatch.network.overlay`),
+        where it pays: when its graph has at most a quarter of the roads' edges (real road
+        networks; not street grids, whose cells' cliques outgrow the grid).
 
         Parameters
         ----------
