@@ -62,6 +62,7 @@ _OVERLAY_MAX_EDGE_SHARE = 0.25
 # Through the overlay, cells are gathered in batches that double while each holds fewer
 # responders than this.
 _BATCH_SLOTS = 2048
+_BATCH_CELLS = 8  # at most this many cells a batch
 # A batch holding more responders than this is pruned by the bounds of their roads' heads
 # (which costs a search of each of its cells) before they are timed.
 _PRUNE_SLOTS = 512
@@ -341,21 +342,23 @@ class Ranker:
             # first also those on the incident's own edge, who may drive straight there.
             i, size = 0, 1
             while i < cells.size:
-                if ok_times.size >= kk and lbs[i] > kth:
+                cut = kth if ok_times.size >= kk else bound
+                if lbs[i] > cut:
                     break
-                nodes = [tree.cell_nodes(c) for c in cells[i : i + size].tolist()]
+                # The batch: up to size cells, none whose bound is past the k-th time found.
+                j = min(i + size, int(np.searchsorted(lbs, cut, side="right")))
+                nodes = [tree.cell_nodes(c) for c in cells[i:j].tolist()]
                 nodes = [x[~np.isin(x, ends)] for x in nodes]
                 if i == 0:
                     nodes.append(ends)
-                i += size
+                i = j
                 slots = cache.on_nodes(np.concatenate(nodes), distinct=True)
                 if slots.size > _PRUNE_SLOTS:
                     # Many: keep those whose road's head still lets a trip beat the k-th
                     # time found (or the limit); those on the incident's edge stay.
                     filed = cache.filed_under(slots)
-                    cut = kth if ok_times.size >= kk else bound
                     slots = slots[(tree.bounds_at(filed) <= cut) | np.isin(filed, ends)]
-                size = 2 * size if slots.size < _BATCH_SLOTS else 1
+                size = min(2 * size, _BATCH_CELLS) if slots.size < _BATCH_SLOTS else 1
                 if not slots.size:
                     continue
                 slots, la, ln, hd, ep = index._eligible_slots(slots, needs, exclude)
