@@ -320,7 +320,7 @@ class Ranker:
         net = self._net
         vmax = net.max_speed_mps
         a = net.arrays
-        ends = np.array([a.u[dest.edge], a.v[dest.edge]], dtype=np.int64)
+        ends = np.unique(np.array([a.u[dest.edge], a.v[dest.edge]], dtype=np.int64))  # a loop: one
         while True:
             tree = net._overlay_tree(dest, limit)
             self.searches += 1
