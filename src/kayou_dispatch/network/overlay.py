@@ -42,8 +42,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -405,17 +404,6 @@ class CellOverlay:
         return float(self.over_len[k])
 
 
-def overlay_arrays(ov: CellOverlay) -> dict[str, Any]:
-    """The overlay's facts for reports (cells, boundary nodes, edges, bytes)."""
-    return {
-        "resolution": ov.resolution,
-        "cells": ov.n_cells,
-        "boundary_nodes": ov.n_boundary,
-        "overlay_edges": ov.n_overlay_edges,
-        "bytes": ov.nbytes(),
-    }
-
-
 class OverlayTree(DestinationTree):
     """A :class:`~kayou_dispatch.network.trips.DestinationTree` answered by a :class:`CellOverlay`.
 
@@ -502,20 +490,24 @@ class OverlayTree(DestinationTree):
             found = self._done[c] = self._search(c, seeds, offs)
         return found
 
-    def times_at(self, nodes: NDArray[np.int64]) -> NDArray[np.float64]:
-        """Return the fastest time from each of these nodes to the destination (``inf``: none)."""
+    def _per_cell(
+        self, nodes: NDArray[np.int64], of_cell: Callable[[int], NDArray[np.float64]]
+    ) -> NDArray[np.float64]:
+        # Each node's entry of its cell's array (one call of of_cell per cell met).
         ov = self.overlay
         out = np.empty(nodes.shape[0])
         if not nodes.size:
             return out
         cells = ov.cell_of[nodes]
         order = np.argsort(cells, kind="stable")
-        sc = cells[order]
-        cuts = np.flatnonzero(np.diff(sc)) + 1
+        cuts = np.flatnonzero(np.diff(cells[order])) + 1
         for part in np.split(order, cuts):
-            dist, _ = self._cell(int(cells[part[0]]))
-            out[part] = dist[ov.local[nodes[part]]]
+            out[part] = of_cell(int(cells[part[0]]))[ov.local[nodes[part]]]
         return out
+
+    def times_at(self, nodes: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Return the fastest time from each of these nodes to the destination (``inf``: none)."""
+        return self._per_cell(nodes, lambda c: self._cell(c)[0])
 
     def cell_bounds(self) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """The cells that may hold a trip within the limit, by increasing lower bound.
@@ -570,20 +562,14 @@ class OverlayTree(DestinationTree):
 
     def bounds_at(self, nodes: NDArray[np.int64]) -> NDArray[np.float64]:
         """:meth:`bounds_in` of each of these nodes (their cells searched as needed)."""
-        ov = self.overlay
-        out = np.empty(nodes.shape[0])
-        if not nodes.size:
-            return out
-        cells = ov.cell_of[nodes]
-        order = np.argsort(cells, kind="stable")
-        cuts = np.flatnonzero(np.diff(cells[order])) + 1
-        for part in np.split(order, cuts):
-            c = int(cells[part[0]])
+
+        def of_cell(c: int) -> NDArray[np.float64]:
             b = self._bounds.get(c)
             if b is None:
                 b = self._bounds[c] = self.bounds_in(c)
-            out[part] = b[ov.local[nodes[part]]]
-        return out
+            return b
+
+        return self._per_cell(nodes, of_cell)
 
     def cell_nodes(self, c: int) -> NDArray[np.int64]:
         """The nodes of cell ``c`` (network numbering)."""
