@@ -681,9 +681,7 @@ def _gateway(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     logger = logging.getLogger("kayou_dispatch.gateway")
     logger.info("%r, %d tokens", shard_map, len(tokens))
     app = create_gateway(shard_map, tokens, timeout_s=args.shard_timeout)
-    config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_config=None, access_log=False
-    )
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False)
     announced_server(uvicorn.Server)(config).run()
     return 0
 

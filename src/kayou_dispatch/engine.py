@@ -795,7 +795,9 @@ class DispatchEngine:
     #: stays as an earlier issue named it.
     update_position_many = update_positions
 
-    def serve_shard(self, reach_cells: frozenset[int], *, resolution: int, max_eta_s: float) -> None:
+    def serve_shard(
+        self, reach_cells: frozenset[int], *, resolution: int, max_eta_s: float
+    ) -> None:
         """Serve one shard: hold only fixes in ``reach_cells``, rank within ``max_eta_s``.
 
         See :mod:`kayou_dispatch.shared.shards` for why this ranks exactly like one engine

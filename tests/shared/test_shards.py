@@ -1,6 +1,5 @@
 """The shard map (format, validation, lookups) and one shard's exactness across its border."""
 
-import json
 from pathlib import Path
 
 import h3
@@ -21,7 +20,9 @@ EXTRACT = DATA / "lower_saxony_main_roads.osm.pbf"
 
 def three_shards(net, *, max_eta_s=300, urls=("http://127.0.0.1:1",) * 3):
     """The network's res-4 cells cut into three bands west to east."""
-    cells = sorted({h3.latlng_to_cell(a, b, 4) for a, b in zip(net.node_lat, net.node_lng)})
+    cells = sorted(
+        {h3.latlng_to_cell(a, b, 4) for a, b in zip(net.node_lat, net.node_lng, strict=True)}
+    )
     order = sorted(cells, key=lambda c: (h3.cell_to_latlng(c)[1], c))
     parts = np.array_split(np.array(order), 3)
     return {
@@ -102,7 +103,9 @@ def test_overlapping_cells_duplicate_names_and_unknown_shards_are_refused(tmp_pa
     data["shards"][1]["name"] = "w"
     with pytest.raises(InvalidParameterError, match="two shards are named 'w'"):
         ShardMap.from_json(data)
-    with pytest.raises(InvalidParameterError, match="no shard named 'north' in the shard map; known: e, w"):
+    with pytest.raises(
+        InvalidParameterError, match="no shard named 'north' in the shard map; known: e, w"
+    ):
         ShardMap.from_json(good()).shard("north")
     bad = tmp_path / "shards.json"
     bad.write_text("{not json")
@@ -160,8 +163,6 @@ def test_each_shard_ranks_its_incidents_exactly_like_one_engine(net):
         owner = m.owner(la, ln)
         want = whole.rank(la, ln, k=8, max_eta_s=m.max_eta_s)
         got = shards[owner.name].rank(la, ln, k=8)  # bounded by the map's max_eta_s
-        assert [(c.responder_id, c.eta_s) for c in got] == [
-            (c.responder_id, c.eta_s) for c in want
-        ]
+        assert [(c.responder_id, c.eta_s) for c in got] == [(c.responder_id, c.eta_s) for c in want]
         checked += bool(want)
     assert checked > 300

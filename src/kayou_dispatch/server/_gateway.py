@@ -162,7 +162,11 @@ class _Gateway:
         if point is None:
             return self.reply(await self.first_up(request))
         shards = self.map.notified(*point)
-        if not shards:
+        if self.map.owner(*point) is None:
+            # Outside the map: the shards it may have left forget it; nobody stores it.
+            await asyncio.gather(
+                *(self.send(s, request, body=raw) for s in shards), return_exceptions=True
+            )
             return self.outside(*point)
         results = await asyncio.gather(
             *(self.send(s, request, body=raw) for s in shards), return_exceptions=True
@@ -186,16 +190,22 @@ class _Gateway:
         crs = request.query_params.get("crs", "wgs84")
         owned: dict[int, list[Any]] = {}
         halo: dict[int, list[Any]] = {}
+        outside: set[str] = set()
         index = {s.name: i for i, s in enumerate(self.map.shards)}
         for row in rows:
             point = _point(row.get("lat"), row.get("lng"), crs) if isinstance(row, dict) else None
             if point is None:  # the shard refuses the batch, all or none, with its reasons
                 return self.reply(await self.first_up(request))
             shards = self.map.notified(*point)
-            if not shards:
-                return self.outside(*point)
-            owned.setdefault(index[shards[0].name], []).append(row)
-            for s in shards[1:]:
+            if self.map.owner(*point) is None:
+                # Outside the map: never ranked (reported as off the network); the
+                # shards it may have left forget it.
+                outside.add(str(row.get("id")))
+                others = shards
+            else:
+                owned.setdefault(index[shards[0].name], []).append(row)
+                others = shards[1:]
+            for s in others:
                 halo.setdefault(index[s.name], []).append(row)
 
         async def bulk(i: int, part: list[Any]) -> httpx.Response:
@@ -206,7 +216,7 @@ class _Gateway:
         jobs += [bulk(i, part) for i, part in halo.items()]
         results = await asyncio.gather(*jobs, return_exceptions=True)
         applied = 0
-        far: set[str] = set()
+        far: set[str] = set(outside)
         for res in results[: len(owned)]:
             if isinstance(res, _ShardDown):
                 return _down(res.shard)
@@ -250,7 +260,9 @@ class _Gateway:
             data = None
         point = None
         if isinstance(data, dict):
-            point = _point(data.get("lat"), data.get("lng"), request.query_params.get("crs", "wgs84"))
+            point = _point(
+                data.get("lat"), data.get("lng"), request.query_params.get("crs", "wgs84")
+            )
         if point is None:
             return self.reply(await self.first_up(request))
         shard = self.map.owner(*point)

@@ -59,13 +59,13 @@ from kayou_dispatch.spatial import ResponderIndex, Status
 from kayou_dispatch.store import Fix, FixRow, PositionStore
 
 __all__ = [
-    "SHARD_MAP_FORMAT",
-    "SNAP_M",
-    "Shard",
-    "ShardMap",
-    "RegionPositionStore",
     "clip_network",
     "load_shard_map",
+    "RegionPositionStore",
+    "Shard",
+    "SHARD_MAP_FORMAT",
+    "ShardMap",
+    "SNAP_M",
 ]
 
 #: The ``format`` a shard map file declares.
@@ -152,6 +152,7 @@ class ShardMap:
         self._row = {int(c): i for i, c in enumerate(cells.tolist())}
         self._reach = self._near_sets(self.reach_m)
         self._notify = self._near_sets(self.reach_m + self.move_m)
+        self._outside: dict[int, frozenset[int]] = {}
 
     @classmethod
     def from_json(
@@ -174,7 +175,7 @@ class ShardMap:
             raise _bad(f"{source}: resolution must be 3 or 4, got {res!r}", res)
         numbers = {}
         for key in ("max_eta_s", "max_speed_kph"):
-            value = data.get(key)
+            value: Any = data.get(key)
             ok = isinstance(value, int | float) and not isinstance(value, bool)
             if not (ok and math.isfinite(value) and value > 0):
                 raise _bad(f"{source}: {key} must be a number > 0, got {value!r}", value)
@@ -224,8 +225,11 @@ class ShardMap:
         """
         c = self.cell(lat, lng)
         i = self._owner.get(c)
-        if i is None:
-            return []
+        if i is None:  # outside the map: only the shards it may have just left
+            near = self._outside.get(c)
+            if near is None:
+                near = self._outside[c] = self._near_cell(c, self.reach_m + self.move_m)
+            return [self.shards[j] for j in sorted(near)]
         return [self.shards[i]] + [self.shards[j] for j in sorted(self._notify[c]) if j != i]
 
     def reach_cells(self, name: str) -> frozenset[int]:
@@ -272,6 +276,19 @@ class ShardMap:
             out[int(c)] = frozenset(int(o) for o in owners[ok])
         return out
 
+    def _near_cell(self, cell: int, distance_m: float) -> frozenset[int]:
+        """The shards owning a cell whose disc comes within ``distance_m`` of this cell's."""
+        lat, lng = h3.cell_to_latlng(h3.int_to_str(cell))
+        xyz = _unit(np.array([lat]), np.array([lng]))[0]
+        r = _circumradius_m(cell)
+        limit = distance_m + r + float(self._radius_m.max())
+        near = np.asarray(self._tree.query_ball_point(xyz, _chord(limit)), np.intp)
+        if near.size == 0:
+            return frozenset()
+        gap = _arc_m(np.linalg.norm(self._xyz[near] - xyz, axis=1))
+        ok = near[gap <= distance_m + r + self._radius_m[near]]
+        return frozenset(self._owner[int(c)] for c in self._cells[ok].tolist())
+
     def __repr__(self) -> str:
         names = ", ".join(f"{s.name}({len(s.cells)})" for s in self.shards)
         return f"ShardMap(res {self.resolution}, max_eta_s {self.max_eta_s:g}: {names})"
@@ -293,7 +310,7 @@ def _shard(row: Any, i: int, res: int, owner: dict[int, str], source: str) -> Sh
     name = row.get("name")
     if not isinstance(name, str) or not name or len(name) > 64 or "}" in name or "{" in name:
         raise _bad(f"{source}: shards[{i}].name must be 1-64 characters without braces", name)
-    url = row.get("url")
+    url: Any = row.get("url")
     parsed = urlparse(url) if isinstance(url, str) else None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise _bad(f"{source}: shard {name!r}: url must be http(s)://host:port, got {url!r}", url)
