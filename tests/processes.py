@@ -99,12 +99,19 @@ class ServeProcess:
     """`python -m kayou_dispatch.cli serve ...` on a free loopback port."""
 
     def __init__(
-        self, workdir: Path, *args: str, name: str = "server", any_port: bool = False
+        self,
+        workdir: Path,
+        *args: str,
+        name: str = "server",
+        any_port: bool = False,
+        command: str = "serve",
+        port: int | None = None,
     ) -> None:
         # any_port: `--port 0`, the port read back from the server's "listening on" line
-        self.port = 0 if any_port else free_port()
+        self.port = 0 if any_port else (port or free_port())
+        self.command = command
         # The fixtures' fleets are in central Helsinki (the default network is regional).
-        network = [] if "--network" in args else ["--network", "helsinki"]
+        network = [] if "--network" in args or command != "serve" else ["--network", "helsinki"]
         self.args = ["--port", str(self.port), *network, *args]
         self.log = workdir / f"{name}.log"
         self.proc: subprocess.Popen | None = None
@@ -116,7 +123,7 @@ class ServeProcess:
     def start(self, timeout_s: float = 60.0) -> ServeProcess:
         import httpx
 
-        cmd = [sys.executable, "-m", "kayou_dispatch.cli", "serve", *self.args]
+        cmd = [sys.executable, "-m", "kayou_dispatch.cli", self.command, *self.args]
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout_s

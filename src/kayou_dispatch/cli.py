@@ -229,6 +229,19 @@ def _build_parser() -> argparse.ArgumentParser:
         "a restart replays only the rest; compacted every 10 minutes (21600 = 6 h)",
     )
     serve.add_argument(
+        "--shard",
+        default=None,
+        metavar="NAME",
+        help="serve one shard of --shards: its cells plus the road-network margin that ranks "
+        "across its border (exact within the map's max_eta_s)",
+    )
+    serve.add_argument(
+        "--shards",
+        default=None,
+        metavar="FILE",
+        help="the shard map (shards.json; see docs/scaling.md), with --shard",
+    )
+    serve.add_argument(
         "--rate-limit",
         type=_rate,
         default=(20_000.0, 40_000.0),
@@ -292,6 +305,26 @@ def _build_parser() -> argparse.ArgumentParser:
         "connections are refused meanwhile",
     )
 
+    gateway = sub.add_parser(
+        "gateway",
+        help="route the /v1 API to the shards of a shard map (needs the 'server' extra)",
+        description="Serve the /v1 API of 'serve' in front of shard processes: each fix, "
+        "incident and ranking goes to the shard that owns its H3 cell.",
+    )
+    gateway.add_argument("--shards", required=True, metavar="FILE", help="the shard map")
+    gateway.add_argument(
+        "--tokens", default=None, help="token file (JSON); default: $KAYOU_TOKENS_FILE"
+    )
+    gateway.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    gateway.add_argument("--port", type=_port, default=8080, help="port (8080; 0: any free one)")
+    gateway.add_argument(
+        "--shard-timeout",
+        type=_positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="a shard slower than this gets its requests answered 503 with Retry-After (5)",
+    )
+
     bench = sub.add_parser("bench", help="run the benchmarks in benchmarks/ (from a checkout)")
     bench.add_argument("names", nargs="*", help="benchmark names (default: all)")
     return parser
@@ -312,6 +345,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _simulate(parser, args)
     if args.command == "serve":
         return _serve(parser, args)
+    if args.command == "gateway":
+        return _gateway(parser, args)
     if args.command == "bench":
         return _bench(parser, args.names)
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse exits first
@@ -515,18 +550,28 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     except KayouDispatchError as exc:
         parser.error(f"--tokens: {exc}")
     capabilities = _registry(parser, args.capabilities)
+    shard_map = _shard_map(parser, args)
     network = _load(parser, args.network)
+    prefix, lifecycle = args.redis_prefix, args.lifecycle
+    if shard_map is not None:
+        network, prefix, lifecycle = _shard_parts(parser, args, shard_map, network)
     try:
         engine = DispatchEngine(
             network,
             journal=args.journal,
             redis=args.redis,
-            redis_prefix=args.redis_prefix,
+            redis_prefix=prefix,
             capabilities=capabilities,
-            lifecycle=args.lifecycle,
+            lifecycle=lifecycle,
         )
     except KayouDispatchError as exc:
         parser.error(f"{_failed_option(args, exc)}{exc}")
+    if shard_map is not None:
+        engine.serve_shard(
+            shard_map.reach_cells(args.shard),
+            resolution=shard_map.resolution,
+            max_eta_s=shard_map.max_eta_s,
+        )
     configure_logging(log_format=args.log_format, access_log=args.access_log)
     logger = logging.getLogger("kayou_dispatch.serve")
     log = engine.shared_log
@@ -564,6 +609,80 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         stop_compaction.set()
         engine.close()
         logger.info("stopped")
+    return 0
+
+
+def _shard_map(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Any:
+    """The validated shard map of ``--shards`` with ``--shard`` (``None`` without both)."""
+    from kayou_dispatch import KayouDispatchError
+    from kayou_dispatch.shared.shards import load_shard_map
+
+    if (args.shard is None) != (args.shards is None):
+        parser.error("--shard NAME and --shards FILE go together")
+    if args.shards is None:
+        return None
+    try:
+        shard_map = load_shard_map(args.shards)
+        shard_map.shard(args.shard)
+    except KayouDispatchError as exc:
+        parser.error(f"--shards: {exc}")
+    return shard_map
+
+
+def _shard_parts(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, shard_map: Any, network: Any
+) -> tuple[Any, str, Any]:
+    """One shard's network (its reach plus the snap margin), key prefix and national log."""
+    from kayou_dispatch import KayouDispatchError
+    from kayou_dispatch.shared.shards import SNAP_M, clip_network
+
+    try:
+        shard_map.check_covers(network)
+        reach = shard_map.reach_cells(args.shard)
+        clipped = clip_network(network, reach, margin_m=SNAP_M)
+    except KayouDispatchError as exc:
+        parser.error(f"--shards: {exc}")
+    prefix = args.redis_prefix
+    if prefix == "kd":  # the default: the shard's own prefix (its hash tag: one slot range)
+        prefix = shard_map.shard(args.shard).redis_prefix
+    lifecycle = args.lifecycle
+    if lifecycle is not None:
+        # One national log, whatever the shard's key prefix.
+        try:
+            from kayou_dispatch.shared import PostgresLog
+
+            lifecycle = PostgresLog(lifecycle, log="kd")
+        except KayouDispatchError as exc:
+            parser.error(f"--lifecycle: {exc}")
+    return clipped, prefix, lifecycle
+
+
+def _gateway(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from kayou_dispatch import KayouDispatchError
+    from kayou_dispatch.shared.shards import load_shard_map
+
+    try:
+        import uvicorn
+
+        from kayou_dispatch.server import load_tokens
+        from kayou_dispatch.server._gateway import create_gateway
+        from kayou_dispatch.server._logs import announced_server, configure_logging
+    except ImportError:
+        parser.error("gateway needs the server extra: pip install 'kayou-dispatch[server]'")
+    try:
+        tokens = load_tokens(args.tokens)
+    except KayouDispatchError as exc:
+        parser.error(f"--tokens: {exc}")
+    try:
+        shard_map = load_shard_map(args.shards)
+    except KayouDispatchError as exc:
+        parser.error(f"--shards: {exc}")
+    configure_logging(log_format="text", access_log=False)
+    logger = logging.getLogger("kayou_dispatch.gateway")
+    logger.info("%r, %d tokens", shard_map, len(tokens))
+    app = create_gateway(shard_map, tokens, timeout_s=args.shard_timeout)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    announced_server(uvicorn.Server)(config).run()
     return 0
 
 

@@ -179,6 +179,7 @@ class DispatchEngine:
         self._snaps = SnapCache(network)
         self._ranker = Ranker(network)
         self._rank_fn: Callable[..., Sequence[Any]] = self.rank
+        self._eta_cap_s: float | None = None  # a shard's ranking bound (serve_shard)
         # Capabilities registered before a responder's first position (see register).
         self._registered: dict[str, frozenset[str]] = {}
         self._store: PositionStore = LocalPositionStore(self._index)
@@ -494,6 +495,8 @@ class DispatchEngine:
         q = self._query(
             query, k=k, needs=needs, max_eta_s=max_eta_s, heading=heading, exclude=exclude
         )
+        if self._eta_cap_s is not None and not (q.max_eta_s or math.inf) <= self._eta_cap_s:
+            q = q.replace(max_eta_s=self._eta_cap_s)
         if check_objective(objective) == "expected":
             timeout_s = self._offer_timeout_s(kind)
         elif kind is not None:
@@ -791,6 +794,19 @@ class DispatchEngine:
     #: The vector form's name in the package's one scheme (``_many``); ``update_positions``
     #: stays as an earlier issue named it.
     update_position_many = update_positions
+
+    def serve_shard(
+        self, reach_cells: frozenset[int], *, resolution: int, max_eta_s: float
+    ) -> None:
+        """Serve one shard: hold only fixes in ``reach_cells``, rank within ``max_eta_s``.
+
+        See :mod:`kayou_dispatch.shared.shards` for why this ranks exactly like one engine
+        holding the whole region (within ``max_eta_s``) for incidents in the shard's cells.
+        """
+        from kayou_dispatch.shared.shards import RegionPositionStore
+
+        self._store = RegionPositionStore(self._store, frozenset(reach_cells), resolution)
+        self._eta_cap_s = float(max_eta_s)
 
     def set_ranker(self, rank: Callable[..., Sequence[Any]] | None) -> None:
         """Choose how :meth:`dispatch` ranks candidates (``None``: :meth:`rank`, road ETA).
