@@ -12,7 +12,8 @@ prefer helpers upstream on the incident's own carriageway.
 - :func:`opposite_carriageway`: whether a helper drives on the other carriageway of a
   divided road, and what that costs: its ETA minus the ETA it would have driving the other
   way at the same spot (the nearest one-way edge within :data:`CARRIAGEWAY_GAP_M` whose
-  bearing is reversed). Worth saying when turning round costs at least
+  bearing is reversed), where it would be upstream on the incident's carriageway. Worth
+  saying when turning round costs at least
   :data:`TURN_ROUND_MIN_S`: "opposite carriageway: +14 min via the next exit".
 
 Examples
@@ -119,8 +120,9 @@ class CarriagewaySense:
     Attributes
     ----------
     opposite
-        Whether it drives on a carriageway of a divided road and driving the other way at
-        the same spot would bring it at least :data:`TURN_ROUND_MIN_S` sooner.
+        Whether it drives on a carriageway of a divided road, driving the other way at the
+        same spot would put it behind the incident on the incident's carriageway, and that
+        would bring it at least :data:`TURN_ROUND_MIN_S` sooner.
     eta_s
         Its ETA as it drives.
     other_way_eta_s
@@ -206,7 +208,12 @@ def opposite_carriageway(
         return none
     other_eta = float(tree.times(snap_row(other))[0])
     extra = eta - other_eta
-    if not extra >= TURN_ROUND_MIN_S:
+    # Opposite means: driving the other way here would put it behind the incident on the
+    # incident's own carriageway (a helper past the incident on that carriageway is not).
+    behind = extra >= TURN_ROUND_MIN_S and bool(
+        upstream_on_carriageway(network, destination, [other], limit_s=other_eta + 1.0)[0]
+    )
+    if not behind:
         return CarriagewaySense(False, eta, other_eta, 0.0, None)
     detail = f"opposite carriageway: +{extra / 60.0:.0f} min via the next exit"
     return CarriagewaySense(True, eta, other_eta, extra, detail)
