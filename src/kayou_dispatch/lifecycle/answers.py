@@ -224,7 +224,7 @@ class ResponderCommands(Commands):
         def body() -> None:
             if self._state.teams.team(team_id) is None:
                 known = ", ".join(t.team_id for t in self._state.teams.teams()) or "none"
-                msg = f"unknown team id {team_id!r}; known: {known}"
+                msg = f"team_id {team_id!r} is not a team; known: {known}"
                 raise InvalidParameterError(msg, name="team_id", value=team_id)
             self._record("team", "", team_id=team_id, removed=True)
 

@@ -466,7 +466,7 @@ class Dispatcher(ResponderCommands, BatchCommands):
                 roster = self._state.teams
                 if not isinstance(team_id, str) or roster.team(team_id) is None:
                     known = ", ".join(t.team_id for t in roster.teams()) or "none"
-                    msg = f"unknown team id {team_id!r}; known: {known}"
+                    msg = f"team_id {team_id!r} is not a team; known: {known}"
                     raise InvalidParameterError(msg, name="team_id", value=team_id)
                 return roster.members(team_id)
         finally:

@@ -100,7 +100,7 @@ def check_team_ids(team_ids: object, known: Iterable[str]) -> frozenset[str]:
     unknown = sorted(set(ids) - have)
     if unknown:
         allowed = ", ".join(sorted(have)) or "none defined"
-        msg = f"unknown team id(s) {', '.join(map(repr, unknown))}; known: {allowed}"
+        msg = f"team_ids names unknown team(s) {', '.join(map(repr, unknown))}; known: {allowed}"
         raise InvalidParameterError(msg, name="team_ids", value=unknown[0])
     return frozenset(ids)
 
