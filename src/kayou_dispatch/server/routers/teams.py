@@ -1,7 +1,8 @@
 """``/v1/teams``: mutual-aid teams, the areas they cover, and who belongs to them.
 
 Dispatcher only. ``PUT /v1/teams/{id}`` defines a team (or moves or resizes it; members
-stay), ``GET /v1/teams`` lists them with their members, ``DELETE /v1/teams/{id}`` drops one,
+stay), ``GET /v1/teams`` lists them with their members, ``DELETE /v1/teams/{id}`` drops one (and
+answers the teams left),
 ``PUT /v1/responders/{id}/teams`` sets exactly the teams a responder belongs to (an unknown
 team id: 422 naming ``team_ids``). Run cards with ``team_first_s`` offer an incident to the
 covering team first (see :mod:`kayou_dispatch.lifecycle.teams`).
@@ -58,10 +59,13 @@ def list_teams(engine: Engine, who: DispatcherOnly, crs: Crs = "wgs84") -> dict[
     return from_wgs84({"teams": teams}, crs)
 
 
-@router.delete("/v1/teams/{team_id}", status_code=204)
-def delete_team(engine: Engine, team_id: TeamId, who: DispatcherOnly) -> None:
-    """Drop a team; its members leave it (422 for an unknown id; dispatcher only)."""
+@router.delete("/v1/teams/{team_id}", response_model=TeamsOut)
+def delete_team(
+    engine: Engine, team_id: TeamId, who: DispatcherOnly, crs: Crs = "wgs84"
+) -> dict[str, Any]:
+    """Drop a team (its members leave it); answer the teams left (422: unknown id)."""
     engine.remove_team(team_id)
+    return list_teams(engine, who, crs)
 
 
 @router.put("/v1/responders/{responder_id}/teams", response_model=ResponderTeamsOut)
