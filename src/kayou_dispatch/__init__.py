@@ -52,6 +52,7 @@ from kayou_dispatch.lifecycle import (
     QuietHours,
     ResponderStats,
     RunCard,
+    Team,
     VolunteerBurden,
 )
 from kayou_dispatch.matching import Candidate, Explanation, Reason
@@ -123,6 +124,7 @@ __all__ = [
     "SnapArrays",
     "Status",
     "synthetic_region",
+    "Team",
     "UnknownIncidentError",
     "UnknownResponderError",
     "validate_latlng",

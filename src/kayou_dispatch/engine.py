@@ -34,6 +34,7 @@ from kayou_dispatch.lifecycle.acceptance import ResponderStats
 from kayou_dispatch.lifecycle.burden import BurdenReport, Hold, QuietHours
 from kayou_dispatch.lifecycle.journal import CommandLog
 from kayou_dispatch.lifecycle.runcards import DEFAULT_OFFER_TIMEOUT_S
+from kayou_dispatch.lifecycle.teams import Team
 from kayou_dispatch.matching import (
     Candidate,
     Explanation,
@@ -44,7 +45,9 @@ from kayou_dispatch.matching import (
     explain_responder,
 )
 from kayou_dispatch.matching._validate import check_needs
+from kayou_dispatch.matching.carriageway import upstream_on_carriageway
 from kayou_dispatch.matching.expected import Objective, check_objective, rank_expected
+from kayou_dispatch.matching.explain import _responder_snap
 from kayou_dispatch.matching.query import RankQuery
 from kayou_dispatch.network import RoadNetwork, Snap
 from kayou_dispatch.shared import PositionMirror, RedisLog, RedisPositions
@@ -212,6 +215,7 @@ class DispatchEngine:
             run_cards=run_cards,
             journal=journal,
             unserved_after_s=unserved_after_s,
+            same_carriageway=self._upstream_flags,
         )
 
     # --- properties ---------------------------------------------------------------------
@@ -623,16 +627,64 @@ class DispatchEngine:
         if kind is None:
             return why
         eta_s = why.eta_s if math.isfinite(why.eta_s) else 0.0
-        holds = self._dispatcher.volunteer_holds(responder_id, kind=kind, eta_s=eta_s)
-        if not holds:
+        held = [
+            (Reason(h.reason), h.detail)
+            for h in self._dispatcher.volunteer_holds(responder_id, kind=kind, eta_s=eta_s)
+        ]
+        team = self._team_first(flat, flng, kind, responder_id, q.needs)
+        if team is not None:
+            held.append((Reason.OUTSIDE_TEAM, team))
+        if not held:
             return why
         return dataclasses.replace(
             why,
             ranked=False,
             position=None,
-            reasons=(*why.reasons, *(Reason(h.reason) for h in holds)),
-            details=(*why.details, *(h.detail for h in holds)),
+            reasons=(*why.reasons, *(r for r, _ in held)),
+            details=(*why.details, *(d for _, d in held)),
         )
+
+    def _team_first(
+        self, lat: float, lng: float, kind: str, responder_id: str, needs: frozenset[str]
+    ) -> str | None:
+        """Why a non-member waits while the kind's run card offers the covering team first."""
+        card = self._dispatcher.run_cards.get(kind)
+        if card is None or card.team_first_s is None:
+            return None
+        team = self._dispatcher.team_covering(lat, lng)
+        if team is None or responder_id in (members := self._dispatcher.team_members(team.team_id)):
+            return None
+        free = [
+            rid
+            for rid in members
+            if rid in self._index
+            and (r := self._index.get(rid)).status is Status.AVAILABLE
+            and r.fresh
+            and needs <= r.capabilities
+        ]
+        if not free:  # the lifecycle widens at once when no member can be offered
+            return None
+        return (
+            f"the run card offers team {team.team_id!r} ({len(free)} free) first, for "
+            f"{card.team_first_s:g} s after dispatch; it is not a member"
+        )
+
+    def _upstream_flags(self, lat: float, lng: float, responder_ids: Sequence[str]) -> list[bool]:
+        """Whether each responder is upstream on the incident's carriageway (run cards)."""
+        dest = self._net.snap(lat, lng)
+        flags = [False] * len(responder_ids)
+        starts: list[Snap] = []
+        rows: list[int] = []
+        for i, rid in enumerate(responder_ids):
+            snap = _responder_snap(self._index, self._snaps, rid) if rid in self._index else None
+            if snap is not None:
+                starts.append(snap)
+                rows.append(i)
+        for i, up in zip(
+            rows, upstream_on_carriageway(self._net, dest, starts).tolist(), strict=True
+        ):
+            flags[i] = bool(up)
+        return flags
 
     # --- volunteers ----------------------------------------------------------------------
 
@@ -694,6 +746,89 @@ class DispatchEngine:
         self._dispatcher.report_driving(
             responder_id, continuous_driving_s=continuous_driving_s, driving=driving, at=at
         )
+
+    # --- mutual-aid teams -------------------------------------------------------------------
+
+    def set_team(self, team_id: str, *, lat: float, lng: float, radius_m: float) -> Team:
+        """Define a mutual-aid team covering a disc (or move or resize it); return it.
+
+        Run cards with ``team_first_s`` offer incidents in its area to its members first
+        (see :mod:`kayou_dispatch.lifecycle.teams`). Journaled with the lifecycle.
+
+        Raises
+        ------
+        InvalidParameterError
+            A bad ``team_id`` or ``radius_m`` (naming the field).
+        InvalidCoordinateError
+            A centre that is not a place.
+
+        Examples
+        --------
+        >>> from kayou_dispatch.network import EdgeArrays
+        >>> a = EdgeArrays.straight(node_id=[1, 2], lat=[0.0, 0.0], lng=[0.0, 0.01],
+        ...                         u=[0, 1], v=[1, 0], length_m=[1112.0] * 2,
+        ...                         travel_time_s=[60.0] * 2)
+        >>> engine = DispatchEngine(RoadNetwork.from_arrays(a), clock=lambda: 0.0)
+        >>> engine.update_positions(["near", "member"], [0.0, 0.0], [0.004, 0.001])
+        2
+        >>> _ = engine.set_team("east", lat=0.0, lng=0.01, radius_m=5_000.0)
+        >>> engine.set_responder_teams("member", ["east"])
+        >>> engine.set_run_card("other", dataclasses.replace(
+        ...     engine.run_cards["other"], team_first_s=120.0))
+        >>> engine.explain(0.0, 0.005, "near", kind="other").reasons
+        (<Reason.OUTSIDE_TEAM: 'outside_team'>,)
+        >>> _ = engine.report_incident("i1", 0.0, 0.005, kind="other", dispatch=True)
+        >>> [o.responder_id for o in engine.incident("i1").offers]
+        ['member']
+        """
+        team = Team(team_id, lat, lng, radius_m)
+        self._catch_up()
+        self._dispatcher.set_team(team)
+        return team
+
+    def remove_team(self, team_id: str) -> None:
+        """Drop a team (its members leave it).
+
+        Raises
+        ------
+        InvalidParameterError
+            When no team has this id (``name="team_id"``).
+        """
+        self._catch_up()
+        self._dispatcher.remove_team(team_id)
+
+    def set_responder_teams(self, responder_id: str, team_ids: Iterable[str]) -> None:
+        """Make a responder a member of exactly these teams (empty: of none).
+
+        Raises
+        ------
+        InvalidParameterError
+            When ``team_ids`` names a team that is not defined (``name="team_ids"``).
+        UnknownResponderError
+            When the responder is not known.
+        """
+        self._catch_up()
+        self._dispatcher.set_responder_teams(responder_id, team_ids)
+
+    def teams(self) -> list[Team]:
+        """Every mutual-aid team, by id."""
+        self._catch_up()
+        return self._dispatcher.teams()
+
+    def team_members(self, team_id: str) -> frozenset[str]:
+        """A team's members (``InvalidParameterError`` naming ``team_id`` when unknown)."""
+        self._catch_up()
+        return self._dispatcher.team_members(team_id)
+
+    def responder_teams(self, responder_id: str) -> frozenset[str]:
+        """The teams a responder belongs to."""
+        self._catch_up()
+        return self._dispatcher.responder_teams(responder_id)
+
+    def team_covering(self, lat: float, lng: float) -> Team | None:
+        """The team that covers a point (the nearest centre of those that do), if any."""
+        self._catch_up()
+        return self._dispatcher.team_covering(lat, lng)
 
     def volunteer_holds(self, responder_id: str, *, kind: str, eta_s: float = 0.0) -> list[Hold]:
         """Why a volunteer would not be offered an incident of ``kind`` now (empty: it would)."""

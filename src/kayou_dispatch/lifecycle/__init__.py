@@ -31,6 +31,7 @@ from kayou_dispatch.lifecycle.runcards import (
     normalize_needs,
     unit_needs_for,
 )
+from kayou_dispatch.lifecycle.teams import Team, TeamRoster
 
 __all__ = [
     "AcceptanceTally",
@@ -60,6 +61,8 @@ __all__ = [
     "RunCard",
     "SEVERITY_WEIGHTS",
     "solve_slots",
+    "Team",
+    "TeamRoster",
     "unit_needs_for",
     "VolunteerBurden",
     "VolunteerLedger",

@@ -7,15 +7,16 @@ for a status a responder chooses itself lives here, in :meth:`set_responder_stat
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from kayou_dispatch.errors import InvalidParameterError, InvalidTransitionError
-from kayou_dispatch.lifecycle._validate import check_seconds
+from kayou_dispatch.lifecycle._validate import check_id, check_seconds
 from kayou_dispatch.lifecycle.burden import QuietHours
 from kayou_dispatch.lifecycle.commands import Commands
 from kayou_dispatch.lifecycle.records import Incident
 from kayou_dispatch.lifecycle.state import IncidentState
+from kayou_dispatch.lifecycle.teams import Team, check_team_ids
 from kayou_dispatch.spatial import Status
 from kayou_dispatch.spatial.responders import parse_status
 
@@ -180,6 +181,73 @@ class ResponderCommands(Commands):
             )
 
         self._run("report_driving", body, responder_id=responder_id)
+
+    # -- mutual-aid teams ----------------------------------------------------------------------
+
+    def set_team(self, team: Team) -> None:
+        """Define a mutual-aid team and the area it covers (or move or resize it).
+
+        Journaled, so it survives restarts and is shared through a Redis log; its members
+        stay when it is redefined.
+
+        Raises
+        ------
+        InvalidParameterError
+            When ``team`` is not a :class:`~kayou_dispatch.lifecycle.teams.Team`.
+        """
+        if not isinstance(team, Team):
+            msg = f"team must be a Team, got {team!r}"
+            raise InvalidParameterError(msg, name="team", value=team)
+
+        def body() -> None:
+            self._record(
+                "team",
+                "",
+                team_id=team.team_id,
+                lat=team.lat,
+                lng=team.lng,
+                radius_m=team.radius_m,
+            )
+
+        self._run("set_team", body)
+
+    def remove_team(self, team_id: str) -> None:
+        """Drop a team (its members leave it).
+
+        Raises
+        ------
+        InvalidParameterError
+            When no team has this id (``name="team_id"``).
+        """
+        check_id("team_id", team_id)
+
+        def body() -> None:
+            if self._state.teams.team(team_id) is None:
+                known = ", ".join(t.team_id for t in self._state.teams.teams()) or "none"
+                msg = f"team_id {team_id!r} is not a team; known: {known}"
+                raise InvalidParameterError(msg, name="team_id", value=team_id)
+            self._record("team", "", team_id=team_id, removed=True)
+
+        self._run("remove_team", body)
+
+    def set_responder_teams(self, responder_id: str, team_ids: Iterable[str]) -> None:
+        """Make a responder a member of exactly these teams (empty: of none).
+
+        Raises
+        ------
+        InvalidParameterError
+            When ``team_ids`` is not a collection of ids or names an unknown team
+            (``name="team_ids"``).
+        UnknownResponderError
+            When the responder is not known.
+        """
+
+        def body() -> None:
+            rid = self._known_responder(responder_id)
+            ids = check_team_ids(team_ids, (t.team_id for t in self._state.teams.teams()))
+            self._record("team_members", "", responder_id=rid, team_ids=sorted(ids))
+
+        self._run("set_responder_teams", body, responder_id=responder_id)
 
     # -- answers and moves --------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 import numpy as np
 
@@ -57,7 +57,18 @@ def _volunteer_settings(card: RunCard) -> dict[str, Any]:
         out["offer_window_s"] = card.offer_window_s
     if not card.driving:
         out["driving"] = False
+    if card.team_first_s is not None:
+        out["team_first_s"] = card.team_first_s
+    if card.prefer_same_carriageway_s is not None:
+        out["prefer_same_carriageway_s"] = card.prefer_same_carriageway_s
     return out
+
+
+class _TeamCandidate(NamedTuple):
+    """A team member and its road ETA (what the ranker's candidates offer)."""
+
+    responder_id: str
+    eta_s: float
 
 
 class Commands:
@@ -72,6 +83,7 @@ class Commands:
     _cards: dict[str, RunCard]
     _rank: Callable[..., Any]
     _eta_matrix: Callable[..., Any] | None
+    _same_carriageway: Callable[[float, float, Sequence[str]], Sequence[bool]] | None
     _matrix_limits: bool
     _snap_check: Callable[[float, float], Any] | None
     _unserved_after_s: float
@@ -231,15 +243,12 @@ class Commands:
             maybe = ledger.candidates_for_holds(max_offers=inc.max_offers)
             held = {r for r in maybe if self.holds(inc, r, 0.0)}
             query = RankQuery(ask, needs, inc.max_eta_s, None, frozenset(exclude | held))
-            usable = [
-                (cand.responder_id, float(cand.eta_s))
-                for cand in self._candidates(inc, query)
-                if cand.responder_id not in exclude
-                and self._is_free(cand.responder_id)
-                # a ranker that ignores max_eta_s
-                and (inc.max_eta_s is None or cand.eta_s <= inc.max_eta_s)
-                and not self.holds(inc, cand.responder_id, float(cand.eta_s))
-            ]
+            usable: list[tuple[str, float]] = []
+            team = self._team_phase(inc)
+            if team is not None:  # the covering team first; everyone once none is free
+                usable = self._usable(inc, self._team_candidates(inc, query, team), exclude)
+            if not usable:
+                usable = self._usable(inc, self._candidates(inc, query), exclude)
             if inc.accept_target is not None:
                 odds = self._odds(inc, [rid for rid, _ in usable])
                 want = wave_size(
@@ -260,16 +269,107 @@ class Commands:
             self._record("no_candidate", inc.incident_id, needs=[sorted(n) for n in starving])
         return made
 
+    def _usable(
+        self, inc: IncidentState, candidates: Iterable[Any], exclude: set[str]
+    ) -> list[tuple[str, float]]:
+        """The candidates that may be offered now, as ``(responder_id, eta_s)``."""
+        return [
+            (cand.responder_id, float(cand.eta_s))
+            for cand in candidates
+            if cand.responder_id not in exclude
+            and self._is_free(cand.responder_id)
+            # a ranker that ignores max_eta_s
+            and (inc.max_eta_s is None or cand.eta_s <= inc.max_eta_s)
+            and not self.holds(inc, cand.responder_id, float(cand.eta_s))
+        ]
+
     def _candidates(self, inc: IncidentState, query: RankQuery) -> list[Any]:
         """The ranker's candidates, best first by the incident's objective."""
-        if inc.objective != "expected":
-            return list(self._rank(inc.lat, inc.lng, **query.options()))
-        ordered = order_by_expected(
-            lambda n: self._rank(inc.lat, inc.lng, **query.replace(k=n).options()),
-            lambda ids: self._odds(inc, ids),
-            k=query.k,
+        return self._ordered(
+            inc, query.k, lambda n: self._rank(inc.lat, inc.lng, **query.replace(k=n).options())
         )
-        return [cand for cand, _, _ in ordered]
+
+    def _ordered(
+        self, inc: IncidentState, k: int, fetch: Callable[[int], Sequence[Any]]
+    ) -> list[Any]:
+        """The top ``k`` of ``fetch(n)`` (the ``n`` best by ETA) in the incident's order.
+
+        By ETA or expected time to help (the objective); with ``prefer_same_carriageway_s``,
+        helpers upstream on the incident's carriageway count that much sooner, and more
+        are fetched until nobody further down could still come first (exact top ``k``).
+        """
+
+        def scored(n: int) -> list[tuple[Any, float]]:
+            if inc.objective != "expected":
+                return [(c, float(c.eta_s)) for c in fetch(n)]
+            ordered = order_by_expected(fetch, lambda ids: self._odds(inc, ids), k=n)
+            return [(cand, exp_s) for cand, exp_s, _ in ordered]
+
+        bonus = inc.prefer_same_carriageway_s
+        if not bonus or self._same_carriageway is None:
+            return [c for c, _ in scored(k)]
+        n = k
+        while True:
+            found = scored(n)
+            flags = self._same_carriageway(inc.lat, inc.lng, [c.responder_id for c, _ in found])
+            adjusted = sorted(
+                (
+                    (score - bonus if upstream else score, c.responder_id, c)
+                    for (c, score), upstream in zip(found, flags, strict=True)
+                ),
+                key=lambda t: (t[0], t[1]),
+            )
+            # Anyone not fetched scores at least the last score seen, minus the bonus.
+            done = len(found) < n or (
+                len(adjusted) >= k and adjusted[k - 1][0] <= found[-1][1] - bonus
+            )
+            if done:
+                return [c for _, _, c in adjusted[:k]]
+            n *= 2
+
+    def _team_phase(self, inc: IncidentState) -> frozenset[str] | None:
+        """The covering team's members while the run card offers to them first, else None."""
+        if inc.team_first_s is None or not self._now < inc.dispatched_at + inc.team_first_s:
+            return None
+        team = self._state.teams.covering(inc.lat, inc.lng)
+        return None if team is None else self._state.teams.members(team.team_id)
+
+    def _team_candidates(
+        self, inc: IncidentState, query: RankQuery, members: frozenset[str]
+    ) -> list[Any]:
+        """The team's free, fresh, capable members by road ETA (then the incident's order)."""
+        ids = sorted(
+            rid
+            for rid in members - query.exclude
+            if self._is_free(rid)
+            and (r := self._index.get(rid)).fresh
+            and query.needs <= r.capabilities
+        )
+        if not ids:
+            return []
+        if self._eta_matrix is None:  # no matrix: the ranker's order, team members only
+            cands = [
+                c
+                for c in self._rank(inc.lat, inc.lng, **query.replace(k=len(ids) + 1).options())
+                if c.responder_id in members
+            ]
+        else:
+            limit = math.inf if inc.max_eta_s is None else inc.max_eta_s
+            got = (
+                self._eta_matrix([(inc.lat, inc.lng)], ids, limit_s=limit)
+                if self._matrix_limits
+                else self._eta_matrix([(inc.lat, inc.lng)], ids)
+            )
+            row = np.asarray(got, dtype=np.float64).reshape(-1)
+            cands = sorted(
+                (
+                    _TeamCandidate(rid, float(t))
+                    for rid, t in zip(ids, row.tolist(), strict=True)
+                    if t <= limit
+                ),
+                key=lambda c: (c.eta_s, c.responder_id),
+            )
+        return self._ordered(inc, query.k, lambda n: cands[:n])
 
     def holds(self, inc: IncidentState, responder_id: str, eta_s: float) -> list[Hold]:
         """Why a volunteer is held back from this incident's offers now (empty: it is not)."""

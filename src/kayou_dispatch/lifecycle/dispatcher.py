@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from kayou_dispatch.errors import InvalidParameterError, UnknownIncidentError, UnknownResponderError
+from kayou_dispatch.geo import validate_latlng
 from kayou_dispatch.lifecycle._validate import check_id, check_seconds, takes_keyword
 from kayou_dispatch.lifecycle.acceptance import ResponderStats
 from kayou_dispatch.lifecycle.answers import ResponderCommands
@@ -53,6 +54,7 @@ from kayou_dispatch.lifecycle.state import (
     apply_record,
     snapshot,
 )
+from kayou_dispatch.lifecycle.teams import Team
 from kayou_dispatch.matching.expected import Odds
 from kayou_dispatch.spatial import Responder, ResponderIndex, Status
 from kayou_dispatch.spatial.responders import checked_clock
@@ -139,6 +141,11 @@ class Dispatcher(ResponderCommands, BatchCommands):
     coverage_radius_m
         The "area" of the coverage guard: a rare-capability responder with no other holder
         of that capability within this distance is the last one of its area.
+    same_carriageway
+        ``same_carriageway(lat, lng, responder_ids)``: for each responder, whether it is
+        upstream on the carriageway of a divided road at the incident (what run cards with
+        ``prefer_same_carriageway_s`` ask; the engine passes its own, see
+        :mod:`kayou_dispatch.matching.carriageway`). ``None``: those cards keep plain order.
 
     Notes
     -----
@@ -191,6 +198,7 @@ class Dispatcher(ResponderCommands, BatchCommands):
         unserved_after_s: float = 300.0,
         rare_capabilities: Iterable[str] = RARE_CAPABILITIES,
         coverage_radius_m: float = 10_000.0,
+        same_carriageway: Callable[[float, float, Sequence[str]], Sequence[bool]] | None = None,
     ) -> None:
         if not isinstance(index, ResponderIndex):
             msg = f"index must be a ResponderIndex, got {type(index).__name__}"
@@ -200,6 +208,7 @@ class Dispatcher(ResponderCommands, BatchCommands):
             ("eta_matrix", eta_matrix, True),
             ("snap_check", snap_check, True),
             ("clock", clock, True),
+            ("same_carriageway", same_carriageway, True),
         ):
             if not (callable(fn) or (optional and fn is None)):
                 msg = f"{name} must be callable, got {fn!r}"
@@ -208,6 +217,7 @@ class Dispatcher(ResponderCommands, BatchCommands):
         self._index = index
         self._rank = rank
         self._eta_matrix = eta_matrix
+        self._same_carriageway = same_carriageway
         self._matrix_limits = takes_keyword(eta_matrix, "limit_s")
         self._snap_check = snap_check
         self._clock: Callable[[], float] = index.clock if clock is None else checked_clock(clock)
@@ -430,6 +440,54 @@ class Dispatcher(ResponderCommands, BatchCommands):
                     s = tally.stats(rid, pending=self._state.pending_offers(rid))
                     loads.append(VolunteerBurden(rid, s.offers, s.accepted))
                 return BurdenReport.of(loads)
+        finally:
+            self._events.deliver()
+
+    def teams(self) -> list[Team]:
+        """Every mutual-aid team, by id."""
+        try:
+            with self._lock:
+                self._refresh()
+                return self._state.teams.teams()
+        finally:
+            self._events.deliver()
+
+    def team_members(self, team_id: str) -> frozenset[str]:
+        """A team's members.
+
+        Raises
+        ------
+        InvalidParameterError
+            When no team has this id (``name="team_id"``).
+        """
+        try:
+            with self._lock:
+                self._refresh()
+                roster = self._state.teams
+                if not isinstance(team_id, str) or roster.team(team_id) is None:
+                    known = ", ".join(t.team_id for t in roster.teams()) or "none"
+                    msg = f"team_id {team_id!r} is not a team; known: {known}"
+                    raise InvalidParameterError(msg, name="team_id", value=team_id)
+                return roster.members(team_id)
+        finally:
+            self._events.deliver()
+
+    def responder_teams(self, responder_id: str) -> frozenset[str]:
+        """The teams a responder belongs to (empty when none)."""
+        try:
+            with self._lock:
+                self._refresh()
+                return self._state.teams.teams_of(responder_id)
+        finally:
+            self._events.deliver()
+
+    def team_covering(self, lat: float, lng: float) -> Team | None:
+        """The team covering a point (the nearest centre of those that cover it), if any."""
+        flat, flng = validate_latlng(lat, lng)
+        try:
+            with self._lock:
+                self._refresh()
+                return self._state.teams.covering(flat, flng)
         finally:
             self._events.deliver()
 

@@ -125,6 +125,17 @@ class RunCard:
         The rolling window of that limit, seconds (at most 7 days).
     driving
         Whether the task means driving (then a volunteer due a rest is not offered it).
+    team_first_s
+        Teams: for this many seconds after dispatch begins, offers go only to members of
+        the mutual-aid team that covers the incident; then, or at once when no member is
+        free to be offered, to everyone (``None``: everyone from the start; see
+        :mod:`kayou_dispatch.lifecycle.teams`).
+    prefer_same_carriageway_s
+        Divided roads: a helper upstream on the incident's own carriageway (its fastest
+        route stays on that one-way motorway or trunk road, no exit, no turning round) is
+        offered before a faster one elsewhere unless that one is faster by more than this
+        many seconds (``None``: plain order; see
+        :mod:`kayou_dispatch.matching.carriageway`).
 
     Examples
     --------
@@ -144,6 +155,8 @@ class RunCard:
     max_offers_per_window: int | None = None
     offer_window_s: float = 3600.0
     driving: bool = True
+    team_first_s: float | None = None
+    prefer_same_carriageway_s: float | None = None
 
     def __post_init__(self) -> None:
         raw = self.needs
@@ -194,6 +207,9 @@ class RunCard:
         if not isinstance(self.driving, bool):
             msg = f"driving must be True or False, got {self.driving!r}"
             raise InvalidParameterError(msg, name="driving", value=self.driving)
+        for name in ("team_first_s", "prefer_same_carriageway_s"):
+            value = check_seconds(name, getattr(self, name), allow_none=True)
+            object.__setattr__(self, name, value)
 
     @property
     def units(self) -> int:

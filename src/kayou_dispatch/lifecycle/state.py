@@ -2,8 +2,9 @@
 
 Every lifecycle change is an *outcome record* (``report``, ``dispatch``, ``offer``,
 ``accept``, ``decline``, ``expire``, ``withdraw``, ``depart``, ``arrive``, ``close``,
-``no_candidate``; and a volunteer's own ``quiet_hours`` and ``driving``, whose
-``incident_id`` is empty): a plain dict, as journaled. :func:`apply_record` applies one to a
+``no_candidate``; a volunteer's own ``quiet_hours`` and ``driving``, and the teams'
+``team`` and ``team_members``, whose ``incident_id`` is empty): a plain dict, as
+journaled. :func:`apply_record` applies one to a
 :class:`LifecycleState` and returns the :class:`~kayou_dispatch.lifecycle.Event` it stands
 for plus the responder statuses it sets; it does no I/O (no index, journal, clock or
 subscribers), so replay and live commands run the same code and tests drive it alone.
@@ -32,6 +33,7 @@ from kayou_dispatch.errors import InvalidParameterError
 from kayou_dispatch.lifecycle.acceptance import AcceptanceTally, Outcome
 from kayou_dispatch.lifecycle.burden import QuietHours, VolunteerLedger
 from kayou_dispatch.lifecycle.records import Event, EventKind, Incident, IncidentStatus, Offer
+from kayou_dispatch.lifecycle.teams import Team, TeamRoster
 from kayou_dispatch.spatial import Status
 
 __all__ = ["Applied", "apply_record", "IncidentState", "LifecycleState", "snapshot"]
@@ -64,6 +66,9 @@ class IncidentState:
     max_offers: int | None = None
     window_s: float = 3600.0
     driving: bool = True
+    team_first_s: float | None = None
+    prefer_same_carriageway_s: float | None = None
+    dispatched_at: float = math.nan
     filled: list[str | None] = field(default_factory=list)
     assigned: list[str] = field(default_factory=list)
     stage: dict[str, Status] = field(default_factory=dict)
@@ -110,6 +115,7 @@ class LifecycleState:
     busy: dict[str, str] = field(default_factory=dict)  # responder -> incident
     acceptance: AcceptanceTally = field(default_factory=AcceptanceTally)
     volunteers: VolunteerLedger = field(default_factory=VolunteerLedger)
+    teams: TeamRoster = field(default_factory=TeamRoster)
 
     def status_of(self, responder_id: str) -> Status:
         """The status the lifecycle gives a responder (AVAILABLE when not engaged)."""
@@ -125,6 +131,7 @@ class LifecycleState:
         self.busy.clear()
         self.acceptance.clear()
         self.volunteers.clear()
+        self.teams.clear()
 
     def pending_offers(self, responder_id: str, kind: str | None = None) -> int:
         """1 if the responder holds an outstanding offer (of ``kind``, if given), else 0."""
@@ -175,20 +182,33 @@ def apply_record(state: LifecycleState, rec: dict[str, Any], at: float) -> Appli
             max_offers=rec.get("max_offers_per_window"),
             window_s=rec.get("offer_window_s", 3600.0),
             driving=rec.get("driving", True),
+            team_first_s=rec.get("team_first_s"),
+            prefer_same_carriageway_s=rec.get("prefer_same_carriageway_s"),
             filled=[None] * len(needs),
         )
         state.incidents[iid] = inc
         data = {"kind": inc.kind, "severity": inc.severity, "units": len(needs)}
         return Applied(Event(EventKind.REPORTED, iid, None, at, data), tuple(writes))
+    if op == "team":  # a team defined, moved or removed: no incident
+        if rec.get("removed"):
+            state.teams.remove_team(rec["team_id"])
+        else:
+            state.teams.set_team(Team(rec["team_id"], rec["lat"], rec["lng"], rec["radius_m"]))
+        return Applied(None)
     if op in _RESPONDER_OPS:  # a volunteer's own settings: no incident
         assert rid is not None
         _RESPONDER_OPS[op](state.volunteers, rid, rec)
+        return Applied(None)
+    if op == "team_members":  # which teams a responder belongs to: no incident
+        assert rid is not None
+        _team_members(state.teams, rid, rec)
         return Applied(None)
     inc = state.incidents[iid]
     if op == "dispatch":
         reopened = inc.closed is IncidentStatus.UNSERVED
         inc.closed = None
         inc.dispatched = True
+        inc.dispatched_at = at
         inc.deadline = rec["deadline"]
         inc.starved = False
         return Applied(
@@ -272,6 +292,10 @@ def _driving(ledger: VolunteerLedger, rid: str, rec: dict[str, Any]) -> None:
     ledger.set_driving(
         rid, continuous_s=rec["continuous_s"], at=rec["reported_at"], driving=rec["driving"]
     )
+
+
+def _team_members(state_teams: TeamRoster, rid: str, rec: dict[str, Any]) -> None:
+    state_teams.set_members(rid, rec["team_ids"])
 
 
 #: Records about a responder alone (``incident_id`` is empty): its own settings.

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from kayou_dispatch.geo import haversine_m
 from kayou_dispatch.matching.candidates import OFF_NETWORK_M, SnapCache
+from kayou_dispatch.matching.carriageway import opposite_carriageway, upstream_on_carriageway
 from kayou_dispatch.matching.rank import Candidate
 from kayou_dispatch.network import RoadNetwork, Route, Snap
 from kayou_dispatch.spatial import Responder, ResponderIndex, Status
@@ -30,6 +31,8 @@ class Reason(StrEnum):
     OFFER_LIMIT = "offer_limit"
     QUIET_HOURS = "quiet_hours"
     NEEDS_REST = "needs_rest"
+    # A run card that offers the covering mutual-aid team first (kayou_dispatch.lifecycle.teams).
+    OUTSIDE_TEAM = "outside_team"
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,12 @@ class Explanation:
         Why it is not ranked (empty when ranked), in the order of the checks.
     details
         One sentence per reason.
+    notes
+        What else a dispatcher should know, ranked or not: e.g. "opposite carriageway:
+        +14 min via the next exit" (:mod:`kayou_dispatch.matching.carriageway`).
+    carriageway
+        On a divided road: ``"opposite"`` (it must turn round), ``"same"`` (upstream on
+        the incident's carriageway); ``None`` otherwise.
     """
 
     responder_id: str
@@ -66,6 +75,8 @@ class Explanation:
     route: Route | None
     reasons: tuple[Reason, ...]
     details: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+    carriageway: str | None = None
 
     @property
     def reason(self) -> Reason | None:
@@ -75,12 +86,13 @@ class Explanation:
     @property
     def summary(self) -> str:
         """A one-line account, e.g. for logs."""
+        extra = "".join(f"; {n}" for n in self.notes)
         if self.ranked:
             return (
                 f"{self.responder_id} is ranked #{self.position}: {self.eta_s:.0f} s, "
-                f"{self.distance_m:.0f} m by road"
+                f"{self.distance_m:.0f} m by road{extra}"
             )
-        return f"{self.responder_id} is not ranked: " + "; ".join(self.details)
+        return f"{self.responder_id} is not ranked: " + "; ".join(self.details) + extra
 
 
 def _responder_snap(index: ResponderIndex, cache: SnapCache, responder_id: str) -> Snap | None:
@@ -136,6 +148,8 @@ def explain_responder(
     start = _responder_snap(index, cache, rid)
     route = None
     eta = dist = math.inf
+    notes: list[str] = []
+    side: str | None = None
     if start is None:
         reasons.append(Reason.OFF_NETWORK)
         way = " heading its way" if responder.heading is not None else ""
@@ -147,6 +161,12 @@ def explain_responder(
             details.append("no road route leads from it to the incident")
         else:
             route, eta, dist = found, found.eta_s, found.distance_m
+            sense = opposite_carriageway(network, dest, start, heading=responder.heading, eta_s=eta)
+            if sense.detail is not None:
+                side = "opposite"
+                notes.append(sense.detail)
+            elif upstream_on_carriageway(network, dest, [start], limit_s=eta + 1.0)[0]:
+                side = "same"
             if eta > max_eta_s:
                 reasons.append(Reason.BEYOND_MAX_ETA)
                 details.append(f"its ETA {eta:.0f} s exceeds max_eta_s={max_eta_s:g}")
@@ -166,4 +186,6 @@ def explain_responder(
         route,
         tuple(reasons),
         tuple(details),
+        tuple(notes),
+        side,
     )

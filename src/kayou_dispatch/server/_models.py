@@ -345,6 +345,45 @@ class AvailabilityOut(Out):
     capabilities: list[str]
 
 
+class TeamIn(BaseModel):
+    """``PUT /v1/teams/{team_id}``: a mutual-aid team and the disc it covers."""
+
+    model_config = _STRICT
+    lat: Lat
+    lng: Lng
+    radius_m: Annotated[StrictFloat, Field(gt=0.0, le=1_000_000.0)]
+
+
+class TeamOut(Out):
+    """A mutual-aid team: its area and its members."""
+
+    team_id: str
+    lat: float
+    lng: float
+    radius_m: float
+    members: list[str]
+
+
+class TeamsOut(Out):
+    """``GET /v1/teams``: every team, by id."""
+
+    teams: list[TeamOut]
+
+
+class ResponderTeamsIn(BaseModel):
+    """``PUT /v1/responders/{id}/teams``: the teams a responder belongs to (exactly these)."""
+
+    model_config = _STRICT
+    team_ids: Annotated[list[Id], Field(max_length=100)]
+
+
+class ResponderTeamsOut(Out):
+    """The teams a responder belongs to."""
+
+    responder_id: str
+    team_ids: list[str]
+
+
 class HealthOut(Out):
     """``GET /healthz``: the process answers."""
 

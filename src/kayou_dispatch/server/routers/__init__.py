@@ -15,12 +15,14 @@ from kayou_dispatch.server.routers import (
     ops,
     ranking,
     responders,
+    teams,
 )
 
 #: Every router, in the order they are included.
 ROUTERS = (
     ops.router,
     responders.router,
+    teams.router,
     ranking.router,
     incidents.router,
     offers.router,
@@ -39,4 +41,5 @@ __all__ = [
     "ranking",
     "responders",
     "ROUTERS",
+    "teams",
 ]
