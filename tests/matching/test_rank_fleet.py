@@ -111,7 +111,6 @@ def test_rank_through_the_overlay_equals_plain_ranking_on_a_city(res, prune, mon
     # A real city, cells of tens to hundreds of nodes, a fleet that moves between rankings:
     # the overlay's rankings are plain Dijkstra's (ids, times, lengths).
     from kayou_dispatch import DispatchEngine, RoadNetwork, load_network
-
     from kayou_dispatch.matching import rank
 
     monkeypatch.setattr(rank, "_PRUNE_SLOTS", prune)  # prune every batch, or none
