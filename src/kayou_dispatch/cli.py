@@ -1,4 +1,9 @@
-"""Run kayou_dispatch from the command line (``kayou-dispatch ...``)."""
+"""Run kayou_dispatch from the command line (``kayou-dispatch ...``).
+
+Why this file is long (over 600 lines): it holds the argument parser of every subcommand
+(``simulate``, ``serve``, ``gateway``, ``demo``...) with each option's help text, which is
+the command line's documentation; each subcommand's work is a call into the package.
+"""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kayou_dispatch import InvalidParameterError, KayouDispatchError, NetworkLoadError, RoadNetwork
-from kayou_dispatch.network.overlay import OverlayTree
+from kayou_dispatch.network.overlay_tree import OverlayTree
 
 from ..strategies import road_graphs
 from .shared_data import EXTRACTS, need_data

@@ -22,6 +22,11 @@ Split by job, one module each:
   and the command returns. Events are derived from the records and delivered after the
   lock is released, in order, by whichever thread gets to deliver first. Batch
   assignment is planned in :mod:`kayou_dispatch.matching.batch`.
+
+Why this file is long (over 600 lines): :class:`Dispatcher` is the lifecycle's public
+surface, so each command (report, offer, answers, teams, burden, batch) has a short
+method here with its numpydoc, locking and journaling, delegating the work to the modules
+above.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from kayou_dispatch.matching.candidates import (
     gather,
 )
 from kayou_dispatch.network import RoadNetwork, Snap, SnapArrays
-from kayou_dispatch.network.overlay import OverlayTree
+from kayou_dispatch.network.overlay_tree import OverlayTree
 from kayou_dispatch.network.trips import Departures, DestinationTree
 from kayou_dispatch.spatial import ResponderIndex
 

@@ -5,6 +5,12 @@ source goes through :meth:`RoadNetwork.from_arrays`) and queried many times. Ins
 dense indices ``0..n-1``; the source's node ids live in :attr:`RoadNetwork.node_ids` and are
 translated only by :meth:`RoadNetwork.node_index`. Derived structures (sparse graphs, the
 spatial index) are built lazily on first use, so loading a saved network stays fast.
+
+Why this file is long (over 600 lines): :class:`RoadNetwork` is the public facade of the
+road layer, so it carries the numpydoc, validation and doctests of every public method
+(construction, persistence, snapping, times, routes, the overlay); each method is a few
+lines that delegate to the modules that do the work (``paths``, ``trips``, ``snap``,
+``overlay``, ``_persist``, ``osm``).
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ from kayou_dispatch.network._validate import (
     check_max_distance_m,
     check_node,
 )
-from kayou_dispatch.network.overlay import OVERLAY_VERSION, CellOverlay, OverlayTree
+from kayou_dispatch.network.overlay import OVERLAY_VERSION, CellOverlay
+from kayou_dispatch.network.overlay_tree import OverlayTree
 from kayou_dispatch.network.paths import CSRGraph, Route
 from kayou_dispatch.network.profiles import Profile, get_profile
 from kayou_dispatch.network.snap import SegmentIndex, Snap, SnapArrays

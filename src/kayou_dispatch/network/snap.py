@@ -41,7 +41,13 @@ With a heading, the search radius doubles until a matching road is found or the 
 unless ``max_distance_m`` is larger) take the STRtree's own nearest search instead, in the
 network's plane: exact for city-sized networks, within the plane's distortion beyond.
 
-Networks must not straddle the antimeridian."""
+Networks must not straddle the antimeridian.
+
+Why this file is long (over 600 lines): the exact nearest-segment search has a fast path
+(the uniform grid) and a fallback (the STRtree, for what the grid cannot prove), and both
+must apply the same distance arithmetic and the same tie rules bit for bit, headings
+included; they are kept side by side so that one rule is never changed without the other.
+"""
 
 from __future__ import annotations
 

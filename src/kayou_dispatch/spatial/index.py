@@ -1,12 +1,15 @@
 """Index responder positions in an H3 grid for fast, exact proximity queries.
 
-Positions live in columnar numpy arrays (one slot per responder); an H3 cell -> slots
-bucket map answers "who is in these cells". Buckets are append-only between compactions:
-a responder that moves to a new cell is appended there and left behind in the old one, so a
-bulk update touches Python objects only once per *cell*, not per responder. Queries re-check
-every candidate's current position exactly, so stale bucket entries cost time, never
-correctness; a compaction rebuilds the buckets when they hold twice as many entries as live
-responders.
+Positions live in columnar numpy arrays (one slot per responder); the slots of each H3 cell
+come out of :class:`~kayou_dispatch.spatial._cells.CellBuckets` (two sorted arrays and a log of
+moves, folded in bulk). Queries re-check every candidate's current position exactly.
+
+Why this file is long (over 600 lines): :class:`ResponderIndex` is the one owner of the
+per-slot columns and of the lock that guards them; every read and write of a responder's
+state (fixes one and in bulk, status, capabilities, removal, the proximity queries and the
+ranking's slot gathers) must take that lock and keep the columns, the buckets and the
+watchers consistent together, so they live in one class. Its public methods carry numpydoc
+and doctests; the bucket structure, parsing and validation are already in their own modules.
 """
 
 from __future__ import annotations
