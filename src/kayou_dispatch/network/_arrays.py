@@ -96,6 +96,48 @@ class EdgeArrays:
         """Number of directed edges."""
         return int(self.u.shape[0])
 
+    def subset(
+        self,
+        keep_node: NDArray[np.bool_],
+        keep_edge: NDArray[np.bool_],
+        *,
+        meta: dict[str, Any] | None = None,
+    ) -> EdgeArrays:
+        """Return the arrays of these nodes and edges (every kept edge's ends must be kept).
+
+        Nodes are renumbered in their order; each kept edge keeps its shape points.
+        ``meta`` replaces the metadata (a copy of this one's by default).
+
+        Examples
+        --------
+        >>> a = EdgeArrays.straight(node_id=[10, 11, 12], lat=[0.0] * 3,
+        ...                         lng=[0.0, 0.001, 0.002], u=[0, 1], v=[1, 2],
+        ...                         length_m=[111.2] * 2, travel_time_s=[10.0] * 2)
+        >>> b = a.subset(np.array([False, True, True]), np.array([False, True]))
+        >>> b.node_id.tolist(), b.u.tolist(), b.v.tolist()
+        ([11, 12], [0], [1])
+        """
+        new_index = np.cumsum(keep_node) - 1
+        off = self.geom_offsets
+        counts = np.diff(off)[keep_edge]
+        shape_keep = np.repeat(keep_edge, np.diff(off))
+        new_off = np.zeros(int(keep_edge.sum()) + 1, dtype=np.int64)
+        np.cumsum(counts, out=new_off[1:])
+        return EdgeArrays(
+            node_id=self.node_id[keep_node],
+            lat=self.lat[keep_node],
+            lng=self.lng[keep_node],
+            u=new_index[self.u[keep_edge]],
+            v=new_index[self.v[keep_edge]],
+            length_m=self.length_m[keep_edge],
+            travel_time_s=self.travel_time_s[keep_edge],
+            highway=self.highway[keep_edge],
+            geom_offsets=new_off,
+            geom_lat=self.geom_lat[shape_keep],
+            geom_lng=self.geom_lng[shape_keep],
+            meta=dict(self.meta) if meta is None else meta,
+        )
+
     @classmethod
     def straight(
         cls,

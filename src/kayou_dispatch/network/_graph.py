@@ -77,26 +77,7 @@ def _largest_component(arrays: EdgeArrays) -> tuple[EdgeArrays, int, int]:
     dropped_edges = int(arrays.n_edges - keep_edge.sum())
     if dropped_nodes == 0 and dropped_edges == 0:
         return arrays, 0, 0
-    new_index = np.cumsum(keep_node) - 1
-    off = arrays.geom_offsets
-    counts = np.diff(off)[keep_edge]
-    shape_keep = np.repeat(keep_edge, np.diff(off))
-    new_off = np.zeros(int(keep_edge.sum()) + 1, dtype=np.int64)
-    np.cumsum(counts, out=new_off[1:])
-    kept = EdgeArrays(
-        node_id=arrays.node_id[keep_node],
-        lat=arrays.lat[keep_node],
-        lng=arrays.lng[keep_node],
-        u=new_index[arrays.u[keep_edge]],
-        v=new_index[arrays.v[keep_edge]],
-        length_m=arrays.length_m[keep_edge],
-        travel_time_s=arrays.travel_time_s[keep_edge],
-        highway=arrays.highway[keep_edge],
-        geom_offsets=new_off,
-        geom_lat=arrays.geom_lat[shape_keep],
-        geom_lng=arrays.geom_lng[shape_keep],
-        meta=dict(arrays.meta),
-    )
+    kept = arrays.subset(keep_node, keep_edge)
     return kept, dropped_nodes, dropped_edges
 
 

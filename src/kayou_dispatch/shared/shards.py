@@ -54,7 +54,6 @@ from scipy.spatial import cKDTree
 
 from kayou_dispatch.errors import InvalidParameterError
 from kayou_dispatch.network import RoadNetwork
-from kayou_dispatch.network._arrays import EdgeArrays
 from kayou_dispatch.spatial import ResponderIndex, Status
 from kayou_dispatch.store import Fix, FixRow, PositionStore
 
@@ -375,26 +374,8 @@ def clip_network(network: RoadNetwork, cells: Iterable[int], *, margin_m: float)
     keep_node = np.zeros(a.n_nodes, dtype=bool)
     keep_node[a.u[keep_edge]] = True
     keep_node[a.v[keep_edge]] = True
-    new_index = np.cumsum(keep_node) - 1
-    off = a.geom_offsets
-    counts = np.diff(off)[keep_edge]
-    shape_keep = np.repeat(keep_edge, np.diff(off))
-    new_off = np.zeros(int(keep_edge.sum()) + 1, dtype=np.int64)
-    np.cumsum(counts, out=new_off[1:])
-    kept = EdgeArrays(
-        node_id=a.node_id[keep_node],
-        lat=a.lat[keep_node],
-        lng=a.lng[keep_node],
-        u=new_index[a.u[keep_edge]],
-        v=new_index[a.v[keep_edge]],
-        length_m=a.length_m[keep_edge],
-        travel_time_s=a.travel_time_s[keep_edge],
-        highway=a.highway[keep_edge],
-        geom_offsets=new_off,
-        geom_lat=a.geom_lat[shape_keep],
-        geom_lng=a.geom_lng[shape_keep],
-        meta={**a.meta, "clipped_cells": len(cell_list), "clip_margin_m": float(margin_m)},
-    )
+    meta = {**a.meta, "clipped_cells": len(cell_list), "clip_margin_m": float(margin_m)}
+    kept = a.subset(keep_node, keep_edge, meta=meta)
     return RoadNetwork.from_arrays(kept)
 
 
