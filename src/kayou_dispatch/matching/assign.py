@@ -13,7 +13,6 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import linear_sum_assignment
 
 from kayou_dispatch.errors import InvalidParameterError
 from kayou_dispatch.geo import haversine_m_array
@@ -99,6 +98,8 @@ def solve_slots(
     finite = cost[feasible]
     big = (max(abs(float(finite.max())), abs(float(finite.min()))) + 1.0) * (min(cost.shape) + 1)
     cost[~feasible] = big
+    from scipy.optimize import linear_sum_assignment  # only here: a quick package import
+
     r, c = linear_sum_assignment(cost)
     keep = feasible[r, c]
     return sorted(zip(rows[r[keep]].tolist(), cols[c[keep]].tolist(), strict=True))

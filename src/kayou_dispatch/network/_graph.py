@@ -18,9 +18,8 @@ from __future__ import annotations
 import math
 import os
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.sparse import csr_matrix
@@ -52,6 +51,9 @@ from kayou_dispatch.network.paths import CSRGraph, Route
 from kayou_dispatch.network.profiles import Profile, get_profile
 from kayou_dispatch.network.snap import SegmentIndex, Snap, SnapArrays
 from kayou_dispatch.network.trips import DestinationTree, snap_row
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["DEFAULT_MAX_DISTANCE_M", "RoadNetwork"]
 

@@ -11,9 +11,8 @@ import contextlib
 import math
 import numbers
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 import shapely
 
@@ -21,6 +20,9 @@ from kayou_dispatch.errors import InvalidParameterError, NetworkLoadError
 from kayou_dispatch.geo import haversine_m_array
 from kayou_dispatch.network._arrays import EdgeArrays
 from kayou_dispatch.network.profiles import HIGHWAY_CLASSES, Profile
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["arrays_from_networkx", "arrays_to_networkx"]
 
@@ -78,6 +80,8 @@ def _shape(geometry: Any, ulat: float, ulng: float, vlat: float, vlng: float) ->
 
 def arrays_from_networkx(graph: Any, *, weight: str, profile: Profile) -> EdgeArrays:
     """Build arrays from a networkx graph; see :meth:`RoadNetwork.from_networkx`."""
+    import networkx as nx  # only here: importing the package stays quick
+
     if not isinstance(graph, nx.Graph):
         msg = f"expected a networkx graph, got {type(graph).__name__}"
         raise NetworkLoadError(msg, source=graph)
@@ -199,6 +203,8 @@ def arrays_from_networkx(graph: Any, *, weight: str, profile: Profile) -> EdgeAr
 
 def arrays_to_networkx(arrays: EdgeArrays) -> nx.MultiDiGraph:
     """Build an osmnx-style ``MultiDiGraph`` from arrays; see :meth:`RoadNetwork.to_networkx`."""
+    import networkx as nx
+
     graph = nx.MultiDiGraph(crs="epsg:4326")
     ids = arrays.node_id.tolist()
     graph.add_nodes_from(
