@@ -1,7 +1,9 @@
 """Load one ``kayou-dispatch serve`` process over loopback: positions, bulk, rank, incidents.
 
-Sizes (seeded): the bundled Helsinki network; 5,000 responders placed by a first bulk
-upload, then moving a little per fix. Three phases of ``--seconds`` each (default 5):
+Sizes (seeded): a bundled network (``--network``: ``helsinki``, the city centre, or
+``default``, the Lower Saxony region); 5,000 responders placed by a first bulk upload at
+random road nodes (a few metres off), then jumping to other nodes per fix; ranks and
+incidents at random nodes. Three phases of ``--seconds`` each (default 5):
 
 * ``single``: 32 keep-alive connections sending ``PUT /v1/responders/{id}/position``.
 * ``bulk``: 2 connections sending ``POST /v1/positions`` with 5,000 rows each.
@@ -21,7 +23,8 @@ process (so httpx's own cost is not measured). The server binds 127.0.0.1 on a f
 and is stopped at the end; the run is bounded by time and asserts nothing. Prints
 throughput and p50/p99 latency per phase, beside the targets (one worker process:
 >= 3,000 updates/s, bulk >= 100,000 positions/s, rank p99 <= 20 ms under load).
-Run ``python benchmarks/bench_server.py [--seconds 5] [--modes local,redis]``.
+Run ``python benchmarks/bench_server.py [--seconds 5] [--modes local,redis]
+[--network helsinki|default]``.
 """
 
 from __future__ import annotations
@@ -45,7 +48,15 @@ import numpy as np
 INCIDENT_IDS = itertools.count()
 N_RESPONDERS = 5_000
 BULK_ROWS = 5_000
-LAT0, LNG0 = 60.1699, 24.9384
+#: Road-node positions (lat, lng) of the network served: set by main().
+PLACES = np.zeros((1, 2))
+
+
+def spot(rng: np.random.Generator, size: int | None = None) -> tuple:
+    """Random road-node positions, about 10 m off the node."""
+    k = rng.integers(len(PLACES), size=size)
+    off = rng.normal(0, 1e-4, size=(2,) if size is None else (2, size))
+    return PLACES[k, 0] + off[0], PLACES[k, 1] + off[1]
 
 
 def free_port() -> int:
@@ -93,9 +104,8 @@ async def single_worker(port, token, ids, until, lat_ms, rng, rate=None) -> int:
             next_t += 1.0 / rate
             await asyncio.sleep(max(0.0, next_t - time.perf_counter()))
         rid = ids[int(rng.integers(len(ids)))]
-        body = json.dumps(
-            {"lat": LAT0 + rng.normal(0, 0.01), "lng": LNG0 + rng.normal(0, 0.02)}
-        ).encode()
+        lat, lng = spot(rng)
+        body = json.dumps({"lat": float(lat), "lng": float(lng)}).encode()
         t0 = time.perf_counter()
         status, _ = await conn.request("PUT", f"/v1/responders/{rid}/position", body)
         lat_ms.append((time.perf_counter() - t0) * 1e3)
@@ -106,8 +116,7 @@ async def single_worker(port, token, ids, until, lat_ms, rng, rate=None) -> int:
 
 
 def bulk_body(rng, ids) -> bytes:
-    la = LAT0 + rng.normal(0, 0.01, len(ids))
-    ln = LNG0 + rng.normal(0, 0.02, len(ids))
+    la, ln = spot(rng, len(ids))
     rows = [
         {"id": i, "lat": float(a), "lng": float(b)} for i, a, b in zip(ids, la, ln, strict=True)
     ]
@@ -132,7 +141,7 @@ async def rank_worker(port, token, until, lat_ms, rng) -> int:
     conn = await Conn.open(port, token)
     n = 0
     while time.perf_counter() < until:
-        lat, lng = LAT0 + rng.normal(0, 0.005), LNG0 + rng.normal(0, 0.01)
+        lat, lng = spot(rng)
         t0 = time.perf_counter()
         status, _ = await conn.request("GET", f"/v1/rank?lat={lat:.6f}&lng={lng:.6f}&k=10")
         lat_ms.append((time.perf_counter() - t0) * 1e3)
@@ -146,7 +155,7 @@ async def incident_worker(port, token, until, lat_ms, rng) -> int:
     conn = await Conn.open(port, token)
     n = 0
     while time.perf_counter() < until:
-        lat, lng = LAT0 + rng.normal(0, 0.003), LNG0 + rng.normal(0, 0.006)
+        lat, lng = (float(x) for x in spot(rng))
         iid = f"inc-{next(INCIDENT_IDS)}"
         body = {"incident_id": iid, "lat": lat, "lng": lng, "kind": "fire", "dispatch": True}
         t0 = time.perf_counter()
@@ -252,14 +261,14 @@ def wait_for_port(port: int, proc: subprocess.Popen) -> None:
             time.sleep(0.1)
 
 
-def load_server(tmp: Path, seconds: float, redis_url: str | None) -> list:
+def load_server(tmp: Path, seconds: float, redis_url: str | None, network: str) -> list:
     tokens = {f"t{i}": {"role": "dispatcher"} for i in range(32)}
     tokens |= {f"r{i}": {"role": "dispatcher"} for i in range(2)}
     path = tmp / "tokens.json"
     path.write_text(json.dumps(tokens))
     port = free_port()
     cmd = [sys.executable, "-m", "kayou_dispatch.cli", "serve", "--port", str(port)]
-    cmd += ["--tokens", str(path), "--network", "helsinki"]
+    cmd += ["--tokens", str(path), "--network", network]
     if redis_url is not None:
         cmd += ["--redis", redis_url]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
@@ -277,7 +286,18 @@ def main() -> int:
     parser.add_argument(
         "--modes", default="local,redis", help="comma-separated: local, redis (both)"
     )
+    parser.add_argument(
+        "--network",
+        choices=["helsinki", "default"],
+        default="helsinki",
+        help="bundled network served (helsinki)",
+    )
     args = parser.parse_args()
+    from kayou_dispatch import load_network
+
+    global PLACES
+    net = load_network(args.network)
+    PLACES = np.column_stack([net.node_lat, net.node_lng])
     seconds = min(max(args.seconds, 1.0), 60.0)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if "redis" in modes and shutil.which("redis-server") is None:
@@ -288,10 +308,10 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             if mode == "redis":
                 with redis_server(Path(tmp)) as url:
-                    results.append((mode, load_server(Path(tmp), seconds, url)))
+                    results.append((mode, load_server(Path(tmp), seconds, url, args.network)))
             else:
-                results.append((mode, load_server(Path(tmp), seconds, None)))
-    print(f"one server process (uvicorn), loopback, {seconds:g} s per phase")
+                results.append((mode, load_server(Path(tmp), seconds, None, args.network)))
+    print(f"one server process (uvicorn), {net}, loopback, {seconds:g} s per phase")
     head = f"{'state':<6} {'phase':<7} {'load':<25} {'stream':<7} {'throughput':>20}"
     print(f"{head} {'p50 ms':>8} {'p99 ms':>8}")
     units = {"single": "updates/s", "bulk": "positions/s", "rank": "ranks/s", "report": "inc/s"}

@@ -250,7 +250,7 @@ class SnapCache:
             self._dirty = dirty
         if self._dirty_cells is None:
             self._dirty_cells = CellBuckets(cells, self._dirty)
-        else:
+        elif not self._dirty_cells.follows(cells, self._dirty):
             self._dirty_cells.retarget(cells, self._dirty)
 
     def _moved(self, slots: NDArray[np.int64]) -> None:
@@ -260,7 +260,10 @@ class SnapCache:
             self._fit(self._index)
             self._dirty[slots] = True
             assert self._dirty_cells is not None
-            self._dirty_cells.move_many(slots)
+            if slots.shape[0] == 1:  # a single fix: the common case, kept cheap
+                self._dirty_cells.move(int(slots[0]))
+            else:
+                self._dirty_cells.move_many(slots)
 
     def settle(self, lat: float, lng: float, radius_m: float) -> None:
         """Snap every followed responder that moved and now lies within ``radius_m``."""

@@ -23,8 +23,9 @@ __all__ = ["CellBuckets"]
 _EMPTY = np.zeros(0, dtype=np.int64)
 # Moves kept beside the sorted arrays before they are rebuilt: this share of the fleet ...
 _MOVED_SHARE = 16
-# ... or at least this many (a small fleet is rebuilt rarely; its moves are cheap to scan).
-_MOVED_MIN = 4096
+# ... or at least this many. Every gather scans the moves, so a small fleet is rebuilt
+# often (sorting 5,000 slots costs about as much as scanning a few hundred moves twice).
+_MOVED_MIN = 256
 
 
 class CellBuckets:
@@ -52,6 +53,10 @@ class CellBuckets:
     def occupied(self) -> int:
         """An upper bound on the number of cells holding a responder."""
         return self._distinct + len(self._moved)
+
+    def follows(self, cells: NDArray[np.int64], alive: NDArray[np.bool_]) -> bool:
+        """Whether these are the columns followed now (no :meth:`retarget` needed)."""
+        return self._col is cells and self._alive is alive
 
     def retarget(self, cells: NDArray[np.int64], alive: NDArray[np.bool_]) -> None:
         """Follow the index's columns after they grew (same contents, new arrays)."""
@@ -105,12 +110,15 @@ class CellBuckets:
         self._moved.extend(fresh.tolist())
 
     def _moved_array(self) -> NDArray[np.int64]:
-        # The log as an array, made once per length of the log (it only grows until a
-        # rebuild empties it): many gathers between two fixes share it.
+        # The log as an array, extended by the moves since it was last made (the log only
+        # grows until a rebuild empties it): many gathers between two fixes share it.
         m = len(self._moved)
         cached = self._moved_cache
-        if cached is None or cached.shape[0] != m:
-            cached = self._moved_cache = np.fromiter(self._moved, dtype=np.int64, count=m)
+        have = 0 if cached is None else cached.shape[0]
+        if cached is None or have != m:
+            tail = np.fromiter(self._moved[have:], dtype=np.int64, count=m - have)
+            cached = tail if cached is None else np.concatenate([cached, tail])
+            self._moved_cache = cached
         return cached
 
     def gather(
