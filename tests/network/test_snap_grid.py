@@ -95,6 +95,46 @@ def test_grid_snap_is_the_nearest_lowest_edge(g, pts, heading, max_distance_m):
 
 
 @FAST
+@given(road_graphs(), points, headings, st.sampled_from([1.0, 30.0, 150.0, 1000.0]))
+def test_not_measuring_far_points_changes_only_their_distance(g, pts, heading, max_distance_m):
+    # measure_far=False may skip the search for a point off the network, and only for one.
+    net = RoadNetwork.from_networkx(g)
+    lats = np.array([p[0] for p in pts])
+    lngs = np.array([p[1] for p in pts])
+    hd = None if heading is None else np.full(len(pts), heading)
+    full = net.snap_many(lats, lngs, headings=hd, max_distance_m=max_distance_m)
+    quick = net.snap_many(
+        lats, lngs, headings=hd, max_distance_m=max_distance_m, measure_far=False
+    )
+    on = full.edge >= 0
+    for name in full._fields:
+        np.testing.assert_array_equal(getattr(quick, name)[on], getattr(full, name)[on])
+    np.testing.assert_array_equal(quick.edge[~on], -1)
+    d = quick.distance_m[~on]
+    assert ((d == full.distance_m[~on]) | (d == math.inf)).all()
+
+
+def test_far_points_skip_the_search_without_measuring_them(monkeypatch):
+    # A point 20 km from the only road: proven off the network by the sample bound alone.
+    a = EdgeArrays.straight(
+        node_id=[1, 2], lat=[0.0, 0.0], lng=[0.0, 0.01], u=[0], v=[1],
+        length_m=[1112.0], travel_time_s=[60.0],
+    )
+    net = RoadNetwork.from_arrays(a)
+    calls = []
+    real = snap_module.SegmentIndex._search
+    monkeypatch.setattr(
+        snap_module.SegmentIndex, "_search", lambda *args: calls.append(1) or real(*args)
+    )
+    lats, lngs = np.array([0.18, 0.0001]), np.array([0.005, 0.005])
+    res = net.snap_many(lats, lngs, max_distance_m=1000.0, measure_far=False)
+    assert res.edge.tolist() == [-1, 0] and res.distance_m[0] == math.inf and not calls
+    res = net.snap_many(lats, lngs, max_distance_m=1000.0)
+    assert res.edge.tolist() == [-1, 0] and res.distance_m[0] == pytest.approx(20_015, rel=1e-3)
+    assert calls
+
+
+@FAST
 @given(road_graphs(), near, st.floats(0.0, 360.0))
 def test_single_snap_equals_batch(g, p, heading):
     net = RoadNetwork.from_networkx(g)

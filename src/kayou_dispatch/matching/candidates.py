@@ -207,6 +207,7 @@ class SnapCache:
                 lng[rows],
                 headings=None if hd is None else hd[rows],
                 max_distance_m=OFF_NETWORK_M,
+                measure_far=False,  # how far off the network a responder is is never used
             )
             target = slots[rows]
             for col, values in zip(self._cols, res, strict=True):

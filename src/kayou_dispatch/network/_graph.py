@@ -612,6 +612,7 @@ class RoadNetwork:
         *,
         headings: ArrayLike | None = None,
         max_distance_m: float = DEFAULT_MAX_DISTANCE_M,
+        measure_far: bool = True,
     ) -> SnapArrays:
         """Snap many points at once (vectorised); off-network rows are marked, not raised.
 
@@ -624,6 +625,10 @@ class RoadNetwork:
             only snaps to edges whose bearing is within 60 degrees of it.
         max_distance_m
             Rows farther than this from every qualifying road get ``edge == -1``.
+        measure_far
+            Whether such a row's ``distance_m`` is its nearest qualifying road's (True), or
+            ``inf`` once a bound proves it off the network (False: much faster for points
+            far from every road, such as trucks on minor roads off a main-road network).
 
         Returns
         -------
@@ -652,7 +657,8 @@ class RoadNetwork:
             e = np.zeros(0, dtype=np.int64)
             f = np.zeros(0)
             return SnapArrays(e, f, f.copy(), f.copy(), f.copy(), e.copy(), e.copy())
-        return self._with_twins(self._segments.snap_many(la, ln, hd, limit), hd is not None)
+        res = self._segments.snap_many(la, ln, hd, limit, measure_far=bool(measure_far))
+        return self._with_twins(res, hd is not None)
 
     def _with_twins(self, res: SnapArrays, headed: bool) -> SnapArrays:
         # Without a heading, a point on a two-way road may leave along either direction.

@@ -369,8 +369,16 @@ class SegmentIndex:
         lngs: NDArray[np.float64],
         headings: NDArray[np.float64] | None,
         max_distance_m: float,
+        *,
+        measure_far: bool = True,
     ) -> SnapArrays:
-        """Snap validated points; see :meth:`RoadNetwork.snap_many`."""
+        """Snap validated points; see :meth:`RoadNetwork.snap_many`.
+
+        ``measure_far=False``: a point provably farther than ``max_distance_m`` from every
+        road is marked off the network without finding its nearest road (its
+        ``distance_m`` is then ``inf``, not that road's distance). Snapping a moving fleet
+        off a main-road network would otherwise search far for each of those.
+        """
         n = lats.shape[0]
         headings = _heading_vectors(headings)
         if n == 1:
@@ -387,7 +395,9 @@ class SegmentIndex:
                 break
             todo = self._grid_pass(todo, k, qx, qy, lats, lngs, headings, shrink, best)
         if todo.size:
-            self._exhaustive(todo, qx, qy, lats, lngs, headings, max_distance_m, best)
+            self._exhaustive(
+                todo, qx, qy, lats, lngs, headings, max_distance_m, best, measure_far
+            )
         best_seg, best_d2 = best
         best_d = np.sqrt(best_d2)
         hit = np.flatnonzero(best_seg >= 0)
@@ -538,18 +548,27 @@ class SegmentIndex:
         headings: NDArray[np.float64] | None,
         max_distance_m: float,
         best: tuple[NDArray[np.int64], NDArray[np.float64]],
+        measure_far: bool = True,
     ) -> None:
         # Points the grid could not settle (far from roads, or no matching heading nearby):
         # widening STRtree searches sized by a KD-tree of samples along the segments.
+        samples, sample_seg = self._samples
+        d_sample, sample = samples.query(np.stack([qx[rows], qy[rows]], axis=1))
+        if not measure_far:
+            # Every point of a segment lies within half a piece of one of its samples (in
+            # the plane), and plane distances exceed true ones at most kmax times.
+            _, kmax = self._distortion(lats[rows])
+            near = (d_sample - 0.5 * _PIECE_M) * (1.0 - 1e-9) <= max_distance_m * kmax
+            rows, sample = rows[near], sample[near]
+            if not rows.size:
+                return
         n = rows.shape[0]
         lats, lngs = lats[rows], lngs[rows]
         qx, qy = qx[rows], qy[rows]
         hd = None if headings is None else headings[rows]
         sub = (np.full(n, -1, dtype=np.int64), np.full(n, np.inf))
         kmin, kmax = self._distortion(lats)
-        samples, sample_seg = self._samples
         # The segment of the nearest sample is at least as far as the nearest segment.
-        _, sample = samples.query(np.stack([qx, qy], axis=1))
         p_near = self._plane_distance(qx, qy, sample_seg[sample])
         radius = p_near * (kmax / kmin) * 1.01 + 1.0
         limit = max_distance_m * kmax * 1.01 + 1.0
