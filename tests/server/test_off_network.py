@@ -42,6 +42,23 @@ def test_the_bound_never_exceeds_the_distance_to_the_box(net, lat, lng):
     assert area.distance_bound_m(lat, lng) <= _box_distance_m(net.bounds, lat, lng) + 1e-6
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    pts=st.lists(st.tuples(st.floats(-89.9, 89.9), st.floats(-180.0, 180.0)), min_size=1),
+)
+def test_the_vector_bound_is_the_scalar_one(net, pts):
+    area = NetworkArea(net)
+    s, w, north, e = net.bounds
+    lats = np.array([p[0] for p in pts] + [s, north, (s + north) / 2])
+    lngs = np.array([p[1] for p in pts] + [w, e, (w + e) / 2])
+    pairs = list(zip(lats.tolist(), lngs.tolist(), strict=True))
+    want = [area.distance_bound_m(a, b) for a, b in pairs]
+    got = area.distance_bound_m_many(lats, lngs)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)
+    flags = [area.far(a, b) for a, b in pairs]
+    assert area.far_many(lats, lngs).tolist() == flags
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     dlat=st.floats(-0.1, 0.1),

@@ -255,16 +255,17 @@ class SnapCache:
             self._dirty_cells.retarget(cells, self._dirty)
 
     def _moved(self, slots: NDArray[np.int64]) -> None:
-        # The index's watcher (called under its lock): these slots' positions changed.
+        # The index's watcher (called under its lock): these slots' positions changed. The
+        # dirty flags and their buckets are only ever touched under the index's lock, so a
+        # fix never waits for this cache's own lock (held while rankings snap).
         assert self._index is not None
-        with self._lock:
-            self._fit(self._index)
-            self._dirty[slots] = True
-            assert self._dirty_cells is not None
-            if slots.shape[0] == 1:  # a single fix: the common case, kept cheap
-                self._dirty_cells.move(int(slots[0]))
-            else:
-                self._dirty_cells.move_many(slots)
+        self._fit(self._index)
+        self._dirty[slots] = True
+        assert self._dirty_cells is not None
+        if slots.shape[0] == 1:  # a single fix: the common case, kept cheap
+            self._dirty_cells.move(int(slots[0]))
+        else:
+            self._dirty_cells.move_many(slots)
 
     def settle(self, lat: float, lng: float, radius_m: float) -> None:
         """Snap every followed responder that moved and now lies within ``radius_m``."""

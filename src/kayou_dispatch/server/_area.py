@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+from numpy.typing import NDArray
+
 from kayou_dispatch.geo import EARTH_RADIUS_M
 from kayou_dispatch.network import RoadNetwork
 
@@ -59,3 +62,23 @@ class NetworkArea:
     def far(self, lat: float, lng: float) -> bool:
         """Whether ``(lat, lng)`` is more than the snapping reach from every road, surely."""
         return self.distance_bound_m(lat, lng) > self._reach_m
+
+    def distance_bound_m_many(
+        self, lats: NDArray[np.float64], lngs: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """:meth:`distance_bound_m` of many points at once (the same arithmetic)."""
+        dlat = np.maximum(np.maximum(self._south - lats, lats - self._north), 0.0)
+        bound = EARTH_RADIUS_M * np.radians(dlat)
+        dl = np.minimum((self._west - lngs) % 360.0, (lngs - self._east) % 360.0)
+        s = np.cos(np.radians(lats)) * np.sin(np.radians(np.minimum(dl, 90.0)))
+        across = EARTH_RADIUS_M * np.arcsin(np.clip(s, 0.0, 1.0))
+        inside = (self._west <= lngs) & (lngs <= self._east)
+        out: NDArray[np.float64] = np.where(inside, bound, np.maximum(bound, across))
+        return out
+
+    def far_many(
+        self, lats: NDArray[np.float64], lngs: NDArray[np.float64]
+    ) -> NDArray[np.bool_]:
+        """:meth:`far` of many points at once (a bulk upload's rows)."""
+        out: NDArray[np.bool_] = self.distance_bound_m_many(lats, lngs) > self._reach_m
+        return out

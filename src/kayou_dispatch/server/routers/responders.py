@@ -166,9 +166,7 @@ def post_positions(
     applied = engine.update_positions(ids, lats, lngs, ts=ts)
     out: dict[str, Any] = {"received": len(rows), "applied": applied}
     area = request.app.state.area
-    far = sorted(
-        {i for i, la, ln in zip(ids, lats.tolist(), lngs.tolist(), strict=True) if area.far(la, ln)}
-    )
+    far = sorted({ids[i] for i in np.flatnonzero(area.far_many(lats, lngs)).tolist()})
     if far:
         out["off_network"] = far
     return out
