@@ -87,6 +87,36 @@ def test_nearest_equals_brute_force(case, k, needs, statuses):
     assert_nearest(got, expected, k)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 400),
+    st.lists(st.frozensets(st.sampled_from(CAPS), max_size=2), min_size=1, max_size=3),
+    st.integers(0, 30),
+)
+def test_the_batch_pool_is_every_fresh_available_responder_with_some_needs(
+    seed, n, needs_any, n_excluded
+):
+    # The batch planner's one-read pool against the index read one responder at a time.
+    index, model, _ = populate(seed, n, (22.7, 114.2), 5_000.0, 8)
+    rng = np.random.default_rng(seed)
+    exclude = {f"r{i}" for i in rng.integers(0, max(n, 1), n_excluded)} | {"nobody"}
+    ids, lats, lngs, caps = index._pool(needs_any, exclude)
+    want = [
+        rid
+        for rid in model
+        if rid not in exclude
+        and (r := index.get(rid)).status is Status.AVAILABLE
+        and r.fresh
+        and any(need <= r.capabilities for need in needs_any)
+    ]
+    assert sorted(ids) == sorted(want)
+    for rid, la, ln, c in zip(ids, lats.tolist(), lngs.tolist(), caps, strict=True):
+        r = index.get(rid)
+        assert (la, ln, c) == (r.lat, r.lng, r.capabilities)
+
+
+
 @pytest.mark.parametrize(
     "center",
     [(89.99, 10.0), (-89.95, -120.0), (0.0, 179.999), (-16.5, -179.99), (66.5, 25.7)],

@@ -8,21 +8,29 @@ from incident state and records the offers.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
-from kayou_dispatch.errors import InvalidParameterError, UnknownResponderError
+from kayou_dispatch.errors import InvalidParameterError
 from kayou_dispatch.lifecycle._validate import check_seconds
 from kayou_dispatch.lifecycle.commands import Commands
 from kayou_dispatch.lifecycle.records import IncidentStatus, Offer
 from kayou_dispatch.lifecycle.state import IncidentState
 from kayou_dispatch.matching.assign import ASSIGN_POLICIES
 from kayou_dispatch.matching.batch import BatchIncident, plan_batch
-from kayou_dispatch.spatial import Responder, Status
 
 __all__ = ["BatchCommands"]
+
+
+class _Pooled(NamedTuple):
+    """An available responder as the batch planner reads it (a ``BatchCandidate``)."""
+
+    responder_id: str
+    lat: float
+    lng: float
+    capabilities: frozenset[str]
 
 
 class BatchCommands(Commands):
@@ -159,20 +167,9 @@ class BatchCommands(Commands):
         all_needs = {needs for b in plan for needs in b.slots}
         if not all_needs:
             return
-        cands: list[Responder] = []
-        for rid in list(self._index):
-            if rid in self._busy:
-                continue
-            try:
-                r = self._index.get(rid)
-            except UnknownResponderError:
-                continue
-            if (
-                r.status is Status.AVAILABLE
-                and r.fresh
-                and any(n <= r.capabilities for n in all_needs)
-            ):
-                cands.append(r)
+        # The whole available fleet, filtered in one vectorised read of the index.
+        ids, lats, lngs, caps = self._index._pool(all_needs, self._busy)
+        cands = list(map(_Pooled, ids, lats.tolist(), lngs.tolist(), caps))
         picks = plan_batch(
             plan,
             cands,

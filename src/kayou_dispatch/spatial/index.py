@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat, starmap
 from typing import Any
@@ -799,6 +799,41 @@ class ResponderIndex:
                     slots = slots[has]
             ids = tuple(self._ids)
             return slots, ids, col["lat"][slots], col["lng"][slots], col["heading"][slots]
+
+    def _pool(
+        self, needs_any: Collection[frozenset[str]], exclude: Collection[str]
+    ) -> tuple[list[str], NDArray[np.float64], NDArray[np.float64], list[frozenset[str]]]:
+        """Every fresh, AVAILABLE responder not in ``exclude`` holding all of at least one
+        of ``needs_any``: ids, positions and capabilities, in slot order (one read).
+
+        For batch assignment, which plans over the whole available fleet: the filter is
+        vectorised, and only the responders that qualify are read one by one.
+        """
+        with self._lock:
+            col = self._col
+            n = len(self._ids)
+            ok = col["alive"][:n] & (col["ts"][:n] >= self._clock() - self._ttl)
+            ok &= col["status"][:n] == _AVAILABLE
+            for rid in exclude:
+                slot = self._slot_of.get(rid)
+                if slot is not None:
+                    ok[slot] = False
+            slots = np.flatnonzero(ok)
+            if _EMPTY not in needs_any and slots.size:
+                caps = self._caps
+                wanted = list(needs_any)
+                has = np.fromiter(
+                    (any(w <= caps[i] for w in wanted) for i in slots.tolist()), bool, slots.size
+                )
+                slots = slots[has]
+            ids, caps = self._ids, self._caps
+            rows = slots.tolist()
+            return (
+                [str(ids[i]) for i in rows],
+                col["lat"][slots],
+                col["lng"][slots],
+                [caps[i] for i in rows],
+            )
 
     def _watch(self, callback: Callable[[NDArray[np.int64]], None]) -> None:
         """Call ``callback(slots)`` under the lock whenever those slots' positions change.
