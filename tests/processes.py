@@ -47,12 +47,16 @@ def _stop(proc: subprocess.Popen, *, kill: bool = False) -> None:
 
 
 class RedisServer:
-    """A real redis-server with an append-only file fsynced on every write."""
+    """A real redis-server with an append-only file fsynced on every write.
 
-    def __init__(self, workdir: Path) -> None:
+    ``cluster_enabled``: a lone cluster node that joined no cluster (it serves no slot).
+    """
+
+    def __init__(self, workdir: Path, *, cluster_enabled: bool = False) -> None:
         self.binary = need_binary("redis-server")
         self.dir = workdir
         self.port = free_port()
+        self.cluster_enabled = cluster_enabled
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -63,6 +67,8 @@ class RedisServer:
         cmd = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
         cmd += ["--dir", str(self.dir), "--appendonly", "yes", "--appendfsync", "always"]
         cmd += ["--save", "", "--logfile", str(self.dir / "redis.log")]
+        if self.cluster_enabled:
+            cmd += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         import redis
 
