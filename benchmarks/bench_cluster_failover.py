@@ -12,7 +12,8 @@ an incident, one request id) until both succeed, and reports per run:
 * ``promoted_s``: until the replica says ``role:master``;
 * ``position_s`` / ``command_s``: until the first position write / lifecycle command is
   acknowledged again;
-* the failures meanwhile, by type (all :class:`SharedStateError` is the contract).
+* the failures meanwhile, by type (all :class:`SharedStateError` is the contract), and
+  ``slowest_failure_s``: the longest a failing call took to fail.
 
 Run ``python benchmarks/bench_cluster_failover.py [--runs 5] [--node-timeout-ms 1000]``
 from a checkout (it uses ``tests/processes.py``). Seeded; asserts nothing; needs
@@ -77,6 +78,7 @@ def one_run(node_timeout_ms: int) -> dict[str, float | Counter[str]]:
             killed = time.monotonic()
             found: dict[str, float] = {}
             failures: Counter[str] = Counter()
+            slowest = 0.0
             moved = (float(region.node_lat[900]), float(region.node_lng[900]))
             attempts = {
                 "position_s": lambda: engine.update_position("t1", *moved, ts=NOW - 1),
@@ -90,18 +92,20 @@ def one_run(node_timeout_ms: int) -> dict[str, float | Counter[str]]:
                 for name, call in attempts.items():
                     if name in found:
                         continue
+                    start = time.monotonic()
                     try:
                         call()
                         found[name] = time.monotonic() - killed
                     except KayouDispatchError as exc:
                         failures[type(exc).__name__] += 1
+                        slowest = max(slowest, time.monotonic() - start)
                     except Exception as exc:  # reported: outside the contract
                         failures[f"untyped {type(exc).__name__}"] += 1
                 time.sleep(0.02)
             engine.close()
         finally:
             cluster.stop()
-    return {**found, "failures": failures}
+    return {**found, "slowest_failure_s": slowest, "failures": failures}
 
 
 def main() -> int:
@@ -115,10 +119,10 @@ def main() -> int:
         rows.append(row)
         times = "  ".join(
             f"{k} {row[k]:.2f}" if k in row else f"{k} never"
-            for k in ("promoted_s", "position_s", "command_s")
+            for k in ("promoted_s", "position_s", "command_s", "slowest_failure_s")
         )
         print(f"run {i + 1}: {times}  failures {dict(row['failures'])}", flush=True)
-    for key in ("promoted_s", "position_s", "command_s"):
+    for key in ("promoted_s", "position_s", "command_s", "slowest_failure_s"):
         values = [float(r[key]) for r in rows if key in r]  # type: ignore[arg-type]
         if values:
             print(

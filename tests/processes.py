@@ -274,7 +274,7 @@ class RedisClusterServers:
         return self
 
     def _nodes(self, port: int | None = None) -> list[dict]:
-        """``CLUSTER NODES`` as seen by a live node: port, id, role, primary id, slots."""
+        """``CLUSTER NODES`` as a live node sees it: id, port, primary?, its primary's id, slots."""
         import redis
 
         asked = [port] if port is not None else self.live_ports()
@@ -295,7 +295,6 @@ class RedisClusterServers:
                         "id": parts[0],
                         "port": int(parts[1].split("@")[0].rsplit(":", 1)[1]),
                         "primary": "master" in flags,
-                        "failed": "fail" in flags or "fail?" in flags,
                         "of": None if parts[3] == "-" else parts[3],
                         "slots": parts[8:],
                     }

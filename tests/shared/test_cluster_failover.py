@@ -132,5 +132,7 @@ def test_engine_keeps_working_after_its_primary_is_killed(cluster, region):
     assert fresh.incident("i1").assigned == (assigned,)
     assert fresh.incident("i2").assigned == (second,)
     assert fresh.responder(assigned).status.value == "assigned"
+    held = [rid for i in fresh.open_incidents() for rid in i.assigned]
+    assert sorted(held) == sorted({assigned, second})  # nobody assigned twice
     for e in (engine, fresh):
         e.close()
