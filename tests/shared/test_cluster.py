@@ -134,6 +134,8 @@ def test_a_cluster_url_must_name_a_working_cluster(cluster, redis_server, region
     engine = DispatchEngine(region, redis=on, clock=lambda: NOW)
     assert is_cluster(engine.shared_log._r) and engine.shared_log.prefix == "{kd}"
     engine.close()
+    with pytest.raises(SharedStateError, match="can only be 0 in cluster mode"):
+        DispatchEngine(region, redis=on.replace("/0", "/3"))  # a cluster has one database
     single = redis_server.url.replace("redis://", "redis-cluster://kayou:pw@")
     for make in (
         lambda url: DispatchEngine(region, redis=url),
