@@ -47,12 +47,16 @@ def _stop(proc: subprocess.Popen, *, kill: bool = False) -> None:
 
 
 class RedisServer:
-    """A real redis-server with an append-only file fsynced on every write."""
+    """A real redis-server with an append-only file fsynced on every write.
 
-    def __init__(self, workdir: Path) -> None:
+    ``cluster_enabled``: a lone cluster node that joined no cluster (it serves no slot).
+    """
+
+    def __init__(self, workdir: Path, *, cluster_enabled: bool = False) -> None:
         self.binary = need_binary("redis-server")
         self.dir = workdir
         self.port = free_port()
+        self.cluster_enabled = cluster_enabled
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -63,6 +67,8 @@ class RedisServer:
         cmd = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
         cmd += ["--dir", str(self.dir), "--appendonly", "yes", "--appendfsync", "always"]
         cmd += ["--save", "", "--logfile", str(self.dir / "redis.log")]
+        if self.cluster_enabled:
+            cmd += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         import redis
 
@@ -187,12 +193,20 @@ class PostgresServer:
 
 class RedisClusterServers:
     """A real Redis Cluster: ``nodes`` redis-servers (``cluster-enabled yes``, AOF fsynced
-    always) on free loopback ports, joined by ``redis-cli --cluster create``."""
+    always) on free loopback ports, joined by ``redis-cli --cluster create``.
 
-    def __init__(self, workdir: Path, nodes: int = 3) -> None:
+    With ``replicas=1`` and 6 nodes, ``--cluster-replicas 1`` makes 3 primaries each with
+    one replica; ``node_timeout_ms`` is how long a silent primary takes to be failed over.
+    """
+
+    def __init__(
+        self, workdir: Path, nodes: int = 3, *, replicas: int = 0, node_timeout_ms: int = 2000
+    ) -> None:
         self.binary = need_binary("redis-server")
         self.cli = need_binary("redis-cli")
         self.dir = workdir
+        self.replicas = replicas
+        self.node_timeout_ms = node_timeout_ms
         self.ports = [self._cluster_port() for _ in range(nodes)]
         self.procs: list[subprocess.Popen] = []
 
@@ -234,14 +248,15 @@ class RedisClusterServers:
             folder.mkdir(exist_ok=True)
             cmd = [self.binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder)]
             cmd += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
-            cmd += ["--cluster-node-timeout", "2000", "--appendonly", "yes"]
+            cmd += ["--cluster-node-timeout", str(self.node_timeout_ms), "--appendonly", "yes"]
             cmd += ["--appendfsync", "always", "--save", "", "--logfile", str(folder / "log")]
             self.procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL))
         for port in self.ports:
             self._wait(lambda port=port: redis.Redis(port=port).ping(), f"node {port}")
         nodes = [f"127.0.0.1:{p}" for p in self.ports]
+        replicas = ["--cluster-replicas", str(self.replicas)]
         done = subprocess.run(
-            [self.cli, "--cluster", "create", *nodes, "--cluster-yes"],
+            [self.cli, "--cluster", "create", *nodes, *replicas, "--cluster-yes"],
             capture_output=True,
             text=True,
             timeout=60,
@@ -251,13 +266,74 @@ class RedisClusterServers:
             pytest.fail(f"redis-cli --cluster create failed: {done.stdout}{done.stderr}")
 
         def ok() -> bool:
-            return all(
-                redis.Redis(port=p).cluster("info").get("cluster_state") == "ok"
-                for p in self.ports
-            )
+            states = [redis.Redis(port=p).cluster("info").get("cluster_state") for p in self.ports]
+            paired = [len(self.replicas_of(p)) == self.replicas for p in self.primaries()]
+            return states == ["ok"] * len(self.ports) and all(paired)
 
         self._wait(ok, "cluster_state:ok")
         return self
+
+    def _nodes(self, port: int | None = None) -> list[dict]:
+        """``CLUSTER NODES`` as a live node sees it: id, port, primary?, its primary's id, slots."""
+        import redis
+
+        asked = [port] if port is not None else self.live_ports()
+        for each in asked:
+            try:
+                with redis.Redis(port=each, decode_responses=True) as client:
+                    text = client.execute_command("CLUSTER", "NODES")  # unparsed: one line a node
+            except redis.RedisError:
+                continue
+            rows = []
+            for line in str(text).splitlines():
+                parts = line.split()
+                if len(parts) < 8:
+                    continue
+                flags = parts[2].split(",")
+                rows.append(
+                    {
+                        "id": parts[0],
+                        "port": int(parts[1].split("@")[0].rsplit(":", 1)[1]),
+                        "primary": "master" in flags,
+                        "of": None if parts[3] == "-" else parts[3],
+                        "slots": parts[8:],
+                    }
+                )
+            return rows
+        return []
+
+    def live_ports(self) -> list[int]:
+        return [p for p, proc in zip(self.ports, self.procs, strict=True) if proc.poll() is None]
+
+    def primaries(self, *, seen_from: int | None = None) -> list[int]:
+        """Ports of the primaries serving slots (as a live node sees them)."""
+        return [n["port"] for n in self._nodes(seen_from) if n["primary"] and n["slots"]]
+
+    def replicas_of(self, port: int) -> list[int]:
+        nodes = self._nodes()
+        ids = {n["id"] for n in nodes if n["port"] == port}
+        return [n["port"] for n in nodes if n["of"] in ids]
+
+    def primary_for(self, key: str) -> int:
+        """Port of the primary serving ``key``'s slot."""
+        import redis
+
+        with redis.Redis(port=self.live_ports()[0]) as client:
+            slot = int(client.cluster("keyslot", key))
+        for node in self._nodes():
+            if not node["primary"]:
+                continue
+            for span in node["slots"]:
+                if span.startswith("["):
+                    continue  # a slot being migrated
+                lo, _, hi = span.partition("-")
+                if int(lo) <= slot <= int(hi or lo):
+                    return node["port"]
+        pytest.fail(f"no primary serves slot {slot}")
+
+    def kill(self, port: int) -> None:
+        """SIGKILL one node: no shutdown, its replica must take over."""
+        _stop(self.procs[self.ports.index(port)], kill=True)
 
     def _wait(self, probe, what: str) -> None:
         import redis

@@ -214,7 +214,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "--redis",
         default=None,
         help="share state with other servers through Redis (redis://host:port/db, or any "
-        "node of a Redis Cluster: keys then carry the prefix's hash tag, {kd})",
+        "node of a Redis Cluster: keys then carry the prefix's hash tag, {kd}; "
+        "redis-cluster://host:port demands a cluster and refuses a single server)",
     )
     serve.add_argument("--redis-prefix", default="kd", help="key prefix of the shared state (kd)")
     serve.add_argument(

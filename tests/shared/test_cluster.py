@@ -124,3 +124,58 @@ def test_serve_on_a_cluster_url(cluster, tmp_path):
     finally:
         for proc in procs:
             proc.stop()
+
+
+def test_a_cluster_url_must_name_a_working_cluster(cluster, redis_server, region, tmp_path):
+    from kayou_dispatch import InvalidParameterError, SharedStateError
+    from tests.processes import RedisServer, free_port
+
+    on = cluster.urls[1].replace("redis://", "redis-cluster://")
+    engine = DispatchEngine(region, redis=on, clock=lambda: NOW)
+    assert is_cluster(engine.shared_log._r) and engine.shared_log.prefix == "{kd}"
+    engine.close()
+    with pytest.raises(SharedStateError, match="can only be 0 in cluster mode"):
+        DispatchEngine(region, redis=on.replace("/0", "/3"))  # a cluster has one database
+    single = redis_server.url.replace("redis://", "redis-cluster://kayou:pw@")
+    for make in (
+        lambda url: DispatchEngine(region, redis=url),
+        RedisLog,
+        RedisPositions,
+    ):
+        with pytest.raises(InvalidParameterError, match="single Redis server, not a Redis Cluster"):
+            make(redis_server.url.replace("redis://", "redis-cluster://"))
+        with pytest.raises(SharedStateError, match="cannot be reached") as down:
+            make(f"redis-cluster://kayou:pw@127.0.0.1:{free_port()}/0")
+        assert "pw" not in str(down.value) and "\n" not in str(down.value)
+    with pytest.raises(SharedStateError, match=r"refused us: .*password") as refused:
+        DispatchEngine(region, redis=single)  # the password is refused: not shown either
+    assert "pw" not in str(refused.value)
+    lone = RedisServer(tmp_path, cluster_enabled=True).start()  # a node of no cluster
+    try:
+        for url in (lone.url, lone.url.replace("redis://", "redis-cluster://")):
+            with pytest.raises(SharedStateError, match=r"cannot be used: .*slots"):
+                DispatchEngine(region, redis=url)
+    finally:
+        lone.stop()
+
+
+def test_serve_refuses_a_cluster_url_that_is_not_a_cluster_in_one_line(redis_server, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from tests.processes import free_port
+    from tests.server.conftest import TOKENS
+
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps(TOKENS))
+    single = redis_server.url.replace("redis://", "redis-cluster://")
+    nothing = f"redis-cluster://127.0.0.1:{free_port()}/0"
+    for url, why in ((single, "is a single Redis server"), (nothing, "cannot be reached")):
+        cmd = [sys.executable, "-m", "kayou_dispatch.cli", "serve", "--network", "helsinki"]
+        cmd += ["--tokens", str(tokens), "--port", str(free_port()), "--redis", url]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        (line,) = [x for x in done.stderr.splitlines() if "error:" in x]
+        assert line.startswith("kayou-dispatch: error: --redis: ") and why in line, line
+        assert "listening" not in done.stderr
