@@ -12,13 +12,13 @@ from kayou_dispatch import (
     InvalidParameterError,
     RoadNetwork,
 )
-from kayou_dispatch.network import EdgeArrays
 from kayou_dispatch.shared.shards import (
     SNAP_M,
     ShardMap,
     clip_network,
     load_shard_map,
 )
+from tests.test_engine import line_network
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 EXTRACT = DATA / "lower_saxony_main_roads.osm.pbf"
@@ -176,16 +176,7 @@ def test_each_shard_ranks_its_incidents_exactly_like_one_engine(net):
 
 def _line_engine_serving_a_shard():
     """An engine on three equator nodes serving the one res-4 cell that holds them."""
-    a = EdgeArrays.straight(
-        node_id=[1, 2, 3],
-        lat=[0.0, 0.0, 0.0],
-        lng=[0.0, 0.01, 0.02],
-        u=[0, 1, 1, 2],
-        v=[1, 0, 2, 1],
-        length_m=[1112.0] * 4,
-        travel_time_s=[60.0] * 4,
-    )
-    e = DispatchEngine(RoadNetwork.from_arrays(a), clock=lambda: 1000.0)
+    e = DispatchEngine(line_network(), clock=lambda: 1000.0)
     cell = int(h3.str_to_int(h3.latlng_to_cell(0.0, 0.01, 4)))
     e.serve_shard(frozenset({cell}), resolution=4, max_eta_s=600.0)
     return e
