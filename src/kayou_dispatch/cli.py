@@ -541,19 +541,14 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.error("--journal and --redis exclude each other: the Redis log is the journal")
     if args.lifecycle is not None and args.journal is not None:
         parser.error("--journal and --lifecycle exclude each other: the lifecycle log is one")
-    try:
-        import uvicorn
-        from uvicorn.protocols.http.auto import AutoHTTPProtocol
+    tokens = _server_tokens(parser, "serve", args.tokens)
+    import uvicorn
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-        from kayou_dispatch.server import create_app, load_tokens
-        from kayou_dispatch.server._limits import guarded
-        from kayou_dispatch.server._logs import announced_server, configure_logging
-    except ImportError:
-        parser.error("serve needs the server extra: pip install 'kayou-dispatch[server]'")
-    try:
-        tokens = load_tokens(args.tokens)
-    except KayouDispatchError as exc:
-        parser.error(f"--tokens: {exc}")
+    from kayou_dispatch.server import create_app
+    from kayou_dispatch.server._limits import guarded
+    from kayou_dispatch.server._logs import announced_server, configure_logging
+
     capabilities = _registry(parser, args.capabilities)
     shard_map = _shard_map(parser, args)
     network = _load(parser, args.network)
@@ -617,21 +612,43 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return 0
 
 
-def _shard_map(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Any:
-    """The validated shard map of ``--shards`` with ``--shard`` (``None`` without both)."""
+def _server_tokens(parser: argparse.ArgumentParser, command: str, path: str | None) -> Any:
+    """The bearer tokens of ``--tokens``; stop with the install hint without the server extra."""
+    from kayou_dispatch import KayouDispatchError
+
+    try:
+        import uvicorn  # noqa: F401  (the caller's; checked here with the rest of the extra)
+
+        from kayou_dispatch.server import load_tokens
+    except ImportError:
+        parser.error(f"{command} needs the server extra: pip install 'kayou-dispatch[server]'")
+    try:
+        return load_tokens(path)
+    except KayouDispatchError as exc:
+        parser.error(f"--tokens: {exc}")
+
+
+def _read_shard_map(parser: argparse.ArgumentParser, path: str, shard: str | None = None) -> Any:
+    """The validated shard map in ``path`` (naming ``shard``, when given); else stop."""
     from kayou_dispatch import KayouDispatchError
     from kayou_dispatch.shared.shards import load_shard_map
 
+    try:
+        shard_map = load_shard_map(path)
+        if shard is not None:
+            shard_map.shard(shard)
+    except KayouDispatchError as exc:
+        parser.error(f"--shards: {exc}")
+    return shard_map
+
+
+def _shard_map(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Any:
+    """The validated shard map of ``--shards`` with ``--shard`` (``None`` without both)."""
     if (args.shard is None) != (args.shards is None):
         parser.error("--shard NAME and --shards FILE go together")
     if args.shards is None:
         return None
-    try:
-        shard_map = load_shard_map(args.shards)
-        shard_map.shard(args.shard)
-    except KayouDispatchError as exc:
-        parser.error(f"--shards: {exc}")
-    return shard_map
+    return _read_shard_map(parser, args.shards, args.shard)
 
 
 def _shard_parts(
@@ -663,25 +680,13 @@ def _shard_parts(
 
 
 def _gateway(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from kayou_dispatch import KayouDispatchError
-    from kayou_dispatch.shared.shards import load_shard_map
+    tokens = _server_tokens(parser, "gateway", args.tokens)
+    import uvicorn
 
-    try:
-        import uvicorn
+    from kayou_dispatch.server._gateway import create_gateway
+    from kayou_dispatch.server._logs import announced_server, configure_logging
 
-        from kayou_dispatch.server import load_tokens
-        from kayou_dispatch.server._gateway import create_gateway
-        from kayou_dispatch.server._logs import announced_server, configure_logging
-    except ImportError:
-        parser.error("gateway needs the server extra: pip install 'kayou-dispatch[server]'")
-    try:
-        tokens = load_tokens(args.tokens)
-    except KayouDispatchError as exc:
-        parser.error(f"--tokens: {exc}")
-    try:
-        shard_map = load_shard_map(args.shards)
-    except KayouDispatchError as exc:
-        parser.error(f"--shards: {exc}")
+    shard_map = _read_shard_map(parser, args.shards)
     configure_logging(log_format="text", access_log=False)
     logger = logging.getLogger("kayou_dispatch.gateway")
     logger.info("%r, %d tokens", shard_map, len(tokens))
