@@ -25,6 +25,7 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -273,21 +274,8 @@ class Ranker:
                 break
             tries += 1
             limit = _widen(limit, tries, max_eta_s)
-        slots_on, epochs_on = slots[on], epochs[on]
-        return self._top(
-            tree,
-            sub,
-            times,
-            found,
-            lambda r: index._names(slots_on[r], epochs_on[r]),
-            la[on],
-            ln[on],
-            q.lat,
-            q.lng,
-            k=q.k,
-            kk=kk,
-            lb_k=lb_k,
-        )
+        ranked = (slots[on], epochs[on], la[on], ln[on])
+        return self._top_near(q, tree, sub, times, found, ranked, kk=kk, lb_k=lb_k)
 
     def _overlay_pays(self, dest: Snap, radius: float) -> bool:
         # A long search (a disk of this radius holds many nodes) runs through the overlay.
@@ -373,25 +361,11 @@ class Ranker:
             limit = _widen(limit, tries, max_eta_s)
         if not parts:
             return []
-        slots_on = np.concatenate([p[0] for p in parts])
-        epochs_on = np.concatenate([p[1] for p in parts])
+        ranked = tuple(np.concatenate(cols) for cols in zip(*parts, strict=True))
         sub = SnapArrays._make(np.concatenate(cols) for cols in zip(*subs, strict=True))
         times = np.concatenate(times_l)
         found = np.flatnonzero((times <= bound) & (times < math.inf))
-        return self._top(
-            tree,
-            sub,
-            times,
-            found,
-            lambda r: index._names(slots_on[r], epochs_on[r]),
-            np.concatenate([p[2] for p in parts]),
-            np.concatenate([p[3] for p in parts]),
-            q.lat,
-            q.lng,
-            k=q.k,
-            kk=kk,
-            lb_k=lb_k,
-        )
+        return self._top_near(q, tree, sub, times, found, ranked, kk=kk, lb_k=lb_k)
 
     def rank(
         self,
@@ -462,6 +436,36 @@ class Ranker:
         times = tree.times(sub, dep)
         found = np.flatnonzero((times <= min(limit, max_eta_s)) & (times < math.inf))
         return tree, times, found
+
+    def _top_near(
+        self,
+        q: _NearQuery,
+        tree: DestinationTree | OverlayTree,
+        sub: SnapArrays,
+        times: NDArray[np.float64],
+        found: NDArray[np.int64],
+        ranked: tuple[NDArray[Any], ...],
+        *,
+        kk: int,
+        lb_k: float,
+    ) -> list[Candidate] | None:
+        # _top for rows gathered from the index: ranked = (slots, epochs, lats, lngs).
+        slots, epochs, rlat, rlng = ranked
+        index = q.index
+        return self._top(
+            tree,
+            sub,
+            times,
+            found,
+            lambda r: index._names(slots[r], epochs[r]),
+            rlat,
+            rlng,
+            q.lat,
+            q.lng,
+            k=q.k,
+            kk=kk,
+            lb_k=lb_k,
+        )
 
     def _top(
         self,
