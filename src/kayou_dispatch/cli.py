@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,34 +27,29 @@ REPLAY_EVERY_S = 30.0
 DEFAULT_POLICIES = ("road-eta/sequential", "straight-line/sequential")
 
 
-def _positive_int(text: str) -> int:
+def _checked(
+    text: str, kind: Callable[[str], float], ok: Callable[[float], bool], allowed: str
+) -> Any:
+    """``kind(text)`` when it parses and ``ok`` holds; else argparse's error naming ``allowed``."""
     try:
-        value = int(text)
+        value = kind(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+        value = math.nan  # fails every ok
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return int(_checked(text, int, lambda v: v >= 1, "a whole number >= 1"))
 
 
 def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
-    return value
+    return int(_checked(text, int, lambda v: v >= 0, "a whole number >= 0"))
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
-    return value
+    return float(_checked(text, float, lambda v: math.isfinite(v) and v > 0, "a number > 0"))
 
 
 def _hours(text: str) -> float:
@@ -65,13 +60,7 @@ def _hours(text: str) -> float:
 
 
 def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a share in [0, 1], got {text!r}")
-    return value
+    return float(_checked(text, float, lambda v: 0 <= v <= 1, "a share in [0, 1]"))
 
 
 def _rate(text: str) -> tuple[float, float] | None:
@@ -85,13 +74,7 @@ def _rate(text: str) -> tuple[float, float] | None:
 
 
 def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port number 0..65535, got {text!r}")
-    return value
+    return int(_checked(text, int, lambda v: 0 <= v <= 65535, "a port number 0..65535"))
 
 
 def _build_parser() -> argparse.ArgumentParser:
