@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,34 +27,29 @@ REPLAY_EVERY_S = 30.0
 DEFAULT_POLICIES = ("road-eta/sequential", "straight-line/sequential")
 
 
-def _positive_int(text: str) -> int:
+def _checked(
+    text: str, kind: Callable[[str], float], ok: Callable[[float], bool], allowed: str
+) -> Any:
+    """``kind(text)`` when it parses and ``ok`` holds; else argparse's error naming ``allowed``."""
     try:
-        value = int(text)
+        value = kind(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+        value = math.nan  # fails every ok
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return int(_checked(text, int, lambda v: v >= 1, "a whole number >= 1"))
 
 
 def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
-    return value
+    return int(_checked(text, int, lambda v: v >= 0, "a whole number >= 0"))
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
-    return value
+    return float(_checked(text, float, lambda v: math.isfinite(v) and v > 0, "a number > 0"))
 
 
 def _hours(text: str) -> float:
@@ -65,13 +60,7 @@ def _hours(text: str) -> float:
 
 
 def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a share in [0, 1], got {text!r}")
-    return value
+    return float(_checked(text, float, lambda v: 0 <= v <= 1, "a share in [0, 1]"))
 
 
 def _rate(text: str) -> tuple[float, float] | None:
@@ -85,13 +74,7 @@ def _rate(text: str) -> tuple[float, float] | None:
 
 
 def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port number 0..65535, got {text!r}")
-    return value
+    return int(_checked(text, int, lambda v: 0 <= v <= 65535, "a port number 0..65535"))
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -542,19 +525,14 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.error("--journal and --redis exclude each other: the Redis log is the journal")
     if args.lifecycle is not None and args.journal is not None:
         parser.error("--journal and --lifecycle exclude each other: the lifecycle log is one")
-    try:
-        import uvicorn
-        from uvicorn.protocols.http.auto import AutoHTTPProtocol
+    tokens = _server_tokens(parser, "serve", args.tokens)
+    import uvicorn
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-        from kayou_dispatch.server import create_app, load_tokens
-        from kayou_dispatch.server._limits import guarded
-        from kayou_dispatch.server._logs import announced_server, configure_logging
-    except ImportError:
-        parser.error("serve needs the server extra: pip install 'kayou-dispatch[server]'")
-    try:
-        tokens = load_tokens(args.tokens)
-    except KayouDispatchError as exc:
-        parser.error(f"--tokens: {exc}")
+    from kayou_dispatch.server import create_app
+    from kayou_dispatch.server._limits import guarded
+    from kayou_dispatch.server._logs import announced_server, configure_logging
+
     capabilities = _registry(parser, args.capabilities)
     shard_map = _shard_map(parser, args)
     network = _load(parser, args.network)
@@ -618,21 +596,43 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return 0
 
 
-def _shard_map(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Any:
-    """The validated shard map of ``--shards`` with ``--shard`` (``None`` without both)."""
+def _server_tokens(parser: argparse.ArgumentParser, command: str, path: str | None) -> Any:
+    """The bearer tokens of ``--tokens``; stop with the install hint without the server extra."""
+    from kayou_dispatch import KayouDispatchError
+
+    try:
+        import uvicorn  # noqa: F401  (the caller's; checked here with the rest of the extra)
+
+        from kayou_dispatch.server import load_tokens
+    except ImportError:
+        parser.error(f"{command} needs the server extra: pip install 'kayou-dispatch[server]'")
+    try:
+        return load_tokens(path)
+    except KayouDispatchError as exc:
+        parser.error(f"--tokens: {exc}")
+
+
+def _read_shard_map(parser: argparse.ArgumentParser, path: str, shard: str | None = None) -> Any:
+    """The validated shard map in ``path`` (naming ``shard``, when given); else stop."""
     from kayou_dispatch import KayouDispatchError
     from kayou_dispatch.shared.shards import load_shard_map
 
+    try:
+        shard_map = load_shard_map(path)
+        if shard is not None:
+            shard_map.shard(shard)
+    except KayouDispatchError as exc:
+        parser.error(f"--shards: {exc}")
+    return shard_map
+
+
+def _shard_map(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Any:
+    """The validated shard map of ``--shards`` with ``--shard`` (``None`` without both)."""
     if (args.shard is None) != (args.shards is None):
         parser.error("--shard NAME and --shards FILE go together")
     if args.shards is None:
         return None
-    try:
-        shard_map = load_shard_map(args.shards)
-        shard_map.shard(args.shard)
-    except KayouDispatchError as exc:
-        parser.error(f"--shards: {exc}")
-    return shard_map
+    return _read_shard_map(parser, args.shards, args.shard)
 
 
 def _shard_parts(
@@ -664,25 +664,13 @@ def _shard_parts(
 
 
 def _gateway(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from kayou_dispatch import KayouDispatchError
-    from kayou_dispatch.shared.shards import load_shard_map
+    tokens = _server_tokens(parser, "gateway", args.tokens)
+    import uvicorn
 
-    try:
-        import uvicorn
+    from kayou_dispatch.server._gateway import create_gateway
+    from kayou_dispatch.server._logs import announced_server, configure_logging
 
-        from kayou_dispatch.server import load_tokens
-        from kayou_dispatch.server._gateway import create_gateway
-        from kayou_dispatch.server._logs import announced_server, configure_logging
-    except ImportError:
-        parser.error("gateway needs the server extra: pip install 'kayou-dispatch[server]'")
-    try:
-        tokens = load_tokens(args.tokens)
-    except KayouDispatchError as exc:
-        parser.error(f"--tokens: {exc}")
-    try:
-        shard_map = load_shard_map(args.shards)
-    except KayouDispatchError as exc:
-        parser.error(f"--shards: {exc}")
+    shard_map = _read_shard_map(parser, args.shards)
     configure_logging(log_format="text", access_log=False)
     logger = logging.getLogger("kayou_dispatch.gateway")
     logger.info("%r, %d tokens", shard_map, len(tokens))

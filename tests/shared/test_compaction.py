@@ -169,3 +169,22 @@ def test_compact_every_archives_in_the_background_until_stopped(postgres_url):
         fresh.incident("old")
     for x in (d, fresh, log):
         x.close()
+
+
+def test_the_archive_holds_the_commands_columns_and_when(postgres_url):
+    """kayou_archive is kayou_commands' columns (names, types, NOT NULL), then archived_at."""
+    PostgresLog(postgres_url).close()  # creates the schema
+
+    def columns(conn, table):
+        return conn.execute(
+            "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+            "WHERE table_name = %s ORDER BY ordinal_position",
+            (table,),
+        ).fetchall()
+
+    with psycopg.connect(postgres_url) as conn:
+        commands, archive = columns(conn, "kayou_commands"), columns(conn, "kayou_archive")
+    assert [c[0] for c in commands] == [
+        "log", "txn", "at", "name", "subject", "responder_id", "request_id", "records"
+    ]  # fmt: skip
+    assert archive == [*commands, ("archived_at", "timestamp with time zone", "NO")]

@@ -6,13 +6,19 @@ import h3
 import numpy as np
 import pytest
 
-from kayou_dispatch import DispatchEngine, InvalidParameterError, RoadNetwork
+from kayou_dispatch import (
+    DispatchEngine,
+    InvalidCoordinateError,
+    InvalidParameterError,
+    RoadNetwork,
+)
 from kayou_dispatch.shared.shards import (
     SNAP_M,
     ShardMap,
     clip_network,
     load_shard_map,
 )
+from tests.test_engine import line_network
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 EXTRACT = DATA / "lower_saxony_main_roads.osm.pbf"
@@ -166,3 +172,43 @@ def test_each_shard_ranks_its_incidents_exactly_like_one_engine(net):
         assert [(c.responder_id, c.eta_s) for c in got] == [(c.responder_id, c.eta_s) for c in want]
         checked += bool(want)
     assert checked > 300
+
+
+def _line_engine_serving_a_shard():
+    """An engine on three equator nodes serving the one res-4 cell that holds them."""
+    e = DispatchEngine(line_network(), clock=lambda: 1000.0)
+    cell = int(h3.str_to_int(h3.latlng_to_cell(0.0, 0.01, 4)))
+    e.serve_shard(frozenset({cell}), resolution=4, max_eta_s=600.0)
+    return e
+
+
+@pytest.mark.parametrize(
+    ("ids", "lats", "lngs"),
+    [
+        (["a"], ["north"], [0.01]),  # not a number
+        (["a", "b"], [0.0], [0.01, 0.02]),  # lats and lngs of different lengths
+        (["a"], [[0.0]], [[0.01]]),  # not 1-D
+        (["a"], [95.0], [0.01]),  # off the globe
+    ],
+)
+def test_a_shard_refuses_a_bad_batch_with_the_index_typed_error(ids, lats, lngs):
+    """The reach filter checks a batch with the package's one validator: typed error, no row."""
+    e = _line_engine_serving_a_shard()
+    with pytest.raises(InvalidCoordinateError):
+        e.update_positions(ids, lats, lngs, ts=999.0)
+    assert len(e.index) == 0
+
+
+def test_a_shard_keeps_a_batch_inside_its_reach_and_forgets_who_left():
+    e = _line_engine_serving_a_shard()
+    assert e.update_positions(["a", "b"], [0.0, 0.0], [0.01, 0.02], ts=999.0) == 2
+    assert e.update_positions(["a", "b"], [0.0, 40.0], [0.01, 40.0], ts=999.5) == 1
+    assert sorted(r.responder_id for r in e.responders()) == ["a"]
+
+
+def test_a_shard_refuses_one_fix_off_the_globe():
+    """A single fix is checked before the reach test (it used to count as 'left the reach')."""
+    e = _line_engine_serving_a_shard()
+    with pytest.raises(InvalidCoordinateError):
+        e.update_position("a", 95.0, 0.01, ts=999.0)
+    assert len(e.index) == 0

@@ -25,6 +25,7 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -96,6 +97,24 @@ def _rows(snaps: SnapArrays, rows: NDArray[np.int64]) -> SnapArrays:
 
 def _dep_rows(dep: Departures, rows: NDArray[np.int64]) -> Departures:
     return Departures._make(c[rows] for c in dep)
+
+
+@dataclass(frozen=True, slots=True)
+class _NearQuery:
+    """One :meth:`Ranker.rank_near` call's options, shared by its plain and overlay searches.
+
+    Built once a query (never per responder), so the hot path pays one small object.
+    """
+
+    dest: Snap
+    lat: float
+    lng: float
+    index: ResponderIndex
+    cache: SnapCache
+    k: int
+    max_eta_s: float
+    needs: frozenset[str]
+    exclude: frozenset[str]
 
 
 def _widen(limit: float, tries: int, max_eta_s: float) -> float:
@@ -175,24 +194,16 @@ class Ranker:
                 k=k,
                 max_eta_s=max_eta_s,
             )
+        q = _NearQuery(dest, lat, lng, index, cache, k, max_eta_s, needs, exclude)
         while True:
-            found = self._rank_near(dest, lat, lng, index, cache, k, max_eta_s, needs, exclude)
+            found = self._rank_near(q)
             if found is not None:
                 return found
             # A responder ranked was removed (its slot given to another) meanwhile: again.
 
-    def _rank_near(
-        self,
-        dest: Snap,
-        lat: float,
-        lng: float,
-        index: ResponderIndex,
-        cache: SnapCache,
-        k: int,
-        max_eta_s: float,
-        needs: frozenset[str],
-        exclude: frozenset[str],
-    ) -> list[Candidate] | None:
+    def _rank_near(self, q: _NearQuery) -> list[Candidate] | None:
+        dest, index, cache, k, max_eta_s = q.dest, q.index, q.cache, q.k, q.max_eta_s
+        needs, exclude = q.needs, q.exclude
         vmax = self._net.max_speed_mps
         plat, plng = dest.lat, dest.lng
         cache.follow(index)
@@ -204,10 +215,7 @@ class Ranker:
         while True:
             radius = min(radius, self._span_m)
             if self._overlay_pays(dest, radius):
-                return self._rank_overlay(
-                    dest, lat, lng, index, cache, k, k, 0.0, max_eta_s, 0, max_eta_s, needs,
-                    exclude,
-                )
+                return self._rank_overlay(q, kk=k, lb_k=0.0, limit=max_eta_s, tries=0)
             near = index._near(plat, plng, radius, needs, exclude)
             if near[0].size >= k or radius >= self._span_m:
                 break
@@ -230,10 +238,7 @@ class Ranker:
         span = self._span_m
         while True:
             if self._overlay_pays(dest, limit * vmax):
-                return self._rank_overlay(
-                    dest, lat, lng, index, cache, k, kk, lb_k, limit, tries, max_eta_s, needs,
-                    exclude,
-                )
+                return self._rank_overlay(q, kk=kk, lb_k=lb_k, limit=limit, tries=tries)
             tree = self._net.tree_to_snapped(dest, limit_s=limit, predecessors=True)
             self.searches += 1
             reached = tree.reached_nodes()
@@ -269,21 +274,8 @@ class Ranker:
                 break
             tries += 1
             limit = _widen(limit, tries, max_eta_s)
-        slots_on, epochs_on = slots[on], epochs[on]
-        return self._top(
-            tree,
-            sub,
-            times,
-            found,
-            lambda r: index._names(slots_on[r], epochs_on[r]),
-            la[on],
-            ln[on],
-            lat,
-            lng,
-            k=k,
-            kk=kk,
-            lb_k=lb_k,
-        )
+        ranked = (slots[on], epochs[on], la[on], ln[on])
+        return self._top_near(q, tree, sub, times, found, ranked, kk=kk, lb_k=lb_k)
 
     def _overlay_pays(self, dest: Snap, radius: float) -> bool:
         # A long search (a disk of this radius holds many nodes) runs through the overlay.
@@ -300,21 +292,9 @@ class Ranker:
         return net._nodes.count_within(dest.lat, dest.lng, radius) >= self.overlay_min_nodes
 
     def _rank_overlay(
-        self,
-        dest: Snap,
-        lat: float,
-        lng: float,
-        index: ResponderIndex,
-        cache: SnapCache,
-        k: int,
-        kk: int,
-        lb_k: float,
-        limit: float,
-        tries: int,
-        max_eta_s: float,
-        needs: frozenset[str],
-        exclude: frozenset[str],
+        self, q: _NearQuery, *, kk: int, lb_k: float, limit: float, tries: int
     ) -> list[Candidate] | None:
+        dest, index, cache, max_eta_s = q.dest, q.index, q.cache, q.max_eta_s
         # The cells that may hold responders in time, in increasing order of their bound
         # (their fastest exit's time), until the k-th time found beats the next bound.
         net = self._net
@@ -361,7 +341,7 @@ class Ranker:
                 size = min(2 * size, _BATCH_CELLS) if slots.size < _BATCH_SLOTS else 1
                 if not slots.size:
                     continue
-                slots, la, ln, hd, ep = index._eligible_slots(slots, needs, exclude)
+                slots, la, ln, hd, ep = index._eligible_slots(slots, q.needs, q.exclude)
                 if not slots.size:
                     continue
                 snaps, dep, _, _ = cache.get(slots, la, ln, hd)
@@ -381,25 +361,11 @@ class Ranker:
             limit = _widen(limit, tries, max_eta_s)
         if not parts:
             return []
-        slots_on = np.concatenate([p[0] for p in parts])
-        epochs_on = np.concatenate([p[1] for p in parts])
+        ranked = tuple(np.concatenate(cols) for cols in zip(*parts, strict=True))
         sub = SnapArrays._make(np.concatenate(cols) for cols in zip(*subs, strict=True))
         times = np.concatenate(times_l)
         found = np.flatnonzero((times <= bound) & (times < math.inf))
-        return self._top(
-            tree,
-            sub,
-            times,
-            found,
-            lambda r: index._names(slots_on[r], epochs_on[r]),
-            np.concatenate([p[2] for p in parts]),
-            np.concatenate([p[3] for p in parts]),
-            lat,
-            lng,
-            k=k,
-            kk=kk,
-            lb_k=lb_k,
-        )
+        return self._top_near(q, tree, sub, times, found, ranked, kk=kk, lb_k=lb_k)
 
     def rank(
         self,
@@ -470,6 +436,36 @@ class Ranker:
         times = tree.times(sub, dep)
         found = np.flatnonzero((times <= min(limit, max_eta_s)) & (times < math.inf))
         return tree, times, found
+
+    def _top_near(
+        self,
+        q: _NearQuery,
+        tree: DestinationTree | OverlayTree,
+        sub: SnapArrays,
+        times: NDArray[np.float64],
+        found: NDArray[np.int64],
+        ranked: tuple[NDArray[Any], ...],
+        *,
+        kk: int,
+        lb_k: float,
+    ) -> list[Candidate] | None:
+        # _top for rows gathered from the index: ranked = (slots, epochs, lats, lngs).
+        slots, epochs, rlat, rlng = ranked
+        index = q.index
+        return self._top(
+            tree,
+            sub,
+            times,
+            found,
+            lambda r: index._names(slots[r], epochs[r]),
+            rlat,
+            rlng,
+            q.lat,
+            q.lng,
+            k=q.k,
+            kk=kk,
+            lb_k=lb_k,
+        )
 
     def _top(
         self,

@@ -6,11 +6,13 @@ dense indices ``0..n-1``; the source's node ids live in :attr:`RoadNetwork.node_
 translated only by :meth:`RoadNetwork.node_index`. Derived structures (sparse graphs, the
 spatial index) are built lazily on first use, so loading a saved network stays fast.
 
-Why this file is long (over 600 lines): :class:`RoadNetwork` is the public facade of the
-road layer, so it carries the numpydoc, validation and doctests of every public method
-(construction, persistence, snapping, times, routes, the overlay); each method is a few
-lines that delegate to the modules that do the work (``paths``, ``trips``, ``snap``,
-``overlay``, ``_persist``, ``osm``).
+This module holds the class with its construction, persistence, properties and lazily
+built structures (and ``_search_area``, the subgraph a bounded search covers); its snapping
+methods come from ``_snapping`` and its searches and routes from ``_routing`` (mixins it
+inherits: one job per module), the largest component from ``_components``. Each method is
+a few lines that delegate to the modules that do the work (``paths``, ``trips``, ``snap``,
+``overlay``, ``_persist``, ``osm``). It stays a little over 600 lines for the numpydoc and
+doctests of the public constructors, properties and the overlay.
 """
 
 from __future__ import annotations
@@ -21,12 +23,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
+from numpy.typing import NDArray
 
-from kayou_dispatch.errors import InvalidParameterError, NetworkLoadError, OffNetworkError
-from kayou_dispatch.geo import validate_latlng, validate_latlng_array
+from kayou_dispatch.errors import InvalidParameterError, NetworkLoadError
 from kayou_dispatch.network._arrays import (
     ARRAY_FIELDS,
     FORMAT_VERSION,
@@ -34,32 +33,26 @@ from kayou_dispatch.network._arrays import (
     load_saved,
     save_arrays,
 )
+from kayou_dispatch.network._components import largest_component as _largest_component
 from kayou_dispatch.network._grid import SegmentGrid
 from kayou_dispatch.network._nodegrid import NodeGrid
 from kayou_dispatch.network._nx import arrays_from_networkx, arrays_to_networkx
 from kayou_dispatch.network._persist import dump, fingerprint, restore
+from kayou_dispatch.network._routing import RouteMethods
+from kayou_dispatch.network._snapping import DEFAULT_MAX_DISTANCE_M
 from kayou_dispatch.network._twins import twin_edges
-from kayou_dispatch.network._validate import (
-    check_heading,
-    check_headings,
-    check_max_distance_m,
-    check_node,
-)
+from kayou_dispatch.network._validate import check_node
 from kayou_dispatch.network.overlay import OVERLAY_VERSION, CellOverlay
 from kayou_dispatch.network.overlay_tree import OverlayTree
-from kayou_dispatch.network.paths import CSRGraph, Route
+from kayou_dispatch.network.paths import CSRGraph
 from kayou_dispatch.network.profiles import Profile, get_profile
-from kayou_dispatch.network.snap import SegmentIndex, Snap, SnapArrays
-from kayou_dispatch.network.trips import DestinationTree, snap_row
+from kayou_dispatch.network.snap import SegmentIndex, Snap
 
 if TYPE_CHECKING:
     import networkx as nx
 
 __all__ = ["DEFAULT_MAX_DISTANCE_M", "RoadNetwork"]
 
-#: How far a point may be from the nearest (qualifying) road when snapping, by default.
-#: Point-to-point queries (``travel_time``, ``route``, ``travel_times_to``) always use it.
-DEFAULT_MAX_DISTANCE_M = 1000.0
 # Bounded searches run on the subgraph of the nodes within reach instead of the whole graph
 # when that is cheaper: scipy's search initialises every node (about 3 ns each), while
 # cutting out a subgraph costs about 40 times that per node cut out (measured on Lower
@@ -68,22 +61,7 @@ _LOCAL_MIN_NODES = 100_000
 _LOCAL_SHARE = 40
 
 
-def _largest_component(arrays: EdgeArrays) -> tuple[EdgeArrays, int, int]:
-    n = arrays.n_nodes
-    adj = csr_matrix((np.ones(arrays.n_edges), (arrays.u, arrays.v)), shape=(n, n))
-    _, labels = connected_components(adj, directed=True, connection="strong")
-    keep_label = int(np.argmax(np.bincount(labels)))
-    keep_node = labels == keep_label
-    keep_edge = keep_node[arrays.u] & keep_node[arrays.v]
-    dropped_nodes = int(n - keep_node.sum())
-    dropped_edges = int(arrays.n_edges - keep_edge.sum())
-    if dropped_nodes == 0 and dropped_edges == 0:
-        return arrays, 0, 0
-    kept = arrays.subset(keep_node, keep_edge)
-    return kept, dropped_nodes, dropped_edges
-
-
-class RoadNetwork:
+class RoadNetwork(RouteMethods):
     """A directed road network with snapping and exact shortest travel times.
 
     Build one with :meth:`from_arrays`, :meth:`from_networkx`, :meth:`from_osm` or
@@ -603,394 +581,7 @@ class RoadNetwork:
             self._arrays, self._graph, self.edge_twin, self.overlay, destination, limit_s=limit_s
         )
 
-    # --- snapping -----------------------------------------------------------------------
-
-    def snap_many(
-        self,
-        lats: ArrayLike,
-        lngs: ArrayLike,
-        *,
-        headings: ArrayLike | None = None,
-        max_distance_m: float = DEFAULT_MAX_DISTANCE_M,
-        measure_far: bool = True,
-    ) -> SnapArrays:
-        """Snap many points at once (vectorised); off-network rows are marked, not raised.
-
-        Parameters
-        ----------
-        lats, lngs
-            Points, WGS-84 degrees.
-        headings
-            Optional travel direction per point, degrees clockwise from north; a row then
-            only snaps to edges whose bearing is within 60 degrees of it.
-        max_distance_m
-            Rows farther than this from every qualifying road get ``edge == -1``.
-        measure_far
-            Whether such a row's ``distance_m`` is its nearest qualifying road's (True), or
-            ``inf`` once a bound proves it off the network (False: much faster for points
-            far from every road, such as trucks on minor roads off a main-road network).
-
-        Returns
-        -------
-        SnapArrays
-            ``edge``, ``fraction``, ``distance_m``, ``lat``, ``lng``, ``node`` arrays.
-
-        Raises
-        ------
-        InvalidCoordinateError
-            When any point is not a WGS-84 coordinate.
-        InvalidParameterError
-            For bad ``headings`` or ``max_distance_m``.
-
-        Examples
-        --------
-        >>> a = EdgeArrays.straight(node_id=[1, 2], lat=[0.0, 0.0], lng=[0.0, 0.01],
-        ...                         u=[0], v=[1], length_m=[1112.0], travel_time_s=[60.0])
-        >>> s = RoadNetwork.from_arrays(a).snap_many([0.0001, 0.5], [0.005, 0.005])
-        >>> s.edge.tolist(), s.fraction.round(2).tolist()[:1], s.distance_m.round(1).tolist()[:1]
-        ([0, -1], [0.5], [11.1])
-        """
-        la, ln = validate_latlng_array(lats, lngs)
-        hd = check_headings(headings, la.shape[0])
-        limit = check_max_distance_m(max_distance_m)
-        if la.shape[0] == 0:
-            e = np.zeros(0, dtype=np.int64)
-            f = np.zeros(0)
-            return SnapArrays(e, f, f.copy(), f.copy(), f.copy(), e.copy(), e.copy())
-        res = self._segments.snap_many(la, ln, hd, limit, measure_far=bool(measure_far))
-        return self._with_twins(res, hd is not None)
-
-    def _with_twins(self, res: SnapArrays, headed: bool) -> SnapArrays:
-        # Without a heading, a point on a two-way road may leave along either direction.
-        if headed:
-            return res
-        free = (res.edge >= 0) & (res.node < 0)
-        twin = np.where(free, self.edge_twin[np.where(free, res.edge, 0)], -1)
-        return res._replace(twin=twin.astype(np.int64))
-
-    def snap(
-        self,
-        lat: float,
-        lng: float,
-        *,
-        heading: float | None = None,
-        max_distance_m: float = DEFAULT_MAX_DISTANCE_M,
-    ) -> Snap:
-        """Snap a point to the nearest road edge.
-
-        Parameters
-        ----------
-        lat, lng
-            The point, WGS-84 degrees.
-        heading
-            Optional travel direction, degrees clockwise from north: only edges whose
-            bearing at the snapped point is within 60 degrees of it count, so a truck is not
-            snapped to the opposite carriageway.
-        max_distance_m
-            How far the nearest (qualifying) road may be.
-
-        Raises
-        ------
-        InvalidCoordinateError
-            When the point is not a WGS-84 coordinate.
-        InvalidParameterError
-            For a bad ``heading`` or ``max_distance_m``.
-        OffNetworkError
-            When no qualifying road is within ``max_distance_m``.
-
-        Examples
-        --------
-        >>> a = EdgeArrays.straight(node_id=[1, 2], lat=[0.0, 0.0], lng=[0.0, 0.01],
-        ...                         u=[0], v=[1], length_m=[1112.0], travel_time_s=[60.0])
-        >>> s = RoadNetwork.from_arrays(a).snap(0.0001, 0.0025)
-        >>> s.edge, round(s.fraction, 3), round(s.distance_m, 1), s.node
-        (0, 0.25, 11.1, None)
-        """
-        la, ln = validate_latlng(lat, lng)
-        h = check_heading(heading)
-        limit = check_max_distance_m(max_distance_m)
-        res = self._segments.snap_many(
-            np.array([la]), np.array([ln]), None if h is None else np.array([h]), limit
-        )
-        return self._snap_row(self._with_twins(res, h is not None), 0, la, ln, limit, what="point")
-
-    @staticmethod
-    def _snap_row(
-        res: SnapArrays, i: int, lat: float, lng: float, limit: float, *, what: str
-    ) -> Snap:
-        if res.edge[i] < 0:
-            d = float(res.distance_m[i])
-            msg = (
-                f"{what} ({lat}, {lng}) is {d:.0f} m from the nearest qualifying road; "
-                f"max_distance_m is {limit:g}"
-            )
-            raise OffNetworkError(msg, lat=lat, lng=lng, distance_m=d, max_distance_m=limit)
-        node = int(res.node[i])
-        twin = int(res.twin[i])
-        return Snap(
-            edge=int(res.edge[i]),
-            fraction=float(res.fraction[i]),
-            distance_m=float(res.distance_m[i]),
-            lat=float(res.lat[i]),
-            lng=float(res.lng[i]),
-            node=node if node >= 0 else None,
-            twin=twin if twin >= 0 else None,
-        )
-
-    # --- node-level shortest paths ------------------------------------------------------
-
-    def shortest_times_from(self, node: int) -> NDArray[np.float64]:
-        """Return the fastest time from dense node ``node`` to every node (``inf``: none).
-
-        Examples
-        --------
-        >>> a = EdgeArrays.straight(node_id=[1, 2, 3], lat=[0.0, 0.0, 0.0],
-        ...                         lng=[0.0, 0.001, 0.002], u=[0, 1], v=[1, 2],
-        ...                         length_m=[111.2, 111.2], travel_time_s=[10.0, 5.0])
-        >>> RoadNetwork.from_arrays(a).shortest_times_from(1).tolist()
-        [inf, 0.0, 5.0]
-        """
-        return self._graph.times_from(check_node(node, self.n_nodes))
-
-    def shortest_times_to(self, node: int) -> NDArray[np.float64]:
-        """Return the fastest time from every node to dense node ``node`` (``inf``: none).
-
-        Examples
-        --------
-        >>> a = EdgeArrays.straight(node_id=[1, 2, 3], lat=[0.0, 0.0, 0.0],
-        ...                         lng=[0.0, 0.001, 0.002], u=[0, 1], v=[1, 2],
-        ...                         length_m=[111.2, 111.2], travel_time_s=[10.0, 5.0])
-        >>> RoadNetwork.from_arrays(a).shortest_times_to(1).tolist()
-        [10.0, 0.0, inf]
-        """
-        return self._graph.times_to(check_node(node, self.n_nodes))
-
-    def shortest_path(self, source: int, target: int) -> list[int]:
-        """Return the dense nodes of a fastest path, ``[]`` when ``target`` is unreachable.
-
-        Examples
-        --------
-        >>> a = EdgeArrays.straight(node_id=[1, 2, 3], lat=[0.0, 0.0, 0.0],
-        ...                         lng=[0.0, 0.001, 0.002], u=[0, 1], v=[1, 2],
-        ...                         length_m=[111.2, 111.2], travel_time_s=[10.0, 5.0])
-        >>> net = RoadNetwork.from_arrays(a)
-        >>> net.shortest_path(0, 2), net.shortest_path(2, 0)
-        ([0, 1, 2], [])
-        """
-        s = check_node(source, self.n_nodes, name="source")
-        t = check_node(target, self.n_nodes, name="target")
-        return self._graph.path_nodes(s, t)
-
-    # --- point-to-point travel times ----------------------------------------------------
-
-    def travel_time(
-        self,
-        lat1: float,
-        lng1: float,
-        lat2: float,
-        lng2: float,
-        *,
-        heading: float | None = None,
-    ) -> float:
-        """Return the fastest driving time from point 1 to point 2, seconds.
-
-        Both points are snapped (within 1000 m); the partial edges at both ends count.
-        ``heading`` (degrees clockwise from north) applies to the start point.
-
-        A point on a two-way road lies on both of its directed edges (twins, see
-        :attr:`edge_twin`): the trip may reach point 2 along either, and may leave point 1
-        along either unless a ``heading`` picks one; a snap at a node is free to use any of
-        its edges.
-
-        Returns
-        -------
-        float
-            Seconds, ``math.inf`` when point 2 cannot be reached from point 1.
-
-        Raises
-        ------
-        InvalidCoordinateError, InvalidParameterError, OffNetworkError
-            For bad coordinates, a bad heading, or a point off the network.
-
-        Examples
-        --------
-        >>> a = EdgeArrays.straight(node_id=[1, 2], lat=[0.0, 0.0], lng=[0.0, 0.01],
-        ...                         u=[0], v=[1], length_m=[1112.0], travel_time_s=[60.0])
-        >>> net = RoadNetwork.from_arrays(a)
-        >>> net.travel_time(0.0, 0.0025, 0.0, 0.0075), net.travel_time(0.0, 0.0075, 0.0, 0.0025)
-        (30.0, inf)
-        """
-        start = self.snap(lat1, lng1, heading=heading)
-        end = self.snap(lat2, lng2)
-        return float(self.tree_to_snapped(end).times(snap_row(start))[0])
-
-    def travel_times_to(
-        self,
-        lat: float,
-        lng: float,
-        origin_lats: ArrayLike,
-        origin_lngs: ArrayLike,
-        *,
-        origin_headings: ArrayLike | None = None,
-    ) -> NDArray[np.float64]:
-        """Return the fastest driving time from each origin to one destination, seconds.
-
-        One Dijkstra search on the reversed graph from the destination's snap serves every
-        origin; partial edges at both ends count as in :meth:`travel_time`.
-
-        Parameters
-        ----------
-        lat, lng
-            The destination.
-        origin_lats, origin_lngs
-            The origins.
-        origin_headings
-            Optional travel direction of each origin (see :meth:`snap`).
-
-        Returns
-        -------
-        numpy.ndarray
-            float64 seconds per origin, ``inf`` where the destination is unreachable.
-
-        Raises
-        ------
-        InvalidCoordinateError
-            For a bad destination or origin coordinate.
-        InvalidParameterError
-            For bad headings.
-        OffNetworkError
-            When the destination, or any origin, is more than 1000 m from every
-            (qualifying) road; for origins the message names the first such row. Use
-            :meth:`snap_many` first to find and leave out such origins.
-
-        Examples
-        --------
-        >>> a = EdgeArrays.straight(node_id=[1, 2], lat=[0.0, 0.0], lng=[0.0, 0.01],
-        ...                         u=[0], v=[1], length_m=[1112.0], travel_time_s=[60.0])
-        >>> net = RoadNetwork.from_arrays(a)
-        >>> net.travel_times_to(0.0, 0.0075, [0.0, 0.0], [0.0025, 0.009]).tolist()
-        [30.0, inf]
-        """
-        dest = self.snap(lat, lng)
-        origins = self.snap_many(origin_lats, origin_lngs, headings=origin_headings)
-        bad = np.flatnonzero(origins.edge < 0)
-        if bad.size:
-            i = int(bad[0])
-            la, ln = validate_latlng_array(origin_lats, origin_lngs)
-            d = float(origins.distance_m[i])
-            msg = (
-                f"{bad.size} origin(s) are more than {DEFAULT_MAX_DISTANCE_M:g} m from every "
-                "qualifying road; "
-                f"first is row {i} ({la[i]}, {ln[i]}) at {d:.0f} m"
-            )
-            raise OffNetworkError(
-                msg,
-                lat=float(la[i]),
-                lng=float(ln[i]),
-                distance_m=d,
-                max_distance_m=DEFAULT_MAX_DISTANCE_M,
-            )
-        return self.tree_to_snapped(dest).times(origins)
-
-    def travel_times_to_snapped(
-        self, destination: Snap, origins: SnapArrays, *, limit_s: float = math.inf
-    ) -> NDArray[np.float64]:
-        """Return :meth:`travel_times_to` for points snapped already (one search, no snapping).
-
-        For callers that snap each position once (when it is reported) and rank many times.
-
-        Parameters
-        ----------
-        destination
-            From :meth:`snap`.
-        origins
-            From :meth:`snap_many`; every row must be on the network (``edge >= 0``).
-        limit_s
-            Search only this far: origins whose time is ``<= limit_s`` get it exactly, the
-            others ``inf``. A small limit makes the search far cheaper (it stops there).
-
-        Raises
-        ------
-        InvalidParameterError
-            When the snaps are not from this network's snapping, a row is off the network,
-            or ``limit_s`` is negative or NaN.
-
-        Examples
-        --------
-        >>> a = EdgeArrays.straight(node_id=[1, 2], lat=[0.0, 0.0], lng=[0.0, 0.01],
-        ...                         u=[0], v=[1], length_m=[1112.0], travel_time_s=[60.0])
-        >>> net = RoadNetwork.from_arrays(a)
-        >>> trucks = net.snap_many([0.0, 0.0], [0.0025, 0.005])
-        >>> net.travel_times_to_snapped(net.snap(0.0, 0.0075), trucks).tolist()
-        [30.0, 15.0]
-        >>> net.travel_times_to_snapped(net.snap(0.0, 0.0075), trucks, limit_s=20.0).tolist()
-        [inf, 15.0]
-        """
-        self._check_origins(origins)
-        return self.tree_to_snapped(destination, limit_s=limit_s).times(origins)
-
-    def _check_origins(self, origins: SnapArrays) -> None:
-        if not isinstance(origins, SnapArrays) or origins.edge.ndim != 1:
-            msg = "origins must be the SnapArrays returned by this network's snap_many()"
-            raise InvalidParameterError(msg, name="origins", value=type(origins).__name__)
-        bad = np.flatnonzero(
-            (origins.edge < 0)
-            | (origins.edge >= self.n_edges)
-            | (origins.twin < -1)
-            | (origins.twin >= self.n_edges)
-        )
-        if bad.size:
-            msg = (
-                f"{bad.size} origin row(s) are not on the network (edge -1 or unknown), "
-                f"first is row {int(bad[0])}; leave them out before ranking"
-            )
-            raise InvalidParameterError(msg, name="origins", value=int(bad[0]))
-
-    def tree_to_snapped(
-        self, destination: Snap, *, limit_s: float = math.inf, predecessors: bool = False
-    ) -> DestinationTree:
-        """Search once towards a snapped destination; query times and routes from it.
-
-        The building block of :meth:`travel_times_to_snapped` and ranking: one reverse
-        Dijkstra search (bounded by ``limit_s``) whose :meth:`DestinationTree.times` gives
-        exact times from any snapped origins and, with ``predecessors``,
-        :meth:`DestinationTree.legs` / :meth:`DestinationTree.distances_m` their routes.
-
-        Raises
-        ------
-        InvalidParameterError
-            When ``destination`` is not a snap of this network, or ``limit_s`` is negative
-            or NaN.
-
-        Examples
-        --------
-        >>> a = EdgeArrays.straight(node_id=[1, 2], lat=[0.0, 0.0], lng=[0.0, 0.01],
-        ...                         u=[0], v=[1], length_m=[1112.0], travel_time_s=[60.0])
-        >>> net = RoadNetwork.from_arrays(a)
-        >>> tree = net.tree_to_snapped(net.snap(0.0, 0.0075), predecessors=True)
-        >>> trucks = net.snap_many([0.0], [0.0025])
-        >>> tree.times(trucks).tolist(), tree.distances_m(tree.legs(trucks, [0])).round(1).tolist()
-        ([30.0], [556.0])
-        """
-        if not isinstance(destination, Snap) or not 0 <= destination.edge < self.n_edges:
-            msg = "destination must be a Snap returned by this network's snap()"
-            raise InvalidParameterError(msg, name="destination", value=destination)
-        try:
-            limit = float(limit_s)
-        except (TypeError, ValueError):
-            limit = math.nan
-        if not limit >= 0.0:
-            msg = f"limit_s must be a number of seconds >= 0 (inf allowed), got {limit_s!r}"
-            raise InvalidParameterError(msg, name="limit_s", value=limit_s)
-        return DestinationTree(
-            self._arrays,
-            self._graph,
-            self.edge_twin,
-            destination,
-            limit_s=limit,
-            predecessors=predecessors,
-            within=self._search_area(destination, limit),
-        )
+    # --- the area a bounded search covers ----------------------------------------------
 
     def _search_area(self, destination: Snap, limit_s: float) -> NDArray[np.int64] | None:
         # The nodes a search bounded at limit_s can settle (a superset, see _nodegrid), when
@@ -1007,72 +598,6 @@ class RoadNetwork:
         if grid.count_within(destination.lat, destination.lng, radius) * _LOCAL_SHARE > n:
             return None
         return grid.within(destination.lat, destination.lng, radius)
-
-    def route_snapped(self, start: Snap, end: Snap) -> Route:
-        """Return :meth:`route` between points snapped already.
-
-        Examples
-        --------
-        >>> a = EdgeArrays.straight(node_id=[1, 2], lat=[0.0, 0.0], lng=[0.0, 0.01],
-        ...                         u=[0], v=[1], length_m=[1112.0], travel_time_s=[60.0])
-        >>> net = RoadNetwork.from_arrays(a)
-        >>> net.route_snapped(net.snap(0.0, 0.0025), net.snap(0.0, 0.0075)).eta_s
-        30.0
-        """
-        if not isinstance(start, Snap) or not 0 <= start.edge < self.n_edges:
-            msg = "start must be a Snap returned by this network's snap()"
-            raise InvalidParameterError(msg, name="start", value=start)
-        tree = self.tree_to_snapped(end, predecessors=True)
-        return tree.route(start, self._segments)
-
-    def route(
-        self,
-        lat1: float,
-        lng1: float,
-        lat2: float,
-        lng2: float,
-        *,
-        heading: float | None = None,
-    ) -> Route:
-        """Return the fastest route from point 1 to point 2 with its shape.
-
-        Returns
-        -------
-        Route
-            ``(eta_s, distance_m, coords)``; ``coords`` runs from the start's snapped point
-            through every shape point to the end's snapped point. When there is no route:
-            ``Route(inf, inf, ())``.
-
-        Raises
-        ------
-        InvalidCoordinateError, InvalidParameterError, OffNetworkError
-            As :meth:`travel_time`.
-
-        Examples
-        --------
-        >>> a = EdgeArrays.straight(node_id=[1, 2, 3], lat=[0.0, 0.0, 0.001],
-        ...                         lng=[0.0, 0.001, 0.001], u=[0, 1], v=[1, 2],
-        ...                         length_m=[111.2, 111.2], travel_time_s=[10.0, 10.0])
-        >>> r = RoadNetwork.from_arrays(a).route(0.0, 0.0005, 0.0005, 0.001)
-        >>> r.eta_s, round(r.distance_m, 1), len(r.coords)
-        (10.0, 111.2, 3)
-        """
-        start = self.snap(lat1, lng1, heading=heading)
-        end = self.snap(lat2, lng2)
-        return self.route_snapped(start, end)
-
-    # The grammar's names: units in every name that returns a quantity (seconds here).
-    # Each is the method above it names, the same function: the old names keep working.
-    #: :meth:`travel_time` (its old name), seconds.
-    travel_time_s = travel_time
-    #: :meth:`travel_times_to` (its old name), seconds.
-    travel_times_to_s = travel_times_to
-    #: :meth:`travel_times_to_snapped` (its old name), seconds.
-    travel_times_to_snapped_s = travel_times_to_snapped
-    #: :meth:`shortest_times_from` (its old name), seconds.
-    shortest_times_from_s = shortest_times_from
-    #: :meth:`shortest_times_to` (its old name), seconds.
-    shortest_times_to_s = shortest_times_to
 
     def __repr__(self) -> str:
         src = self._arrays.meta.get("source", "arrays")

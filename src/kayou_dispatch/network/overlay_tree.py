@@ -19,7 +19,7 @@ from kayou_dispatch.network._arrays import EdgeArrays
 from kayou_dispatch.network.overlay import CellOverlay, _lengths_along
 from kayou_dispatch.network.paths import CSRGraph
 from kayou_dispatch.network.snap import Snap, SnapArrays
-from kayou_dispatch.network.trips import DestinationTree, dest_entries
+from kayou_dispatch.network.trips import DestinationTree
 
 __all__ = ["OverlayTree"]
 
@@ -43,15 +43,9 @@ class OverlayTree(DestinationTree):
         *,
         limit_s: float = math.inf,
     ) -> None:
-        self.arrays = arrays
-        self.graph = graph
-        self.twins = twins
-        self.dest = dest
-        self.limit_s = limit_s
+        self._aim(arrays, graph, twins, dest, limit_s, None)
         self.pred = None
-        self._within = None
         self.overlay = ov = overlay
-        self.entries, self.dest_twin = dest_entries(arrays, twins, dest)
         self.cells_searched = 0
         # Destination cells: their entry seeds, and a search inside each.
         self._dest_seeds: dict[int, tuple[NDArray[np.int64], NDArray[np.float64]]] = {}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -94,6 +95,7 @@ def dest_entries(
     return entries, twin
 
 
+@dataclass(frozen=True, slots=True)
 class Leg:
     """How a fastest trip starts and ends (one origin), as found by :meth:`DestinationTree.legs`.
 
@@ -113,25 +115,13 @@ class Leg:
         Whether the trip drives straight along one edge without passing a node.
     """
 
-    __slots__ = ("direct", "eta_s", "first_edge", "first_from", "last_edge", "last_to", "nodes")
-
-    def __init__(
-        self,
-        eta_s: float,
-        first_edge: int,
-        first_from: float,
-        nodes: list[int],
-        last_edge: int,
-        last_to: float,
-        direct: bool,
-    ) -> None:
-        self.eta_s = eta_s
-        self.first_edge = first_edge
-        self.first_from = first_from
-        self.nodes = nodes
-        self.last_edge = last_edge
-        self.last_to = last_to
-        self.direct = direct
+    eta_s: float
+    first_edge: int
+    first_from: float
+    nodes: list[int]
+    last_edge: int
+    last_to: float
+    direct: bool
 
 
 class DestinationTree:
@@ -164,14 +154,8 @@ class DestinationTree:
         predecessors: bool = False,
         within: NDArray[np.int64] | None = None,
     ) -> None:
-        self.arrays = arrays
-        self.graph = graph
-        self.twins = twins
-        self.dest = dest
-        self.limit_s = limit_s
-        entries, self.dest_twin = dest_entries(arrays, twins, dest)
-        self.entries = entries
-        self._within = within
+        self._aim(arrays, graph, twins, dest, limit_s, within)
+        entries = self.entries
         self.pred: NDArray[np.int64] | NDArray[np.int32] | None
         if within is None:
             self._dist, self.pred = graph.times_to_entries(
@@ -181,6 +165,24 @@ class DestinationTree:
             self._dist, self.pred = graph.times_to_entries_within(
                 entries, within, limit_s=limit_s, predecessors=predecessors
             )
+
+    def _aim(
+        self,
+        arrays: EdgeArrays,
+        graph: CSRGraph,
+        twins: NDArray[np.int64],
+        dest: Snap,
+        limit_s: float,
+        within: NDArray[np.int64] | None,
+    ) -> None:
+        # What every tree towards dest holds before its search (the overlay's too).
+        self.arrays = arrays
+        self.graph = graph
+        self.twins = twins
+        self.dest = dest
+        self.limit_s = limit_s
+        self.entries, self.dest_twin = dest_entries(arrays, twins, dest)
+        self._within = within
 
     def times_at(self, nodes: NDArray[np.int64]) -> NDArray[np.float64]:
         """Return the fastest time from each of these nodes to the destination (``inf``: none)."""

@@ -89,15 +89,9 @@ CREATE TABLE IF NOT EXISTS kayou_commands(
     records jsonb NOT NULL,
     PRIMARY KEY (log, txn)
 );
+-- The commands' columns (LIKE copies names, types and NOT NULL; not the key), and when.
 CREATE TABLE IF NOT EXISTS kayou_archive(
-    log text NOT NULL,
-    txn bigint NOT NULL,
-    at double precision NOT NULL,
-    name text NOT NULL,
-    subject text,
-    responder_id text,
-    request_id text,
-    records jsonb NOT NULL,
+    LIKE kayou_commands,
     archived_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS kayou_archive_txn ON kayou_archive(log, txn);

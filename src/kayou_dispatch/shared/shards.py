@@ -53,6 +53,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import cKDTree
 
 from kayou_dispatch.errors import InvalidParameterError
+from kayou_dispatch.geo import validate_latlng, validate_latlng_array
 from kayou_dispatch.network import RoadNetwork
 from kayou_dispatch.spatial import ResponderIndex, Status
 from kayou_dispatch.store import Fix, FixRow, PositionStore
@@ -404,12 +405,12 @@ class RegionPositionStore:
         return self._inner.shared
 
     def inside(self, lat: float, lng: float) -> bool:
-        """Whether a point lies in the reach."""
-        try:
-            cell = h3.latlng_to_cell(lat, lng, self._res)
-        except (ValueError, h3.H3BaseException):
-            return True  # let the store refuse it with its own typed error
-        return int(h3.str_to_int(cell)) in self._cells
+        """Whether a point lies in the reach (``InvalidCoordinateError`` off the globe)."""
+        return self._holds(*validate_latlng(lat, lng))
+
+    def _holds(self, lat: float, lng: float) -> bool:
+        """:meth:`inside` for a point already validated."""
+        return int(h3.str_to_int(h3.latlng_to_cell(lat, lng, self._res))) in self._cells
 
     def _leave(self, responder_id: str) -> None:
         if responder_id in self._inner.index:
@@ -444,15 +445,11 @@ class RegionPositionStore:
         headings: ArrayLike | None = None,
     ) -> int:
         """Write the rows inside the reach; forget the responders of the others."""
-        la = np.asarray(lats, dtype=np.float64)
-        ln = np.asarray(lngs, dtype=np.float64)
-        if la.shape != ln.shape or la.ndim != 1 or len(ids) != la.shape[0]:
+        la, ln = validate_latlng_array(lats, lngs)
+        if len(ids) != la.shape[0]:  # the wrapped store names the mismatch
             return self._inner.update_positions(ids, la, ln, ts=ts, headings=headings)
-        mask = np.fromiter(
-            (self.inside(a, b) for a, b in zip(la.tolist(), ln.tolist(), strict=True)),
-            bool,
-            la.shape[0],
-        )
+        rows = zip(la.tolist(), ln.tolist(), strict=True)
+        mask = np.fromiter((self._holds(a, b) for a, b in rows), bool, la.shape[0])
         if mask.all():
             return self._inner.update_positions(ids, la, ln, ts=ts, headings=headings)
         id_arr = np.asarray(ids, dtype=object)
