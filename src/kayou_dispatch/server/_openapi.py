@@ -107,7 +107,7 @@ def _rewrite(doc: dict[str, Any]) -> None:
                     "description": _WHY[code],
                     "content": {"application/json": {"schema": dict(ref)}},
                 }
-                if code == "429":
+                if code in ("429", "503"):
                     responses[code]["headers"] = {
                         "Retry-After": {
                             "description": "whole seconds to wait",

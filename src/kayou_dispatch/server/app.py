@@ -72,6 +72,9 @@ MAX_BODY_BYTES = 1_000_000
 #: Per-token ``(requests per second, burst)``: above the load targets of one process.
 DEFAULT_RATE_LIMIT = (20_000.0, 40_000.0)
 
+#: Seconds a client is told to wait after a 503 of the state store (a failover takes seconds).
+_STORE_RETRY_AFTER_S = 2
+
 #: HTTP status for each library error (most specific first).
 ERROR_STATUS: tuple[tuple[type[KayouDispatchError], int], ...] = (
     (UnknownIncidentError, 404),
@@ -414,9 +417,12 @@ def _follow(engine: DispatchEngine, stop: threading.Event, metrics: Metrics) -> 
 def _add_error_handlers(app: FastAPI) -> None:
     async def library_error(request: Request, exc: Exception) -> JSONResponse:
         status = next(code for cls, code in ERROR_STATUS if isinstance(exc, cls))
+        resp = _error(status, str(exc), error=type(exc).__name__)
         if isinstance(exc, SharedStateError):
             request.app.state.metrics.store_error(exc)
-        return _error(status, str(exc), error=type(exc).__name__)
+            # Nothing was acknowledged; a Redis failover or restart is over in seconds.
+            resp.headers["Retry-After"] = str(_STORE_RETRY_AFTER_S)
+        return resp
 
     async def invalid_body(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
