@@ -54,8 +54,9 @@ def test_the_token_and_capability_files_load():
     tokens_text, caps_text = blocks("json")
     tokens = load_tokens(json.loads(tokens_text))
     roles = sorted(p.role for p in tokens.values())
-    assert roles == ["dispatcher", "responder", "responder"]
+    assert roles == ["dispatcher", "requester", "responder", "responder"]
     assert {p.responder_id for p in tokens.values()} == {None, "truck-17", "truck-42"}
+    assert {p.requester_id for p in tokens.values()} == {None, "shipper-4"}
     caps = json.loads(caps_text)
     assert caps == sorted(caps) and all(isinstance(c, str) and c for c in caps)
 

@@ -6,6 +6,7 @@ import pytest
 from kayou_dispatch import (
     DispatchEngine,
     DuplicateIncidentError,
+    InvalidParameterError,
     InvalidTransitionError,
     OffNetworkError,
     Status,
@@ -104,6 +105,7 @@ def test_journal_replays_through_the_engine(net, tmp_path):
         fleet(engine, net, seed=3)
         lat, lng = net.node_latlng(400)
         engine.report_incident("i4", lat, lng, kind="breakdown", dispatch=True)
+        engine.report_incident("i4b", lat, lng, kind="fuel", requester_id="shipper-9")
         rid = engine.incident("i4").offers[0].responder_id
         engine.accept("i4", rid)
         before = engine.incident("i4")
@@ -111,6 +113,10 @@ def test_journal_replays_through_the_engine(net, tmp_path):
         fleet(again, net, seed=3)  # positions are not journaled: phones report again
         assert again.incident("i4") == before
         assert again.responder(rid).status is Status.ASSIGNED
+        # Who asked for help is part of the report record: the server's requester
+        # token still reads its incident after a restart.
+        assert again.incident("i4b").requester_id == "shipper-9"
+        assert again.incident("i4").requester_id is None
 
 
 def test_lifecycle_bad_input(net):
@@ -121,6 +127,9 @@ def test_lifecycle_bad_input(net):
         engine.report_incident("i5", lat, lng, kind="fuel")
     with pytest.raises(OffNetworkError):
         engine.report_incident("far", 0.0, 0.0, kind="fuel")
+    for bad in ("", 7):
+        with pytest.raises(InvalidParameterError, match="requester_id"):
+            engine.report_incident("i6", lat, lng, kind="fuel", requester_id=bad)
     with pytest.raises(UnknownIncidentError):
         engine.dispatch("nope")
     engine.update_position("r0", lat, lng)
@@ -131,8 +140,6 @@ def test_lifecycle_bad_input(net):
 
 
 def test_the_capability_registry_refuses_unknown_incident_needs(net):
-    from kayou_dispatch import InvalidParameterError
-
     engine = DispatchEngine(net, clock=Clock(), capabilities={"tow", "crane"})
     lat, lng = net.node_latlng(100)
     for needs in (["rocket"], "rocket", [["tow"], ["rocket"]], (n for n in ["tow", "rocket"])):

@@ -984,6 +984,7 @@ class DispatchEngine:
         units: int | None = None,
         request_id: str | None = None,
         dispatch: bool = False,
+        requester_id: str | None = None,
     ) -> Incident:
         """Record an incident (OPEN); with ``dispatch=True`` also make its first offers.
 
@@ -1007,6 +1008,7 @@ class DispatchEngine:
             units=units,
             request_id=request_id,
             dispatch=dispatch,
+            requester_id=requester_id,
         )
 
     def dispatch(self, incident_id: str) -> list[Offer]:

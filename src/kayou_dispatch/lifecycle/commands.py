@@ -114,6 +114,7 @@ class Commands:
         units: int | None = None,
         request_id: str | None = None,
         dispatch: bool = False,
+        requester_id: str | None = None,
     ) -> Incident:
         """Record a new incident (OPEN); with ``dispatch=True`` also start dispatching.
 
@@ -138,6 +139,9 @@ class Commands:
             Idempotency key: a retry with the same key returns the first result.
         dispatch
             Also call :meth:`dispatch`.
+        requester_id
+            Who asked for help (the server's requester token), recorded with the report
+            so that requester may follow the incident; ``None``: reported by a dispatcher.
 
         Raises
         ------
@@ -151,6 +155,8 @@ class Commands:
             The id is taken (and ``request_id`` is not a retry).
         """
         check_id("incident_id", incident_id)
+        if requester_id is not None:
+            check_id("requester_id", requester_id)
         flat, flng = validate_latlng(lat, lng)
         if (
             not isinstance(severity, int | np.integer)
@@ -185,6 +191,8 @@ class Commands:
                 fan_out=card.fan_out,
                 max_eta_s=card.max_eta_s,
                 **_volunteer_settings(card),
+                # Only when set: reports without a requester keep their old record.
+                **({} if requester_id is None else {"requester_id": requester_id}),
             )
             inc = self._incidents[incident_id]
             if dispatch:

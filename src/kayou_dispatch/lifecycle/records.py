@@ -117,6 +117,9 @@ class Incident:
         How long an offer stays open.
     dispatched
         Whether dispatching has started.
+    requester_id
+        Who asked for help (a server requester token's id), ``None`` when a dispatcher
+        reported it.
     """
 
     incident_id: str
@@ -136,6 +139,7 @@ class Incident:
     mode: str
     offer_timeout_s: float
     dispatched: bool
+    requester_id: str | None = None
 
     @property
     def missing(self) -> int:

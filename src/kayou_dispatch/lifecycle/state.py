@@ -68,6 +68,7 @@ class IncidentState:
     driving: bool = True
     team_first_s: float | None = None
     prefer_same_carriageway_s: float | None = None
+    requester_id: str | None = None
     dispatched_at: float = math.nan
     filled: list[str | None] = field(default_factory=list)
     assigned: list[str] = field(default_factory=list)
@@ -184,6 +185,7 @@ def apply_record(state: LifecycleState, rec: dict[str, Any], at: float) -> Appli
             driving=rec.get("driving", True),
             team_first_s=rec.get("team_first_s"),
             prefer_same_carriageway_s=rec.get("prefer_same_carriageway_s"),
+            requester_id=rec.get("requester_id"),
             filled=[None] * len(needs),
         )
         state.incidents[iid] = inc
@@ -337,6 +339,7 @@ def snapshot(inc: IncidentState) -> Incident:
         mode=inc.mode,
         offer_timeout_s=inc.offer_timeout_s,
         dispatched=inc.dispatched,
+        requester_id=inc.requester_id,
     )
 
 

@@ -1,8 +1,10 @@
 """Check bearer tokens against a token file and limit each token's request rate.
 
 The token file is JSON: ``{"<token>": {"role": "dispatcher"}, "<token>": {"role":
-"responder", "responder_id": "truck-17"}}``. A dispatcher reads and acts on everything; a
-responder only on itself and on the offers made to it.
+"responder", "responder_id": "truck-17"}, "<token>": {"role": "requester", "requester_id":
+"shipper-4"}}``. A dispatcher reads and acts on everything; a responder only on itself and
+on the offers made to it; a requester (the driver or fleet asking for help) only reports
+incidents and reads the ones it reported.
 """
 
 from __future__ import annotations
@@ -32,7 +34,10 @@ __all__ = [
 ]
 
 #: The roles a token may have.
-ROLES = ("dispatcher", "responder")
+ROLES = ("dispatcher", "requester", "responder")
+
+#: The id key each role's token entry must carry (a dispatcher's carries none).
+_ID_KEYS = {"responder": "responder_id", "requester": "requester_id"}
 
 #: Environment variable naming the token file when none is given.
 TOKENS_ENV = "KAYOU_TOKENS_FILE"
@@ -47,14 +52,18 @@ class Principal:
     token
         The bearer token (the rate limit's key).
     role
-        ``"dispatcher"`` or ``"responder"``.
+        ``"dispatcher"``, ``"responder"`` or ``"requester"``.
     responder_id
-        The responder a responder token speaks for (``None`` for a dispatcher).
+        The responder a responder token speaks for (``None`` for the other roles).
+    requester_id
+        The requester a requester token speaks for: the incidents it reports are its own
+        (``None`` for the other roles).
     """
 
     token: str
     role: str
     responder_id: str | None = None
+    requester_id: str | None = None
 
     @property
     def is_dispatcher(self) -> bool:
@@ -62,14 +71,22 @@ class Principal:
         return self.role == "dispatcher"
 
     @property
-    def identity(self) -> str:
-        """Who this is, stable across restarts: ``responder:<id>`` or ``dispatcher:<digest>``.
+    def is_requester(self) -> bool:
+        """Whether the token only reports incidents and follows its own."""
+        return self.role == "requester"
 
-        A responder is its responder id (whichever of its tokens it uses); a dispatcher
+    @property
+    def identity(self) -> str:
+        """Who this is, stable across restarts: ``responder:<id>``, ``requester:<id>`` or
+        ``dispatcher:<digest>``.
+
+        A responder (a requester) is its id, whichever of its tokens it uses; a dispatcher
         token is a digest of the token (the token itself never reaches a journal).
         """
         if self.responder_id is not None:
             return f"responder:{self.responder_id}"
+        if self.requester_id is not None:
+            return f"requester:{self.requester_id}"
         digest = hashlib.sha256(self.token.encode("utf-8")).hexdigest()[:16]
         return f"{self.role}:{digest}"
 
@@ -93,28 +110,37 @@ class Principal:
 
 def _parse_entry(token: Any, entry: Any) -> Principal:
     if isinstance(entry, Principal):  # already loaded
-        entry = {"role": entry.role, "responder_id": entry.responder_id}
-        if entry["responder_id"] is None:
-            del entry["responder_id"]
+        loaded: dict[str, Any] = {"role": entry.role}
+        for key in _ID_KEYS.values():
+            if getattr(entry, key) is not None:
+                loaded[key] = getattr(entry, key)
+        entry = loaded
     if not isinstance(token, str) or not token.strip() or token != token.strip():
         msg = f"a token must be a non-empty string without surrounding spaces, got {token!r}"
         raise InvalidParameterError(msg, name="tokens", value=token)
     if not isinstance(entry, Mapping) or entry.get("role") not in ROLES:
         msg = f"token entry must be {{'role': one of {ROLES}, ...}}, got {entry!r}"
         raise InvalidParameterError(msg, name="tokens", value=entry)
-    extra = set(entry) - {"role", "responder_id"}
+    extra = set(entry) - {"role", *_ID_KEYS.values()}
     if extra:
-        msg = f"unknown keys {sorted(extra)} in a token entry (allowed: role, responder_id)"
+        msg = (
+            f"unknown keys {sorted(extra)} in a token entry "
+            "(allowed: role, responder_id, requester_id)"
+        )
         raise InvalidParameterError(msg, name="tokens", value=entry)
-    rid = entry.get("responder_id")
-    if entry["role"] == "responder":
-        if not isinstance(rid, str) or not rid:
-            msg = "a responder token needs a non-empty 'responder_id'"
+    role = entry["role"]
+    ids: dict[str, str] = {}
+    for id_role, key in _ID_KEYS.items():
+        value = entry.get(key)
+        if role == id_role:
+            if not isinstance(value, str) or not value:
+                msg = f"a {role} token needs a non-empty {key!r} (got {value!r})"
+                raise InvalidParameterError(msg, name="tokens", value=entry)
+            ids[key] = value
+        elif value is not None:
+            msg = f"a {role} token takes no {key!r}"
             raise InvalidParameterError(msg, name="tokens", value=entry)
-    elif rid is not None:
-        msg = "a dispatcher token takes no 'responder_id'"
-        raise InvalidParameterError(msg, name="tokens", value=entry)
-    return Principal(token, entry["role"], rid)
+    return Principal(token, role, **ids)
 
 
 def load_tokens(
@@ -125,8 +151,8 @@ def load_tokens(
     Raises
     ------
     InvalidParameterError
-        For a missing or unreadable file, bad JSON, an unknown role, or a responder token
-        without ``responder_id``.
+        For a missing or unreadable file, bad JSON, an unknown role, a responder token
+        without ``responder_id`` or a requester token without ``requester_id``.
 
     Examples
     --------
@@ -149,7 +175,7 @@ def load_tokens(
     else:
         data = source
     if not isinstance(data, Mapping):
-        msg = "tokens must be a JSON object {token: {role, responder_id?}}"
+        msg = "tokens must be a JSON object {token: {role, responder_id? | requester_id?}}"
         raise InvalidParameterError(msg, name="auth", value=type(data).__name__)
     return {tok: _parse_entry(tok, entry) for tok, entry in data.items()}
 

@@ -2,8 +2,10 @@
 
 The bearer gate (:class:`~kayou_dispatch.server.app._Gate`) reads the token once per
 request and leaves the :class:`~kayou_dispatch.server._auth.Principal` on the request;
-endpoints take it as ``who: Who`` (anyone with a token) or ``who: DispatcherOnly`` (403 for
-a responder token), and the engine as ``engine: Engine``.
+endpoints take it as ``who: Who`` (a dispatcher or a responder: 403 ``RoleNotAllowed`` for a
+requester token), ``who: DispatcherOnly`` (403 for the other roles), ``who: Reporter`` (a
+dispatcher or a requester) or ``who: Anyone`` (every role; the endpoint decides what each
+sees), and the engine as ``engine: Engine``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from kayou_dispatch.lifecycle import Incident
 from kayou_dispatch.server._auth import Principal
 
 __all__ = [
+    "Anyone",
     "CodedHTTPException",
     "DispatcherOnly",
     "Engine",
@@ -26,7 +29,10 @@ __all__ = [
     "IdempotencyKey",
     "IncidentId",
     "principal",
+    "Reporter",
     "require_dispatcher",
+    "require_member",
+    "require_reporter",
     "require_self_or_dispatcher",
     "ResponderId",
     "scoped_request_id",
@@ -73,6 +79,28 @@ def require_dispatcher(who: Annotated[Principal, Depends(principal)]) -> Princip
     return who
 
 
+def require_member(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    """The principal, which must be a dispatcher or a responder (403 for a requester).
+
+    A requester token reports incidents and follows its own; everything else (the fleet,
+    positions, ranking, offers, the event stream) is refused, so a new endpoint taking
+    ``Who`` is closed to requesters unless it opts in with ``Anyone`` or ``Reporter``.
+    """
+    if who.is_requester:
+        msg = "a requester token may only report incidents and read its own"
+        raise CodedHTTPException(403, msg, code="RoleNotAllowed")
+    return who
+
+
+def require_reporter(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    """The principal, which must be a dispatcher or a requester (403 for a responder)."""
+    if who.role not in ("dispatcher", "requester"):
+        raise CodedHTTPException(
+            403, "this needs a dispatcher or a requester token", code="RoleNotAllowed"
+        )
+    return who
+
+
 def require_self_or_dispatcher(who: Principal, responder_id: str) -> None:
     """Refuse (403) a responder token acting for another responder."""
     if not who.is_dispatcher and who.responder_id != responder_id:
@@ -90,7 +118,10 @@ def _seen_by(inc: Incident, responder_id: str) -> bool:
 
 
 def visible_incident(engine: DispatchEngine, incident_id: str, who: Principal) -> Incident:
-    """The incident, if ``who`` may see it (a responder: once offered to it).
+    """The incident, if ``who`` may see it.
+
+    A dispatcher sees every incident; a responder one offered to it (now or before: once
+    offered, its place was sent to it); a requester one it reported.
 
     Raises
     ------
@@ -100,14 +131,19 @@ def visible_incident(engine: DispatchEngine, incident_id: str, who: Principal) -
     inc = engine.incident(incident_id)
     if who.is_dispatcher or (who.responder_id and _seen_by(inc, who.responder_id)):
         return inc
-    # Not offered to this responder: as if it did not exist (its location is private),
+    if who.requester_id is not None and inc.requester_id == who.requester_id:
+        return inc
+    # Not offered to this responder, not this requester's: as if it did not exist (its
+    # location and who serves it are private),
     # the very answer the engine gives for an unknown id (status and body).
     msg = f"no incident with id {incident_id!r}"
     raise UnknownIncidentError(msg, incident_id=incident_id)
 
 
 Engine = Annotated[DispatchEngine, Depends(get_engine)]
-Who = Annotated[Principal, Depends(principal)]
+Anyone = Annotated[Principal, Depends(principal)]
+Who = Annotated[Principal, Depends(require_member)]
+Reporter = Annotated[Principal, Depends(require_reporter)]
 DispatcherOnly = Annotated[Principal, Depends(require_dispatcher)]
 ResponderId = Annotated[str, Path(min_length=1, max_length=128)]
 IncidentId = Annotated[str, Path(min_length=1, max_length=128)]
@@ -122,7 +158,7 @@ _IdempotencyHeader = Annotated[
 ]
 
 
-def scoped_request_id(who: Who, idempotency_key: _IdempotencyHeader = None) -> str | None:
+def scoped_request_id(who: Anyone, idempotency_key: _IdempotencyHeader = None) -> str | None:
     """The request's ``Idempotency-Key`` as a lifecycle request id, scoped to ``who``."""
     return who.request_id(idempotency_key)
 

@@ -237,8 +237,12 @@ class _IncidentBase(Out):
 
 
 class IncidentOut(_IncidentBase):
-    """An incident as a dispatcher sees it."""
+    """An incident as a dispatcher sees it: everything, every responder involved.
 
+    ``requester_id``: the requester token's id that reported it (``null``: a dispatcher).
+    """
+
+    requester_id: str | None = None
     needs: list[list[str]]
     assigned: list[str]
     offers: list[OfferOut]
@@ -248,14 +252,49 @@ class IncidentOut(_IncidentBase):
 
 
 class IncidentSeenOut(_IncidentBase):
-    """An incident as a responder sees it: only its own offer and stage."""
+    """An incident as a responder sees it: only its own offer and stage.
+
+    A responder reads an incident (its precise ``lat``/``lng``) only once the incident was
+    offered to it (the offer may since have been declined, lapsed or accepted); before
+    that the incident answers exactly as an unknown one: 404 ``UnknownIncidentError``.
+    """
 
     offer: OfferOut | None
     stage: Status | None
 
 
+class HelperOut(Out):
+    """An accepted helper as the requester sees it (never its id, never before it accepts).
+
+    Until it arrives (``stage`` ``assigned`` or ``en_route``) ``lat``/``lng`` are the centre
+    of the H3 resolution-8 ``cell`` holding its last fix (0.74 km² hexagons: within about
+    0.5 km of the real fix) and ``precise`` is false; once ``on_scene``, its precise fix,
+    ``precise`` true and ``cell`` null. ``lat``/``lng`` are null while it has no fix.
+    """
+
+    stage: Status
+    lat: float | None
+    lng: float | None
+    precise: bool
+    cell: str | None
+
+
+class IncidentRequestedOut(_IncidentBase):
+    """An incident as the requester that reported it sees it.
+
+    No offers and no responder ids: ``helpers`` lists only the responders that accepted
+    and are not yet released, in acceptance order, at the precision :class:`HelperOut`
+    says. Another requester's incident answers as an unknown one (404).
+    """
+
+    helpers: list[HelperOut]
+
+
 #: What reading or answering an incident returns: the view of who asks.
-IncidentView = IncidentOut | IncidentSeenOut
+IncidentView = IncidentOut | IncidentSeenOut | IncidentRequestedOut
+
+#: What reporting an incident returns: the dispatcher's view, or the requester's.
+IncidentReported = IncidentOut | IncidentRequestedOut
 
 
 class IncidentsOut(Out):
@@ -446,6 +485,7 @@ def incident_json(inc: Incident, *, viewer: str | None = None) -> dict[str, Any]
         "dispatched": inc.dispatched,
     }
     if viewer is None:
+        out["requester_id"] = inc.requester_id
         out["needs"] = [sorted(n) for n in inc.needs]
         out["assigned"] = list(inc.assigned)
         out["offers"] = [offer_json(o) for o in inc.offers]

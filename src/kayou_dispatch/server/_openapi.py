@@ -29,6 +29,7 @@ ERROR_CODES = (
     "DuplicateAuthorizationHeader",
     "OfferNotHeld",
     "RateLimited",
+    "RoleNotAllowed",
 )
 
 _ERROR = {
@@ -64,7 +65,8 @@ _ERROR_FIELD = {
 _WHY = {
     "400": "Two Authorization headers, or a bad Content-Length",
     "401": "Missing or unknown bearer token",
-    "403": "The token's role may not do this (a responder: only for itself)",
+    "403": "The token's role may not do this (a responder: only for itself; a requester: "
+    "only report incidents and read its own)",
     "404": "No such incident or responder (or one this token may not see)",
     "409": "Not allowed in the incident's or responder's current state",
     "413": "Request body too large",

@@ -264,7 +264,8 @@ def create_app(
         The engine every request acts on (one per process).
     auth
         Tokens: ``{token: {"role": "dispatcher"}}`` / ``{"role": "responder",
-        "responder_id": ...}``, a JSON file of that, or ``None`` for ``$KAYOU_TOKENS_FILE``.
+        "responder_id": ...}`` / ``{"role": "requester", "requester_id": ...}``, a JSON
+        file of that, or ``None`` for ``$KAYOU_TOKENS_FILE``.
     rate_limit
         Per-token ``(requests per second, burst)`` (``None``: no limit; over it: 429
         with ``Retry-After``).

@@ -189,6 +189,10 @@ class _Run:
         traits = np.random.default_rng([scenario.seed, 4])
         self.willingness = traits.normal(0.0, 1.0, len(self.fleet)) * scenario.accept_spread
         self.delay_scale = np.exp(traits.normal(0.0, 1.0, len(self.fleet)) * scenario.delay_spread)
+        # Drawn after the traits above, so those stay what they were before ignoring existed.
+        self.ignore_p = _ignore_probabilities(
+            traits, scenario.ignore_probability, scenario.ignore_spread, self.fleet.is_service
+        )
         n = len(self.fleet)
         self.busy = np.zeros(n, dtype=bool)  # offered, assigned, en route or on scene
         self.offer_eta: dict[tuple[str, str], float] = {}
@@ -241,7 +245,7 @@ class _Run:
             self._set_state(row, _OFFERED, inc)
             self.offer_eta[inc, rid] = float(event.data.get("eta_s", math.inf))
             self.busy_since.setdefault(rid, self.now)
-            delay = self.rng.exponential(self.sc.response_delay_s * self.delay_scale[row])
+            delay = self._answer_delay_s(row)
             p = (
                 1.0
                 if self.fleet.is_service[row]
@@ -252,7 +256,9 @@ class _Run:
             )
             expires = float(event.data.get("expires_at", self.now + self.sc.offer_timeout_s))
             self.at(expires, "tick")
-            if self.now + delay < expires:
+            # An ignored offer, or one answered after it lapsed, times out.
+            ignored = self.ignore_p[row] > 0 and self.rng.random() < self.ignore_p[row]
+            if not ignored and self.now + delay < expires:
                 answer = "accept" if self.rng.random() < p else "decline"
                 self.at(self.now + delay, answer, (inc, rid))
         elif kind in (EventKind.OFFER_EXPIRED, EventKind.OFFER_WITHDRAWN, EventKind.DECLINED):
@@ -264,6 +270,15 @@ class _Run:
             self.at(self.now, "depart", (inc, rid, self.offer_eta.pop((inc, rid), math.inf)))
         elif kind == EventKind.NO_CANDIDATE and track is not None:
             self.at(self.now + RETRY_S, "retry", inc)
+
+    def _answer_delay_s(self, row: int) -> float:
+        """Seconds this volunteer takes to answer one offer (see ``Scenario.delay_tail``)."""
+        mean_s = self.sc.response_delay_s * float(self.delay_scale[row])
+        sigma = self.sc.delay_tail
+        if sigma is None:  # the exponential delay of earlier versions
+            return float(self.rng.exponential(mean_s))
+        # Lognormal with the volunteer's mean: exp(N(-sigma^2 / 2, sigma)) has mean 1.
+        return mean_s * float(self.rng.lognormal(-0.5 * sigma * sigma, sigma))
 
     def _release(self, rid: str | None) -> None:
         if rid is None:
@@ -590,6 +605,21 @@ class _Run:
 def _logit(p: float) -> float:
     p = min(max(p, 1e-9), 1.0 - 1e-9)
     return math.log(p / (1.0 - p))
+
+
+def _ignore_probabilities(
+    traits: np.random.Generator, mean_p: float, spread: float, is_service: np.ndarray
+) -> np.ndarray:
+    """Each unit's hidden chance to leave an offer unanswered (0 for service vehicles).
+
+    Always draws one normal per unit, whatever ``mean_p``, so what a replication's traits
+    stream gives later does not depend on it.
+    """
+    z = traits.normal(0.0, 1.0, len(is_service)) * spread
+    if mean_p <= 0:
+        return np.zeros(len(is_service))
+    p = 1.0 / (1.0 + np.exp(-(_logit(mean_p) + z)))
+    return np.where(is_service, 0.0, p)
 
 
 def _expit(x: float) -> float:

@@ -207,6 +207,21 @@ class Scenario:
     delay_spread
         Each volunteer's mean answer delay is ``response_delay_s * exp(w)``,
         ``w ~ Normal(0, delay_spread)`` (0: all alike).
+    ignore_probability, ignore_spread
+        Volunteers also leave offers unanswered (the offer times out, costing its whole
+        time-out): each volunteer ignores an offer with its own hidden probability
+        ``expit(logit(ignore_probability) + v)``, ``v ~ Normal(0, ignore_spread)``,
+        drawn once per replication (defaults 0.3 and 1.0: on average about a third of
+        offers go unanswered; with the acceptance odds, about 35 % of the offers made
+        are accepted, inside the 17-47 % of alerted volunteers that published
+        community-responder systems see respond, JMIR mHealth 2023, cited by issue 15).
+        Service vehicles never ignore. ``ignore_probability=0``: every offer answered.
+    delay_tail
+        How heavy-tailed one answer's delay is around the volunteer's mean: lognormal
+        with this log standard deviation and that mean (default 1.0: the median answer
+        is 0.61 of the mean, one in a hundred takes over 6 times it); ``None``: the
+        exponential delay of earlier versions (their measured tables used it, with
+        ``ignore_probability=0``).
     """
 
     hours: float = 24.0
@@ -239,6 +254,9 @@ class Scenario:
     coverage_every_s: float | None = 900.0
     accept_spread: float = 1.5
     delay_spread: float = 0.5
+    ignore_probability: float = 0.3
+    ignore_spread: float = 1.0
+    delay_tail: float | None = 1.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -286,7 +304,20 @@ class Scenario:
         if self.start_hour not in range(24):
             msg = f"start_hour must be a whole hour 0..23, got {self.start_hour!r}"
             raise InvalidParameterError(msg, name="start_hour", value=self.start_hour)
-        for name in ("accept_spread", "delay_spread"):
+        p_ignore = self.ignore_probability
+        if not (
+            isinstance(p_ignore, int | float) and not isinstance(p_ignore, bool)
+            and 0 <= p_ignore < 1
+        ):
+            msg = f"ignore_probability must be a probability in [0, 1), got {p_ignore!r}"
+            raise InvalidParameterError(msg, name="ignore_probability", value=p_ignore)
+        tail = self.delay_tail
+        if tail is not None and not (
+            isinstance(tail, int | float) and not isinstance(tail, bool) and 0 <= tail <= 5
+        ):
+            msg = f"delay_tail must be a log standard deviation in [0, 5] or None, got {tail!r}"
+            raise InvalidParameterError(msg, name="delay_tail", value=tail)
+        for name in ("accept_spread", "delay_spread", "ignore_spread"):
             spread = getattr(self, name)
             if not (
                 isinstance(spread, int | float)

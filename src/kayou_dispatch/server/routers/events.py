@@ -44,7 +44,8 @@ async def events(websocket: WebSocket) -> None:
     unknown crs closes the socket with code 4422. Each message is one event as JSON; an
     ``offer_made`` to a responder carries the incident's place and kind. Dispatchers
     also get ``{"kind": "positions", "responders": [...], "removed": [...]}``: the
-    fleet's changes since the previous such message (responders never see others).
+    fleet's changes since the previous such message (responders never see others). A
+    requester token is refused (close code 4403): it follows its incident over HTTP.
     """
     state = websocket.app.state
     engine: DispatchEngine = state.engine
@@ -57,6 +58,10 @@ async def events(websocket: WebSocket) -> None:
     who = principal_for(state.tokens, auth, websocket.query_params.get("token", ""))
     if who is None:
         await websocket.close(code=4401, reason="missing or unknown token")
+        return
+    if who.is_requester:  # the stream carries responders and places: not a requester's
+        reason = "a requester token follows its incident with GET /v1/incidents/{id}"
+        await websocket.close(code=4403, reason=reason)
         return
     crs = websocket.query_params.get("crs", "wgs84")
     if crs not in CRS_NAMES:
@@ -106,7 +111,7 @@ def _event_for(
     """The message a client gets for an event, or ``None`` when it may not see it."""
     if who.is_dispatcher:
         return event_json(event)
-    if event.responder_id == who.responder_id:
+    if who.responder_id is not None and event.responder_id == who.responder_id:
         message = event_json(event)
         if event.kind == EventKind.OFFER_MADE:
             mine.add(event.incident_id)

@@ -10,37 +10,44 @@ from fastapi import APIRouter, Depends
 from kayou_dispatch.engine import DispatchEngine
 from kayou_dispatch.server._crs import Crs, CrsName, from_wgs84, to_wgs84
 from kayou_dispatch.server._deps import (
+    Anyone,
     DispatcherOnly,
     Engine,
     IdempotencyKey,
     IncidentId,
-    Who,
+    Reporter,
     visible_incident,
 )
 from kayou_dispatch.server._models import (
     DispatchOut,
     IncidentIn,
     IncidentOut,
+    IncidentReported,
     IncidentsOut,
     IncidentView,
     incident_json,
     offer_json,
 )
+from kayou_dispatch.server._privacy import requested_incident_json
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["incidents"])
 
 
-@router.post("/v1/incidents", status_code=201, response_model=IncidentOut)
+@router.post("/v1/incidents", status_code=201, response_model=IncidentReported)
 def post_incident(
     engine: Engine,
     body: IncidentIn,
-    who: DispatcherOnly,
+    who: Reporter,
     idempotency_key: IdempotencyKey = None,
     crs: Crs = "wgs84",
 ) -> dict[str, Any]:
-    """Report an incident (dispatcher only); ``dispatch: true`` also makes offers."""
+    """Report an incident (a dispatcher or a requester); ``dispatch: true`` also makes offers.
+
+    A requester token's report is recorded as that requester's (it may then follow it with
+    ``GET /v1/incidents/{id}``) and answered in the requester's view (no offers).
+    """
     inc = engine.report_incident(
         body.incident_id,
         *to_wgs84(body.lat, body.lng, crs),
@@ -50,7 +57,10 @@ def post_incident(
         units=body.units,
         request_id=idempotency_key,
         dispatch=body.dispatch,
+        requester_id=who.requester_id,
     )
+    if who.is_requester:
+        return from_wgs84(requested_incident_json(engine, inc), crs)
     return from_wgs84(incident_json(inc), crs)
 
 
@@ -62,10 +72,17 @@ def list_incidents(engine: Engine, who: DispatcherOnly, crs: Crs = "wgs84") -> d
 
 @router.get("/v1/incidents/{incident_id}", response_model=IncidentView)
 def get_incident(
-    engine: Engine, incident_id: IncidentId, who: Who, crs: Crs = "wgs84"
+    engine: Engine, incident_id: IncidentId, who: Anyone, crs: Crs = "wgs84"
 ) -> dict[str, Any]:
-    """One incident; a responder sees it only once it was offered to it."""
+    """One incident, in the view of who asks.
+
+    A dispatcher sees everything; a responder an incident once it was offered to it (its
+    own offer and stage only); a requester the incidents it reported, with its accepted
+    helpers at reduced precision until they arrive. Any other answers as unknown (404).
+    """
     inc = visible_incident(engine, incident_id, who)
+    if who.is_requester:
+        return from_wgs84(requested_incident_json(engine, inc), crs)
     viewer = None if who.is_dispatcher else who.responder_id
     return from_wgs84(incident_json(inc, viewer=viewer), crs)
 
