@@ -13,6 +13,16 @@ def test_help_lists_commands(capsys):
     assert "demo" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("command", ["serve", "gateway"])
+def test_server_help_gives_the_token_file_format(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for word in ('"role": "dispatcher"', '"responder_id"', '"requester_id"', "status 2"):
+        assert word in out
+
+
 def test_no_command_prints_help(capsys):
     assert main([]) == 0
     assert "usage: kayou-dispatch" in capsys.readouterr().out

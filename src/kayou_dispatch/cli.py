@@ -27,6 +27,20 @@ REPLAY_EVERY_S = 30.0
 DEFAULT_POLICIES = ("road-eta/sequential", "straight-line/sequential")
 
 
+
+#: The token file's format, shown by ``serve --help`` and ``gateway --help``.
+_TOKENS_HELP = """\
+token file (--tokens FILE, or the file $KAYOU_TOKENS_FILE names): a JSON object
+mapping each bearer token to its role:
+  {"<token>": {"role": "dispatcher"},
+   "<token>": {"role": "responder", "responder_id": "truck-17"},
+   "<token>": {"role": "requester", "requester_id": "shipper-4"}}
+A dispatcher acts on everything; a responder on itself and on the offers made
+to it; a requester reports incidents and reads the ones it reported. The file
+is read once, at start: a missing, unreadable or malformed file, an unknown
+role, or a responder or requester token without its id stops with status 2.
+Clients send 'Authorization: Bearer <token>'. More: docs/deploy.md."""
+
 def _checked(
     text: str, kind: Callable[[str], float], ok: Callable[[float], bool], allowed: str
 ) -> Any:
@@ -173,6 +187,8 @@ def _build_parser() -> argparse.ArgumentParser:
         help="run the HTTP API (needs the 'server' extra)",
         description="Serve a DispatchEngine over HTTP with uvicorn: the /v1 API, live events "
         "at /v1/events, docs at /docs.",
+        epilog=_TOKENS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument(
         "--network",
@@ -299,6 +315,8 @@ def _build_parser() -> argparse.ArgumentParser:
         help="route the /v1 API to the shards of a shard map (needs the 'server' extra)",
         description="Serve the /v1 API of 'serve' in front of shard processes: each fix, "
         "incident and ranking goes to the shard that owns its H3 cell.",
+        epilog=_TOKENS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     gateway.add_argument("--shards", required=True, metavar="FILE", help="the shard map")
     gateway.add_argument(
