@@ -128,3 +128,65 @@ def test_published_position_changes_reach_dispatchers_only():
         return disp.queue.qsize(), resp.queue.qsize()
 
     assert asyncio.run(run()) == (1, 0)
+
+
+def test_a_client_resumes_after_the_last_event_id_it_saw(fleet):
+    """``?since=`` replays exactly the events after the cursor, then the live ones."""
+    with fleet.websocket_connect("/v1/events", headers=DISP) as ws:
+        report(fleet, "inc-a")
+        seen = [ws.receive_json() for _ in range(2)]
+    assert [m["kind"] for m in seen] == ["reported", "offer_made"]
+    ids = [m["event_id"] for m in seen]
+    assert ids[0].split("-")[0] == ids[1].split("-")[0]  # one command, one transaction
+    assert ids == sorted(ids, key=lambda e: tuple(map(int, e.split("-"))))
+    # Missed while away: inc-a's cancel and inc-b.
+    fleet.post("/v1/incidents/inc-a/cancel", headers=DISP)
+    report(fleet, "inc-b")
+    with fleet.websocket_connect(f"/v1/events?since={ids[0]}", headers=DISP) as ws:
+        got = [ws.receive_json() for _ in range(5)]
+        report(fleet, "inc-c")
+        live = [ws.receive_json() for _ in range(2)]
+    assert got[0] == seen[1]  # the first event after the cursor, the same id and body
+    assert [(m["kind"], m["incident_id"]) for m in got[1:] + live] == [
+        ("offer_withdrawn", "inc-a"),
+        ("cancelled", "inc-a"),
+        ("reported", "inc-b"),
+        ("offer_made", "inc-b"),
+        ("reported", "inc-c"),
+        ("offer_made", "inc-c"),
+    ]
+    every = [m["event_id"] for m in [*got, *live]]
+    assert len(set(every)) == len(every)
+    # The same cursor through the Last-Event-ID header.
+    with fleet.websocket_connect("/v1/events", headers={**DISP, "Last-Event-ID": ids[1]}) as ws:
+        assert ws.receive_json()["kind"] == "offer_withdrawn"
+
+
+@pytest.mark.parametrize(("since", "code"), [("12", 4422), ("a-b", 4422), ("999999-0", 4410)])
+def test_a_cursor_the_server_cannot_serve_closes_with_a_code(fleet, since, code):
+    report(fleet, "inc-z")
+    with (
+        pytest.raises(WebSocketDisconnect) as info,
+        fleet.websocket_connect(f"/v1/events?since={since}", headers=DISP) as ws,
+    ):
+        ws.receive_json()
+    assert info.value.code == code
+
+
+def test_a_cursor_older_than_the_history_closes_with_4410():
+    from kayou_dispatch.lifecycle import Event, EventKind
+    from kayou_dispatch.server._events import EventHub
+
+    feed = []
+    hub = EventHub(lambda cb: feed.append(cb) or (lambda: None), history=3)
+    for txn in range(1, 6):
+        feed[0](Event(EventKind.REPORTED, f"i{txn}", None, 0.0, seq=(txn, 0)))
+    assert not hub.resumable((1, 0)) and hub.resumable((2, 0))
+
+    async def subscribe():
+        return hub.add(since=(1, 0)), hub.add(since=(3, 0))
+
+    import asyncio
+
+    old, ok = asyncio.run(subscribe())
+    assert old is None and [e.incident_id for e in ok.backlog] == ["i4", "i5"]

@@ -9,66 +9,14 @@ import httpx
 import numpy as np
 import pytest
 
-from kayou_dispatch import DispatchEngine, RoadNetwork
-from kayou_dispatch.shared.shards import ShardMap
-from tests.processes import ServeProcess, free_port
-from tests.shared.test_shards import EXTRACT, three_shards
+from kayou_dispatch import DispatchEngine
+from tests.processes import free_port
+from tests.shared.test_shards import three_shards
 
 from .conftest import TOKENS
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgresql]
 DISP = {"Authorization": "Bearer disp"}
-
-
-@pytest.fixture(scope="module")
-def net():
-    if not EXTRACT.exists():
-        pytest.skip(f"no {EXTRACT} (the shared real-data folder)")
-    return RoadNetwork.from_osm(EXTRACT)
-
-
-@pytest.fixture
-def deployment(tmp_path, net, postgres_url):
-    """Three shards on one national PostgreSQL log, a gateway in front."""
-    saved = tmp_path / "net.npz"
-    net.save(saved)
-    ports = [free_port() for _ in range(3)]
-    data = three_shards(net, urls=[f"http://127.0.0.1:{p}" for p in ports])
-    shards_file = tmp_path / "shards.json"
-    shards_file.write_text(json.dumps(data))
-    tokens = tmp_path / "tokens.json"
-    tokens.write_text(json.dumps(TOKENS))
-    common = ("--network", str(saved), "--tokens", str(tokens), "--lifecycle", postgres_url)
-    shards = [
-        ServeProcess(
-            tmp_path,
-            *common,
-            "--shards",
-            str(shards_file),
-            "--shard",
-            f"s{i}",
-            name=f"s{i}",
-            port=ports[i],
-        )
-        for i in range(3)
-    ]
-    for s in shards:
-        s.start()
-    gateway = ServeProcess(
-        tmp_path,
-        "--shards",
-        str(shards_file),
-        "--tokens",
-        str(tokens),
-        "--shard-timeout",
-        "20",  # a killed shard refuses at once; a busy CI machine can be slow
-        name="gateway",
-        command="gateway",
-    ).start()
-    yield ShardMap.from_json(data), shards, gateway
-    gateway.stop()
-    for s in shards:
-        s.stop()
 
 
 def moves(net, n, rng, steps):

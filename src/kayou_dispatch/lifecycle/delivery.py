@@ -13,6 +13,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from kayou_dispatch.errors import InvalidParameterError
@@ -73,6 +74,11 @@ class EventDelivery:
     def since(self, mark: int) -> list[Event]:
         """The events queued after ``mark`` (not delivered yet)."""
         return list(self._pending)[mark:]
+
+    def stamp_since(self, mark: int, txn: int) -> None:
+        """Give the events queued after ``mark`` their place in the log: ``seq=(txn, i)``."""
+        for i in range(mark, len(self._pending)):
+            self._pending[i] = replace(self._pending[i], seq=(txn, i - mark))
 
     def drop_since(self, mark: int) -> None:
         """Drop the events queued after ``mark`` (their command was not acknowledged)."""

@@ -35,6 +35,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
 from kayou_dispatch.errors import InvalidParameterError, UnknownIncidentError, UnknownResponderError
@@ -244,6 +245,7 @@ class Dispatcher(ResponderCommands, BatchCommands):
         self._events = EventDelivery(self._lock)
         self._journal: CommandLog | None = None
         self._dirty = False  # local state may hold records the shared log lacks
+        self._txn = 0  # the log's transaction last applied: events' ``seq``
         if journal is not None:
             self._journal = journal if isinstance(journal, CommandLog) else Journal(journal)
             with self._lock:
@@ -255,6 +257,11 @@ class Dispatcher(ResponderCommands, BatchCommands):
     def index(self) -> ResponderIndex:
         """The responder index."""
         return self._index
+
+    @property
+    def txn(self) -> int:
+        """The command log's transaction last applied here (events' ``seq`` counts from it)."""
+        return self._txn
 
     @property
     def run_cards(self) -> Mapping[str, RunCard]:
@@ -596,6 +603,9 @@ class Dispatcher(ResponderCommands, BatchCommands):
                                 self._dirty = True
                                 self._events.drop_since(first_event)
                                 raise
+                        if records:
+                            self._txn = _appended_txn(log, self._txn)
+                            self._events.stamp_since(first_event, self._txn)
                     if request_id is not None:
                         self._results[request_id] = (name, subject, responder_id, result)
                     return result
@@ -645,10 +655,13 @@ class Dispatcher(ResponderCommands, BatchCommands):
     def _apply_rows(self, rows: Iterable[JournalRow], *, emit: bool) -> None:
         """Apply logged commands (a replay, or other processes' commands when ``emit``)."""
         for row in rows:
+            i = 0
             for rec in row.records:
                 event = self._apply(rec, row.at)
                 if emit and event is not None:
-                    self._events.push(event)
+                    self._events.push(replace(event, seq=(row.txn, i)))
+                i += event is not None
+            self._txn = max(self._txn, row.txn)
             if row.request_id is not None and row.subject is not None:
                 result = self._snapshot(self._incidents[row.subject])
                 self._results[row.request_id] = (row.name, row.subject, row.responder_id, result)
@@ -658,6 +671,7 @@ class Dispatcher(ResponderCommands, BatchCommands):
         for rid in list(self._busy):
             self._set_status(rid, Status.AVAILABLE)
         self._state.clear()
+        self._txn = 0
         self._results.clear()
         self._unsynced.clear()
         self._apply_rows(log.rows(), emit=False)
@@ -741,3 +755,9 @@ class Dispatcher(ResponderCommands, BatchCommands):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _appended_txn(log: CommandLog | None, last: int) -> int:
+    """The transaction a command just appended to ``log`` got (the next one without a log)."""
+    txn = getattr(log, "last_txn", None)
+    return int(txn) if isinstance(txn, int) and txn > last else last + 1

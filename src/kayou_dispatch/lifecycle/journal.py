@@ -216,6 +216,7 @@ class Journal:
             raise
 
     def _open(self) -> None:
+        self._last_txn: int | None = None
         try:
             # Our caller serialises every use under its own lock.
             self._db = sqlite3.connect(
@@ -258,11 +259,12 @@ class Journal:
             When SQLite fails (disk full, I/O error...): the command is not acknowledged.
         """
         with self._errors("appending a command"):
-            self._db.execute(
+            cur = self._db.execute(
                 "INSERT INTO commands(at, name, subject, responder_id, request_id, records) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (at, name, subject, responder_id, request_id, json.dumps(records)),
             )
+        self._last_txn = int(cur.lastrowid or 0)
 
     @contextlib.contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
@@ -271,6 +273,11 @@ class Journal:
         except sqlite3.Error as exc:
             msg = f"dispatch journal {self.path!r} failed while {doing}: {exc}"
             raise SharedStateError(msg, store=self.path) from exc
+
+    @property
+    def last_txn(self) -> int | None:
+        """The transaction this process last appended (``None`` before its first)."""
+        return self._last_txn
 
     def ping(self) -> None:
         """Check that the journal answers and is still the file at its path.

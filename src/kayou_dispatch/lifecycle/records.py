@@ -213,6 +213,12 @@ class Event:
     data
         Read-only details (``eta_s`` and ``expires_at`` of an offer, ``reason`` of a
         withdrawal, ``needs`` of a unit nobody can serve...).
+    seq
+        Where it stands in the lifecycle: ``(txn, i)``, the command log's transaction that
+        caused it and its rank among that command's events (``None`` until the command is
+        logged). Every process following one log gives an event the same ``seq``: it
+        orders and resumes a stream of events (``/v1/events?since=``), and is left out of
+        equality.
 
     Examples
     --------
@@ -226,6 +232,7 @@ class Event:
     responder_id: str | None
     at: float
     data: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=True)
+    seq: tuple[int, int] | None = field(default=None, hash=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", _frozen_data(self.data))

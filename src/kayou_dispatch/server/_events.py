@@ -4,12 +4,23 @@ The engine calls subscribers from whichever thread ran the command; :class:`Even
 hands each event to every connection's loop with ``call_soon_threadsafe``, so a client's
 queue is only ever touched by its own loop. Dispatchers' connections also get the fleet's
 position changes (:meth:`EventHub.publish`, fed by :func:`feed_positions`).
+
+Resuming: the hub keeps the last ``history`` lifecycle events. A client that reconnects
+with the ``event_id`` it saw last (``/v1/events?since=``) is first sent the events after
+it, then the live ones, without a gap or a repeat: the hub takes the backlog and
+registers the new queue under one lock, the same lock every event is queued under.
+Event ids are the command log's (:attr:`kayou_dispatch.lifecycle.Event.seq`): every
+process following one log numbers an event alike, so a cursor from one shard resumes on
+another. A cursor the hub cannot serve -- older than what it keeps (or than its start),
+or ahead of the log -- is refused (:meth:`EventHub.add` returns ``None``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -21,14 +32,34 @@ from kayou_dispatch.spatial.index import Snapshot
 __all__ = ["EventHub", "feed_positions", "position_changes", "Subscription"]
 
 
-class Subscription:
-    """One client's queue of events; ``overflowed`` once it fell ``maxsize`` behind."""
+#: Events a hub keeps for clients that resume (``?since=``).
+HISTORY = 10_000
+_EVERY = sys.maxsize  # a seq's rank meaning "every event of that transaction"
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, maxsize: int, dispatcher: bool) -> None:
+
+class Subscription:
+    """One client's queue of events; ``overflowed`` once it fell ``maxsize`` behind.
+
+    ``after`` is the cursor it resumed from: events at or before it are not for it.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        maxsize: int,
+        dispatcher: bool,
+        after: tuple[int, int] | None = None,
+    ) -> None:
         self.loop = loop
         self.queue: asyncio.Queue[Event | dict[str, Any] | None] = asyncio.Queue(maxsize)
         self.overflowed = False
         self.dispatcher = dispatcher
+        self.after = after
+        self.backlog: list[Event] = []
+
+    def wants(self, event: Event) -> bool:
+        """Whether a lifecycle event comes after the cursor this client resumed from."""
+        return self.after is None or event.seq is None or event.seq > self.after
 
     def _put(self, event: Event | dict[str, Any] | None) -> None:  # runs on self.loop
         try:
@@ -39,15 +70,51 @@ class Subscription:
 
 
 class EventHub:
-    """Subscribe once to an engine and forward its events to many subscriptions."""
+    """Subscribe once to an engine and forward its events to many subscriptions.
 
-    def __init__(self, subscribe: Callable[[Callable[[Event], None]], Callable[[], None]]) -> None:
+    Parameters
+    ----------
+    subscribe
+        The engine's :meth:`~kayou_dispatch.DispatchEngine.subscribe`.
+    history
+        How many lifecycle events to keep for clients that resume.
+    known_txn
+        A callable giving the log's transaction the engine last applied: read once after
+        subscribing (nothing up to it is kept), then to refuse cursors ahead of the log.
+    """
+
+    def __init__(
+        self,
+        subscribe: Callable[[Callable[[Event], None]], Callable[[], None]],
+        *,
+        history: int = HISTORY,
+        known_txn: Callable[[], int] | None = None,
+    ) -> None:
         self._subs: set[Subscription] = set()
         self._lock = threading.Lock()
+        self._recent: deque[Event] = deque()
+        self._history = int(history)
+        self._known_txn = known_txn
         self._unsubscribe = subscribe(self._on_event)
+        # Events of transactions up to this one may be missing here (before the start).
+        self._floor = (known_txn() if known_txn is not None else 0, _EVERY)
 
     def _on_event(self, event: Event) -> None:
-        self._send(event, dispatchers_only=False)
+        with self._lock:
+            if event.seq is not None:
+                self._recent.append(event)
+                if len(self._recent) > self._history:
+                    gone = self._recent.popleft()
+                    assert gone.seq is not None
+                    self._floor = max(self._floor, gone.seq)
+            subs = list(self._subs)
+        self._hand(event, subs)
+
+    def resumable(self, since: tuple[int, int]) -> bool:
+        """Whether every lifecycle event after ``since`` is still here (or still to come)."""
+        ahead = self._known_txn is not None and since[0] > self._known_txn()
+        with self._lock:
+            return since >= self._floor and not ahead
 
     def publish(self, message: dict[str, Any]) -> None:
         """Send a message (not an engine event) to every dispatcher's connection."""
@@ -61,16 +128,36 @@ class EventHub:
     def _send(self, item: Event | dict[str, Any], *, dispatchers_only: bool) -> None:
         with self._lock:
             subs = [s for s in self._subs if s.dispatcher or not dispatchers_only]
+        self._hand(item, subs)
+
+    def _hand(self, item: Event | dict[str, Any], subs: list[Subscription]) -> None:
         for sub in subs:
             try:
                 sub.loop.call_soon_threadsafe(sub._put, item)
             except RuntimeError:  # that loop is closed: the client is gone
                 self.remove(sub)
 
-    def add(self, maxsize: int = 1000, *, dispatcher: bool = False) -> Subscription:
-        """Register a queue on the running loop (a ``dispatcher``'s also gets :meth:`publish`)."""
-        sub = Subscription(asyncio.get_running_loop(), maxsize, dispatcher)
+    def add(
+        self,
+        maxsize: int = 1000,
+        *,
+        dispatcher: bool = False,
+        since: tuple[int, int] | None = None,
+    ) -> Subscription | None:
+        """Register a queue on the running loop (a ``dispatcher``'s also gets :meth:`publish`).
+
+        With ``since``, the subscription's ``backlog`` holds the kept events after it (to
+        send before its queue), and its queue gets only later ones; ``None`` when the
+        hub cannot resume from ``since`` (see :meth:`resumable`).
+        """
+        sub = Subscription(asyncio.get_running_loop(), maxsize, dispatcher, since)
+        if since is not None and not self.resumable(since):
+            return None
         with self._lock:
+            if since is not None:
+                if since < self._floor:  # evicted meanwhile
+                    return None
+                sub.backlog = [e for e in self._recent if e.seq is not None and e.seq > since]
             self._subs.add(sub)
         return sub
 

@@ -12,7 +12,9 @@ shards), then forwards each request over HTTP (httpx) to the shard that owns it:
 - a responder's registration and availability to every shard (it may sit in several
   reaches), its ``GET`` to the shard owning its last fix;
 - anything else (``GET /v1/incidents``, docs) to the first shard that answers: the lifecycle
-  is one national log, every shard holds every incident.
+  is one national log, every shard holds every incident;
+- the ``/v1/events`` WebSocket to every shard, merged into one stream
+  (:mod:`kayou_dispatch.server._gateway_events`).
 
 A shard that does not answer within the time-out makes the gateway answer 503 with
 ``Retry-After`` for the requests it owns; never a 500 or a hang.
@@ -31,7 +33,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from kayou_dispatch.server._auth import (
     DuplicateAuthorizationError,
@@ -40,6 +42,7 @@ from kayou_dispatch.server._auth import (
     principal_for,
 )
 from kayou_dispatch.server._crs import to_wgs84
+from kayou_dispatch.server._gateway_events import EventsRelay
 from kayou_dispatch.shared.shards import Shard, ShardMap
 
 __all__ = ["create_gateway"]
@@ -414,6 +417,7 @@ def create_gateway(
         Route("/v1/responders/{rid}", guarded(gw.broadcast), methods=["PUT"]),
         Route("/v1/responders/{rid}/availability", guarded(gw.broadcast), methods=["PUT"]),
         Route("/{rest:path}", guarded(gw.other), methods=["GET", "POST", "PUT", "DELETE"]),
+        WebSocketRoute("/v1/events", EventsRelay(shard_map, tokens, timeout_s=timeout_s).handle),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gw

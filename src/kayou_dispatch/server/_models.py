@@ -24,10 +24,12 @@ __all__ = [
     "BodyTooDeepError",
     "BulkPositionsIn",
     "candidate_json",
+    "event_id",
     "event_json",
     "incident_json",
     "IncidentIn",
     "offer_json",
+    "parse_event_id",
     "plain_position",
     "PositionIn",
     "PositionRow",
@@ -518,15 +520,31 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def event_id(seq: tuple[int, int]) -> str:
+    """An event's id on ``/v1/events``: ``"<txn>-<i>"`` (its :attr:`Event.seq`)."""
+    return f"{seq[0]}-{seq[1]}"
+
+
+def parse_event_id(text: str) -> tuple[int, int] | None:
+    """The ``seq`` an event id names, or ``None`` when ``text`` is not one."""
+    txn, sep, i = text.partition("-")
+    if not (sep and txn.isdigit() and i.isdigit() and txn.isascii() and i.isascii()):
+        return None
+    return int(txn), int(i)
+
+
 def event_json(event: Event) -> dict[str, Any]:
-    """A lifecycle event as JSON."""
-    return {
+    """A lifecycle event as JSON (``event_id`` once its command is logged)."""
+    out = {
         "kind": event.kind.value,
         "incident_id": event.incident_id,
         "responder_id": event.responder_id,
         "at": event.at,
         "data": {str(k): _plain(v) for k, v in event.data.items()},
     }
+    if event.seq is not None:
+        out["event_id"] = event_id(event.seq)
+    return out
 
 
 def responder_json(r: Responder, *, incident_id: str | None) -> dict[str, Any]:

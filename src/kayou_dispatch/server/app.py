@@ -319,7 +319,7 @@ def create_app(
         if value is not None and not (isinstance(value, int | float) and 0 < value < 3600):
             msg = f"{name} must be in (0, 3600) seconds or None, got {value!r}"
             raise InvalidParameterError(msg, name=name, value=value)
-    hub = EventHub(engine.subscribe)
+    hub = EventHub(engine.subscribe, known_txn=lambda: engine.dispatcher.txn)
     metrics = Metrics(engine)
     batcher = FixBatcher(engine.store) if engine.store.shared else None
     # Other processes write too (positions in Redis, or a lifecycle log in PostgreSQL):

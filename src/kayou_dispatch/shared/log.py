@@ -163,6 +163,11 @@ class RedisLog:
                 return False
         return cfg.get("appendonly") == "yes" and cfg.get("appendfsync") == "always"
 
+    @property
+    def last_txn(self) -> int:
+        """The number of the entry last read or appended (events' ``seq`` comes from it)."""
+        return self._count
+
     def ping(self) -> None:
         """Check that Redis answers now (else :class:`SharedStateError`)."""
         with redis_errors(self._r, "answering a ping"):

@@ -338,6 +338,11 @@ class PostgresLog:
             sync = conn.execute("SHOW synchronous_commit").fetchone()
         return bool(fsync and sync and fsync[0] == "on" and sync[0] in ("on", "remote_apply"))
 
+    @property
+    def last_txn(self) -> int:
+        """The transaction last read or appended (events' ``seq`` comes from it)."""
+        return self._last
+
     def ping(self) -> None:
         """Check that the server answers now (else :class:`SharedStateError`)."""
         with self._mutex, self._errors("answering a check"):

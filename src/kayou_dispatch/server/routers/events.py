@@ -20,7 +20,7 @@ from kayou_dispatch.server._auth import (
 )
 from kayou_dispatch.server._crs import CrsName, from_wgs84
 from kayou_dispatch.server._events import EventHub
-from kayou_dispatch.server._models import event_json
+from kayou_dispatch.server._models import event_json, parse_event_id
 
 __all__ = ["router"]
 
@@ -46,6 +46,14 @@ async def events(websocket: WebSocket) -> None:
     also get ``{"kind": "positions", "responders": [...], "removed": [...]}``: the
     fleet's changes since the previous such message (responders never see others). A
     requester token is refused (close code 4403): it follows its incident over HTTP.
+
+    Every lifecycle event carries an ``event_id`` (its place in the command log). To
+    resume after a disconnect, reconnect with ``?since=<the last event_id seen>`` (or a
+    ``Last-Event-ID`` header): the events after it come first, then the live ones, none
+    twice. A cursor the server no longer holds (older than its last
+    ``HISTORY`` events or its start, or unknown to the log) closes the socket with code
+    4410: reload ``GET /v1/incidents`` and reconnect without ``since``. A malformed one
+    closes it with 4422. Cursors outlive a restart only with a journal or a shared log.
     """
     state = websocket.app.state
     engine: DispatchEngine = state.engine
@@ -68,7 +76,26 @@ async def events(websocket: WebSocket) -> None:
         reason = f"unknown crs {crs!r}; allowed: {', '.join(CRS_NAMES)}"
         await websocket.close(code=4422, reason=reason)
         return
-    sub = hub.add(state.events_queue_size, dispatcher=who.is_dispatcher)
+    since_text = websocket.query_params.get("since") or websocket.headers.get("last-event-id")
+    since = None
+    if since_text:
+        since = parse_event_id(since_text)
+        if since is None:
+            reason = f"since must be an event_id such as '12-0', got {since_text[:40]!r}"
+            await websocket.accept()  # so that the code reaches the client (not an HTTP 403)
+            await websocket.close(code=4422, reason=reason)
+            return
+        try:  # a cursor from another process on the log: first read up to it
+            await asyncio.to_thread(engine.refresh)
+        except KayouDispatchError:
+            await websocket.close(code=1013, reason="the lifecycle log does not answer; retry")
+            return
+    sub = hub.add(state.events_queue_size, dispatcher=who.is_dispatcher, since=since)
+    if sub is None:
+        reason = f"cannot resume from {since_text!r}; reload GET /v1/incidents, reconnect"
+        await websocket.accept()
+        await websocket.close(code=4410, reason=reason[:120])
+        return
     mine: set[str] = set()
     await websocket.accept()
 
@@ -78,6 +105,11 @@ async def events(websocket: WebSocket) -> None:
 
     reader = asyncio.create_task(drain())
     try:
+        for past in sub.backlog:
+            message = _event_for(engine, who, past, mine)
+            if message is not None:
+                await websocket.send_json(from_wgs84(message, cast(CrsName, crs)))
+        sub.backlog = []
         while True:
             getter = asyncio.ensure_future(sub.queue.get())
             done, _ = await asyncio.wait({getter, reader}, return_when="FIRST_COMPLETED")
@@ -94,6 +126,8 @@ async def events(websocket: WebSocket) -> None:
                 # One dict for every listener: converted on a copy.
                 shared = event if crs == "wgs84" else copy.deepcopy(event)
                 await websocket.send_json(from_wgs84(shared, cast(CrsName, crs)))
+                continue
+            if not sub.wants(event):
                 continue
             message = _event_for(engine, who, event, mine)
             if message is not None:
