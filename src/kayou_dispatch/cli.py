@@ -263,6 +263,13 @@ def _build_parser() -> argparse.ArgumentParser:
         "behind a proxy, limit there)",
     )
     serve.add_argument(
+        "--run-cards",
+        default=None,
+        metavar="FILE",
+        help="run cards by incident kind (JSON: {kind: {needs, mode, offer_timeout_s, ...}}, "
+        "the fields of RunCard), replacing the library's for those kinds",
+    )
+    serve.add_argument(
         "--tick-interval",
         type=_positive_float,
         default=1.0,
@@ -493,6 +500,34 @@ def _registry(parser: argparse.ArgumentParser, spec: str | None) -> list[str] | 
     return names
 
 
+def _run_cards(parser: argparse.ArgumentParser, spec: str | None) -> dict[str, Any] | None:
+    """The run cards of a ``--run-cards`` file, by kind (``None`` without one)."""
+    import json
+
+    from kayou_dispatch import KayouDispatchError
+    from kayou_dispatch.lifecycle import RunCard
+
+    if spec is None:
+        return None
+    try:
+        data = json.loads(Path(spec).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        parser.error(f"--run-cards: cannot read {spec!r}: {exc}")
+    if not isinstance(data, dict) or not data:
+        parser.error(f"--run-cards: {spec!r} must hold a JSON object of kind -> run card")
+    cards = {}
+    for kind, fields in data.items():
+        if not isinstance(fields, dict):
+            parser.error(f"--run-cards: the card of {kind!r} must be an object, got {fields!r}")
+        try:
+            cards[str(kind)] = RunCard(**fields)
+        except TypeError as exc:  # an unknown field, or needs missing
+            parser.error(f"--run-cards: the card of {kind!r}: {exc}")
+        except KayouDispatchError as exc:
+            parser.error(f"--run-cards: the card of {kind!r}: {exc}")
+    return cards
+
+
 def _failed_option(args: argparse.Namespace, exc: Exception) -> str:
     """Which option a start-up failure is about (``"--lifecycle: "``, ``"--redis: "``, ...)."""
     store = str(getattr(exc, "store", "") or "")
@@ -552,6 +587,7 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from kayou_dispatch.server._logs import announced_server, configure_logging
 
     capabilities = _registry(parser, args.capabilities)
+    run_cards = _run_cards(parser, args.run_cards)
     shard_map = _shard_map(parser, args)
     network = _load(parser, args.network)
     prefix, lifecycle = args.redis_prefix, args.lifecycle
@@ -568,11 +604,14 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         )
     except KayouDispatchError as exc:
         parser.error(f"{_failed_option(args, exc)}{exc}")
+    for kind, card in (run_cards or {}).items():
+        engine.set_run_card(kind, card)
     if shard_map is not None:
         engine.serve_shard(
             shard_map.reach_cells(args.shard),
             resolution=shard_map.resolution,
             max_eta_s=shard_map.max_eta_s,
+            owns=shard_map.ticks_for(args.shard),
         )
     configure_logging(log_format=args.log_format, access_log=args.access_log)
     logger = logging.getLogger("kayou_dispatch.serve")

@@ -931,17 +931,27 @@ class DispatchEngine:
     update_position_many = update_positions
 
     def serve_shard(
-        self, reach_cells: frozenset[int], *, resolution: int, max_eta_s: float
+        self,
+        reach_cells: frozenset[int],
+        *,
+        resolution: int,
+        max_eta_s: float,
+        owns: Callable[[float, float], bool] | None = None,
     ) -> None:
         """Serve one shard: hold only fixes in ``reach_cells``, rank within ``max_eta_s``.
 
         See :mod:`kayou_dispatch.shared.shards` for why this ranks exactly like one engine
         holding the whole region (within ``max_eta_s``) for incidents in the shard's cells.
+        ``owns(lat, lng)`` says which incidents' offers this shard's :meth:`tick` expires
+        and refills (:meth:`kayou_dispatch.shared.shards.ShardMap.ticks_for`); every
+        shard follows the whole national log, and only the owner ranks an incident
+        exactly. ``None``: every incident (one shard alone).
         """
         from kayou_dispatch.shared.shards import RegionPositionStore
 
         self._store = RegionPositionStore(self._store, frozenset(reach_cells), resolution)
         self._eta_cap_s = float(max_eta_s)
+        self._dispatcher.set_tick_scope(owns)
 
     def set_ranker(self, rank: Callable[..., Sequence[Any]] | None) -> None:
         """Choose how :meth:`dispatch` ranks candidates (``None``: :meth:`rank`, road ETA).

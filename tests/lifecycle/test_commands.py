@@ -2,7 +2,7 @@
 
 import pytest
 
-from kayou_dispatch import InvalidTransitionError, Status
+from kayou_dispatch import InvalidParameterError, InvalidTransitionError, Status
 from kayou_dispatch.lifecycle import (
     DEFAULT_RUN_CARDS,
     EventKind,
@@ -117,6 +117,26 @@ def test_expiry_by_tick_frees_the_responder_and_offers_the_next():
     inc = d.incident("i1")
     assert inc.expired == ("r0",) and [o.responder_id for o in inc.offers] == ["r1"]
     assert index.get("r0").status is Status.AVAILABLE
+
+
+def test_a_tick_scope_expires_and_refills_only_the_incidents_it_owns():
+    """Shards: each incident's time-outs belong to one process (the owner of its cell)."""
+    d, _, _, clock = make(LINE)
+    d.report_incident("east", *at(0), kind="breakdown", dispatch=True)
+    d.report_incident("west", *at(-50), kind="breakdown", dispatch=True)
+    west_lng = d.incident("west").lng
+    d.set_tick_scope(lambda lat, lng: lng != west_lng)  # this process owns "east" only
+    clock.advance(90.0)
+    events = d.tick()
+    assert [(e.kind, e.incident_id) for e in events] == [
+        (EventKind.OFFER_EXPIRED, "east"),
+        (EventKind.OFFER_MADE, "east"),
+    ]
+    assert d.incident("west").expired == ()  # the owner's tick will expire it
+    d.set_tick_scope(None)
+    assert {(e.kind, e.incident_id) for e in d.tick()} >= {(EventKind.OFFER_EXPIRED, "west")}
+    with pytest.raises(InvalidParameterError):
+        d.set_tick_scope("east")
 
 
 def test_an_expired_offer_cannot_be_accepted_even_before_tick():

@@ -69,8 +69,12 @@ def deployment(tmp_path, net, postgres_url):
     yield from start_deployment(tmp_path, net, postgres_url)
 
 
-def start_deployment(tmp_path, net, postgres_url, *serve_args):
-    """Start three shards (with ``serve_args``) and a gateway; yield, then stop them."""
+def start_deployment(tmp_path, net, postgres_url, *serve_args, shard_args=None):
+    """Start three shards (with ``serve_args``) and a gateway; yield, then stop them.
+
+    ``shard_args`` maps a shard's name to more arguments for it alone.
+    """
+    shard_args = shard_args or {}
     saved = tmp_path / "net.npz"
     net.save(saved)
     ports = [free_port() for _ in range(3)]
@@ -89,6 +93,7 @@ def start_deployment(tmp_path, net, postgres_url, *serve_args):
             str(shards_file),
             "--shard",
             f"s{i}",
+            *shard_args.get(f"s{i}", ()),
             name=f"s{i}",
             port=ports[i],
         )

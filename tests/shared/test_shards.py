@@ -77,6 +77,16 @@ def test_a_valid_map_finds_owners_and_who_hears_of_a_fix():
     assert m.reach_m == pytest.approx(100 / 3.6 * 600 + SNAP_M)
 
 
+def test_exactly_one_shard_ticks_each_incident_the_owner_of_its_cell():
+    m = ShardMap.from_json(good())
+    ticks = {s.name: m.ticks_for(s.name) for s in m.shards}
+    for lat, lng, who in ((52.4, 9.7, "w"), (52.4, 10.6, "e"), (10.0, 10.0, "w")):
+        # Outside the map (reported to a shard directly): the map's first shard.
+        assert [name for name, owns in ticks.items() if owns(lat, lng)] == [who]
+    with pytest.raises(InvalidParameterError):
+        m.ticks_for("nowhere")
+
+
 @pytest.mark.parametrize(
     ("changes", "says"),
     [

@@ -91,6 +91,7 @@ class Commands:
     _coverage_radius_m: float
     _now: float
     _events: EventDelivery
+    _ticks: Callable[[float, float], bool] | None  # which incidents tick() handles
 
     # The Dispatcher's plumbing (see kayou_dispatch.lifecycle.dispatcher).
     _run: Callable[..., Any]  # _run(name, body, *, subject, responder_id, request_id)
@@ -519,6 +520,7 @@ class Commands:
         offered that incident again); then every dispatched, live incident, most severe
         first, has its offers topped up (so expiries cascade and responders who came
         online are used) or, past ``unserved_after_s`` with no one to ask, becomes UNSERVED.
+        Under :meth:`set_tick_scope`, only the incidents it gives this process.
 
         Returns
         -------
@@ -528,15 +530,21 @@ class Commands:
 
         def body() -> list[Event]:
             first = self._events.mark()
+            owns = self._ticks
+            mine = [
+                inc
+                for inc in self._incidents.values()
+                if owns is None or ((inc.offers or inc.live) and owns(inc.lat, inc.lng))
+            ]
             due = sorted(
                 (o.expires_at, o.incident_id, o.responder_id)
-                for inc in self._incidents.values()
+                for inc in mine
                 for o in inc.offers.values()
                 if o.expires_at <= self._now
             )
             for _, iid, rid in due:
                 self._record("expire", iid, responder_id=rid)
-            live = [i for i in self._incidents.values() if i.live and i.dispatched]
+            live = [i for i in mine if i.live and i.dispatched]
             for inc in sorted(live, key=lambda i: i.priority):
                 if any(w is None for w in inc.filled):
                     self._fill(inc)

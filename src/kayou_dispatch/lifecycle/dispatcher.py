@@ -246,6 +246,7 @@ class Dispatcher(ResponderCommands, BatchCommands):
         self._journal: CommandLog | None = None
         self._dirty = False  # local state may hold records the shared log lacks
         self._txn = 0  # the log's transaction last applied: events' ``seq``
+        self._ticks: Callable[[float, float], bool] | None = None  # whose offers tick expires
         if journal is not None:
             self._journal = journal if isinstance(journal, CommandLog) else Journal(journal)
             with self._lock:
@@ -286,6 +287,19 @@ class Dispatcher(ResponderCommands, BatchCommands):
             raise InvalidParameterError(msg, name="card", value=card)
         with self._lock:
             self._cards[kind] = card
+
+    def set_tick_scope(self, owns: Callable[[float, float], bool] | None) -> None:
+        """Let :meth:`tick` expire and refill only incidents where ``owns(lat, lng)``.
+
+        Several processes that follow one shared log and each rank exactly only in their
+        own area (shards) give each incident's time-outs to one of them; ``None``: every
+        incident (the default).
+        """
+        if owns is not None and not callable(owns):
+            msg = f"owns must be callable or None, got {owns!r}"
+            raise InvalidParameterError(msg, name="owns", value=owns)
+        with self._lock:
+            self._ticks = owns
 
     # -- events ------------------------------------------------------------------------------
 

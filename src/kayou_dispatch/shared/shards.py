@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -231,6 +231,21 @@ class ShardMap:
                 near = self._outside[c] = self._near_cell(c, self.reach_m + self.move_m)
             return [self.shards[j] for j in sorted(near)]
         return [self.shards[i]] + [self.shards[j] for j in sorted(self._notify[c]) if j != i]
+
+    def ticks_for(self, name: str) -> Callable[[float, float], bool]:
+        """Whether shard ``name`` times out the offers of an incident at ``(lat, lng)``.
+
+        Each incident's offers expire and are refilled by one shard: the owner of its cell,
+        whose ranking is exact there (another shard's reach may lack its responders). An
+        incident outside the map (reported to a shard directly) falls to the map's first
+        shard. See :meth:`kayou_dispatch.DispatchEngine.serve_shard`.
+        """
+        i = self.shards.index(self.shard(name))
+
+        def owns(lat: float, lng: float) -> bool:
+            return self._owner.get(self.cell(lat, lng), 0) == i
+
+        return owns
 
     def reach_cells(self, name: str) -> frozenset[int]:
         """The cells whose responders the shard holds: its own plus those within reach."""
