@@ -7,10 +7,11 @@ import httpx
 import numpy as np
 import pytest
 
-from .conftest import DISP
 from .test_gateway import moves
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgresql]
+#: Our own (starlette's TestClient.websocket_connect adds its headers to the conftest's).
+DISP = {"Authorization": "Bearer disp"}
 ws_client = pytest.importorskip("websockets.sync.client")
 
 

@@ -8,10 +8,12 @@ import httpx
 import numpy as np
 import pytest
 
-from .conftest import DISP, start_deployment
+from .conftest import start_deployment
 from .test_gateway import moves
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgresql]
+#: Our own (starlette's TestClient.websocket_connect adds its headers to the conftest's).
+DISP = {"Authorization": "Bearer disp"}
 pytest.importorskip("psycopg")
 OUTAGE_S = 3.0
 

@@ -9,10 +9,12 @@ import pytest
 
 from kayou_dispatch import DispatchEngine
 
-from .conftest import DISP, start_deployment
+from .conftest import start_deployment
 from .test_gateway import moves
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgresql]
+#: Our own (starlette's TestClient.websocket_connect adds its headers to the conftest's).
+DISP = {"Authorization": "Bearer disp"}
 TIMEOUT_S = 4.0
 CARDS = {"directions": {"needs": [[]], "offer_timeout_s": TIMEOUT_S, "max_eta_s": 900}}
 
