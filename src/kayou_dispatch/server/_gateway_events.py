@@ -316,6 +316,10 @@ class EventsRelay:
         if who is None:
             await websocket.close(code=4401, reason="missing or unknown token")
             return
+        if who.is_requester:  # as a shard answers: the stream is not a requester's
+            reason = "a requester token follows its incident with GET /v1/incidents/{id}"
+            await websocket.close(code=4403, reason=reason)
+            return
         crs = websocket.query_params.get("crs", "wgs84")
         if crs not in _CRS_NAMES:
             reason = f"unknown crs {crs!r}; allowed: {', '.join(_CRS_NAMES)}"
