@@ -21,6 +21,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free and valid too."""
+    for _ in range(200):
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as bus:
+            try:
+                bus.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    pytest.fail("no free port pair for a cluster node")
+
+
 def need_binary(name: str) -> str:
     """Path of a system binary; skip without it, fail when CI says services are required."""
     path = shutil.which(name)
@@ -55,7 +70,9 @@ class RedisServer:
     def __init__(self, workdir: Path, *, cluster_enabled: bool = False) -> None:
         self.binary = need_binary("redis-server")
         self.dir = workdir
-        self.port = free_port()
+        # A cluster node also listens on port + 10000 (its bus): redis-server refuses to start
+        # on a port above 55535 then.
+        self.port = cluster_port() if cluster_enabled else free_port()
         self.cluster_enabled = cluster_enabled
         self.proc: subprocess.Popen | None = None
 
@@ -207,23 +224,9 @@ class RedisClusterServers:
         self.dir = workdir
         self.replicas = replicas
         self.node_timeout_ms = node_timeout_ms
-        self.ports = [self._cluster_port() for _ in range(nodes)]
+        self.ports = [cluster_port() for _ in range(nodes)]
         self.procs: list[subprocess.Popen] = []
 
-    @staticmethod
-    def _cluster_port() -> int:
-        """A free port whose cluster bus port (port + 10000) is free and valid too."""
-        for _ in range(200):
-            port = free_port()
-            if port + 10000 > 65535:
-                continue
-            with socket.socket() as bus:
-                try:
-                    bus.bind(("127.0.0.1", port + 10000))
-                except OSError:
-                    continue
-            return port
-        pytest.fail("no free port pair for a cluster node")
 
     @property
     def urls(self) -> list[str]:
