@@ -784,21 +784,26 @@ class ResponderIndex:
             if only is not None:
                 slots = np.array([self._slot(rid) for rid in only], dtype=np.int64)
             else:
-                now = self._clock()
-                n = len(self._ids)
-                ok = col["alive"][:n] & (col["ts"][:n] >= now - self._ttl)
-                ok &= col["status"][:n] == _AVAILABLE
-                for rid in exclude:
-                    slot = self._slot_of.get(rid)
-                    if slot is not None:
-                        ok[slot] = False
-                slots = np.flatnonzero(ok)
+                slots = self._available_slots(exclude)
                 if needs and slots.size:
                     caps = self._caps
                     has = np.fromiter((needs <= caps[i] for i in slots.tolist()), bool, slots.size)
                     slots = slots[has]
             ids = tuple(self._ids)
             return slots, ids, col["lat"][slots], col["lng"][slots], col["heading"][slots]
+
+    def _available_slots(self, exclude: Collection[str]) -> NDArray[np.int64]:
+        # Every live, fresh, AVAILABLE slot not in exclude, in slot order (caller holds the lock).
+        col = self._col
+        n = len(self._ids)
+        ok = col["alive"][:n] & (col["ts"][:n] >= self._clock() - self._ttl)
+        ok &= col["status"][:n] == _AVAILABLE
+        for rid in exclude:
+            slot = self._slot_of.get(rid)
+            if slot is not None:
+                ok[slot] = False
+        out: NDArray[np.int64] = np.flatnonzero(ok)
+        return out
 
     def _pool(
         self, needs_any: Collection[frozenset[str]], exclude: Collection[str]
@@ -811,14 +816,7 @@ class ResponderIndex:
         """
         with self._lock:
             col = self._col
-            n = len(self._ids)
-            ok = col["alive"][:n] & (col["ts"][:n] >= self._clock() - self._ttl)
-            ok &= col["status"][:n] == _AVAILABLE
-            for rid in exclude:
-                slot = self._slot_of.get(rid)
-                if slot is not None:
-                    ok[slot] = False
-            slots = np.flatnonzero(ok)
+            slots = self._available_slots(exclude)
             if _EMPTY not in needs_any and slots.size:
                 caps = self._caps
                 wanted = list(needs_any)
