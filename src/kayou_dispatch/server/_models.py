@@ -470,9 +470,9 @@ def offer_json(offer: Offer) -> dict[str, Any]:
     }
 
 
-def incident_json(inc: Incident, *, viewer: str | None = None) -> dict[str, Any]:
-    """An incident as JSON; for a responder (``viewer``) only its own offer and stage."""
-    out: dict[str, Any] = {
+def incident_core_json(inc: Incident) -> dict[str, Any]:
+    """What every viewer of an incident sees: its place, kind, status and counts."""
+    return {
         "incident_id": inc.incident_id,
         "kind": inc.kind,
         "severity": inc.severity,
@@ -486,6 +486,11 @@ def incident_json(inc: Incident, *, viewer: str | None = None) -> dict[str, Any]
         "offer_timeout_s": inc.offer_timeout_s,
         "dispatched": inc.dispatched,
     }
+
+
+def incident_json(inc: Incident, *, viewer: str | None = None) -> dict[str, Any]:
+    """An incident as JSON; for a responder (``viewer``) only its own offer and stage."""
+    out = incident_core_json(inc)
     if viewer is None:
         out["requester_id"] = inc.requester_id
         out["needs"] = [sorted(n) for n in inc.needs]

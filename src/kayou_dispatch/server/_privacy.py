@@ -26,6 +26,7 @@ import h3
 from kayou_dispatch.engine import DispatchEngine
 from kayou_dispatch.errors import KayouDispatchError
 from kayou_dispatch.lifecycle import Incident
+from kayou_dispatch.server._models import incident_core_json
 from kayou_dispatch.spatial import Status
 
 __all__ = ["helper_json", "requested_incident_json", "REQUESTER_CELL_RES"]
@@ -75,18 +76,7 @@ def requested_incident_json(engine: DispatchEngine, inc: Incident) -> dict[str, 
     """An incident as its requester sees it: no offers, its helpers per :func:`helper_json`."""
     stages = dict(inc.stages)
     return {
-        "incident_id": inc.incident_id,
-        "kind": inc.kind,
-        "severity": inc.severity,
-        "lat": inc.lat,
-        "lng": inc.lng,
-        "status": inc.status.value,
-        "units": inc.units,
-        "missing": inc.missing,
-        "reported_at": inc.reported_at,
-        "mode": inc.mode,
-        "offer_timeout_s": inc.offer_timeout_s,
-        "dispatched": inc.dispatched,
+        **incident_core_json(inc),
         "helpers": [
             helper_json(engine, rid, stages[rid])
             for rid in inc.assigned
