@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kayou_dispatch.geo import EARTH_RADIUS_M
+from kayou_dispatch.network._persist import narrow
 
 __all__ = ["NodeGrid"]
 
@@ -61,7 +62,7 @@ class NodeGrid:
         row = np.minimum(((lat - self.lat0) / self.dlat).astype(np.int64), self.ny - 1)
         col = np.minimum(((lng - self.lng0) / self.dlng).astype(np.int64), self.nx - 1)
         cell = row * self.nx + col
-        self.order = np.argsort(cell, kind="stable").astype(np.int64)
+        self.order = narrow(np.argsort(cell, kind="stable"))
         #: ``start[c]:start[c + 1]`` are the positions in ``order`` of cell ``c``'s nodes.
         self.start = np.zeros(self.ny * self.nx + 1, dtype=np.int64)
         np.cumsum(np.bincount(cell, minlength=self.ny * self.nx), out=self.start[1:])
@@ -100,6 +101,6 @@ class NodeGrid:
         parts = [self.order[a:b] for a, b in self._slices(lat, lng, radius_m)]
         if not parts:
             return np.zeros(0, dtype=np.int64)
-        out = np.concatenate(parts)
+        out = np.concatenate(parts).astype(np.int64)
         out.sort()
         return out

@@ -8,8 +8,9 @@ takes what reading arrays takes.
 
 A structure is plain data: its numpy arrays, numbers and nested structures (dumped
 recursively) and scipy sparse matrices (dumped as their three arrays). What it builds
-lazily later (an STRtree, a KD-tree) or holds at run time (locks, scratch arrays) is
-recreated by its ``_runtime()`` method, never saved.
+lazily later (an STRtree, a KD-tree) or holds at run time (locks, scratch arrays, views of
+its own arrays; a class names such attributes in ``RUNTIME_FIELDS``) is recreated by its
+``_runtime()`` method or on first use, never saved.
 
 The derived arrays carry a fingerprint of the graph they were built from (a BLAKE2 hash
 of every graph array, the format versions included): a file whose derived part does not
@@ -26,10 +27,10 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 
-__all__ = ["DERIVED_VERSION", "dump", "fingerprint", "restore"]
+__all__ = ["DERIVED_VERSION", "dump", "fingerprint", "narrow", "restore"]
 
 #: Version of the derived structures' layout; a change makes old files rebuild (refused).
-DERIVED_VERSION = 3
+DERIVED_VERSION = 4
 _CSR = "__csr__"
 _REF = "__ref__"
 
@@ -43,6 +44,20 @@ def fingerprint(arrays: dict[str, NDArray[Any]], version: int) -> str:
         h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
         h.update(a.tobytes() if a.dtype.hasobject else a.view(np.uint8).data)
     return h.hexdigest()
+
+
+def narrow(index: NDArray[np.integer[Any]]) -> NDArray[np.signedinteger[Any]]:
+    """Return an index array as ``int32`` when every value fits (they are held and saved so).
+
+    Indices into the network (nodes, edges, segments, points) fit in 32 bits below 2**31
+    entries: half the bytes of ``int64`` for the derived arrays, which dominate a large
+    network's memory. Callers that hand indices on cast them back where they must.
+    """
+    if index.size == 0 or (
+        int(index.min()) >= np.iinfo(np.int32).min and int(index.max()) <= np.iinfo(np.int32).max
+    ):
+        return index.astype(np.int32)
+    return index.astype(np.int64, copy=False)
 
 
 def dump(
@@ -60,7 +75,10 @@ def dump(
     """
     by_id = {id(a): name for name, a in (shared or {}).items()}
     out[f"{prefix}/__class__"] = np.array(type(obj).__name__)
+    unsaved = getattr(type(obj), "RUNTIME_FIELDS", ())
     for name, value in vars(obj).items():
+        if name in unsaved:
+            continue
         key = f"{prefix}/{name}"
         if isinstance(value, np.ndarray) and id(value) in by_id:
             out[f"{key}/{_REF}"] = np.array(by_id[id(value)])

@@ -51,6 +51,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from kayou_dispatch.errors import InvalidParameterError
 from kayou_dispatch.network._arrays import EdgeArrays
+from kayou_dispatch.network._persist import narrow
 from kayou_dispatch.network.paths import CSRGraph
 
 try:  # h3's compiled core: the same function as the public API, one call layer less
@@ -61,7 +62,7 @@ except ImportError:  # pragma: no cover - layout of another h3 release
 __all__ = ["CellOverlay", "OVERLAY_VERSION"]
 
 #: Version of the overlay's layout, part of the saved network's fingerprint.
-OVERLAY_VERSION = 1
+OVERLAY_VERSION = 2
 
 # Mean area of an H3 cell at each resolution, m^2 (h3.average_hexagon_area(r, "m^2")).
 _H3_AREA_M2 = (
@@ -177,7 +178,7 @@ class CellOverlay:
         counts = np.bincount(self.cell_of, minlength=c)
         self.cell_ptr = np.zeros(c + 1, dtype=np.int64)
         np.cumsum(counts, out=self.cell_ptr[1:])
-        self.perm = np.argsort(self.cell_of, kind="stable").astype(np.int64)
+        self.perm = narrow(np.argsort(self.cell_of, kind="stable"))
         pos = np.empty(n, dtype=np.int64)
         pos[self.perm] = np.arange(n, dtype=np.int64)
         # A node's position inside its cell.
@@ -207,11 +208,12 @@ class CellOverlay:
         w, e = r.data[inside], graph.reverse_edge[inside]
         order = np.lexsort((pos[tail], pos[head]))
         head, tail, w, e = head[order], tail[order], w[order], e[order]
-        self.in_indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(pos[head], minlength=n), out=self.in_indptr[1:])
+        in_indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(pos[head], minlength=n), out=in_indptr[1:])
+        self.in_indptr = narrow(in_indptr)
         self.in_indices = self.local[tail].astype(np.int32)
         self.in_data = np.ascontiguousarray(w, dtype=np.float64)
-        self.in_edge = e.astype(np.int64)
+        self.in_edge = narrow(e)
         # Boundary nodes, grouped by cell (each cell's in node order); exits among them.
         f = graph.forward
         ftail = np.repeat(np.arange(n, dtype=np.int64), np.diff(f.indptr))
@@ -223,7 +225,7 @@ class CellOverlay:
         bnd[ftail[cross]] = True
         bnd[fhead[cross]] = True
         nodes = self.perm[bnd[self.perm]]  # by cell, then node
-        self.bnd_nodes = nodes
+        self.bnd_nodes = nodes.astype(np.int64)
         self.bnd_exit = is_exit[nodes]
         self.bnd_ptr = np.zeros(self.h3_cells.shape[0] + 1, dtype=np.int64)
         per_cell = np.bincount(self.cell_of[nodes], minlength=self.h3_cells.shape[0])

@@ -188,7 +188,9 @@ class OverlayTree(DestinationTree):
     def cell_nodes(self, c: int) -> NDArray[np.int64]:
         """The nodes of cell ``c`` (network numbering)."""
         ov = self.overlay
-        out: NDArray[np.int64] = ov.perm[int(ov.cell_ptr[c]) : int(ov.cell_ptr[c + 1])]
+        out: NDArray[np.int64] = ov.perm[int(ov.cell_ptr[c]) : int(ov.cell_ptr[c + 1])].astype(
+            np.int64
+        )
         return out
 
     def reached_nodes(self) -> NDArray[np.int64]:
@@ -223,7 +225,7 @@ class OverlayTree(DestinationTree):
         real = (q >= 0) & (q < nc)
         at = np.searchsorted(keys, np.where(real, q, 0) * nc + np.arange(nc))
         at = np.minimum(at, max(keys.shape[0] - 1, 0))
-        edge = ov.in_edge[lo + at] if keys.size else np.zeros(nc, dtype=np.int64)
+        edge = ov.in_edge[lo + at].astype(np.int64) if keys.size else np.zeros(nc, dtype=np.int64)
         step = np.where(real, self.arrays.length_m[edge], 0.0)
         anc = np.where(real, q, -1)
         length = _lengths_along(anc[None, :].astype(np.int32), step[None, :])[0]

@@ -28,6 +28,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from kayou_dispatch._compat import warn_unpacked
+from kayou_dispatch.network._persist import narrow
 
 __all__ = ["CSRGraph", "Route"]
 
@@ -94,9 +95,9 @@ class CSRGraph:
     ) -> None:
         self.n = n
         self._head = v
-        self.forward, self.forward_edge = _csr(n, u, v, travel_time_s)
-        self.reverse, self.reverse_edge = _csr(n, v, u, travel_time_s)
-        r = self.reverse
+        self.forward, forward_edge = _csr(n, u, v, travel_time_s)
+        r, reverse_edge = _csr(n, v, u, travel_time_s)
+        self.forward_edge, self.reverse_edge = narrow(forward_edge), narrow(reverse_edge)
         rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(r.indptr))
         # Sorted (row, column) keys of the reversed graph: finds the edge behind a tree step.
         self._reverse_key = rows * (n + 1) + r.indices.astype(np.int64)
@@ -104,8 +105,14 @@ class CSRGraph:
         indptr = np.concatenate([r.indptr.astype(np.int64), [nnz + 2]])
         indices = np.concatenate([r.indices.astype(np.int64), [0, 0]])
         data = np.concatenate([r.data, [0.0, 0.0]])
+        # The reversed graph plus a virtual node n (with no edges in) whose two edges out are
+        # patched per search to the entries; the reversed graph itself is a view of its
+        # first n rows, so it is held (and saved) once.
         self._virtual = csr_matrix((data, indices, indptr), shape=(n + 1, n + 1))
         self._runtime()
+
+    #: Attributes made by :meth:`_runtime` or on first use, never saved (see _persist).
+    RUNTIME_FIELDS = ("_local", "_local_lock", "_reverse", "_virtual_lock")
 
     def _runtime(self) -> None:
         # What a search needs besides the graph: made anew, never saved (see _persist).
@@ -115,9 +122,19 @@ class CSRGraph:
         v = self._virtual
         if not (v.data.flags.writeable and v.indices.flags.writeable):
             # Restored from a mapped file: the two entry edges are patched per search.
-            self._virtual = csr_matrix(
+            self._virtual = v = csr_matrix(
                 (v.data.copy(), v.indices.copy(), v.indptr), shape=v.shape
             )
+        n = self.n
+        nnz = int(v.indptr[n])
+        self._reverse = csr_matrix(
+            (v.data[:nnz], v.indices[:nnz], v.indptr[: n + 1]), shape=(n, n), copy=False
+        )
+
+    @property
+    def reverse(self) -> csr_matrix:
+        """The reversed graph (row = head, column = tail), a view of the search graph's rows."""
+        return self._reverse
 
     @cached_property
     def _local(self) -> NDArray[np.int32]:
@@ -229,7 +246,7 @@ class CSRGraph:
     ) -> NDArray[np.int64]:
         """Return the edge each shortest path uses from ``tails[i]`` to ``heads[i]``."""
         k = np.searchsorted(self._reverse_key, heads * (self.n + 1) + tails)
-        out: NDArray[np.int64] = self.reverse_edge[k]
+        out: NDArray[np.int64] = self.reverse_edge[k].astype(np.int64)
         return out
 
     def path_edges(self, source: int, target: int) -> tuple[float, list[int]] | None:

@@ -63,6 +63,7 @@ from scipy.spatial import cKDTree
 
 from kayou_dispatch.geo import EARTH_RADIUS_M, haversine_m_array
 from kayou_dispatch.network._grid import SegmentGrid
+from kayou_dispatch.network._persist import narrow
 
 __all__ = ["HEADING_TOLERANCE_DEG", "NODE_SNAP_M", "SegmentIndex", "Snap", "SnapArrays"]
 
@@ -248,23 +249,15 @@ class SegmentIndex:
         edge_cum0 = np.concatenate(([0.0], cum))[first_seg]
         seg_before = cum - seg_len - edge_cum0[seg_edge]
         edge_len = np.bincount(seg_edge, weights=seg_len, minlength=m)
-        # Fraction of each point along its edge (for cutting routes at snapped points).
-        pt_edge = np.repeat(np.arange(m, dtype=np.int64), n_pts)
-        pt_before = np.zeros(total)
-        pt_before[seg_a + 1] = seg_before + seg_len
-        safe_len = np.where(edge_len > 0, edge_len, 1.0)
-        pt_frac = np.where(edge_len[pt_edge] > 0, pt_before / safe_len[pt_edge], 0.0)
-        pt_frac[pt_off[1:] - 1] = 1.0
 
-        self.pt_off = pt_off
+        # Index arrays are stored as narrow as their range allows (narrow). Edge e's points
+        # are geom_offsets[e] + 2 e onwards (its two ends and its shape points), and segment
+        # s runs from point s + seg_edge[s] to the next one (an edge of p points has p - 1
+        # segments): no per-segment copy of the end points is kept.
+        self.geom_offsets = geom_offsets  # the graph's own array (saved by reference)
         self.pt_lat = pt_lat
         self.pt_lng = pt_lng
-        self.pt_frac = pt_frac
-        self.seg_edge = seg_edge
-        self.a_lat = pt_lat[seg_a]
-        self.a_lng = pt_lng[seg_a]
-        self.b_lat = pt_lat[seg_a + 1]
-        self.b_lng = pt_lng[seg_a + 1]
+        self.seg_edge = narrow(seg_edge)
         self.seg_len_m = seg_len
         self.seg_before_m = seg_before
         self.edge_len_m = edge_len
@@ -280,9 +273,7 @@ class SegmentIndex:
         self.lat0 = 0.5 * (self.lat_min + self.lat_max)
         self.lng0 = 0.5 * (float(pt_lng.min()) + float(pt_lng.max()))
         self.cos0 = math.cos(math.radians(self.lat0))
-        ax, ay = self.to_plane(self.a_lat, self.a_lng)
-        bx, by = self.to_plane(self.b_lat, self.b_lng)
-        self.ax, self.ay, self.bx, self.by = ax, ay, bx, by
+        ax, ay, bx, by = self._plane_ends(np.arange(seg_edge.shape[0], dtype=np.int64))
         xs, ys = self.to_plane(pt_lat, pt_lng)
         self.diag_p = float(math.hypot(xs.max() - xs.min(), ys.max() - ys.min()))
 
@@ -304,30 +295,41 @@ class SegmentIndex:
         seg_count = n_pts - 1
         pos = np.arange(n_seg, dtype=np.int64) - seg_first[seg_edge]
         flip = flip_edge[seg_edge]
-        self.seg_canon = seg_first[canon_edge[seg_edge]] + np.where(
+        seg_canon = seg_first[canon_edge[seg_edge]] + np.where(
             flip, seg_count[seg_edge] - 1 - pos, pos
         )
+        self.seg_canon = narrow(seg_canon)
         self.seg_flip = flip
         # The lowest segment running against each canonical one (-1: none).
         rev = np.full(n_seg, n_seg, dtype=np.int64)
         flipped = np.flatnonzero(flip)
-        np.minimum.at(rev, self.seg_canon[flipped], flipped)
-        self.seg_rev = np.where(rev < n_seg, rev, -1)
-        canonical = np.flatnonzero(self.seg_canon == np.arange(n_seg))
+        np.minimum.at(rev, seg_canon[flipped], flipped)
+        self.seg_rev = narrow(np.where(rev < n_seg, rev, -1))
+        canonical = np.flatnonzero(seg_canon == np.arange(n_seg))
         self.grid = SegmentGrid(
             ax[canonical], ay[canonical], bx[canonical], by[canonical], canonical, _CELL_M, _HALO_M
         )
 
+    def _ends(self, seg: NDArray[np.int64]) -> NDArray[np.int64]:
+        # The point each segment starts at (it ends at the next one).
+        out: NDArray[np.int64] = seg.astype(np.int64) + self.seg_edge[seg]
+        return out
+
+    def _plane_ends(
+        self, seg: NDArray[np.int64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        # The segments' end points in the network's plane (ax, ay, bx, by), computed from the
+        # points each time: the same arithmetic gives the same bits as a stored copy would.
+        a = self._ends(seg)
+        ax, ay = self.to_plane(self.pt_lat[a], self.pt_lng[a])
+        bx, by = self.to_plane(self.pt_lat[a + 1], self.pt_lng[a + 1])
+        return ax, ay, bx, by
+
     @cached_property
     def tree(self) -> shapely.STRtree:
         """An STRtree over every segment in the network's plane (the exhaustive fallback)."""
-        coords = np.stack(
-            [
-                np.stack([self.ax, self.ay], axis=1),
-                np.stack([self.bx, self.by], axis=1),
-            ],
-            axis=1,
-        )
+        ax, ay, bx, by = self._plane_ends(np.arange(self.seg_edge.shape[0], dtype=np.int64))
+        coords = np.stack([np.stack([ax, ay], axis=1), np.stack([bx, by], axis=1)], axis=1)
         return shapely.STRtree(shapely.linestrings(coords))
 
     @cached_property
@@ -335,7 +337,7 @@ class SegmentIndex:
         # Points along every segment: the nearest one bounds the nearest segment's distance
         # from above, which sizes the STRtree search (a KD-tree answers far faster than the
         # STRtree's own nearest-geometry search).
-        ax, ay, bx, by = self.ax, self.ay, self.bx, self.by
+        ax, ay, bx, by = self._plane_ends(np.arange(self.seg_edge.shape[0], dtype=np.int64))
         seg_p = np.hypot(bx - ax, by - ay)
         n_pieces = np.maximum(1, np.ceil(seg_p / _PIECE_M)).astype(np.int64)
         piece_seg = np.repeat(np.arange(seg_p.shape[0]), n_pieces)
@@ -462,8 +464,9 @@ class SegmentIndex:
     ) -> SnapArrays:
         # _finish for one snapped point, step for step in scalars.
         e = int(self.seg_edge[s])
-        a_lat, b_lat = float(self.a_lat[s]), float(self.b_lat[s])
-        a_lng, b_lng = float(self.a_lng[s]), float(self.b_lng[s])
+        a = s + e
+        a_lat, b_lat = float(self.pt_lat[a]), float(self.pt_lat[a + 1])
+        a_lng, b_lng = float(self.pt_lng[a]), float(self.pt_lng[a + 1])
         slat = a_lat + t * (b_lat - a_lat)
         slng = a_lng + t * (b_lng - a_lng)
         elen = float(self.edge_len_m[e])
@@ -675,10 +678,11 @@ class SegmentIndex:
     def _plane_distance(
         self, qx: NDArray[np.float64], qy: NDArray[np.float64], seg: NDArray[np.int64]
     ) -> NDArray[np.float64]:
-        ax = self.ax[seg] - qx
-        ay = self.ay[seg] - qy
-        dx = self.bx[seg] - self.ax[seg]
-        dy = self.by[seg] - self.ay[seg]
+        sax, say, sbx, sby = self._plane_ends(seg)
+        ax = sax - qx
+        ay = say - qy
+        dx = sbx - sax
+        dy = sby - say
         dd = dx * dx + dy * dy
         t = np.clip(-(ax * dx + ay * dy) / np.where(dd > 0, dd, 1.0), 0.0, 1.0)
         out: NDArray[np.float64] = np.hypot(ax + t * dx, ay + t * dy)
@@ -696,10 +700,12 @@ class SegmentIndex:
         # (dx, dy) and the parameter t of the nearest point on it. The nearest point is an
         # end point exactly when t clips, so roads meeting at a node measure bit-identical
         # distances to it.
-        ax = (self.a_lng[cs] - qlng) * sx
-        ay = (self.a_lat[cs] - qlat) * _M_PER_DEG
-        bx = (self.b_lng[cs] - qlng) * sx
-        by = (self.b_lat[cs] - qlat) * _M_PER_DEG
+        a = self._ends(cs)
+        b = a + 1
+        ax = (self.pt_lng[a] - qlng) * sx
+        ay = (self.pt_lat[a] - qlat) * _M_PER_DEG
+        bx = (self.pt_lng[b] - qlng) * sx
+        by = (self.pt_lat[b] - qlat) * _M_PER_DEG
         dx = bx - ax
         dy = by - ay
         dd = dx * dx
@@ -751,7 +757,7 @@ class SegmentIndex:
     ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
         nonzero = (dx != 0.0) | (dy != 0.0)
         fwd = nonzero & _heading_ok(dx, dy, h)
-        rev = self.seg_rev[cs]
+        rev = self.seg_rev[cs].astype(np.int64)
         back = nonzero & (rev >= 0) & _heading_ok(-dx, -dy, h)
         seg = np.where(fwd, cs, np.where(back, rev, _NO_SEG))
         return np.where(seg != _NO_SEG, d, np.inf), seg
@@ -791,9 +797,11 @@ class SegmentIndex:
         hit = best_seg >= 0
         s = best_seg[hit]
         t = best_t[hit]
-        e = self.seg_edge[s]
-        slat = self.a_lat[s] + t * (self.b_lat[s] - self.a_lat[s])
-        slng = self.a_lng[s] + t * (self.b_lng[s] - self.a_lng[s])
+        e = self.seg_edge[s].astype(np.int64)
+        a = s + e
+        a_lat, a_lng = self.pt_lat[a], self.pt_lng[a]
+        slat = a_lat + t * (self.pt_lat[a + 1] - a_lat)
+        slng = a_lng + t * (self.pt_lng[a + 1] - a_lng)
         elen = self.edge_len_m[e]
         frac = np.where(
             elen > 0,
@@ -862,7 +870,14 @@ class SegmentIndex:
 
     def edge_coords(self, edge: int, lo: float, hi: float) -> list[tuple[float, float]]:
         """Return the shape points of ``edge`` strictly between fractions ``lo`` and ``hi``."""
-        a, b = int(self.pt_off[edge]), int(self.pt_off[edge + 1])
-        fr = self.pt_frac[a:b]
+        a = int(self.geom_offsets[edge]) + 2 * edge
+        b = int(self.geom_offsets[edge + 1]) + 2 * edge + 2
+        # Each point's fraction along the edge: the length before it over the edge's.
+        segs = slice(a - edge, b - edge - 1)
+        elen = float(self.edge_len_m[edge])
+        fr = np.zeros(b - a)
+        if elen > 0:
+            fr[1:] = (self.seg_before_m[segs] + self.seg_len_m[segs]) / elen
+        fr[-1] = 1.0
         sel = np.flatnonzero((fr > lo) & (fr < hi)) + a
         return list(zip(self.pt_lat[sel].tolist(), self.pt_lng[sel].tolist(), strict=True))

@@ -11,6 +11,7 @@ the lifecycle calls a ranker) or as ``query=`` and validates them once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from kayou_dispatch.matching.query import RankQuery
 if TYPE_CHECKING:
     from kayou_dispatch.engine import DispatchEngine
     from kayou_dispatch.matching import Candidate
+    from kayou_dispatch.spatial import Responder
 
 __all__ = [
     "BatchPolicy",
@@ -147,7 +149,14 @@ class StraightLinePolicy(Policy):
 class H3RingPolicy(Policy):
     """Offer whoever is in the nearest H3 rings, ring by ring (a common fast heuristic).
 
-    Within a ring responders are taken in id order: the policy knows cells, not distances.
+    Ring ``r`` holds the responders whose cell is at most ``r`` cells from the incident's
+    and who are within ``(1.5 r + 1) * 1.2`` average cell edges of it; each responder
+    belongs to the first ring that holds it. Within a ring responders are taken in id order:
+    the policy knows cells, not distances.
+
+    Cost: the rings are read in batches of doubling size (1, 3, 7, 15, 30 rings), one
+    radius query each, so a ranking touches each responder within the last batch's radius
+    a bounded number of times (not once per ring).
     """
 
     name: str = "h3-ring"
@@ -161,27 +170,41 @@ class H3RingPolicy(Policy):
         index = engine.index
         k, needs, skip = query.k, query.needs, query.exclude
         origin = h3i.latlng_to_cell(lat, lng, index.resolution)
-        out: list[Candidate] = []
-        seen: set[str] = set()
         edge_m = h3i.average_hexagon_edge_length(index.resolution, "m")
-        for ring in range(self.max_rings + 1):
-            radius = (1.5 * ring + 1.0) * edge_m * 1.2
-            ring_ids = [
-                nb.responder_id
-                for nb in index.nearby(lat, lng, radius, needs=needs)
-                if nb.responder_id not in seen
-                and nb.responder_id not in skip
-                and h3i.grid_distance(origin, h3i.str_to_int(index.get(nb.responder_id).cell))
-                <= ring
-            ]
-            for rid in sorted(ring_ids):
-                seen.add(rid)
-                r = index.get(rid)
-                straight = haversine_m(lat, lng, r.lat, r.lng)
-                out.append(Candidate(rid, straight / _NAIVE_SPEED_MPS, straight, straight))
-            if len(out) >= k:
+
+        def radius(ring: int) -> float:
+            return (1.5 * ring + 1.0) * edge_m * 1.2
+
+        def first_ring(distance_m: float) -> int:
+            # The smallest ring whose radius holds this distance (as nearby() tests it).
+            ring = max(0, math.ceil((distance_m / (edge_m * 1.2) - 1.0) / 1.5))
+            while ring > 0 and distance_m <= radius(ring - 1):
+                ring -= 1
+            while distance_m > radius(ring):
+                ring += 1
+            return ring
+
+        hi = 0
+        while True:
+            hi = min(self.max_rings, 2 * hi + 1)
+            joined: list[tuple[int, str, Responder]] = []
+            for nb in index.nearby(lat, lng, radius(hi), needs=needs):
+                if nb.responder_id in skip:
+                    continue
+                r = index.get(nb.responder_id)
+                cells = h3i.grid_distance(origin, h3i.str_to_int(r.cell))
+                ring = max(cells, first_ring(nb.distance_m))
+                if ring <= hi:
+                    joined.append((ring, nb.responder_id, r))
+            # Everyone in rings up to hi is in this batch: its first k are the answer.
+            if len(joined) >= k or hi == self.max_rings:
                 break
-        return out[:k]
+        joined.sort(key=lambda row: (row[0], row[1]))
+        out: list[Candidate] = []
+        for _, rid, r in joined[:k]:
+            straight = haversine_m(lat, lng, r.lat, r.lng)
+            out.append(Candidate(rid, straight / _NAIVE_SPEED_MPS, straight, straight))
+        return out
 
 
 @dataclass(frozen=True)
