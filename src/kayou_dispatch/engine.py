@@ -60,6 +60,10 @@ from kayou_dispatch.store import Fix, LocalPositionStore, PositionStore, RedisPo
 
 __all__ = ["DispatchEngine"]
 
+# Fixes are snapped to the road at ingest once this many arrived (one vectorised batch,
+# a few microseconds each); rankings snap the few that moved since, near the incident.
+_SNAP_BATCH = 256
+
 
 def _shared_state(
     client: Any, prefix: str, index: ResponderIndex, clock: Callable[[], float]
@@ -180,6 +184,7 @@ class DispatchEngine:
             None if capabilities is None else check_needs(capabilities, None, name="capabilities")
         )
         self._snaps = SnapCache(network)
+        self._snaps.follow(self._index)  # fixes are snapped at ingest, in batches
         self._ranker = Ranker(network)
         self._rank_fn: Callable[..., Sequence[Any]] = self.rank
         self._eta_cap_s: float | None = None  # a shard's ranking bound (serve_shard)
@@ -275,6 +280,7 @@ class DispatchEngine:
         applied = self._store.write(Fix(responder_id, lat, lng, ts, heading, speed_kph, caps))
         if held is not None:
             self._registered.pop(responder_id, None)
+        self._snaps.settle_moved(at_least=_SNAP_BATCH)
         return applied
 
     def update_positions(
@@ -288,13 +294,15 @@ class DispatchEngine:
     ) -> int:
         """Insert or move many responders; see :meth:`ResponderIndex.update_positions`."""
         if not self._registered:
-            return self._store.update_positions(ids, lats, lngs, ts=ts, headings=headings)
-        new = {str(rid) for rid in ids if rid in self._registered and rid not in self._index}
-        applied = self._store.update_positions(ids, lats, lngs, ts=ts, headings=headings)
-        for rid in sorted(new):
-            caps = self._registered.pop(rid, None)
-            if caps is not None and rid in self._index:
-                self._store.set_capabilities(rid, caps)
+            applied = self._store.update_positions(ids, lats, lngs, ts=ts, headings=headings)
+        else:
+            new = {str(rid) for rid in ids if rid in self._registered and rid not in self._index}
+            applied = self._store.update_positions(ids, lats, lngs, ts=ts, headings=headings)
+            for rid in sorted(new):
+                caps = self._registered.pop(rid, None)
+                if caps is not None and rid in self._index:
+                    self._store.set_capabilities(rid, caps)
+        self._snaps.settle_moved(at_least=_SNAP_BATCH)
         return applied
 
     def register(self, responder_id: str, *, capabilities: Iterable[str]) -> bool:
@@ -557,6 +565,7 @@ class DispatchEngine:
         if removed:
             self._dispatcher.forget_positions(removed)
         self._dispatcher.sync_statuses()
+        self._snaps.settle_moved(at_least=_SNAP_BATCH)
 
     def explain(
         self,

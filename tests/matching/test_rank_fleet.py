@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from kayou_dispatch.spatial import ResponderIndex, _cells
 
-from .oracle import edge_point
+from .oracle import brute_force_rank, edge_point
 from .test_rank import FAST, check_against_oracle, near_edge, scenes
 
 
@@ -154,27 +154,57 @@ def test_names_of_a_reused_slot_are_refused():
 
 
 def test_settle_snaps_only_the_moved_near_the_point():
-    from kayou_dispatch import DispatchEngine, load_network
+    from kayou_dispatch import load_network
+    from kayou_dispatch.matching import SnapCache
 
     net = load_network("helsinki")
-    engine = DispatchEngine(net, clock=lambda: 0.0)
+    index = ResponderIndex(clock=lambda: 0.0)
+    cache = SnapCache(net)
+    cache.follow(index)
     rng = np.random.default_rng(7)
     e = rng.integers(0, net.n_edges, 300)
     pts = [edge_point(net, int(i), 0.5) for i in e]
     ids = [f"t{i}" for i in range(300)]
-    engine.update_positions(ids, [p[0] for p in pts], [p[1] for p in pts])
-    cache = engine._snaps
-    cache.follow(engine.index)
+    index.update_positions(ids, [p[0] for p in pts], [p[1] for p in pts])
     lat, lng = pts[0]
     cache.settle(lat, lng, 200.0)
-    near = engine.index.nearby(lat, lng, 200.0)
+    near = index.nearby(lat, lng, 200.0)
     assert cache.snapped == len(near)  # those within 200 m, no one else
     cache.settle(lat, lng, 200.0)
     assert cache.snapped == len(near)  # nothing moved: nothing snapped again
-    engine.update_position(ids[0], *pts[1])
+    index.update_position(ids[0], *pts[1])
     cache.settle(lat, lng, 200.0)
-    moved_in = engine.index.nearby(lat, lng, 200.0)
+    moved_in = index.nearby(lat, lng, 200.0)
     assert cache.snapped == len(near) + (ids[0] in {n.responder_id for n in moved_in})
+
+
+def test_the_engine_snaps_fixes_at_ingest_in_batches():
+    from kayou_dispatch import DispatchEngine, load_network
+    from kayou_dispatch import engine as engine_module
+
+    net = load_network("helsinki")
+    engine = DispatchEngine(net, clock=lambda: 0.0)
+    cache = engine._snaps
+    rng = np.random.default_rng(8)
+    n = engine_module._SNAP_BATCH + 44
+    pts = [edge_point(net, int(i), 0.5) for i in rng.integers(0, net.n_edges, n)]
+    ids = [f"t{i}" for i in range(n)]
+    engine.update_positions(ids, [p[0] for p in pts], [p[1] for p in pts])
+    assert cache.snapped == n  # one bulk update: snapped at once
+    engine.rank(*pts[0], k=5)
+    assert cache.snapped == n  # the ranking found everyone snapped
+    # Single fixes wait for a batch (a ranking snaps those near it meanwhile) ...
+    for i in range(engine_module._SNAP_BATCH - 1):
+        engine.update_position(ids[i], *pts[i + 1], ts=1.0)
+    assert cache.snapped == n
+    engine.update_position(ids[-1], *pts[0], ts=1.0)  # ... the batch is full: snapped
+    assert cache.snapped == n + engine_module._SNAP_BATCH
+    assert not cache._dirty.any()
+    # The rankings equal the oracle's all along (snapped at ingest or near the incident).
+    for lat, lng in pts[:5]:
+        got = [(c.responder_id, c.eta_s) for c in engine.rank(lat, lng, k=5)]
+        want = [(r, t) for t, r, _ in brute_force_rank(engine, lat, lng, k=5)]
+        assert got == want
 
 
 def test_a_snap_cache_follows_one_index_and_settles_only_when_following():

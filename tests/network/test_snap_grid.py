@@ -114,24 +114,32 @@ def test_not_measuring_far_points_changes_only_their_distance(g, pts, heading, m
     assert ((d == full.distance_m[~on]) | (d == math.inf)).all()
 
 
-def test_far_points_skip_the_search_without_measuring_them(monkeypatch):
-    # A point 20 km from the only road: proven off the network by the sample bound alone.
+def test_far_points_stop_at_the_bound_without_measuring_them(monkeypatch):
+    # A point 20 km from the only road: without measure_far, its coarse blocks stop once
+    # they reach past max_distance_m (proven off the network); with it, they widen on
+    # until the nearest road is found and measured.
     a = EdgeArrays.straight(
         node_id=[1, 2], lat=[0.0, 0.0], lng=[0.0, 0.01], u=[0], v=[1],
         length_m=[1112.0], travel_time_s=[60.0],
     )
     net = RoadNetwork.from_arrays(a)
-    calls = []
-    real = snap_module.SegmentIndex._search
-    monkeypatch.setattr(
-        snap_module.SegmentIndex, "_search", lambda *args: calls.append(1) or real(*args)
-    )
+    sides = []
+    real = snap_module.SegmentIndex._coarse_pass
+
+    def spy(self, rows, side, *args):
+        sides.append(side)
+        return real(self, rows, side, *args)
+
+    monkeypatch.setattr(snap_module.SegmentIndex, "_coarse_pass", spy)
     lats, lngs = np.array([0.18, 0.0001]), np.array([0.005, 0.005])
     res = net.snap_many(lats, lngs, max_distance_m=1000.0, measure_far=False)
-    assert res.edge.tolist() == [-1, 0] and res.distance_m[0] == math.inf and not calls
+    assert res.edge.tolist() == [-1, 0] and res.distance_m[0] == math.inf
+    cell = net._segments.coarse.cell_m
+    assert sides and 0.5 * (max(sides) - 1) * cell < 1000.0 * 1.01 + 1.0 + cell
+    sides.clear()
     res = net.snap_many(lats, lngs, max_distance_m=1000.0)
     assert res.edge.tolist() == [-1, 0] and res.distance_m[0] == pytest.approx(20_015, rel=1e-3)
-    assert calls
+    assert 0.5 * (max(sides) - 1) * cell > 19_000.0  # out to the road (the whole grid)
 
 
 @FAST
@@ -183,17 +191,16 @@ def test_twins_tie_to_the_lower_edge_and_headings_pick_a_direction():
     assert many.edge.tolist() == [1, 2, 0]
 
 
-def test_grid_is_lazy_compact_and_reports_its_size():
+def test_grids_are_built_with_the_network_and_list_twins_once():
     net = RoadNetwork.from_arrays(_two_way_street())
     seg = net._segments
-    assert "tree" not in vars(seg)  # the STRtree is built only when a point needs it
+    before = set(vars(seg))
     net.snap(0.0001, 0.001)
-    assert "tree" not in vars(seg)
-    net.snap(0.5, 0.5, max_distance_m=math.inf)  # far away: the fallback
-    assert "tree" in vars(seg)
-    # Twins are listed once: two canonical segments.
-    assert set(seg.grid.seg.tolist()) == {0, 1}
-    assert seg.grid.nbytes > 0
+    net.snap(0.5, 0.5, max_distance_m=math.inf)  # far away: the coarse grid
+    assert set(vars(seg)) == before  # nothing is built on a query
+    # Twins are listed once: two canonical segments, in both grids.
+    assert set(seg.grid.seg.tolist()) == set(seg.coarse.seg.tolist()) == {0, 1}
+    assert seg.grid.nbytes > 0 and seg.coarse.nbytes > 0
 
 
 @pytest.mark.parametrize("name", ["andorra.osm.pbf", "porto.osm.pbf", "shanghai_central.osm"])
@@ -233,9 +240,9 @@ def test_grid_equals_the_exhaustive_search_on_real_roads(name):
 @pytest.mark.parametrize("offset_deg", [0.0225, 0.03, -0.0225, 0.05])
 @pytest.mark.parametrize("flip", [False, True])
 def test_far_point_ties_twins_to_the_lowest_edge(offset_deg, flip):
-    # Beyond 2 km every road is found by the STRtree's nearest search, which measures raw
-    # segments: twins drawn in opposite directions differ there by rounding. Ties are
-    # decided on canonical segments, so the lowest edge of the two-way road wins.
+    # Beyond 2 km every road is found by the coarse grid (once by an STRtree's nearest
+    # search, which measured raw segments: twins drawn in opposite directions differed by
+    # rounding). Ties are decided on canonical segments, so the lowest edge wins.
     lat = [22.7, 22.7013]
     lng = [114.2, 114.2071]
     u, v = ([1, 0], [0, 1]) if flip else ([0, 1], [1, 0])

@@ -36,6 +36,8 @@ __all__ = ["CandidateSet", "gather", "LocalPlane", "SnapCache"]
 
 #: Responders farther than this from every (qualifying) road are off the network.
 OFF_NETWORK_M = 1000.0
+# settle_moved snaps this many positions at a time (the index's lock is free in between).
+_SETTLE_PIECE = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class SnapCache:
         self._index: ResponderIndex | None = None  # the index followed, if any
         self._dirty = np.zeros(0, dtype=bool)  # moved since last snapped (followed index)
         self._dirty_cells: CellBuckets | None = None
+        self._fixes = 0  # fixes learnt of since the last settle_moved
         self._grow(0)
 
     def _grow(self, size: int) -> None:
@@ -261,6 +264,7 @@ class SnapCache:
         assert self._index is not None
         self._fit(self._index)
         self._dirty[slots] = True
+        self._fixes += int(slots.shape[0])
         assert self._dirty_cells is not None
         if slots.shape[0] == 1:  # a single fix: the common case, kept cheap
             self._dirty_cells.move(int(slots[0]))
@@ -295,6 +299,52 @@ class SnapCache:
                 self._snap_moved(cand, col["lat"][cand], col["lng"][cand], col["heading"][cand])
                 dirty[cand] = False
                 self._dirty_cells.forget(int(cand.size))
+
+    def settle_moved(self, *, at_least: int = 1) -> int:
+        """Snap every followed responder that moved since it was last snapped (at ingest).
+
+        Nothing happens until ``at_least`` fixes arrived since the last call, so fixes are
+        snapped in vectorised batches however they arrive (one by one or in bulk). The
+        positions are read under the index's lock, snapped under this cache's lock only
+        (fixes keep flowing meanwhile), in pieces of ``_SETTLE_PIECE``; a responder whose
+        position changed again while it was snapped stays to be snapped (by the next call,
+        or by the ranking that reaches it: :meth:`settle`).
+
+        Returns
+        -------
+        int
+            How many positions were snapped.
+        """
+        index = self._index
+        if index is None:
+            msg = "settle_moved needs a SnapCache that follows an index (see follow)"
+            raise InvalidParameterError(msg, name="index", value=None)
+        if self._fixes < at_least:
+            return 0
+        done = 0
+        with index._lock:
+            self._fixes = 0
+            self._fit(index)
+            todo = np.flatnonzero(self._dirty & index._col["alive"][: self._dirty.shape[0]])
+        for lo in range(0, todo.shape[0], _SETTLE_PIECE):
+            cand = todo[lo : lo + _SETTLE_PIECE]
+            with index._lock:
+                col = index._col
+                la, ln, hd = col["lat"][cand], col["lng"][cand], col["heading"][cand]
+            with self._lock:
+                self._snap_moved(cand, la, ln, hd)
+            with index._lock, self._lock:
+                col = index._col
+                same = (col["lat"][cand] == la) & (col["lng"][cand] == ln)
+                same &= (col["heading"][cand] == hd) | (
+                    np.isnan(hd) & np.isnan(col["heading"][cand])
+                )
+                clear = cand[same & self._dirty[cand] & col["alive"][cand]]
+                self._dirty[clear] = False
+                assert self._dirty_cells is not None
+                self._dirty_cells.forget(int(clear.size))
+                done += int(clear.size)
+        return done
 
     def filed_under(self, slots: NDArray[np.int64]) -> NDArray[np.int64]:
         """The node each of these slots (from :meth:`on_nodes`) is filed under."""

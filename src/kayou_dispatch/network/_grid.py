@@ -155,7 +155,21 @@ class SegmentGrid:
         reach
             ``halo_m`` plus the distance from each point to the nearest side of its block
             (minus a slack): every segment not gathered is at least this far from the point,
-            in the plane, unless the point gathered nothing (a block wholly off the grid).
+            in the plane, unless the point gathered nothing (a block wholly off the grid);
+            ``inf`` for a block that covers the whole grid (it gathers every segment).
+        """
+        start, stop, reach = self.block(qx, qy, k)
+        row, seg, count = self.take(start, stop)
+        return row, seg, count, reach
+
+    def block(
+        self, qx: NDArray[np.float64], qy: NDArray[np.float64], k: int
+    ) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.float64]]:
+        """Where the lists of each point's ``k`` x ``k`` block lie in :attr:`seg`, unread.
+
+        ``start[i, j]:stop[i, j]`` are the entries of the block's ``j``-th row of cells
+        around point ``i`` (``(stop - start).sum(axis=1)`` counts its candidates before
+        :meth:`take` reads them); ``reach`` as :meth:`gather` returns it.
         """
         c = self.cell_m
         fx = (qx - self.x0) / c
@@ -171,19 +185,27 @@ class SegmentGrid:
             np.minimum(qx - bx0, bx0 + k * c - qx), np.minimum(qy - by0, by0 + k * c - qy)
         )
         reach = reach + (self.halo_m - _SLACK_M)
-        n = qx.shape[0]
+        whole = (lo_x <= 0) & (lo_x + k >= self.nx) & (lo_y <= 0) & (lo_y + k >= self.ny)
+        reach[whole] = np.inf
         # Rows of the block: cells [lo_x, lo_x + k) in each of k grid rows, clipped.
         cx0 = np.clip(lo_x, 0, self.nx)
         cx1 = np.clip(lo_x + k, 0, self.nx)
         ys = lo_y[:, None] + np.arange(k)[None, :]
         inside = (ys >= 0) & (ys < self.ny) & (cx1 > cx0)[:, None]
         base = np.where(inside, ys, 0) * self.nx
-        start = np.where(inside, self.start_of(base + cx0[:, None]), 0)
-        stop = np.where(inside, self.start_of(base + cx1[:, None]), 0)
-        cnt = (stop - start).ravel()
+        start = np.where(inside, self.start_of(base + cx0[:, None]), 0).astype(np.int32)
+        stop = np.where(inside, self.start_of(base + cx1[:, None]), 0).astype(np.int32)
+        return start, stop, reach
+
+    def take(
+        self, start: NDArray[np.int32], stop: NDArray[np.int32]
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+        """Read the lists of blocks (from :meth:`block`): ``row, seg, count`` as in gather."""
+        n, k = start.shape
+        cnt = (stop - start).astype(np.int64).ravel()
         total = int(cnt.sum())
         count = cnt.reshape(n, k).sum(axis=1)
         row = np.repeat(np.arange(n, dtype=np.int64), count)
         ends = np.cumsum(cnt)
         idx = np.arange(total, dtype=np.int64) + np.repeat(start.ravel() - (ends - cnt), cnt)
-        return row, self.seg[idx].astype(np.int64), count, reach
+        return row, self.seg[idx].astype(np.int64), count

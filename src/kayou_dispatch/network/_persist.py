@@ -8,7 +8,7 @@ takes what reading arrays takes.
 
 A structure is plain data: its numpy arrays, numbers and nested structures (dumped
 recursively) and scipy sparse matrices (dumped as their three arrays). What it builds
-lazily later (an STRtree, a KD-tree) or holds at run time (locks, scratch arrays, views of
+lazily later or holds at run time (locks, scratch arrays, views of
 its own arrays; a class names such attributes in ``RUNTIME_FIELDS``) is recreated by its
 ``_runtime()`` method or on first use, never saved.
 
@@ -30,7 +30,7 @@ from scipy.sparse import csr_matrix
 __all__ = ["DERIVED_VERSION", "dump", "fingerprint", "narrow", "restore"]
 
 #: Version of the derived structures' layout; a change makes old files rebuild (refused).
-DERIVED_VERSION = 4
+DERIVED_VERSION = 5
 _CSR = "__csr__"
 _REF = "__ref__"
 

@@ -26,6 +26,8 @@ _MOVED_SHARE = 16
 # ... or at least this many. Every gather scans the moves, so a small fleet is rebuilt
 # often (sorting 5,000 slots costs about as much as scanning a few hundred moves twice).
 _MOVED_MIN = 256
+# Cells below this (and slots below 2**32) pack into one sortable int64 with their slot.
+_SMALL = 1 << 30
 
 
 class CellBuckets:
@@ -71,9 +73,16 @@ class CellBuckets:
         """File every live slot under its current cell; forget the moves."""
         live = np.flatnonzero(self._alive)
         cells = self._col[live]
-        order = np.argsort(cells, kind="stable")
-        self._cells = cells[order]
-        self._slots = live[order]
+        if cells.size and int(cells.min()) >= -1 and int(cells.max()) < _SMALL:
+            # Small keys (nodes): sort (cell, slot) packed in one integer, unstable but
+            # unique, so the same order as a stable sort of cells, about 3x faster.
+            key = np.sort(((cells + 1) << 32) | live)
+            self._cells = (key >> 32) - 1
+            self._slots = key & 0xFFFFFFFF
+        else:
+            order = np.argsort(cells, kind="stable")
+            self._cells = cells[order]
+            self._slots = live[order]
         self._distinct = int(np.count_nonzero(np.diff(self._cells))) + int(cells.size > 0)
         self._flag[:] = False
         self._moved = []
@@ -100,11 +109,11 @@ class CellBuckets:
 
     def move_many(self, slots: NDArray[np.int64]) -> None:
         """Note that these slots' cells changed."""
+        if len(self._moved) + slots.shape[0] > self._room():
+            self.rebuild()  # a big batch: sorting beats finding which are new
+            return
         fresh = np.unique(slots[~self._flag[slots]])
         if not fresh.size:
-            return
-        if len(self._moved) + fresh.size > self._room():
-            self.rebuild()
             return
         self._flag[fresh] = True
         self._moved.extend(fresh.tolist())
