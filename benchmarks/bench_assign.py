@@ -158,6 +158,7 @@ def run(
     slots = sum(inc.units for inc in d.open_incidents())
     points = [(inc.lat, inc.lng) for inc in d.open_incidents()]
     matrix(points[:1], list(d.index))  # warm: builds the network's search structures once
+    import scipy.optimize  # noqa: F401  (warm: the solver's first call imports it, ~0.5 s)
     t0 = time.perf_counter()
     matrix(points, list(d.index))
     eta_matrix_s = time.perf_counter() - t0

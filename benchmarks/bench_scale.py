@@ -12,7 +12,9 @@ few metres off the road, a tenth with a heading along their road. For each fleet
 
 * ``rank(k=10)`` median / p99 over ``--incidents`` incidents on random edges;
 * the next rank right after 20,000 single ``update_position`` calls, and right after the
-  whole fleet moved once (one bulk ``update_positions``), median of 3 rounds;
+  whole fleet moved once (one bulk ``update_positions``), median of 3 rounds; beside them
+  what ingest costs per fix (the first bulk insert, and the whole fleet's move): fixes are
+  snapped to the road there, in batches;
 * a rural case: incidents with no responder within 40 km (a second fleet of the same size,
   placed outside 40 km discs around them; the first fleet covers the whole network);
 * beside each, on the same incidents: one full ``scipy.sparse.csgraph.dijkstra`` from the
@@ -206,21 +208,23 @@ def run_network(
     print(f"{'responders':>10} | {'rank p50 / p99 ms':>19} | {'full scipy ms':>13} | "
           f"{'scipy limit ms':>14} | {'after 20k single':>16} | {'after fleet moved':>17} | "
           f"{'rural p50 / p99':>19} | {'rural no overlay':>19} | {'rural scipy lim':>15} | "
-          "B/responder | exact")
+          "B/responder | ingest / move us/fix | exact")
     for n in fleet_sizes:
         gc.collect()
         lat, lng, heading = place(net, rng, n, [])
         tracemalloc.start()
         engine = DispatchEngine(net, clock=lambda: 0.0)
         ids = [f"t{i}" for i in range(n)]
-        engine.update_positions(ids, lat, lng, headings=heading)
-        engine.rank(*pts[0], k=10)  # warm: snaps the responders near one incident
+        t0 = time.perf_counter()
+        engine.update_positions(ids, lat, lng, headings=heading)  # snapped at ingest
+        ingest_us = (time.perf_counter() - t0) * 1e6 / n
+        engine.rank(*pts[0], k=10)  # warm
         engine.network.snap(*pts[0])  # (structures are the network's, counted above)
         per_resp = tracemalloc.get_traced_memory()[0] / n  # ids included (Python strings)
         tracemalloc.stop()
         t_rank, kth = timed_ranks(engine, pts)
         full, limited = baselines(net, pts, kth)
-        after_single, after_move = [], []
+        after_single, after_move, move_us = [], [], []
         for r in range(3):
             sel = rng.integers(0, n, min(20_000, n))
             jlat = lat[sel] + rng.normal(0, 1e-4, sel.size)
@@ -230,7 +234,9 @@ def run_network(
             after_single.append(timed_ranks(engine, [pts[r]])[0][0])
             lat = lat + rng.normal(0, 1e-4, n)
             lng = lng + rng.normal(0, 1e-4, n)
+            t0 = time.perf_counter()
             engine.update_positions(ids, lat, lng, headings=heading, ts=np.full(n, r + 1.5))
+            move_us.append((time.perf_counter() - t0) * 1e6 / n)
             after_move.append(timed_ranks(engine, [pts[r + 3]])[0][0])
         exact = check_exact(engine, pts, 3) if n <= 20_000 else "(checked at <=20k)"
         del engine
@@ -255,7 +261,7 @@ def run_network(
               f"{statistics.median(after_single):16.2f} | {statistics.median(after_move):17.2f} | "
               f"{stats(t_rural):>19} | {stats(t_rural_plain):>19} | "
               f"{statistics.median(rural_limited) if rural_limited else math.nan:15.2f} | "
-              f"{per_resp:11.0f} | {exact}")
+              f"{per_resp:11.0f} | {ingest_us:7.1f} / {statistics.median(move_us):5.1f} | {exact}")
         gc.collect()
 
 

@@ -88,7 +88,7 @@ def test_bounded_searches_give_the_full_matrix_answer(fleet, burst, policy, marg
 
 
 def test_far_responders_widen_the_search():
-    # The only responder is ~15 km away: beyond the first 600 s limit at the test speed.
+    # The only responder is ~15 km away: beyond the first limit (FIRST_LIMIT_S) at the test speed.
     d, limits_seen = world([("far", 15_000.0, 0.0, ())], bounded=True)
     d.report_incident("i", *at(0.0), kind="other", needs=())
     out = d.assign_batch()
