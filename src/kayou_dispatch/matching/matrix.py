@@ -47,8 +47,8 @@ def eta_matrix(
     # Every incident snapped in one vectorised call (the same snaps as one by one).
     snapped = network.snap_many(lats, lngs, max_distance_m=DEFAULT_MAX_DISTANCE_M)
     for i in range(lats.shape[0]):
-        lat, lng = float(lats[i]), float(lngs[i])
-        dest = network._snap_row(snapped, i, lat, lng, DEFAULT_MAX_DISTANCE_M, what="point")
+        point = float(lats[i]), float(lngs[i])
+        dest = network._snap_row(snapped, i, *point, DEFAULT_MAX_DISTANCE_M, what="point")
         limit = math.inf if limits_s is None else float(limits_s[i])
         out[i] = ranker.times(dest, snaps, dep, limit_s=limit)
     return out
