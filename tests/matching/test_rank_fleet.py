@@ -207,6 +207,21 @@ def test_the_engine_snaps_fixes_at_ingest_in_batches():
         assert got == want
 
 
+def test_settle_moved_refuses_bad_input_with_typed_errors():
+    from kayou_dispatch import InvalidParameterError, KayouDispatchError, load_network
+    from kayou_dispatch.matching import SnapCache
+
+    cache = SnapCache(load_network("helsinki"))
+    with pytest.raises(InvalidParameterError):
+        cache.settle_moved()  # follows nothing yet
+    cache.follow(ResponderIndex(clock=lambda: 0.0))
+    for bad in (0, -3, 2.5, "256", True, None):
+        with pytest.raises(InvalidParameterError) as info:
+            cache.settle_moved(at_least=bad)
+        assert isinstance(info.value, KayouDispatchError)
+    assert cache.settle_moved() == 0  # nothing moved
+
+
 def test_a_snap_cache_follows_one_index_and_settles_only_when_following():
     from kayou_dispatch import InvalidParameterError, KayouDispatchError, load_network
     from kayou_dispatch.matching import SnapCache

@@ -314,7 +314,15 @@ class SnapCache:
         -------
         int
             How many positions were snapped.
+
+        Raises
+        ------
+        InvalidParameterError
+            When ``at_least`` is not a positive int, or the cache follows no index.
         """
+        if isinstance(at_least, bool) or not isinstance(at_least, int) or at_least < 1:
+            msg = f"at_least must be a positive int, got {at_least!r}"
+            raise InvalidParameterError(msg, name="at_least", value=at_least)
         index = self._index
         if index is None:
             msg = "settle_moved needs a SnapCache that follows an index (see follow)"
