@@ -207,6 +207,38 @@ def test_the_engine_snaps_fixes_at_ingest_in_batches():
         assert got == want
 
 
+def test_a_fix_during_settle_moved_stays_to_be_snapped(monkeypatch):
+    # A responder that moves while its old position is being snapped (a fix from another
+    # thread) stays dirty, so the next ranking snaps and files it where it is now.
+    from kayou_dispatch import DispatchEngine, load_network
+    from kayou_dispatch.matching import SnapCache
+
+    net = load_network("helsinki")
+    engine = DispatchEngine(net, clock=lambda: 0.0)
+    cache = engine._snaps
+    rng = np.random.default_rng(9)
+    pts = [edge_point(net, int(i), 0.5) for i in rng.integers(0, net.n_edges, 300)]
+    ids = [f"t{i}" for i in range(300)]
+    real = SnapCache._snap_moved
+    moved = {}
+
+    def snap_then_move(self, slots, lat, lng, heading):
+        out = real(self, slots, lat, lng, heading)
+        if not moved:  # the fix lands between the snap and the flags being cleared
+            moved["t0"] = pts[150]
+            engine.index.update_position("t0", *pts[150], ts=5.0)
+        return out
+
+    monkeypatch.setattr(SnapCache, "_snap_moved", snap_then_move)
+    engine.update_positions(ids, [p[0] for p in pts], [p[1] for p in pts])
+    slot = engine.index._slot_of["t0"]
+    assert cache._dirty[slot]  # its snap is of the old position
+    monkeypatch.setattr(SnapCache, "_snap_moved", real)
+    got = [(c.responder_id, c.eta_s) for c in engine.rank(*pts[150], k=5)]
+    want = [(r, t) for t, r, _ in brute_force_rank(engine, *pts[150], k=5)]
+    assert got == want and "t0" in {r for r, _ in got}
+
+
 def test_settle_moved_refuses_bad_input_with_typed_errors():
     from kayou_dispatch import InvalidParameterError, KayouDispatchError, load_network
     from kayou_dispatch.matching import SnapCache
