@@ -37,7 +37,9 @@ one that holds none four times, and a block that covers the whole grid settles e
 point. A point outside the network's extent starts with a block reaching into it. With a
 heading, or when ``measure_far`` is off, the search stops once a block's reach passes
 ``max_distance_m`` (widened by the plane's worst distortion between the point's and the
-network's latitudes): nothing beyond can be within it. Candidates are measured in batches
+network's latitudes): nothing beyond can be within it, so a point whose nearest candidate
+by then is farther still is off the network (``distance_m`` inf without ``measure_far``),
+and one whose nearest may be within it searches on until proven. Candidates are measured in batches
 of bounded size, so a point a thousand kilometres away costs one pass over the segments,
 never a matrix of them.
 
@@ -575,7 +577,7 @@ class SegmentIndex:
         # near): ever wider blocks of the coarse grid, settled by the same test as the fine
         # ones. With a heading, or without measure_far, the search stops once a block's
         # reach passes every road within max_distance_m (plane distances exceed true ones at
-        # most kmax times): the best found by then, if any, decides.
+        # most kmax times), unless the nearest found may be within it.
         g = self.coarse
         c = g.cell_m
         _, kmax = self._distortion(lats)
@@ -584,9 +586,10 @@ class SegmentIndex:
         gap = np.maximum.reduce(
             [g.x0 - qx, qx - (g.x0 + g.nx * c), g.y0 - qy, qy - (g.y0 + g.ny * c), 0.0 * qx]
         )
-        top = _block_side(gap + (g.nx + g.ny) * c, c)
-        if headings is not None or not measure_far:
-            top = np.minimum(top, _block_side((max_distance_m * 1.01 + 1.0) * kmax, c))
+        whole = _block_side(gap + (g.nx + g.ny) * c, c)
+        bounded = headings is not None or not measure_far
+        far = (max_distance_m * 1.01 + 1.0) * kmax  # every road within max_distance_m is nearer
+        top = np.minimum(whole, _block_side(far, c)) if bounded else whole
         k = np.minimum(np.maximum(_block_side(gap[rows], c), 2), top[rows])
         while rows.size:
             again: list[NDArray[np.int64]] = []
@@ -597,15 +600,24 @@ class SegmentIndex:
                     d_min, s_min, reach = pass_
                     found = np.isfinite(d_min)
                     ok = np.sqrt(d_min) + _TIE_M < reach * shrink[group] - 1e-6
-                    sure = ok | (side >= top[group])  # a block past the bound, or everything
-                    won = sure & found
+                    ok |= side >= whole[group]  # the block held every segment
+                    # Past the bound, a point whose nearest found may still be within
+                    # max_distance_m widens on until proven; the others stop: without
+                    # measure_far, off the network (distance inf); with it (a heading), at
+                    # the nearest found.
+                    capped = (side >= top[group]) & ~ok
+                    maybe_on = found & (np.sqrt(d_min) <= 2.0 * far[group])
+                    widen = capped & maybe_on
+                    sure = (ok | capped) & ~widen
+                    won = found & (ok | (capped & ~widen & measure_far))
                     best[0][group[won]] = s_min[won]
                     best[1][group[won]] = d_min[won]
                     # The rest: a block wide enough to settle the nearest found, else 4 x.
                     need = (np.sqrt(d_min) + _TIE_M + 1e-3) / shrink[group]
                     wider = np.where(found, _block_side(need, c), 4 * side)
+                    cap = np.where(widen, whole[group], top[group])
                     again.append(group[~sure])
-                    again_k.append(np.minimum(np.maximum(wider, side + 1), top[group])[~sure])
+                    again_k.append(np.minimum(np.maximum(wider, side + 1), cap)[~sure])
             rows, k = np.concatenate(again), np.concatenate(again_k)
 
     def _coarse_pass(
