@@ -275,3 +275,30 @@ def test_a_far_point_nearest_a_shared_node_snaps_to_the_lowest_edge():
     want = int(np.flatnonzero(per_edge <= per_edge.min() + 1e-7)[0])
     s = net.snap_many([point[0]], [point[1]], max_distance_m=math.inf)
     assert int(s.edge[0]) == want
+
+
+def test_not_measuring_far_points_never_reports_a_farther_road():
+    # Regression (found by exploration): past its bound, the coarse grid's search kept the
+    # nearest road of its block even when a nearer one lay outside the block, so a point
+    # off the network reported that farther road's distance. Seeded random networks of a
+    # few straight roads, with points up to 3 km off them.
+    rng = np.random.default_rng(11)
+    for _ in range(60):
+        m = int(rng.integers(2, 7))
+        lat = 22.7 + rng.uniform(0.0, 0.03, 2 * m)
+        lng = 114.2 + rng.uniform(0.0, 0.03, 2 * m)
+        a = EdgeArrays.straight(
+            node_id=list(range(2 * m)), lat=lat.tolist(), lng=lng.tolist(),
+            u=list(range(0, 2 * m, 2)), v=list(range(1, 2 * m, 2)),
+            length_m=[1000.0] * m, travel_time_s=[60.0] * m,
+        )
+        net = RoadNetwork.from_arrays(a)
+        plat = 22.7 + rng.uniform(-0.03, 0.06, 40)
+        plng = 114.2 + rng.uniform(-0.03, 0.06, 40)
+        for limit in (1.0, 30.0, 150.0):
+            full = net.snap_many(plat, plng, max_distance_m=limit)
+            quick = net.snap_many(plat, plng, max_distance_m=limit, measure_far=False)
+            np.testing.assert_array_equal(quick.edge, full.edge)
+            off = full.edge < 0
+            d = quick.distance_m[off]
+            assert ((d == full.distance_m[off]) | (d == math.inf)).all()
