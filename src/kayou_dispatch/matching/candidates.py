@@ -76,6 +76,12 @@ _EMPTY_I = np.zeros(0, dtype=np.int64)
 _M_PER_DEG = math.radians(1.0) * 6_371_008.8
 
 
+def _same_heading(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.bool_]:
+    # Equal headings, an unknown one (NaN) equal to another unknown one.
+    out: NDArray[np.bool_] = (a == b) | (np.isnan(a) & np.isnan(b))
+    return out
+
+
 class LocalPlane:
     """An equirectangular plane around a network's centre, metres (for quick estimates)."""
 
@@ -181,12 +187,11 @@ class SnapCache:
         """Snap those of these slots whose position moved (caller holds the lock): how many."""
         if slots.size and int(slots.max()) >= self._size:
             self._grow(int(slots.max()) + 1)
-        key_h = self._key_h[slots]
         same = (
             self._valid[slots]
             & (self._key_lat[slots] == lat)
             & (self._key_lng[slots] == lng)
-            & ((key_h == heading) | (np.isnan(key_h) & np.isnan(heading)))
+            & _same_heading(self._key_h[slots], heading)
         )
         stale = np.flatnonzero(~same)
         if stale.size:
@@ -344,9 +349,7 @@ class SnapCache:
             with index._lock, self._lock:
                 col = index._col
                 same = (col["lat"][cand] == la) & (col["lng"][cand] == ln)
-                same &= (col["heading"][cand] == hd) | (
-                    np.isnan(hd) & np.isnan(col["heading"][cand])
-                )
+                same &= _same_heading(col["heading"][cand], hd)
                 clear = cand[same & self._dirty[cand] & col["alive"][cand]]
                 self._dirty[clear] = False
                 assert self._dirty_cells is not None
