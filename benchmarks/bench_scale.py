@@ -176,10 +176,22 @@ def check_exact(engine: DispatchEngine, pts: list[tuple[float, float]], n: int) 
 
 
 def run_network(
-    name: str, net: RoadNetwork, fleet_sizes: list[int], n_inc: int, *, overlay: bool = True
+    name: str,
+    net: RoadNetwork,
+    fleet_sizes: list[int],
+    n_inc: int,
+    *,
+    overlay: bool = True,
+    hierarchy: bool = True,
 ) -> None:
     rng = np.random.default_rng(SEED)
     print(f"\n== {name}: {net.n_nodes:,} nodes, {net.n_edges:,} edges")
+    if hierarchy:
+        t0 = time.perf_counter()
+        ch = net.build_hierarchy()
+        print(f"contraction hierarchy: built in {time.perf_counter() - t0:.1f} s (numba), "
+              f"{ch.n_arcs:,} arcs ({ch.n_arcs / net.n_edges:.2f} per road edge), "
+              f"{ch.nbytes / net.n_nodes:.0f} bytes per node")
     if overlay:
         t0 = time.perf_counter()
         ov = net.build_overlay(progress=True)
@@ -199,7 +211,7 @@ def run_network(
         first = time.perf_counter() - t0
         print(f"load to first rank: {first:.2f} s; {structure_bytes(loaded) / net.n_nodes:.0f} "
               "bytes per node with every structure the queries use (graph arrays, twins, "
-              "sparse graphs, snapping grid, node grid, overlay); "
+              "sparse graphs, snapping grid, node grid, overlay, hierarchy); "
               f"file {path.stat().st_size / 1e6:.0f} MB")
         del probe
     net = loaded
@@ -207,7 +219,7 @@ def run_network(
     rural = rural_points(net, rng, max(n_inc // 10, 5))
     print(f"{'responders':>10} | {'rank p50 / p99 ms':>19} | {'full scipy ms':>13} | "
           f"{'scipy limit ms':>14} | {'after 20k single':>16} | {'after fleet moved':>17} | "
-          f"{'rural p50 / p99':>19} | {'rural no overlay':>19} | {'rural scipy lim':>15} | "
+          f"{'rural p50 / p99':>19} | {'rural plain':>19} | {'rural scipy lim':>15} | "
           "B/responder | ingest / move us/fix | exact")
     for n in fleet_sizes:
         gc.collect()
@@ -249,10 +261,12 @@ def run_network(
         t_rural, kth_rural = timed_ranks(far, rural)
         _, rural_limited = baselines(net, rural, kth_rural)
         t_rural_plain: list[float] = []
-        if net.overlay is not None:  # the same rankings without the overlay, side by side
-            far._ranker.overlay_min_nodes = net.n_nodes + 1
+        if net.overlay is not None or net.hierarchy is not None:
+            # The same rankings by plain Dijkstra (no overlay, no hierarchy), side by side.
+            far._ranker.overlay_min_nodes = far._ranker.hierarchy_min_nodes = net.n_nodes + 1
             t_rural_plain, _ = timed_ranks(far, rural)
             far._ranker.overlay_min_nodes = rank_module._OVERLAY_MIN_NODES
+            far._ranker.hierarchy_min_nodes = rank_module._HIERARCHY_MIN_NODES
         if n <= 20_000 and exact is True:
             exact = check_exact(far, rural, 3)
         del far
@@ -296,6 +310,9 @@ def main() -> None:
     parser.add_argument("--skip-regional", action="store_true")
     parser.add_argument("--no-overlay", action="store_true", help="do not build the overlay")
     parser.add_argument(
+        "--no-hierarchy", action="store_true", help="do not build the contraction hierarchy"
+    )
+    parser.add_argument(
         "--extracts", action="store_true",
         help="only: every shared extract at 100 / 2,000 / 20,000 responders",
     )
@@ -309,6 +326,7 @@ def main() -> None:
         run_network(
             "Lower Saxony main roads", RoadNetwork.from_osm(LOWER_SAXONY),
             args.responders, args.incidents, overlay=not args.no_overlay,
+            hierarchy=not args.no_hierarchy,
         )
     else:
         print(f"{LOWER_SAXONY} not present: skipping the real regional network")
@@ -318,7 +336,7 @@ def main() -> None:
         print(f"\n(built synthetic_region size={args.size:,} in {time.perf_counter() - t0:.1f} s)")
         run_network(
             f"synthetic_region {args.size:,}", net, args.responders, args.incidents,
-            overlay=not args.no_overlay,
+            overlay=not args.no_overlay, hierarchy=not args.no_hierarchy,
         )
 
 

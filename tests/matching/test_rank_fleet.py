@@ -267,3 +267,65 @@ def test_a_snap_cache_follows_one_index_and_settles_only_when_following():
     cache.follow(first)  # idempotent
     with pytest.raises(InvalidParameterError):
         cache.follow(ResponderIndex(clock=lambda: 0.0))  # its slots are another index's
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenes(), st.booleans(), st.data())
+def test_rank_through_the_hierarchy_equals_brute_force(scene, remark_often, data):
+    # Every search through the contraction hierarchy, its marks kept as the fleet churns
+    # (or set afresh at every snap): the same ranking, times up to the hierarchy's rounding.
+    from kayou_dispatch.matching import candidates
+
+    engine, incident, opts = scene
+    net = engine.network
+    net.build_hierarchy(compiled=False)
+    engine._ranker.hierarchy_min_nodes = 0
+    saved = candidates._REMARK_AFTER
+    candidates._REMARK_AFTER = -(10**9) if remark_often else 10**9
+    try:
+        before = engine._ranker.hierarchy_searches
+        ranked = False
+        for _ in range(3):
+            ranked |= bool(check_against_oracle(engine, incident, opts, rel=1e-12))
+            for _ in range(data.draw(st.integers(1, 4))):
+                data.draw(churn(engine))()
+            incident = data.draw(near_edge(net))
+    finally:
+        candidates._REMARK_AFTER = saved
+    if ranked and 0.0 < net.max_speed_mps < math.inf:
+        assert engine._ranker.hierarchy_searches > before
+
+
+def test_rank_through_the_hierarchy_equals_plain_ranking_on_a_city():
+    # A real city, a fleet that moves between rankings (headings half the time): the
+    # hierarchy's rankings are plain Dijkstra's (ids, times, lengths).
+    from kayou_dispatch import DispatchEngine, RoadNetwork, load_network
+
+    arrays = load_network("helsinki").arrays
+    plain_net, ch_net = RoadNetwork.from_arrays(arrays), RoadNetwork.from_arrays(arrays)
+    ch_net.build_hierarchy()
+    plain = DispatchEngine(plain_net, clock=lambda: 0.0)
+    fast = DispatchEngine(ch_net, clock=lambda: 0.0)
+    fast._ranker.hierarchy_min_nodes = 0
+    rng = np.random.default_rng(5)
+    ids = [f"t{i}" for i in range(300)]
+    for q in range(60):
+        if q % 10 == 0:  # the fleet moves
+            pts = [
+                edge_point(plain_net, int(e), float(f))
+                for e, f in zip(
+                    rng.integers(0, plain_net.n_edges, 300), rng.random(300), strict=True
+                )
+            ]
+            heads = np.where(rng.random(300) < 0.5, rng.random(300) * 360.0, np.nan)
+            for eng in (plain, fast):
+                eng.update_positions(
+                    ids, [p[0] for p in pts], [p[1] for p in pts], headings=heads
+                )
+        lat, lng = edge_point(plain_net, int(rng.integers(plain_net.n_edges)), float(rng.random()))
+        k = int(rng.integers(1, 12))
+        want, got = plain.rank(lat, lng, k=k), fast.rank(lat, lng, k=k)
+        assert [c.responder_id for c in got] == [c.responder_id for c in want]
+        assert [c.eta_s for c in got] == pytest.approx([c.eta_s for c in want], rel=1e-12)
+        assert [c.distance_m for c in got] == pytest.approx([c.distance_m for c in want], rel=1e-9)
+    assert fast._ranker.hierarchy_searches >= 60

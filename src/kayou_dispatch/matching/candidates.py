@@ -20,7 +20,7 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,12 +32,17 @@ from kayou_dispatch.network.trips import Departures, departures_of
 from kayou_dispatch.spatial import ResponderIndex
 from kayou_dispatch.spatial._cells import CellBuckets
 
+if TYPE_CHECKING:
+    from kayou_dispatch.network.hierarchy import ContractionHierarchy
+
 __all__ = ["CandidateSet", "gather", "LocalPlane", "SnapCache"]
 
 #: Responders farther than this from every (qualifying) road are off the network.
 OFF_NETWORK_M = 1000.0
 # settle_moved snaps this many positions at a time (the index's lock is free in between).
 _SETTLE_PIECE = 1 << 17
+# The hierarchy's marks are set afresh once the snaps since outnumber 4x the fleet plus this.
+_REMARK_AFTER = 4096
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,10 @@ class SnapCache:
         self._dirty = np.zeros(0, dtype=bool)  # moved since last snapped (followed index)
         self._dirty_cells: CellBuckets | None = None
         self._fixes = 0  # fixes learnt of since the last settle_moved
+        # The network hierarchy's marks of the snapped departure nodes (see marks()).
+        self._marks: NDArray[np.uint8] | None = None
+        self._marks_of: ContractionHierarchy | None = None
+        self._stale_marks = 0  # snaps since the marks were last set afresh
         self._grow(0)
 
     def _grow(self, size: int) -> None:
@@ -223,12 +232,52 @@ class SnapCache:
             edge = res.edge
             self._node[target] = np.where(edge >= 0, self._net.arrays.v[np.maximum(edge, 0)], -1)
             self.snapped += int(rows.size)
+            if self._marks is not None:
+                self._mark(edge)
         self._key_lat[slots] = lat
         self._key_lng[slots] = lng
         self._key_h[slots] = heading
         self._valid[slots] = True
         assert self._by_node is not None
         self._by_node.move_many(slots)
+
+    # -- the hierarchy's marks ------------------------------------------------------------
+
+    def marks(self) -> NDArray[np.uint8] | None:
+        """Marks of every snapped responder's departure nodes in the network's hierarchy.
+
+        ``None`` when the network has no :attr:`~kayou_dispatch.RoadNetwork.hierarchy`.
+        Kept at every snap from then on (a node stays marked after its responders left,
+        which only costs a search some time, until the marks are set afresh: once the
+        snaps since outnumber four times the fleet). Never changed in place when set
+        afresh, so a search may go on reading the array it was given.
+        """
+        ch = self._net.hierarchy
+        if ch is None:
+            return None
+        with self._lock:
+            if self._marks is None or self._marks_of is not ch:
+                self._remark(ch)
+            return self._marks
+
+    def _mark(self, edge: NDArray[np.int64]) -> None:
+        # Mark the ends of the roads just snapped to (caller holds the lock).
+        ch, marks = self._marks_of, self._marks
+        assert ch is not None and marks is not None
+        a = self._net.arrays
+        on = edge[edge >= 0]
+        ch.mark(marks, np.concatenate([a.u[on], a.v[on]]))
+        self._stale_marks += int(edge.shape[0])
+        if self._stale_marks > 4 * int(self._valid.sum()) + _REMARK_AFTER:
+            self._remark(ch)
+
+    def _remark(self, ch: ContractionHierarchy) -> None:
+        # Marks afresh for the responders snapped now (caller holds the lock).
+        edge = self._cols[0][self._valid & (self._node >= 0)]
+        a = self._net.arrays
+        marks = ch.new_marks()
+        ch.remark(marks, np.unique(np.concatenate([a.u[edge], a.v[edge]])))
+        self._marks, self._marks_of, self._stale_marks = marks, ch, 0
 
     # -- following an index ---------------------------------------------------------------
 

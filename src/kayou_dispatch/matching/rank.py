@@ -60,6 +60,9 @@ _OVERLAY_MIN_NODES = 40_000
 # edges than the grid itself, and searching it costs more than plain Dijkstra (measured on
 # synthetic_region 2M: 7.8M overlay edges for 4.6M road edges; rural rank 4-6x slower).
 _OVERLAY_MAX_EDGE_SHARE = 0.25
+# Search through the network's contraction hierarchy (when it has one, before any overlay)
+# once the disk a search may cover holds this many nodes (measured: bench_scale.py).
+_HIERARCHY_MIN_NODES = 40_000
 # A fleet this small never searches through the overlay: its disk, however wide, is cheap to
 # gather, and a plain bounded search costs less (measured on Lower Saxony, 100 responders:
 # 18.7-21.6 ms through the overlay, 7.1 ms without; rural 19.3 against 21.0 ms).
@@ -159,6 +162,9 @@ class Ranker:
         self._radius_m = 2000.0  # radius of the disk a ranking gathers first, learned
         self.searches = 0  # searches run so far (for tests and benchmarks)
         self.overlay_searches = 0  # of which through the cell overlay
+        self.hierarchy_searches = 0  # of which through the contraction hierarchy
+        # Search through the hierarchy once a search's disk holds this many nodes (tests: 0).
+        self.hierarchy_min_nodes = _HIERARCHY_MIN_NODES
         # Search through the overlay once a search's disk holds this many nodes (tests: 0).
         self.overlay_min_nodes = _OVERLAY_MIN_NODES
         self._plane = LocalPlane(network)
@@ -218,6 +224,8 @@ class Ranker:
         # limit: no disk of a sizeable part of the fleet is gathered.
         while True:
             radius = min(radius, self._span_m)
+            if self._hierarchy_pays(dest, radius):
+                return self._rank_hierarchy(q, kk=k, limit=max_eta_s)
             if self._overlay_pays(dest, radius, len(index)):
                 return self._rank_overlay(q, kk=k, lb_k=0.0, limit=max_eta_s, tries=0)
             near = index._near(plat, plng, radius, needs, exclude)
@@ -241,6 +249,8 @@ class Ranker:
         density = near[0].size / (radius * radius)  # responders per square metre, roughly
         span = self._span_m
         while True:
+            if self._hierarchy_pays(dest, limit * vmax):
+                return self._rank_hierarchy(q, kk=kk, limit=max_eta_s)
             if self._overlay_pays(dest, limit * vmax, len(index)):
                 return self._rank_overlay(q, kk=kk, lb_k=lb_k, limit=limit, tries=tries)
             tree = self._net.tree_to_snapped(dest, limit_s=limit, predecessors=True)
@@ -280,6 +290,48 @@ class Ranker:
             limit = _widen(limit, tries, max_eta_s)
         ranked = (slots[on], epochs[on], la[on], ln[on])
         return self._top_near(q, tree, sub, times, found, ranked, kk=kk, lb_k=lb_k)
+
+    def _hierarchy_pays(self, dest: Snap, radius: float) -> bool:
+        # A long search (a disk of this radius holds many nodes) runs through the hierarchy.
+        net = self._net
+        if net.hierarchy is None:
+            return False
+        if self.hierarchy_min_nodes <= 0 or not radius < 1e7:
+            return True
+        return net._nodes.count_within(dest.lat, dest.lng, radius) >= self.hierarchy_min_nodes
+
+    def _rank_hierarchy(self, q: _NearQuery, *, kk: int, limit: float) -> list[Candidate] | None:
+        # The marked departure nodes nearest the incident, settled by the hierarchy, until
+        # kk eligible responders are in time before its frontier (every responder not
+        # gathered takes at least that long); the number wanted grows 4x until they are.
+        net, index, cache, dest = self._net, q.index, q.cache, q.dest
+        cache.settle(dest.lat, dest.lng, self._span_m)  # the few that moved since snapped
+        marks = cache.marks()
+        assert marks is not None
+        graph = net._graph
+        a = net.arrays
+        ends = np.unique(np.array([a.u[dest.edge], a.v[dest.edge]], dtype=np.int64))
+        want = max(2 * kk, 8)
+        while True:
+            tree = net._hierarchy_tree(dest, marks, want=want, limit_s=limit)
+            self.searches += 1
+            self.hierarchy_searches += 1
+            # Whoever departs from a node settled (filed under it or a head of its edges:
+            # trips through the twin), or drives straight along the incident's edge.
+            nodes = graph.around(np.concatenate([tree.reached_nodes(), ends]))
+            slots, la, ln, hd, epochs = index._eligible_slots(
+                cache.on_nodes(nodes, distinct=True), q.needs, q.exclude
+            )
+            snaps, dep, _, _ = cache.get(slots, la, ln, hd)
+            on = np.flatnonzero(snaps.edge >= 0)
+            sub, dep = _rows(snaps, on), _dep_rows(dep, on)
+            times = tree.times(sub, dep)
+            found = np.flatnonzero((times < tree.frontier) & (times <= limit))
+            if found.size >= kk or tree.frontier == math.inf or tree.frontier > limit:
+                break
+            want *= 4
+        ranked = (slots[on], epochs[on], la[on], ln[on])
+        return self._top_near(q, tree, sub, times, found, ranked, kk=kk, lb_k=0.0)
 
     def _overlay_pays(self, dest: Snap, radius: float, fleet: int) -> bool:
         # A long search (a disk of this radius holds many nodes) runs through the overlay,

@@ -42,6 +42,8 @@ from kayou_dispatch.network._routing import RouteMethods
 from kayou_dispatch.network._snapping import DEFAULT_MAX_DISTANCE_M
 from kayou_dispatch.network._twins import twin_edges
 from kayou_dispatch.network._validate import check_node
+from kayou_dispatch.network.hierarchy import HIERARCHY_VERSION, ContractionHierarchy
+from kayou_dispatch.network.hierarchy_tree import HierarchyTree
 from kayou_dispatch.network.overlay import OVERLAY_VERSION, CellOverlay
 from kayou_dispatch.network.overlay_tree import OverlayTree
 from kayou_dispatch.network.paths import CSRGraph
@@ -293,10 +295,16 @@ class RoadNetwork(RouteMethods):
         if self.overlay is not None:
             out["derived/overlay_fingerprint"] = np.array(self._overlay_fingerprint())
             dump(self.overlay, "derived/_overlay", out, (CellOverlay,), shared)
+        if self.hierarchy is not None:
+            out["derived/hierarchy_fingerprint"] = np.array(self._hierarchy_fingerprint())
+            dump(self.hierarchy, "derived/_hierarchy", out, (ContractionHierarchy,))
         return out
 
     def _overlay_fingerprint(self) -> str:
         return fingerprint(self._graph_arrays(), FORMAT_VERSION) + f"/overlay{OVERLAY_VERSION}"
+
+    def _hierarchy_fingerprint(self) -> str:
+        return fingerprint(self._graph_arrays(), FORMAT_VERSION) + f"/ch{HIERARCHY_VERSION}"
 
     def _restore_derived(self, extra: dict[str, NDArray[Any]], *, source: object) -> None:
         # Derived structures are used only when they were built from exactly these arrays.
@@ -324,6 +332,31 @@ class RoadNetwork(RouteMethods):
         self.__dict__.update(restored)
         if "derived/_overlay/__class__" in extra:
             self._restore_overlay(extra, source=source)
+        if "derived/_hierarchy/__class__" in extra:
+            self._restore_hierarchy(extra, source=source)
+
+    def _restore_hierarchy(self, extra: dict[str, NDArray[Any]], *, source: object) -> None:
+        # Used only when built from exactly this graph, by this version, and whole.
+        what = "the saved contraction hierarchy"
+        if str(extra.get("derived/hierarchy_fingerprint", "")) != self._hierarchy_fingerprint():
+            msg = (
+                f"{source!r}: {what} does not match the saved graph (the file was edited or "
+                "written by another version); build it again (build_hierarchy)"
+            )
+            raise NetworkLoadError(msg, source=source)
+        try:
+            ch = restore(ContractionHierarchy, "derived/_hierarchy", extra, (ContractionHierarchy,))
+            missing = [name for name in ContractionHierarchy.FIELDS if name not in vars(ch)]
+            if missing:
+                raise KeyError(", ".join(missing))
+            fits = ch.fits(self.n_nodes)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            msg = f"{source!r}: {what} is incomplete ({exc})"
+            raise NetworkLoadError(msg, source=source) from None
+        if not fits:
+            msg = f"{source!r}: {what} does not fit the graph"
+            raise NetworkLoadError(msg, source=source)
+        self.__dict__["hierarchy"] = ch
 
     def _restore_overlay(self, extra: dict[str, NDArray[Any]], *, source: object) -> None:
         # The hierarchy is used only when it was built from exactly this graph, by this version.
@@ -573,6 +606,50 @@ class RoadNetwork(RouteMethods):
         )
         self.__dict__["overlay"] = ov
         return ov
+
+    hierarchy: ContractionHierarchy | None = None
+    """The contraction hierarchy long rankings use (:meth:`build_hierarchy`), or ``None``."""
+
+    def build_hierarchy(
+        self, *, compiled: bool | None = None, progress: bool = False
+    ) -> ContractionHierarchy:
+        """Build the contraction hierarchy that makes long rankings cheap, and keep it.
+
+        Built once per network and saved with it by :meth:`save`; responders moving never
+        touch it. Rankings whose search would settle many nodes (a rural incident whose
+        helpers are far) then run through it, with the same results (see
+        :mod:`~kayou_dispatch.network.hierarchy`).
+
+        Parameters
+        ----------
+        compiled
+            Build with numba (``pip install "kayou-dispatch[fast]"``; about a minute per
+            million nodes here); ``False``: plain Python, the same hierarchy, about a
+            hundred times slower; ``None``: numba when installed.
+        progress
+            Say how long it took, on standard error.
+
+        Examples
+        --------
+        >>> a = EdgeArrays.straight(node_id=[1, 2, 3], lat=[0.0, 0.0, 0.0],
+        ...                         lng=[0.0, 0.05, 0.1], u=[0, 1, 1, 2], v=[1, 2, 0, 1],
+        ...                         length_m=[5560.0] * 4, travel_time_s=[300.0] * 4)
+        >>> RoadNetwork.from_arrays(a).build_hierarchy(compiled=False).n_arcs
+        4
+        """
+        ch = ContractionHierarchy(self._arrays, compiled=compiled, progress=progress)
+        self.__dict__["hierarchy"] = ch
+        return ch
+
+    def _hierarchy_tree(
+        self, destination: Snap, marks: NDArray[np.uint8], *, want: int, limit_s: float
+    ) -> HierarchyTree:
+        # The hierarchy's answer to tree_to_snapped (only with a hierarchy, a checked snap).
+        assert self.hierarchy is not None
+        return HierarchyTree(
+            self._arrays, self._graph, self.edge_twin, self.hierarchy, marks, destination,
+            want=want, limit_s=limit_s,
+        )  # fmt: skip
 
     def _overlay_tree(self, destination: Snap, limit_s: float) -> OverlayTree:
         # The overlay's answer to tree_to_snapped (only with an overlay, a checked snap).

@@ -262,46 +262,5 @@ class OverlayTree(DestinationTree):
 
     def lengths_m(self, origins: SnapArrays, rows: Sequence[int]) -> NDArray[np.float64]:
         """Return the driven length of each given origin row's fastest trip, metres."""
-        a = self.arrays
-        tt, ln = a.travel_time_s, a.length_m
-        ends = {de for de, _ in self._dest_edges()} if self.dest.node is None else set()
-        out = np.empty(len(rows))
-        for i, row in enumerate(rows):
-            edge, frac = int(origins.edge[row]), float(origins.fraction[row])
-            node, twin = int(origins.node[row]), int(origins.twin[row])
-            if node >= 0:
-                twin = -1
-                options = [(float(self.times_at(np.array([node]))[0]), -1, math.nan, node)]
-            else:
-                x = int(a.v[edge])
-                options = [((1.0 - frac) * float(tt[edge]) + self._time(x), edge, frac, x)]
-                if twin >= 0:
-                    y = int(a.v[twin])
-                    options.append((frac * float(tt[twin]) + self._time(y), twin, 1.0 - frac, y))
-            best = min(options, key=lambda o: o[0])
-            direct = (
-                self._best_direct(edge, frac, node, twin)
-                if (edge in ends or twin in ends)
-                else None
-            )
-            if direct is not None and direct[0] <= best[0]:
-                _, de, f0, f1 = direct
-                out[i] = (f1 - f0) * float(ln[de])
-                continue
-            eta, first, first_from, x = best
-            if not eta <= self.limit_s:
-                out[i] = math.inf
-                continue
-            total, entry = self._to_dest(x)
-            if first >= 0:
-                total += (1.0 - first_from) * float(ln[first])
-            if self.dest.node is None:
-                if entry == int(a.u[self.dest.edge]):
-                    total += self.dest.fraction * float(ln[self.dest.edge])
-                else:
-                    total += (1.0 - self.dest.fraction) * float(ln[self.dest_twin])
-            out[i] = total
-        return out
+        return self._traced_lengths_m(origins, rows)
 
-    def _time(self, node: int) -> float:
-        return float(self.times_at(np.array([node], dtype=np.int64))[0])

@@ -273,6 +273,12 @@ class DestinationTree:
 
     # --- routes ---------------------------------------------------------------------------
 
+    def _to_dest(self, x: int) -> tuple[float, int]:
+        raise NotImplementedError  # by the trees that use _traced_lengths_m
+
+    def _time(self, node: int) -> float:
+        return float(self.times_at(np.array([node], dtype=np.int64))[0])
+
     def legs(self, origins: SnapArrays, rows: Sequence[int]) -> list[Leg]:
         """Trace the fastest trip of each given origin row through the search tree."""
         if self.pred is None:
@@ -356,6 +362,52 @@ class DestinationTree:
                     if best is None or eta < best[0]:
                         best = (eta, de, sf, df)
         return best
+
+    def _traced_lengths_m(
+        self, origins: SnapArrays, rows: Sequence[int]
+    ) -> NDArray[np.float64]:
+        # lengths_m for trees that trace a node's trip themselves (the overlay's, the
+        # hierarchy's): _to_dest(x) gives (length, entry) of node x's trip, _time(x) its time.
+        a = self.arrays
+        tt, ln = a.travel_time_s, a.length_m
+        ends = {de for de, _ in self._dest_edges()} if self.dest.node is None else set()
+        out = np.empty(len(rows))
+        for i, row in enumerate(rows):
+            edge, frac = int(origins.edge[row]), float(origins.fraction[row])
+            node, twin = int(origins.node[row]), int(origins.twin[row])
+            if node >= 0:
+                twin = -1
+                options = [(float(self.times_at(np.array([node]))[0]), -1, math.nan, node)]
+            else:
+                x = int(a.v[edge])
+                options = [((1.0 - frac) * float(tt[edge]) + self._time(x), edge, frac, x)]
+                if twin >= 0:
+                    y = int(a.v[twin])
+                    options.append((frac * float(tt[twin]) + self._time(y), twin, 1.0 - frac, y))
+            best = min(options, key=lambda o: o[0])
+            direct = (
+                self._best_direct(edge, frac, node, twin)
+                if (edge in ends or twin in ends)
+                else None
+            )
+            if direct is not None and direct[0] <= best[0]:
+                _, de, f0, f1 = direct
+                out[i] = (f1 - f0) * float(ln[de])
+                continue
+            eta, first, first_from, x = best
+            if not eta <= self.limit_s:
+                out[i] = math.inf
+                continue
+            total, entry = self._to_dest(x)
+            if first >= 0:
+                total += (1.0 - first_from) * float(ln[first])
+            if self.dest.node is None:
+                if entry == int(a.u[self.dest.edge]):
+                    total += self.dest.fraction * float(ln[self.dest.edge])
+                else:
+                    total += (1.0 - self.dest.fraction) * float(ln[self.dest_twin])
+            out[i] = total
+        return out
 
     def lengths_m(self, origins: SnapArrays, rows: Sequence[int]) -> NDArray[np.float64]:
         """Return the driven length of each given origin row's fastest trip, metres."""
