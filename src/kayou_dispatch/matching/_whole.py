@@ -42,7 +42,7 @@ WHOLE_MAX_NODES = 50_000
 _BOUNDED_TRIES = 4
 # The first limit: the learned k-th time times this (a second search costs more than a
 # limit somewhat too wide).
-_MARGIN = 1.5
+_MARGIN = 2.0
 
 
 class WholeNetwork:
