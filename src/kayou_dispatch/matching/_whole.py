@@ -5,7 +5,9 @@ does each of the steps :meth:`~kayou_dispatch.matching.Ranker.rank_near` takes t
 only what can matter (the k nearest by straight line, the nodes the search reached, the
 responders filed under them): together they cost many times the search. Here instead:
 
-* the search limit is learned from past rankings' k-th times (no straight-line query);
+* the search limit is learned from past rankings' k-th times, for a small fleet from the
+  k-th nearest snapped responder by straight line (one pass over the cached snaps, no
+  query of the index);
 * one search over the whole graph (the network is small) bounded at that limit;
 * every slot of the snap cache is timed at once from its cached departures
   (:meth:`~kayou_dispatch.matching.SnapCache.in_time`), after the responders that moved
@@ -43,6 +45,9 @@ _BOUNDED_TRIES = 4
 # The first limit: the learned k-th time times this (a second search costs more than a
 # limit somewhat too wide).
 _MARGIN = 2.0
+# A fleet up to this many slots guesses each first limit from its k-th nearest snap by
+# straight line instead (one pass over the slots): a sparse fleet's k-th time varies a lot.
+_NEAREST_FLEET = 5_000
 
 
 class WholeNetwork:
@@ -55,22 +60,32 @@ class WholeNetwork:
         self._net = network
         self._lock = threading.Lock()
         self._log_kth = math.nan  # log of the learned k-th time (nan: nothing learned yet)
+        self._ratio = 3.0  # k-th time over the k-th nearest's straight line at top speed
 
     def pays(self) -> bool:
         """Whether rankings on this network go this way."""
         net = self._net
         return net.n_nodes <= WHOLE_MAX_NODES and 0.0 < net.max_speed_mps < math.inf
 
-    def _first_limit(self) -> float:
+    def _first_limit(self, q: _NearQuery) -> tuple[float, float]:
+        # The first search's limit, and the straight-line bound it came from (0: none).
         with self._lock:
-            g = self._log_kth
-        return math.inf if math.isnan(g) else _MARGIN * math.exp(g)
+            g, ratio = self._log_kth, self._ratio
+        if len(q.index) <= _NEAREST_FLEET:
+            d = q.cache.kth_nearest_m(q.dest.lat, q.dest.lng, q.k)
+            if d < math.inf:
+                lb = d / self._net.max_speed_mps
+                return lb * ratio + 1.0, lb
+        return (math.inf if math.isnan(g) else _MARGIN * math.exp(g)), 0.0
 
-    def _learn(self, kth: float) -> None:
+    def _learn(self, kth: float, lb: float) -> None:
         target = math.log(max(kth, 1.0))
         with self._lock:
             g = self._log_kth
             self._log_kth = target if math.isnan(g) else 0.7 * g + 0.3 * target
+            if lb > 0.0:
+                r = min(max(kth / lb * 1.2, 1.0), 1000.0)
+                self._ratio = 0.7 * self._ratio + 0.3 * r
 
     def rank(self, ranker: Ranker, q: _NearQuery) -> list[Candidate] | None:
         """:meth:`Ranker.rank_near`'s answer (``None``: a ranked responder went away)."""
@@ -81,7 +96,8 @@ class WholeNetwork:
         a = net.arrays
         ends = (int(a.u[dest.edge]), int(a.v[dest.edge]))
         span = ranker._span_m
-        limit = min(self._first_limit(), max_eta_s)
+        first, lb = self._first_limit(q)
+        limit = min(first, max_eta_s)
         tries = 0
         while True:
             tree = net.tree_to_snapped(dest, limit_s=limit, predecessors=True)
@@ -107,6 +123,6 @@ class WholeNetwork:
                 grow = 4.0 if not found.size else 1.3 * math.sqrt(k / found.size)
                 limit = min(limit * min(max(grow, 1.5), 4.0), max_eta_s)
         if found.size >= k:
-            self._learn(float(np.partition(times[found], k - 1)[k - 1]))
+            self._learn(float(np.partition(times[found], k - 1)[k - 1]), lb)
         ranked = (slots, epochs, la, ln)
         return ranker._top_near(q, tree, snaps, times, found, ranked, kk=k, lb_k=0.0)

@@ -73,6 +73,7 @@ class CandidateSet:
 
 
 _EMPTY_I = np.zeros(0, dtype=np.int64)
+_MAX_F = float(np.finfo(np.float64).max)
 _M_PER_DEG = math.radians(1.0) * 6_371_008.8
 
 
@@ -416,7 +417,23 @@ class SnapCache:
             # Those filed under an end of the edge may be on it (filed: snapped, on the road).
             node = self._node[:m]
             u, v = int(ends[0]), int(ends[1])
-            return np.flatnonzero((t <= limit_s) | (node == u) | (node == v))
+            reach = min(limit_s, _MAX_F)  # never an unreachable slot (or one never snapped)
+            return np.flatnonzero((t <= reach) | (node == u) | (node == v))
+
+    def kth_nearest_m(self, lat: float, lng: float, k: int) -> float:
+        """The k-th smallest flat distance from a point to the slots snapped on the road
+        (every slot, eligible or not: an estimate), metres; ``inf`` when fewer."""
+        with self._lock:
+            index = self._index
+            m = self._size if index is None else min(self._size, len(index._ids))
+            slat, slng = self._cols[3][:m], self._cols[4][:m]
+            dx = (slng - lng) * self.plane.sx
+            dy = (slat - lat) * _M_PER_DEG
+            d2 = dx * dx + dy * dy
+            d2 = d2[self._node[:m] >= 0]
+        if d2.shape[0] < k:
+            return math.inf
+        return math.sqrt(float(np.partition(d2, k - 1)[k - 1]))
 
     def filed_under(self, slots: NDArray[np.int64]) -> NDArray[np.int64]:
         """The node each of these slots (from :meth:`on_nodes`) is filed under."""
