@@ -1,5 +1,6 @@
 """Ranking against the brute force (every candidate's exact time, sorted) on random graphs."""
 
+import contextlib
 import math
 
 import pytest
@@ -87,21 +88,37 @@ def test_rank_equals_brute_force(scene):
     check_against_oracle(engine, incident, opts)
 
 
+PATHS = ["whole network", "bounded searches"]
+
+
+@contextlib.contextmanager
+def ranked(path):
+    """Rank small networks the whole-network way (their default), or as large ones are."""
+    from kayou_dispatch.matching import _whole
+
+    saved = _whole.WHOLE_MAX_NODES
+    if path == "bounded searches":
+        _whole.WHOLE_MAX_NODES = 0
+    try:
+        yield
+    finally:
+        _whole.WHOLE_MAX_NODES = saved
+
+
+@pytest.mark.parametrize("path", PATHS)
 @FAST
-@given(scenes(), st.data())
-def test_rank_stays_exact_as_responders_move_and_the_limit_is_learned(scene, data):
+@given(scene=scenes(), data=st.data())
+def test_rank_equals_brute_force_either_way(path, scene, data):
+    # The same scenes ranked both ways, several incidents each (the first limit learned).
     engine, incident, opts = scene
     net = engine.network
-    for _ in range(3):
-        check_against_oracle(engine, incident, opts)
-        ids = sorted(engine.index)
-        if ids:  # move one responder: its cached snap must be refreshed
-            rid = data.draw(st.sampled_from(ids))
-            r = engine.get(rid)
-            lat, lng = data.draw(near_edge(net))
-            engine.update_position(rid, lat, lng, ts=r.ts, heading=r.heading)
-        incident = data.draw(near_edge(net))
-        opts = {**opts, "k": data.draw(st.integers(1, 6))}
+    with ranked(path):
+        for _ in range(3):
+            got = check_against_oracle(engine, incident, opts)
+            if got is not None and 0.0 < net.max_speed_mps < math.inf:
+                assert engine._ranker._whole.pays() == (path == "whole network")
+            incident = data.draw(near_edge(net))
+            opts = {**opts, "k": data.draw(st.integers(1, 6))}
 
 
 def test_rank_equals_brute_force_on_the_bundled_network():
@@ -147,7 +164,8 @@ def test_rank_equals_brute_force_with_local_searches(scene):
     [("andorra.osm.pbf", 2_000), ("lower_saxony_main_roads.osm.pbf", 5_000),
      ("shenzhen_longgang.osm", 100)],
 )
-def test_rank_equals_brute_force_on_real_extracts(name, n_responders):
+@pytest.mark.parametrize("path", PATHS)
+def test_rank_equals_brute_force_on_real_extracts(name, n_responders, path):
     # Large enough that ranking touches only the responders and nodes near each incident.
     import numpy as np
 
@@ -169,5 +187,6 @@ def test_rank_equals_brute_force_on_real_extracts(name, n_responders):
         opts = {"k": (1, 10, 25)[i % 3], "max_eta_s": None if i % 4 else 600.0, "heading": None}
         incident = (float(ilat[i]), float(ilng[i]))
         expected = brute_force_rank(engine, *incident, **opts)
-        got = engine.rank(*incident, **opts)
+        with ranked(path):
+            got = engine.rank(*incident, **opts)
         assert [(c.responder_id, c.eta_s) for c in got] == [(r, t) for t, r, _ in expected]

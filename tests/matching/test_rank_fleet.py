@@ -18,17 +18,20 @@ from .oracle import brute_force_rank, edge_point
 from .test_rank import FAST, check_against_oracle, near_edge, scenes
 
 
-@pytest.fixture(autouse=True, params=["by disk", "by node"])
+@pytest.fixture(autouse=True, params=["by disk", "by node", "whole network"])
 def _fold_often(request):
-    # Fold the buckets often, and gather one way or the other (by the index's disk, or by
-    # the nodes the search reached): both must give the brute force's ranking.
-    from kayou_dispatch.matching import rank
+    # Fold the buckets often, and gather one way or another (by the index's disk, by the
+    # nodes the search reached, or every slot of a small network timed at once): each
+    # must give the brute force's ranking.
+    from kayou_dispatch.matching import _whole, rank
 
-    saved = _cells._MOVED_MIN, rank._DISK_PER_NODE, rank._PRUNE_SLOTS
+    saved = _cells._MOVED_MIN, rank._DISK_PER_NODE, rank._PRUNE_SLOTS, _whole.WHOLE_MAX_NODES
     _cells._MOVED_MIN = 2
     rank._DISK_PER_NODE = math.inf if request.param == "by disk" else 0.0
+    if request.param != "whole network":
+        _whole.WHOLE_MAX_NODES = 0
     yield
-    _cells._MOVED_MIN, rank._DISK_PER_NODE, rank._PRUNE_SLOTS = saved
+    _cells._MOVED_MIN, rank._DISK_PER_NODE, rank._PRUNE_SLOTS, _whole.WHOLE_MAX_NODES = saved
 
 
 @st.composite

@@ -78,6 +78,7 @@ class CandidateSet:
 
 
 _EMPTY_I = np.zeros(0, dtype=np.int64)
+_MAX_F = float(np.finfo(np.float64).max)
 _M_PER_DEG = math.radians(1.0) * 6_371_008.8
 
 
@@ -130,6 +131,9 @@ class SnapCache:
         self._marks: NDArray[np.uint8] | None = None
         self._marks_of: ContractionHierarchy | None = None
         self._stale_marks = 0  # snaps since the marks were last set afresh
+        # Each slot's departures (node_a, off_a, node_b, off_b; inf offsets where there is
+        # no snap), kept once in_time is first asked (32 bytes a slot: only then).
+        self._dep: list[NDArray[Any]] | None = None
         self._grow(0)
 
     def _grow(self, size: int) -> None:
@@ -156,6 +160,13 @@ class SnapCache:
         node = np.full(new, -1, dtype=np.int64)
         node[: self._node.shape[0]] = self._node
         self._node = node
+        if self._dep is not None:
+            dep = []
+            for c in self._dep:
+                grown = np.full(new, np.inf) if c.dtype.kind == "f" else np.zeros(new, c.dtype)
+                grown[: c.shape[0]] = c
+                dep.append(grown)
+            self._dep = dep
         if self._by_node is None:
             self._by_node = CellBuckets(self._node, self._valid)
         else:
@@ -182,7 +193,11 @@ class SnapCache:
             # the rows asked for (and costs no memory per responder).
             snaps = SnapArrays._make(c[slots] for c in self._cols)
             px, py = self.plane.xy(snaps.lat, snaps.lng)
-            out = (snaps, departures_of(self._net.arrays, snaps), px, py)
+            if self._dep is None:
+                dep = departures_of(self._net.arrays, snaps)
+            else:  # the same values, kept per slot (inf offsets off the network)
+                dep = Departures._make(c[slots] for c in self._dep)
+            out = (snaps, dep, px, py)
             self._last = (slots.copy(), out)
             return out
 
@@ -231,6 +246,8 @@ class SnapCache:
                 col[target] = values
             edge = res.edge
             self._node[target] = np.where(edge >= 0, self._net.arrays.v[np.maximum(edge, 0)], -1)
+            if self._dep is not None:
+                self._put_departures(target, res)
             self.snapped += int(rows.size)
             if self._marks is not None:
                 self._mark(edge)
@@ -332,6 +349,8 @@ class SnapCache:
             msg = "settle needs a SnapCache that follows an index (see follow)"
             raise InvalidParameterError(msg, name="index", value=None)
         with index._lock:
+            if not self._dirty.any():  # nothing moved since it was snapped: nothing to do
+                return
             cells = index._cells_near(lat, lng, radius_m)
             with self._lock:
                 self._fit(index)
@@ -405,6 +424,65 @@ class SnapCache:
                 self._dirty_cells.forget(int(clear.size))
                 done += int(clear.size)
         return done
+
+    def _put_departures(self, slots: NDArray[np.int64], snaps: SnapArrays) -> None:
+        # Caller holds the lock and keeps self._dep: these slots' departures, from snaps.
+        assert self._dep is not None
+        dep = departures_of(self._net.arrays, snaps)
+        off = snaps.edge < 0
+        for col, values in zip(self._dep, dep, strict=True):
+            col[slots] = values
+        if off.any():
+            for col in (self._dep[1], self._dep[3]):
+                col[slots[off]] = np.inf
+
+    def in_time(
+        self, to_dest: NDArray[np.float64], limit_s: float, ends: tuple[int, int]
+    ) -> NDArray[np.int64]:
+        """The slots whose snap, as cached, is at most ``limit_s`` from the destination.
+
+        ``to_dest``: every node's time to the destination (a tree's); ``ends``: the two
+        ends of the destination's edge, whose slots (those that may drive straight there
+        along it) are always included. Every slot is timed at once, from departures kept
+        per slot: for a small fleet (or network) cheaper than finding the responders near
+        the nodes a search reached. A superset of those in time with their current
+        positions only when the moved ones near enough were snapped (:meth:`settle`);
+        callers time the slots returned exactly (:meth:`get`, which snaps any moved).
+        """
+        with self._lock:
+            if self._dep is None:
+                self._dep = [
+                    np.zeros(self._size, np.int64),
+                    np.full(self._size, np.inf),
+                    np.zeros(self._size, np.int64),
+                    np.full(self._size, np.inf),
+                ]
+                have = np.flatnonzero(self._valid)
+                self._put_departures(have, SnapArrays._make(c[have] for c in self._cols))
+            index = self._index
+            m = self._size if index is None else min(self._size, len(index._ids))
+            na, oa, nb, ob = (c[:m] for c in self._dep)
+            t = np.minimum(oa + to_dest[na], ob + to_dest[nb])
+            # Those filed under an end of the edge may be on it (filed: snapped, on the road).
+            node = self._node[:m]
+            u, v = int(ends[0]), int(ends[1])
+            reach = min(limit_s, _MAX_F)  # never an unreachable slot (or one never snapped)
+            return np.flatnonzero((t <= reach) | (node == u) | (node == v))
+
+    def kth_nearest_m(self, lat: float, lng: float, k: int) -> float:
+        """The k-th smallest flat distance from a point to the slots snapped on the road
+        (every slot, eligible or not: an estimate), metres; ``inf`` when fewer."""
+        with self._lock:
+            index = self._index
+            m = self._size if index is None else min(self._size, len(index._ids))
+            slat, slng = self._cols[3][:m], self._cols[4][:m]
+            dx = (slng - lng) * self.plane.sx
+            dy = (slat - lat) * _M_PER_DEG
+            d2 = dx * dx + dy * dy
+            d2 = d2[self._node[:m] >= 0]
+        if d2.shape[0] < k:
+            return math.inf
+        return math.sqrt(float(np.partition(d2, k - 1)[k - 1]))
 
     def filed_under(self, slots: NDArray[np.int64]) -> NDArray[np.int64]:
         """The node each of these slots (from :meth:`on_nodes`) is filed under."""

@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kayou_dispatch.geo import haversine_m_array
+from kayou_dispatch.matching._whole import WholeNetwork
 from kayou_dispatch.matching.candidates import (
     OFF_NETWORK_M,
     CandidateSet,
@@ -168,6 +169,7 @@ class Ranker:
         # Search through the overlay once a search's disk holds this many nodes (tests: 0).
         self.overlay_min_nodes = _OVERLAY_MIN_NODES
         self._plane = LocalPlane(network)
+        self._whole = WholeNetwork(network)  # a small network: see matching._whole
         south, west, north, east = network.bounds
         # No responder farther than this from a point of the network can snap to it.
         self._span_m = (
@@ -205,8 +207,11 @@ class Ranker:
                 max_eta_s=max_eta_s,
             )
         q = _NearQuery(dest, lat, lng, index, cache, k, max_eta_s, needs, exclude)
+        # (A test forcing the overlay or the hierarchy forces them on small networks too.)
+        forced = self.overlay_min_nodes <= 0 or self.hierarchy_min_nodes <= 0
+        whole = not forced and self._whole.pays()
         while True:
-            found = self._rank_near(q)
+            found = self._whole.rank(self, q) if whole else self._rank_near(q)
             if found is not None:
                 return found
             # A responder ranked was removed (its slot given to another) meanwhile: again.

@@ -9,7 +9,7 @@ construction, persistence and the lazily built structures; reach the methods thr
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -143,22 +143,40 @@ class SnapMethods:
         la, ln = validate_latlng(lat, lng)
         h = check_heading(heading)
         limit = check_max_distance_m(max_distance_m)
+        one = self._segments.snap_point(la, ln, h, limit)
+        if one is not None:  # the common case, in scalars: the same snap as snap_many's
+            e, frac, d, slat, slng, node = one
+            if e < 0:
+                self._off_network(la, ln, d, limit, "point")
+            twin = -1 if h is not None or node >= 0 else int(self.edge_twin[e])
+            return Snap(
+                edge=e,
+                fraction=frac,
+                distance_m=d,
+                lat=slat,
+                lng=slng,
+                node=node if node >= 0 else None,
+                twin=twin if twin >= 0 else None,
+            )
         res = self._segments.snap_many(
             np.array([la]), np.array([ln]), None if h is None else np.array([h]), limit
         )
         return self._snap_row(self._with_twins(res, h is not None), 0, la, ln, limit, what="point")
 
     @staticmethod
+    def _off_network(lat: float, lng: float, d: float, limit: float, what: str) -> NoReturn:
+        msg = (
+            f"{what} ({lat}, {lng}) is {d:.0f} m from the nearest qualifying road; "
+            f"max_distance_m is {limit:g}"
+        )
+        raise OffNetworkError(msg, lat=lat, lng=lng, distance_m=d, max_distance_m=limit)
+
+    @staticmethod
     def _snap_row(
         res: SnapArrays, i: int, lat: float, lng: float, limit: float, *, what: str
     ) -> Snap:
         if res.edge[i] < 0:
-            d = float(res.distance_m[i])
-            msg = (
-                f"{what} ({lat}, {lng}) is {d:.0f} m from the nearest qualifying road; "
-                f"max_distance_m is {limit:g}"
-            )
-            raise OffNetworkError(msg, lat=lat, lng=lng, distance_m=d, max_distance_m=limit)
+            SnapMethods._off_network(lat, lng, float(res.distance_m[i]), limit, what)
         node = int(res.node[i])
         twin = int(res.twin[i])
         return Snap(

@@ -66,6 +66,9 @@ from kayou_dispatch.network._persist import narrow
 
 __all__ = ["HEADING_TOLERANCE_DEG", "NODE_SNAP_M", "SegmentIndex", "Snap", "SnapArrays"]
 
+# One snapped point as scalars: (edge, fraction, distance_m, lat, lng, node), edge -1 if off.
+_OnePoint = tuple[int, float, float, float, float, int]
+
 #: A heading matches an edge when the edge's bearing at the snapped point is this close.
 HEADING_TOLERANCE_DEG = 60.0
 #: A snapped point this close to an end of its edge is that node.
@@ -426,6 +429,15 @@ class SegmentIndex:
         _, best_t[hit], _ = self._measure(hit, best_seg[hit], lats, lngs, None)
         return self._finish(lats, lngs, best_seg, best_t, best_d, max_distance_m)
 
+    def snap_point(
+        self, lat: float, lng: float, heading: float | None, max_distance_m: float
+    ) -> _OnePoint | None:
+        """:meth:`snap_many` of one validated point as scalars ``(edge, fraction,
+        distance_m, lat, lng, node)`` (edge ``-1``: off the network), without twins; ``None``
+        when the small blocks around it cannot settle it (then call :meth:`snap_many`)."""
+        headings = _heading_vectors(None if heading is None else np.array([heading]))
+        return self._snap_one_parts(np.array([lat]), np.array([lng]), headings, max_distance_m)
+
     def _snap_one(
         self,
         lats: NDArray[np.float64],
@@ -433,6 +445,32 @@ class SegmentIndex:
         headings: NDArray[np.float64] | None,
         max_distance_m: float,
     ) -> SnapArrays | None:
+        one = self._snap_one_parts(lats, lngs, headings, max_distance_m)
+        if one is None:
+            return None
+        e, frac, dist, slat, slng, node = one
+        none = np.full(1, -1, dtype=np.int64)
+        if e < 0:
+            nan = np.full(1, np.nan)
+            far = np.array([dist])
+            return SnapArrays(none, nan, far, nan.copy(), nan.copy(), none.copy(), none.copy())
+        return SnapArrays(
+            np.array([e]),
+            np.array([frac]),
+            np.array([dist]),
+            np.array([slat]),
+            np.array([slng]),
+            np.array([node]),
+            none,
+        )
+
+    def _snap_one_parts(
+        self,
+        lats: NDArray[np.float64],
+        lngs: NDArray[np.float64],
+        headings: NDArray[np.float64] | None,
+        max_distance_m: float,
+    ) -> _OnePoint | None:
         # snap_many's grid passes and _finish for one point, in scalars where the arithmetic
         # is the same (IEEE) and with the very same numpy calls elsewhere, so the result is
         # bit-identical. None when the small blocks cannot settle it.
@@ -480,7 +518,7 @@ class SegmentIndex:
         s: int,
         t: float,
         max_distance_m: float,
-    ) -> SnapArrays:
+    ) -> _OnePoint:
         # _finish for one snapped point, step for step in scalars.
         e = int(self.seg_edge[s])
         a = s + e
@@ -508,20 +546,10 @@ class SegmentIndex:
             node, frac = v, 1.0
         if node >= 0:
             slat, slng = float(self.node_lat[node]), float(self.node_lng[node])
-        dist = np.array([_haversine_one(float(lats[0]), float(lngs[0]), slat, slng)])
-        none = np.full(1, -1, dtype=np.int64)
-        if not float(dist[0]) <= max_distance_m:
-            nan = np.full(1, np.nan)
-            return SnapArrays(none, nan, dist, nan.copy(), nan.copy(), none.copy(), none.copy())
-        return SnapArrays(
-            np.array([e]),
-            np.array([frac]),
-            dist,
-            np.array([slat]),
-            np.array([slng]),
-            np.array([node]),
-            none,
-        )
+        dist = _haversine_one(float(lats[0]), float(lngs[0]), slat, slng)
+        if not dist <= max_distance_m:
+            return -1, math.nan, dist, math.nan, math.nan, -1
+        return e, frac, dist, slat, slng, node
 
     def _grid_pass(
         self,

@@ -18,7 +18,7 @@ or ends at that node, free to take any of its edges.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -93,6 +93,11 @@ def dest_entries(
     if twin >= 0:
         entries.append((int(arrays.u[twin]), (1.0 - dest.fraction) * float(tt[twin])))
     return entries, twin
+
+
+# A Leg's fields as a plain tuple (eta_s, first_edge, first_from, nodes, last_edge, last_to,
+# direct): cheaper to make when only the lengths are wanted.
+_LegParts = tuple[float, int, float, list[int], int, float, bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,25 +286,38 @@ class DestinationTree:
 
     def legs(self, origins: SnapArrays, rows: Sequence[int]) -> list[Leg]:
         """Trace the fastest trip of each given origin row through the search tree."""
+        return [Leg(*parts) for parts in self._legs(origins, rows)]
+
+    def _legs(self, origins: SnapArrays, rows: Sequence[int]) -> list[_LegParts]:
+        # legs() as plain tuples (Leg's fields, in order): a ranking traces ten of them.
         if self.pred is None:
             msg = "legs need a DestinationTree built with predecessors=True"
             raise InvalidParameterError(msg, name="predecessors", value=False)
         a = self.arrays
         tt = a.travel_time_s.item
         head = a.v.item
-        dist, pred, row = self._dist.item, self.pred.item, self._row
+        pred = self.pred.item
         # Steps are followed in the search's own numbering (the subgraph's rows after a
         # local search), translated to network nodes once per node passed.
         within = None if self._within is None else self._within.item
         entry_row = self._dist.shape[0]  # the virtual entry row
+        dist = self._dist.item
+        row = None if within is None else self._row
 
-        def d(node: int) -> float:
+        def d_within(node: int) -> float:
+            assert row is not None
             k = row(node)
-            return dist(k) if k >= 0 else math.inf
+            return float(dist(k)) if k >= 0 else math.inf
+
+        d: Callable[[int], float] = dist if row is None else d_within
 
         idx = np.asarray(rows, dtype=np.int64)
         ends = {de for de, _ in self._dest_edges()} if self.dest.node is None else set()
-        out = []
+        limit = self.limit_s
+        dest_tail = int(a.u[self.dest.edge])
+        dest_edge, dest_f, dest_twin = self.dest.edge, self.dest.fraction, self.dest_twin
+        dest_at_node = self.dest.node is not None
+        out: list[_LegParts] = []
         for edge, frac, node, twin in zip(
             origins.edge[idx].tolist(),
             origins.fraction[idx].tolist(),
@@ -309,42 +327,42 @@ class DestinationTree:
         ):
             if node >= 0:
                 twin = -1
-            # Same candidates, same arithmetic and same order of preference as times().
-            options: list[tuple[float, int, float, int]] = []  # (eta, edge, from, entry node)
+            # Same candidates, same arithmetic and same order of preference as times():
+            # (eta, edge, from, entry node), the first of the fastest.
             if node >= 0:
-                options.append((d(node), -1, math.nan, node))
+                best = (d(node), -1, math.nan, node)
             else:
                 x = head(edge)
-                options.append(((1.0 - frac) * tt(edge) + d(x), edge, frac, x))
+                best = ((1.0 - frac) * tt(edge) + d(x), edge, frac, x)
                 if twin >= 0:
                     y = head(twin)
-                    options.append((frac * tt(twin) + d(y), twin, 1.0 - frac, y))
-            best = min(options, key=lambda o: o[0])
-            direct = None
+                    other = (frac * tt(twin) + d(y), twin, 1.0 - frac, y)
+                    if other[0] < best[0]:
+                        best = other
             if edge in ends or twin in ends:
                 direct = self._best_direct(edge, frac, node, twin)
-            if direct is not None and direct[0] <= best[0]:
-                eta, de, f0, f1 = direct
-                if self.limit_s < math.inf and eta > self.limit_s:
-                    eta = math.inf
-                out.append(Leg(eta, de, f0, [], de, f1, True))
-                continue
+                if direct is not None and direct[0] <= best[0]:
+                    eta, de, f0, f1 = direct
+                    if limit < math.inf and eta > limit:
+                        eta = math.inf
+                    out.append((eta, de, f0, [], de, f1, True))
+                    continue
             eta, first, first_from, x = best
-            if not (eta <= self.limit_s) or math.isinf(eta):
-                out.append(Leg(math.inf, -1, math.nan, [], -1, math.nan, False))
+            if not (eta <= limit) or math.isinf(eta):
+                out.append((math.inf, -1, math.nan, [], -1, math.nan, False))
                 continue
             nodes = [x]
-            p = pred(row(x))
+            p = pred(x if row is None else row(x))
             while p != entry_row:
                 nodes.append(p if within is None else within(p))
                 p = pred(p)
             last, last_to = -1, math.nan
-            if self.dest.node is None:
-                if nodes[-1] == int(a.u[self.dest.edge]):
-                    last, last_to = self.dest.edge, self.dest.fraction
+            if not dest_at_node:
+                if nodes[-1] == dest_tail:
+                    last, last_to = dest_edge, dest_f
                 else:
-                    last, last_to = self.dest_twin, 1.0 - self.dest.fraction
-            out.append(Leg(eta, first, first_from, nodes, last, last_to, False))
+                    last, last_to = dest_twin, 1.0 - dest_f
+            out.append((eta, first, first_from, nodes, last, last_to, False))
         return out
 
     def _best_direct(
@@ -411,31 +429,41 @@ class DestinationTree:
 
     def lengths_m(self, origins: SnapArrays, rows: Sequence[int]) -> NDArray[np.float64]:
         """Return the driven length of each given origin row's fastest trip, metres."""
-        return self.distances_m(self.legs(origins, rows))
+        return self._distances(self._legs(origins, rows))
 
     def distances_m(self, legs: Sequence[Leg]) -> NDArray[np.float64]:
         """Return the driven length of each leg, metres (``inf`` for no route)."""
+        return self._distances(
+            [
+                (g.eta_s, g.first_edge, g.first_from, g.nodes, g.last_edge, g.last_to, g.direct)
+                for g in legs
+            ]
+        )
+
+    def _distances(self, legs: Sequence[_LegParts]) -> NDArray[np.float64]:
         ln = self.arrays.length_m
+        length = ln.item
         out = np.empty(len(legs))
         tails: list[int] = []
         heads: list[int] = []
         owner: list[int] = []
-        for i, leg in enumerate(legs):
-            if math.isinf(leg.eta_s):
+        for i, (eta, first_edge, first_from, nodes, last_edge, last_to, direct) in enumerate(legs):
+            if math.isinf(eta):
                 out[i] = math.inf
                 continue
-            if leg.direct:
-                out[i] = (leg.last_to - leg.first_from) * float(ln[leg.last_edge])
+            if direct:
+                out[i] = (last_to - first_from) * length(last_edge)
                 continue
             dist = 0.0
-            if leg.first_edge >= 0:
-                dist += (1.0 - leg.first_from) * float(ln[leg.first_edge])
-            if leg.last_edge >= 0:
-                dist += leg.last_to * float(ln[leg.last_edge])
+            if first_edge >= 0:
+                dist += (1.0 - first_from) * length(first_edge)
+            if last_edge >= 0:
+                dist += last_to * length(last_edge)
             out[i] = dist
-            tails.extend(leg.nodes[:-1])
-            heads.extend(leg.nodes[1:])
-            owner.extend([i] * (len(leg.nodes) - 1))
+            if len(nodes) > 1:
+                tails.extend(nodes[:-1])
+                heads.extend(nodes[1:])
+                owner.extend([i] * (len(nodes) - 1))
         if tails:
             edges = self.graph.edges_between(
                 np.array(tails, dtype=np.int64), np.array(heads, dtype=np.int64)
