@@ -98,9 +98,6 @@ class CSRGraph:
         self.forward, forward_edge = _csr(n, u, v, travel_time_s)
         r, reverse_edge = _csr(n, v, u, travel_time_s)
         self.forward_edge, self.reverse_edge = narrow(forward_edge), narrow(reverse_edge)
-        rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(r.indptr))
-        # Sorted (row, column) keys of the reversed graph: finds the edge behind a tree step.
-        self._reverse_key = rows * (n + 1) + r.indices.astype(np.int64)
         nnz = int(r.indptr[-1])
         indptr = np.concatenate([r.indptr.astype(np.int64), [nnz + 2]])
         indices = np.concatenate([r.indices.astype(np.int64), [0, 0]])
@@ -245,8 +242,22 @@ class CSRGraph:
         self, tails: NDArray[np.int64], heads: NDArray[np.int64]
     ) -> NDArray[np.int64]:
         """Return the edge each shortest path uses from ``tails[i]`` to ``heads[i]``."""
-        k = np.searchsorted(self._reverse_key, heads * (self.n + 1) + tails)
-        out: NDArray[np.int64] = self.reverse_edge[k].astype(np.int64)
+        # A row of the reversed graph (a head) lists its tails in increasing order: one
+        # binary search per step, all steps at once.
+        r = self._reverse
+        lo = r.indptr[heads].astype(np.int64)
+        hi = r.indptr[heads + 1].astype(np.int64)
+        cols = r.indices
+        last = max(cols.shape[0] - 1, 0)
+        while True:
+            open_ = lo < hi
+            if not open_.any():
+                break
+            mid = (lo + hi) // 2
+            less = open_ & (cols[np.minimum(mid, last)] < tails)
+            lo = np.where(less, mid + 1, lo)
+            hi = np.where(open_ & ~less, mid, hi)
+        out: NDArray[np.int64] = self.reverse_edge[lo].astype(np.int64)
         return out
 
     def path_edges(self, source: int, target: int) -> tuple[float, list[int]] | None:
