@@ -52,3 +52,26 @@ def test_gather_filters_and_only_raises_for_unknown_ids():
     assert [c.names[s] for s in c.slots.tolist()] == ["a"]
     with pytest.raises(UnknownResponderError):
         index._eligible(only=["a", "zz"])
+
+
+def test_cache_refuses_a_network_beyond_int32_indices(monkeypatch):
+    from kayou_dispatch import InvalidParameterError
+    from kayou_dispatch.matching import candidates
+
+    net = divided_network()
+    monkeypatch.setattr(candidates, "MAX_NETWORK_INDEX", net.n_edges - 1)
+    with pytest.raises(InvalidParameterError, match="int32") as err:
+        SnapCache(net)
+    assert err.value.name == "network"
+
+
+def test_cached_snaps_keep_int64_indices():
+    net = divided_network()
+    index = ResponderIndex(clock=lambda: 0.0)
+    cache = SnapCache(net)
+    index.update_position("a", -0.00015, 0.004)
+    c = gather(index, cache, needs=frozenset(), exclude=frozenset())
+    direct = net.snap_many([-0.00015], [0.004], max_distance_m=1000.0)
+    for got, want in zip(c.snaps, direct, strict=True):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)

@@ -73,7 +73,15 @@ class CandidateSet:
 
 
 _EMPTY_I = np.zeros(0, dtype=np.int64)
+_EMPTY_I32 = np.zeros(0, dtype=np.int32)
 _M_PER_DEG = math.radians(1.0) * 6_371_008.8
+#: Largest node or edge index a SnapCache stores (its index columns are int32).
+MAX_NETWORK_INDEX = (1 << 31) - 2
+
+
+def _widened(column: NDArray[Any]) -> NDArray[Any]:
+    # Rows read from a stored column, as SnapArrays holds them (indices int64).
+    return column.astype(np.int64) if column.dtype == np.int32 else column
 
 
 def _same_heading(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.bool_]:
@@ -103,9 +111,22 @@ class SnapCache:
     ----------
     network
         The network to snap to.
+
+    Raises
+    ------
+    InvalidParameterError
+        When the network has more nodes or edges than int32 indices address
+        (:data:`MAX_NETWORK_INDEX`): the cache keeps its edge and node columns as int32.
     """
 
     def __init__(self, network: RoadNetwork) -> None:
+        largest = max(network.n_nodes, network.n_edges)
+        if largest > MAX_NETWORK_INDEX:
+            msg = (
+                f"a SnapCache addresses at most {MAX_NETWORK_INDEX:,} nodes and edges (int32), "
+                f"the network has {network.n_nodes:,} nodes and {network.n_edges:,} edges"
+            )
+            raise InvalidParameterError(msg, name="network", value=largest)
         self._net = network
         self._lock = threading.Lock()
         self._size = 0
@@ -115,7 +136,7 @@ class SnapCache:
         self.snapped = 0  # positions snapped so far (for tests and benchmarks)
         self._last: tuple[NDArray[np.int64], Any] | None = None
         self.plane = LocalPlane(network)
-        self._node = _EMPTY_I  # where each snapped slot's trip enters the road (-1: none)
+        self._node = _EMPTY_I32  # where each snapped slot's trip enters the road (-1: none)
         self._by_node: CellBuckets | None = None
         self._index: ResponderIndex | None = None  # the index followed, if any
         self._dirty = np.zeros(0, dtype=bool)  # moved since last snapped (followed index)
@@ -133,8 +154,9 @@ class SnapCache:
         valid = np.zeros(new, dtype=bool)
         valid[: self._size] = self._valid
         if not self._cols:
-            e, f = _EMPTY_I, np.zeros(0)
-            template: list[NDArray[Any]] = [e, f, f, f, f, e, e]  # a SnapArrays row
+            # A SnapArrays row; its edge, node and twin kept as int32 (see MAX_NETWORK_INDEX).
+            e, f = _EMPTY_I32, np.zeros(0)
+            template: list[NDArray[Any]] = [e, f, f, f, f, e, e]
         else:
             template = self._cols
         cols: list[NDArray[Any]] = []
@@ -144,7 +166,7 @@ class SnapCache:
             cols.append(grown)
         self._key_lat, self._key_lng, self._key_h = keys
         self._valid, self._cols, self._size = valid, cols, new
-        node = np.full(new, -1, dtype=np.int64)
+        node = np.full(new, -1, dtype=np.int32)
         node[: self._node.shape[0]] = self._node
         self._node = node
         if self._by_node is None:
@@ -171,7 +193,7 @@ class SnapCache:
                 return self._last[1]
             # Only the snaps are kept per slot; what follows from them is cheap to redo for
             # the rows asked for (and costs no memory per responder).
-            snaps = SnapArrays._make(c[slots] for c in self._cols)
+            snaps = SnapArrays._make(_widened(c[slots]) for c in self._cols)
             px, py = self.plane.xy(snaps.lat, snaps.lng)
             out = (snaps, departures_of(self._net.arrays, snaps), px, py)
             self._last = (slots.copy(), out)
@@ -186,7 +208,10 @@ class SnapCache:
     ) -> int:
         """Snap those of these slots whose position moved (caller holds the lock): how many."""
         if slots.size and int(slots.max()) >= self._size:
-            self._grow(int(slots.max()) + 1)
+            # Following an index: room for every slot it uses (snapped in pieces, in slot
+            # order, the columns would otherwise double past the fleet).
+            used = 0 if self._index is None else len(self._index._ids)
+            self._grow(max(int(slots.max()) + 1, used))
         same = (
             self._valid[slots]
             & (self._key_lat[slots] == lat)
@@ -360,7 +385,7 @@ class SnapCache:
     def filed_under(self, slots: NDArray[np.int64]) -> NDArray[np.int64]:
         """The node each of these slots (from :meth:`on_nodes`) is filed under."""
         with self._lock:
-            out: NDArray[np.int64] = self._node[slots]
+            out: NDArray[np.int64] = self._node[slots].astype(np.int64)
             return out
 
     def on_nodes(self, nodes: NDArray[np.int64], *, distinct: bool = False) -> NDArray[np.int64]:
