@@ -30,6 +30,7 @@ from kayou_dispatch._compat import keyword_only
 from kayou_dispatch.errors import InvalidParameterError, UnknownResponderError
 from kayou_dispatch.geo import haversine_m_array, validate_latlng, validate_latlng_array
 from kayou_dispatch.spatial._cells import CellBuckets
+from kayou_dispatch.spatial._ids import IdTable
 from kayou_dispatch.spatial.cover import cell_edge_m, cell_inscribed, disk_cover, rings_for_radius
 from kayou_dispatch.spatial.responders import (
     CODE_BY_STATUS,
@@ -229,8 +230,8 @@ class ResponderIndex:
         self._skew = float(max_clock_skew_s)
         self._clock = checked_clock(clock)
         self._lock = threading.RLock()
-        self._slot_of: dict[str, int] = {}
         self._ids: list[str | None] = []
+        self._slot_of = IdTable(self._ids)  # id -> slot (reads self._ids: never replaced)
         self._caps: list[frozenset[str]] = []
         self._free: list[int] = []
         self._col: dict[str, NDArray[Any]] = {
@@ -289,7 +290,7 @@ class ResponderIndex:
 
     def __iter__(self) -> Iterator[str]:
         with self._lock:
-            return iter(list(self._slot_of))
+            return iter(self._slot_of)  # slot order (a snapshot: a list)
 
     # -- storage ------------------------------------------------------------------------------
 
@@ -321,7 +322,10 @@ class ResponderIndex:
             [np.array(reuse, dtype=np.int64), np.arange(first, len(self._ids), dtype=np.int64)]
         )
         self._col["alive"][slots] = True
-        self._slot_of.update(zip(new_ids, slots.tolist(), strict=True))
+        if k == 1:
+            self._slot_of.add(new_ids[0], int(slots[0]))
+        else:
+            self._slot_of.add_many(new_ids, slots)
         return slots
 
     def _slot(self, responder_id: str) -> int:
@@ -521,9 +525,8 @@ class ResponderIndex:
             return 0
         with self._lock:
             col = self._col
-            get = self._slot_of.get
             try:
-                slots = np.fromiter(map(get, id_list, repeat(-1)), dtype=np.int64, count=n)
+                slots = self._slot_of.get_many(id_list)
             except TypeError:
                 msg = "responder ids must be non-empty strings (an id was unhashable)"
                 raise InvalidParameterError(msg, name="ids", value=None) from None
@@ -543,8 +546,7 @@ class ResponderIndex:
                 if len(new_ids) == fresh.size:  # no repeats: rows and new ids align
                     slots[fresh] = new_slots
                 else:
-                    slot_of = self._slot_of
-                    slots[fresh] = [slot_of[id_list[r]] for r in fresh.tolist()]
+                    slots[fresh] = self._slot_of.get_many([id_list[r] for r in fresh.tolist()])
             rows = np.arange(n)
             if np.bincount(slots).max() > 1:
                 # An id repeats: keep its newest row (the later row on equal timestamps).
@@ -638,7 +640,7 @@ class ResponderIndex:
         """
         with self._lock:
             slot = self._slot(responder_id)
-            del self._slot_of[responder_id]
+            self._slot_of.remove(responder_id)
             self._ids[slot] = None
             self._caps[slot] = _EMPTY
             self._col["alive"][slot] = False
