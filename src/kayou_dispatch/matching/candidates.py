@@ -79,6 +79,44 @@ _M_PER_DEG = math.radians(1.0) * 6_371_008.8
 MAX_NETWORK_INDEX = (1 << 31) - 2
 
 
+# A snap's node is -1 or an end of its edge, and its twin -1 or its edge's twin: one byte
+# says which (1: the tail, 2: the head; 4: the twin). _ODD: anything else (never seen; kept
+# exactly, in a dict, should a snap ever do it).
+_AT_TAIL, _AT_HEAD, _TWIN, _ODD = 1, 2, 4, 8
+
+
+def _end_codes(
+    network: RoadNetwork, res: SnapArrays
+) -> tuple[NDArray[np.int8], NDArray[np.int64]]:
+    """Each snap's node and twin as a code, and the rows coded _ODD."""
+    a = network.arrays
+    on = res.edge >= 0
+    e = np.where(on, res.edge, 0)
+    noded = on & (res.node >= 0)
+    at_u = noded & (res.node == a.u[e])
+    at_v = noded & ~at_u & (res.node == a.v[e])
+    twinned = on & (res.twin >= 0) & (res.twin == network.edge_twin[e])
+    codes = (
+        at_u * np.int8(_AT_TAIL) + at_v * np.int8(_AT_HEAD) + twinned * np.int8(_TWIN)
+    ).astype(np.int8)
+    odd = np.flatnonzero(((res.node >= 0) & ~(at_u | at_v)) | ((res.twin >= 0) & ~twinned))
+    codes[odd] = _ODD
+    return codes, odd
+
+
+def _decode_ends(
+    network: RoadNetwork, codes: NDArray[np.int8], edge: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    # node and twin from codes (rows coded _ODD: -1, for the caller to fill in).
+    a = network.arrays
+    e = np.where(edge >= 0, edge, 0)
+    node = np.where(
+        (codes & _AT_TAIL) != 0, a.u[e], np.where((codes & _AT_HEAD) != 0, a.v[e], -1)
+    ).astype(np.int64)
+    twin = np.where((codes & _TWIN) != 0, network.edge_twin[e], -1).astype(np.int64)
+    return node, twin
+
+
 def _widened(column: NDArray[Any]) -> NDArray[Any]:
     # Rows read from a stored column, as SnapArrays holds them (indices int64).
     return column.astype(np.int64) if column.dtype == np.int32 else column
@@ -132,7 +170,9 @@ class SnapCache:
         self._size = 0
         self._key_lat = self._key_lng = self._key_h = np.zeros(0)
         self._valid = np.zeros(0, dtype=bool)
-        self._cols: list[NDArray[Any]] = []
+        self._cols: list[NDArray[Any]] = []  # edge (int32), fraction, distance_m, lat, lng
+        self._ends = np.zeros(0, dtype=np.int8)  # node and twin, as _end_codes writes them
+        self._odd: dict[int, tuple[int, int]] = {}  # (node, twin) of slots coded _ODD
         self.snapped = 0  # positions snapped so far (for tests and benchmarks)
         self._last: tuple[NDArray[np.int64], Any] | None = None
         self.plane = LocalPlane(network)
@@ -154,9 +194,9 @@ class SnapCache:
         valid = np.zeros(new, dtype=bool)
         valid[: self._size] = self._valid
         if not self._cols:
-            # A SnapArrays row; its edge, node and twin kept as int32 (see MAX_NETWORK_INDEX).
-            e, f = _EMPTY_I32, np.zeros(0)
-            template: list[NDArray[Any]] = [e, f, f, f, f, e, e]
+            # A SnapArrays row but its node and twin (_ends); edge int32 (MAX_NETWORK_INDEX).
+            f = np.zeros(0)
+            template: list[NDArray[Any]] = [_EMPTY_I32, f, f, f, f]
         else:
             template = self._cols
         cols: list[NDArray[Any]] = []
@@ -164,8 +204,10 @@ class SnapCache:
             grown = np.zeros(new, dtype=c.dtype)
             grown[: self._size] = c
             cols.append(grown)
+        ends = np.zeros(new, dtype=np.int8)
+        ends[: self._size] = self._ends
         self._key_lat, self._key_lng, self._key_h = keys
-        self._valid, self._cols, self._size = valid, cols, new
+        self._valid, self._cols, self._ends, self._size = valid, cols, ends, new
         node = np.full(new, -1, dtype=np.int32)
         node[: self._node.shape[0]] = self._node
         self._node = node
@@ -193,7 +235,9 @@ class SnapCache:
                 return self._last[1]
             # Only the snaps are kept per slot; what follows from them is cheap to redo for
             # the rows asked for (and costs no memory per responder).
-            snaps = SnapArrays._make(_widened(c[slots]) for c in self._cols)
+            edge, fraction, distance, lat, lng = (_widened(c[slots]) for c in self._cols)
+            node, twin = self._node_twin(slots, edge)
+            snaps = SnapArrays(edge, fraction, distance, lat, lng, node, twin)
             px, py = self.plane.xy(snaps.lat, snaps.lng)
             out = (snaps, departures_of(self._net.arrays, snaps), px, py)
             self._last = (slots.copy(), out)
@@ -243,8 +287,12 @@ class SnapCache:
                 measure_far=False,  # how far off the network a responder is is never used
             )
             target = slots[rows]
-            for col, values in zip(self._cols, res, strict=True):
+            for col, values in zip(self._cols, res[:5], strict=True):
                 col[target] = values
+            ends, odd = _end_codes(self._net, res)
+            self._ends[target] = ends
+            for r in odd.tolist():
+                self._odd[int(target[r])] = (int(res.node[r]), int(res.twin[r]))
             edge = res.edge
             self._node[target] = np.where(edge >= 0, self._net.arrays.v[np.maximum(edge, 0)], -1)
             self.snapped += int(rows.size)
@@ -254,6 +302,16 @@ class SnapCache:
         self._valid[slots] = True
         assert self._by_node is not None
         self._by_node.move_many(slots)
+
+    def _node_twin(
+        self, slots: NDArray[np.int64], edge: NDArray[np.int64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """The snaps' ``node`` and ``twin`` columns, from their codes (see _end_codes)."""
+        codes = self._ends[slots]
+        node, twin = _decode_ends(self._net, codes, edge)
+        for r in np.flatnonzero(codes == _ODD).tolist():
+            node[r], twin[r] = self._odd[int(slots[r])]
+        return node, twin
 
     # -- following an index ---------------------------------------------------------------
 
