@@ -33,6 +33,10 @@ def main() -> None:
     parser.add_argument("--incidents", type=int, default=100)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--no-overlay", action="store_true")
+    parser.add_argument(
+        "--timings-only", action="store_true",
+        help="no tracemalloc (it slows allocation, so ingest): timings alone",
+    )
     args = parser.parse_args()
     net = synthetic_region(seed=SEED, size=args.size)
     if not args.no_overlay:
@@ -46,7 +50,9 @@ def main() -> None:
     probe.rank(*pts[0], k=10)
     del probe
     gc.collect()
-    tracemalloc.start(8)
+    trace = not args.timings_only
+    if trace:
+        tracemalloc.start(8)
     base = tracemalloc.get_traced_memory()[0]
     engine = DispatchEngine(net, clock=lambda: 0.0)
     ids = [f"t{i}" for i in range(n)]
@@ -54,26 +60,29 @@ def main() -> None:
     engine.update_positions(ids, lat, lng, headings=heading)
     ingest_us = (time.perf_counter() - t0) * 1e6 / n
     engine.rank(*pts[0], k=10)
-    with_list = (tracemalloc.get_traced_memory()[0] - base) / n
-    del ids
-    gc.collect()
-    held = (tracemalloc.get_traced_memory()[0] - base) / n
-    snap = tracemalloc.take_snapshot()
-    tracemalloc.stop()
     print(f"{n:,} responders on {net.n_nodes:,} nodes")
-    print(f"bytes per responder held by the engine: {held:.1f} "
-          f"(with the caller's id list still alive: {with_list:.1f})")
-    here = str(Path(__file__).resolve().parents[1])
-    sites: dict[str, int] = {}
-    for st in snap.statistics("traceback"):
-        ours = [f for f in st.traceback if f.filename.startswith(here)]
-        frame = ours[-1] if ours else st.traceback[-1]
-        site = f"{frame.filename.replace(here + '/', '')}:{frame.lineno}"
-        sites[site] = sites.get(site, 0) + st.size
-    for site, size in sorted(sites.items(), key=lambda kv: -kv[1])[: args.top]:
-        if size / n < 0.5:
-            break
-        print(f"  {size / n:7.1f} B  {site}")
+    if trace:
+        with_list = (tracemalloc.get_traced_memory()[0] - base) / n
+        del ids
+        gc.collect()
+        held = (tracemalloc.get_traced_memory()[0] - base) / n
+        snap = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        print(f"bytes per responder held by the engine: {held:.1f} "
+              f"(with the caller's id list still alive: {with_list:.1f})")
+        sites: dict[str, int] = {}
+        for st in snap.statistics("traceback"):
+            ours = [f for f in st.traceback if "kayou_dispatch" in f.filename or
+                    f.filename.endswith("bench_memory.py")]
+            frame = ours[-1] if ours else st.traceback[-1]
+            name = frame.filename
+            name = name[name.find("kayou_dispatch"):] if "kayou_dispatch" in name else name
+            site = f"{name}:{frame.lineno}"
+            sites[site] = sites.get(site, 0) + st.size
+        for site, size in sorted(sites.items(), key=lambda kv: -kv[1])[: args.top]:
+            if size / n < 0.5:
+                break
+            print(f"  {size / n:7.1f} B  {site}")
     ids = [f"t{i}" for i in range(n)]
     t_rank = []
     for p in pts[1:]:
