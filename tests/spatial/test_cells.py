@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -72,3 +73,31 @@ def test_moves_are_folded_in_bulk():
         buckets.move(slot)
         assert len(buckets._moved) <= max(_cells._MOVED_MIN, 100_000 // _cells._MOVED_SHARE)
     assert sorted(buckets.gather([3]).tolist()) == [s for s in range(20_000) if 1 + s % 7 == 3]
+
+
+def test_int32_keys_answer_asks_beyond_int32_and_large_keys_stay_int64():
+    # Small keys (node indices) are kept as int32: asking for a cell outside int32 finds
+    # nothing (rather than wrapping round onto a small one); H3-sized keys stay int64.
+    for dtype in (np.int32, np.int64):
+        cells = np.array([5, 7, 5, -1], dtype=dtype)
+        alive = np.ones(4, dtype=bool)
+        buckets = CellBuckets(cells, alive)
+        buckets.rebuild()
+        assert buckets._cells.dtype == np.int32 and buckets._slots.dtype == np.int32
+        got = buckets.gather([5, 5 + (1 << 32), -(1 << 40)])
+        assert got.dtype == np.int64 and sorted(got.tolist()) == [0, 2]
+    h3 = 0x88283082A3FFFFF
+    cells = np.array([h3, h3 + 1, h3], dtype=np.int64)
+    buckets = CellBuckets(cells, np.ones(3, dtype=bool))
+    buckets.rebuild()
+    assert buckets._cells.dtype == np.int64
+    assert sorted(buckets.gather([h3]).tolist()) == [0, 2]
+
+
+def test_slots_beyond_int32_are_refused(monkeypatch):
+    from kayou_dispatch import InvalidParameterError
+
+    monkeypatch.setattr(_cells, "MAX_SLOTS", 2)
+    buckets = CellBuckets(np.ones(4, dtype=np.int64), np.ones(4, dtype=bool))
+    with pytest.raises(InvalidParameterError, match="at most 2 slots"):
+        buckets.rebuild()

@@ -323,3 +323,38 @@ def test_unknown_responder_error_is_keyerror_with_id():
         index.get("nobody")
     assert info.value.responder_id == "nobody"
     assert "nobody" in str(info.value)
+
+
+@given(
+    res=st.sampled_from([5, 8, 10, 13, 15]),
+    lat=st.floats(-89.0, 89.0),
+    lng=st.floats(-180.0, 180.0),
+    steps=st.lists(st.floats(0.05, 1.5), min_size=1, max_size=6),
+    seed=st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=60, deadline=None)
+def test_the_stay_in_cell_shortcut_never_leaves_a_stale_cell(res, lat, lng, steps, seed):
+    # Fixes that skip the H3 call (inside their cell's stored float32 inscribed circle)
+    # must still be in that cell: every slot's cell is the one H3 gives its position.
+    from h3.api import basic_int as h3i
+
+    rng = np.random.default_rng(seed)
+    index = ResponderIndex(resolution=res, clock=lambda: 100.0)
+    edge = h3i.average_hexagon_edge_length(res, unit="m")
+    n = 300
+    ids = [f"r{i}" for i in range(n)]
+    la = np.clip(lat + rng.normal(0.0, 3 * edge / 111_195.0, n), -89.9, 89.9)
+    ln = (lng + rng.normal(0.0, 3 * edge / 111_195.0, n) + 180.0) % 360.0 - 180.0
+    for step in (0.0, *steps):
+        la = np.clip(la + rng.normal(0.0, step * edge / 111_195.0, n), -89.9, 89.9)
+        ln = (ln + rng.normal(0.0, step * edge / 111_195.0, n) + 180.0) % 360.0 - 180.0
+        index.update_positions(ids, la, ln, ts=100.0)
+        slots = np.array([index._slot(i) for i in ids])
+        pairs = zip(la.tolist(), ln.tolist(), strict=True)
+        want = [h3i.latlng_to_cell(a, b, res) for a, b in pairs]
+        assert index._col["cell"][slots].tolist() == want
+        one = int(rng.integers(n))
+        index.update_position(ids[one], float(la[one]), float(ln[one]) + 1e-9, ts=100.0)
+        assert index._col["cell"][slots[one]] == h3i.latlng_to_cell(
+            float(la[one]), float(ln[one]) + 1e-9, res
+        )

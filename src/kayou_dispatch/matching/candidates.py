@@ -79,7 +79,53 @@ class CandidateSet:
 
 _EMPTY_I = np.zeros(0, dtype=np.int64)
 _MAX_F = float(np.finfo(np.float64).max)
+_EMPTY_I32 = np.zeros(0, dtype=np.int32)
 _M_PER_DEG = math.radians(1.0) * 6_371_008.8
+#: Largest node or edge index a SnapCache stores (its index columns are int32).
+MAX_NETWORK_INDEX = (1 << 31) - 2
+
+
+# A snap's node is -1 or an end of its edge, and its twin -1 or its edge's twin: one byte
+# says which (1: the tail, 2: the head; 4: the twin). _ODD: anything else (never seen; kept
+# exactly, in a dict, should a snap ever do it).
+_AT_TAIL, _AT_HEAD, _TWIN, _ODD = 1, 2, 4, 8
+
+
+def _end_codes(
+    network: RoadNetwork, res: SnapArrays
+) -> tuple[NDArray[np.int8], NDArray[np.int64]]:
+    """Each snap's node and twin as a code, and the rows coded _ODD."""
+    a = network.arrays
+    on = res.edge >= 0
+    e = np.where(on, res.edge, 0)
+    noded = on & (res.node >= 0)
+    at_u = noded & (res.node == a.u[e])
+    at_v = noded & ~at_u & (res.node == a.v[e])
+    twinned = on & (res.twin >= 0) & (res.twin == network.edge_twin[e])
+    codes = (
+        at_u * np.int8(_AT_TAIL) + at_v * np.int8(_AT_HEAD) + twinned * np.int8(_TWIN)
+    ).astype(np.int8)
+    odd = np.flatnonzero(((res.node >= 0) & ~(at_u | at_v)) | ((res.twin >= 0) & ~twinned))
+    codes[odd] = _ODD
+    return codes, odd
+
+
+def _decode_ends(
+    network: RoadNetwork, codes: NDArray[np.int8], edge: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    # node and twin from codes (rows coded _ODD: -1, for the caller to fill in).
+    a = network.arrays
+    e = np.where(edge >= 0, edge, 0)
+    node = np.where(
+        (codes & _AT_TAIL) != 0, a.u[e], np.where((codes & _AT_HEAD) != 0, a.v[e], -1)
+    ).astype(np.int64)
+    twin = np.where((codes & _TWIN) != 0, network.edge_twin[e], -1).astype(np.int64)
+    return node, twin
+
+
+def _widened(column: NDArray[Any]) -> NDArray[Any]:
+    # Rows read from a stored column, as SnapArrays holds them (indices int64).
+    return column.astype(np.int64) if column.dtype == np.int32 else column
 
 
 def _same_heading(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.bool_]:
@@ -109,19 +155,34 @@ class SnapCache:
     ----------
     network
         The network to snap to.
+
+    Raises
+    ------
+    InvalidParameterError
+        When the network has more nodes or edges than int32 indices address
+        (:data:`MAX_NETWORK_INDEX`): the cache keeps its edge and node columns as int32.
     """
 
     def __init__(self, network: RoadNetwork) -> None:
+        largest = max(network.n_nodes, network.n_edges)
+        if largest > MAX_NETWORK_INDEX:
+            msg = (
+                f"a SnapCache addresses at most {MAX_NETWORK_INDEX:,} nodes and edges (int32), "
+                f"the network has {network.n_nodes:,} nodes and {network.n_edges:,} edges"
+            )
+            raise InvalidParameterError(msg, name="network", value=largest)
         self._net = network
         self._lock = threading.Lock()
         self._size = 0
         self._key_lat = self._key_lng = self._key_h = np.zeros(0)
         self._valid = np.zeros(0, dtype=bool)
-        self._cols: list[NDArray[Any]] = []
+        self._cols: list[NDArray[Any]] = []  # edge (int32), fraction, distance_m, lat, lng
+        self._ends = np.zeros(0, dtype=np.int8)  # node and twin, as _end_codes writes them
+        self._odd: dict[int, tuple[int, int]] = {}  # (node, twin) of slots coded _ODD
         self.snapped = 0  # positions snapped so far (for tests and benchmarks)
         self._last: tuple[NDArray[np.int64], Any] | None = None
         self.plane = LocalPlane(network)
-        self._node = _EMPTY_I  # where each snapped slot's trip enters the road (-1: none)
+        self._node = _EMPTY_I32  # where each snapped slot's trip enters the road (-1: none)
         self._by_node: CellBuckets | None = None
         self._index: ResponderIndex | None = None  # the index followed, if any
         self._dirty = np.zeros(0, dtype=bool)  # moved since last snapped (followed index)
@@ -146,8 +207,9 @@ class SnapCache:
         valid = np.zeros(new, dtype=bool)
         valid[: self._size] = self._valid
         if not self._cols:
-            e, f = _EMPTY_I, np.zeros(0)
-            template: list[NDArray[Any]] = [e, f, f, f, f, e, e]  # a SnapArrays row
+            # A SnapArrays row but its node and twin (_ends); edge int32 (MAX_NETWORK_INDEX).
+            f = np.zeros(0)
+            template: list[NDArray[Any]] = [_EMPTY_I32, f, f, f, f]
         else:
             template = self._cols
         cols: list[NDArray[Any]] = []
@@ -155,9 +217,11 @@ class SnapCache:
             grown = np.zeros(new, dtype=c.dtype)
             grown[: self._size] = c
             cols.append(grown)
+        ends = np.zeros(new, dtype=np.int8)
+        ends[: self._size] = self._ends
         self._key_lat, self._key_lng, self._key_h = keys
-        self._valid, self._cols, self._size = valid, cols, new
-        node = np.full(new, -1, dtype=np.int64)
+        self._valid, self._cols, self._ends, self._size = valid, cols, ends, new
+        node = np.full(new, -1, dtype=np.int32)
         node[: self._node.shape[0]] = self._node
         self._node = node
         if self._dep is not None:
@@ -191,7 +255,7 @@ class SnapCache:
                 return self._last[1]
             # Only the snaps are kept per slot; what follows from them is cheap to redo for
             # the rows asked for (and costs no memory per responder).
-            snaps = SnapArrays._make(c[slots] for c in self._cols)
+            snaps = self._snaps(slots)
             px, py = self.plane.xy(snaps.lat, snaps.lng)
             if self._dep is None:
                 dep = departures_of(self._net.arrays, snaps)
@@ -210,7 +274,10 @@ class SnapCache:
     ) -> int:
         """Snap those of these slots whose position moved (caller holds the lock): how many."""
         if slots.size and int(slots.max()) >= self._size:
-            self._grow(int(slots.max()) + 1)
+            # Following an index: room for every slot it uses (snapped in pieces, in slot
+            # order, the columns would otherwise double past the fleet).
+            used = 0 if self._index is None else len(self._index._ids)
+            self._grow(max(int(slots.max()) + 1, used))
         same = (
             self._valid[slots]
             & (self._key_lat[slots] == lat)
@@ -242,8 +309,12 @@ class SnapCache:
                 measure_far=False,  # how far off the network a responder is is never used
             )
             target = slots[rows]
-            for col, values in zip(self._cols, res, strict=True):
+            for col, values in zip(self._cols, res[:5], strict=True):
                 col[target] = values
+            ends, odd = _end_codes(self._net, res)
+            self._ends[target] = ends
+            for r in odd.tolist():
+                self._odd[int(target[r])] = (int(res.node[r]), int(res.twin[r]))
             edge = res.edge
             self._node[target] = np.where(edge >= 0, self._net.arrays.v[np.maximum(edge, 0)], -1)
             if self._dep is not None:
@@ -295,6 +366,21 @@ class SnapCache:
         marks = ch.new_marks()
         ch.remark(marks, np.unique(np.concatenate([a.u[edge], a.v[edge]])))
         self._marks, self._marks_of, self._stale_marks = marks, ch, 0
+    def _snaps(self, slots: NDArray[np.int64]) -> SnapArrays:
+        # The kept snaps of these slots, as SnapArrays (caller holds the lock).
+        edge, fraction, distance, lat, lng = (_widened(c[slots]) for c in self._cols)
+        node, twin = self._node_twin(slots, edge)
+        return SnapArrays(edge, fraction, distance, lat, lng, node, twin)
+
+    def _node_twin(
+        self, slots: NDArray[np.int64], edge: NDArray[np.int64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """The snaps' ``node`` and ``twin`` columns, from their codes (see _end_codes)."""
+        codes = self._ends[slots]
+        node, twin = _decode_ends(self._net, codes, edge)
+        for r in np.flatnonzero(codes == _ODD).tolist():
+            node[r], twin[r] = self._odd[int(slots[r])]
+        return node, twin
 
     # -- following an index ---------------------------------------------------------------
 
@@ -458,7 +544,7 @@ class SnapCache:
                     np.full(self._size, np.inf),
                 ]
                 have = np.flatnonzero(self._valid)
-                self._put_departures(have, SnapArrays._make(c[have] for c in self._cols))
+                self._put_departures(have, self._snaps(have))
             index = self._index
             m = self._size if index is None else min(self._size, len(index._ids))
             na, oa, nb, ob = (c[:m] for c in self._dep)
@@ -487,7 +573,7 @@ class SnapCache:
     def filed_under(self, slots: NDArray[np.int64]) -> NDArray[np.int64]:
         """The node each of these slots (from :meth:`on_nodes`) is filed under."""
         with self._lock:
-            out: NDArray[np.int64] = self._node[slots]
+            out: NDArray[np.int64] = self._node[slots].astype(np.int64)
             return out
 
     def on_nodes(self, nodes: NDArray[np.int64], *, distinct: bool = False) -> NDArray[np.int64]:

@@ -1,9 +1,10 @@
 """Which responder slots lie in which H3 cell: sorted arrays, rebuilt in bulk, plus a log of moves.
 
 The index's buckets. A dict of Python lists costs about 40 bytes per responder and a Python
-loop per gathered entry; here the slots live in two numpy arrays sorted by cell (16 bytes
-per responder), so the slots of a set of cells come out with two binary searches per cell
-and one vectorised copy. A slot whose cell changed since the arrays were built is flagged
+loop per gathered entry; here the slots live in two numpy arrays sorted by cell (int32
+slots, and int32 keys when they are small, such as node indices: 8 to 12 bytes per
+responder), so the slots of a set of cells come out with two binary searches per cell and
+one vectorised copy. A slot whose cell changed since the arrays were built is flagged
 and listed in ``moved``: its sorted entry is ignored and its current cell is looked up
 instead. When the moves outnumber a share of the fleet the arrays are rebuilt (one sort,
 ``O(n log n)``), so an update costs ``O(log n)`` amortised and a gather follows the cells
@@ -15,19 +16,27 @@ cell is among the cells asked for (dead slots may appear: callers filter on ``al
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
+
+from kayou_dispatch.errors import InvalidParameterError
 
 __all__ = ["CellBuckets"]
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+_EMPTY_SLOTS = np.zeros(0, dtype=np.int32)
 # Moves kept beside the sorted arrays before they are rebuilt: this share of the fleet ...
 _MOVED_SHARE = 16
 # ... or at least this many. Every gather scans the moves, so a small fleet is rebuilt
 # often (sorting 5,000 slots costs about as much as scanning a few hundred moves twice).
 _MOVED_MIN = 256
-# Cells below this (and slots below 2**32) pack into one sortable int64 with their slot.
+# Cells below this (and slots below 2**32) pack into one sortable int64 with their slot,
+# and are kept as int32.
 _SMALL = 1 << 30
+#: Most slots the buckets file (their slots are kept as int32).
+MAX_SLOTS = (1 << 31) - 1
 
 
 class CellBuckets:
@@ -40,11 +49,13 @@ class CellBuckets:
         the slot's current cell.
     """
 
-    def __init__(self, cells: NDArray[np.int64], alive: NDArray[np.bool_]) -> None:
+    def __init__(
+        self, cells: NDArray[np.signedinteger[Any]], alive: NDArray[np.bool_]
+    ) -> None:
         self._col = cells
         self._alive = alive
-        self._cells = _EMPTY  # sorted cells of the slots filed at the last build
-        self._slots = _EMPTY  # their slots, same order
+        self._cells: NDArray[np.signedinteger[Any]] = _EMPTY  # sorted cells filed at the build
+        self._slots: NDArray[np.int32] = _EMPTY_SLOTS  # their slots, same order
         self._flag = np.zeros(cells.shape[0], dtype=bool)  # moved since the build
         self._moved: list[int] = []
         self._moved_cache: NDArray[np.int64] | None = None
@@ -56,11 +67,13 @@ class CellBuckets:
         """An upper bound on the number of cells holding a responder."""
         return self._distinct + len(self._moved)
 
-    def follows(self, cells: NDArray[np.int64], alive: NDArray[np.bool_]) -> bool:
+    def follows(self, cells: NDArray[np.signedinteger[Any]], alive: NDArray[np.bool_]) -> bool:
         """Whether these are the columns followed now (no :meth:`retarget` needed)."""
         return self._col is cells and self._alive is alive
 
-    def retarget(self, cells: NDArray[np.int64], alive: NDArray[np.bool_]) -> None:
+    def retarget(
+        self, cells: NDArray[np.signedinteger[Any]], alive: NDArray[np.bool_]
+    ) -> None:
         """Follow the index's columns after they grew (same contents, new arrays)."""
         self._col = cells
         self._alive = alive
@@ -73,16 +86,19 @@ class CellBuckets:
         """File every live slot under its current cell; forget the moves."""
         live = np.flatnonzero(self._alive)
         cells = self._col[live]
+        if live.size and int(live[-1]) > MAX_SLOTS:  # (the index refuses such fleets first)
+            msg = f"at most {MAX_SLOTS:,} slots can be filed, got slot {int(live[-1]):,}"
+            raise InvalidParameterError(msg, name="slots", value=int(live[-1]))
         if cells.size and int(cells.min()) >= -1 and int(cells.max()) < _SMALL:
             # Small keys (nodes): sort (cell, slot) packed in one integer, unstable but
             # unique, so the same order as a stable sort of cells, about 3x faster.
-            key = np.sort(((cells + 1) << 32) | live)
-            self._cells = (key >> 32) - 1
-            self._slots = key & 0xFFFFFFFF
+            key = np.sort(((cells.astype(np.int64) + 1) << 32) | live)
+            self._cells = ((key >> 32) - 1).astype(np.int32)
+            self._slots = (key & 0xFFFFFFFF).astype(np.int32)
         else:
             order = np.argsort(cells, kind="stable")
             self._cells = cells[order]
-            self._slots = live[order]
+            self._slots = live[order].astype(np.int32)
         self._distinct = int(np.count_nonzero(np.diff(self._cells))) + int(cells.size > 0)
         self._flag[:] = False
         self._moved = []
@@ -143,9 +159,13 @@ class CellBuckets:
         elif self._moved:
             want = np.sort(want)
         out = []
-        if self._cells.size and want.size:
-            lo = np.searchsorted(self._cells, want, side="left")
-            hi = np.searchsorted(self._cells, want, side="right")
+        keys = self._cells
+        if keys.size and want.size:
+            filed = want
+            if keys.dtype != want.dtype:  # int32 keys: search in their type (no copy of them)
+                filed = want[(want >= -(1 << 31)) & (want < (1 << 31))].astype(keys.dtype)
+            lo = np.searchsorted(keys, filed, side="left")
+            hi = np.searchsorted(keys, filed, side="right")
             counts = hi - lo
             total = int(counts.sum())
             if total:
@@ -163,4 +183,5 @@ class CellBuckets:
                 out.append(moved[want[pos] == at])
         if not out:
             return _EMPTY
-        return out[0] if len(out) == 1 else np.concatenate(out)
+        found_all = out[0] if len(out) == 1 else np.concatenate(out)
+        return found_all.astype(np.int64, copy=False)

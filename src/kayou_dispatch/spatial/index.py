@@ -30,6 +30,7 @@ from kayou_dispatch._compat import keyword_only
 from kayou_dispatch.errors import InvalidParameterError, UnknownResponderError
 from kayou_dispatch.geo import haversine_m_array, validate_latlng, validate_latlng_array
 from kayou_dispatch.spatial._cells import CellBuckets
+from kayou_dispatch.spatial._ids import IdTable
 from kayou_dispatch.spatial.cover import cell_edge_m, cell_inscribed, disk_cover, rings_for_radius
 from kayou_dispatch.spatial.responders import (
     CODE_BY_STATUS,
@@ -56,6 +57,9 @@ except ImportError:  # pragma: no cover - layout of another h3 release
 
 # Per-slot columns: dtype and the value of an empty slot. ``cell`` 0 is no H3 cell, so a
 # new slot's first position always files it; ``crad`` -1 disables the stay-in-cell test.
+# The cell's inscribed circle (clat, clng, crad, and ccos: metres per degree of longitude
+# there) only decides whether a fix may skip the H3 call, so it is kept in float32, its
+# radius shortened by what that rounding can move the centre (see _caps32).
 _M_PER_DEG = math.radians(1.0) * 6_371_008.8
 _COLUMNS: dict[str, tuple[Any, Any]] = {
     "lat": (np.float64, 0.0),
@@ -64,14 +68,40 @@ _COLUMNS: dict[str, tuple[Any, Any]] = {
     "heading": (np.float64, np.nan),
     "speed": (np.float64, np.nan),
     "cell": (np.int64, 0),
-    "clat": (np.float64, 0.0),
-    "clng": (np.float64, 0.0),
-    "crad": (np.float64, -1.0),
-    "ccos": (np.float64, 0.0),
+    "clat": (np.float32, 0.0),
+    "clng": (np.float32, 0.0),
+    "crad": (np.float32, -1.0),
+    "ccos": (np.float32, 0.0),
     "status": (np.int8, _AVAILABLE),
     "alive": (np.bool_, False),
-    "epoch": (np.int64, 0),  # bumped when a freed slot is given to another responder
+    # Bumped (wrapping round) when a freed slot is given to another responder; read as int64.
+    "epoch": (np.uint32, 0),
 }
+# A float32 centre is within half a unit in the last place of the float64 one: 2**-18
+# degrees of latitude (0.42 m), 2**-17 of longitude (0.85 m at most); with ccos's own
+# rounding (relative 2**-24), under 0.95 m in the plane. The radius is shortened by this.
+_CAP_MARGIN_M = 1.0
+
+
+def _caps32(
+    clat: NDArray[np.float64], clng: NDArray[np.float64], crad: NDArray[np.float64]
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+    """Inscribed circles as stored: float32 centre and ccos, and a radius that stays inside.
+
+    The stored radius is at most ``crad - _CAP_MARGIN_M`` (see :func:`_short_radius`): a
+    point within it of the stored centre is within ``crad`` of the exact one, so in the
+    cell (a tiny cell's radius goes negative: its fixes always call H3).
+    """
+    ccos = (np.cos(np.radians(clat)) * _M_PER_DEG).astype(np.float32)
+    rad = _short_radius(crad).astype(np.float32)
+    return clat.astype(np.float32), clng.astype(np.float32), rad, ccos
+
+
+def _short_radius(crad: Any) -> Any:
+    # crad - _CAP_MARGIN_M, less one part in 2**23: its nearest float32 is never above it
+    # (rounding moves a float32 by at most one part in 2**24).
+    short = crad - _CAP_MARGIN_M
+    return short - abs(short) * 2.0**-23
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,8 +259,8 @@ class ResponderIndex:
         self._skew = float(max_clock_skew_s)
         self._clock = checked_clock(clock)
         self._lock = threading.RLock()
-        self._slot_of: dict[str, int] = {}
         self._ids: list[str | None] = []
+        self._slot_of = IdTable(self._ids)  # id -> slot (reads self._ids: never replaced)
         self._caps: list[frozenset[str]] = []
         self._free: list[int] = []
         self._col: dict[str, NDArray[Any]] = {
@@ -289,7 +319,7 @@ class ResponderIndex:
 
     def __iter__(self) -> Iterator[str]:
         with self._lock:
-            return iter(list(self._slot_of))
+            return iter(self._slot_of)  # slot order (a snapshot: a list)
 
     # -- storage ------------------------------------------------------------------------------
 
@@ -321,7 +351,10 @@ class ResponderIndex:
             [np.array(reuse, dtype=np.int64), np.arange(first, len(self._ids), dtype=np.int64)]
         )
         self._col["alive"][slots] = True
-        self._slot_of.update(zip(new_ids, slots.tolist(), strict=True))
+        if k == 1:
+            self._slot_of.add(new_ids[0], int(slots[0]))
+        else:
+            self._slot_of.add_many(new_ids, slots)
         return slots
 
     def _slot(self, responder_id: str) -> int:
@@ -342,15 +375,13 @@ class ResponderIndex:
         heads = sorted_cells[starts].tolist()
         col = self._col
         col["cell"][sorted_slots] = sorted_cells
-        geom = np.repeat(
-            np.array([cell_inscribed(c) for c in heads]).reshape(-1, 3),
-            np.diff(np.r_[starts, cells.size]),
-            axis=0,
-        )
-        col["clat"][sorted_slots] = geom[:, 0]
-        col["clng"][sorted_slots] = geom[:, 1]
-        col["crad"][sorted_slots] = geom[:, 2]
-        col["ccos"][sorted_slots] = np.cos(np.radians(geom[:, 0])) * _M_PER_DEG
+        geom = np.array([cell_inscribed(c) for c in heads]).reshape(-1, 3)
+        counts = np.diff(np.r_[starts, cells.size])
+        for name, values in zip(
+            ("clat", "clng", "crad", "ccos"), _caps32(geom[:, 0], geom[:, 1], geom[:, 2]),
+            strict=True,
+        ):
+            col[name][sorted_slots] = np.repeat(values, counts)
         self._buckets.move_many(sorted_slots)
 
     # -- updates ------------------------------------------------------------------------------
@@ -434,8 +465,9 @@ class ResponderIndex:
                 self._caps[slot] = caps
             if col["cell"][slot] != cell:
                 col["cell"][slot] = cell
-                clat, clng, crad = cell_inscribed(cell)
-                col["clat"][slot], col["clng"][slot], col["crad"][slot] = clat, clng, crad
+                clat, clng, crad = cell_inscribed(cell)  # stored as _caps32 would
+                col["clat"][slot], col["clng"][slot] = clat, clng
+                col["crad"][slot] = _short_radius(crad)
                 col["ccos"][slot] = math.cos(math.radians(clat)) * _M_PER_DEG
                 self._buckets.move(slot)
             return True
@@ -521,9 +553,8 @@ class ResponderIndex:
             return 0
         with self._lock:
             col = self._col
-            get = self._slot_of.get
             try:
-                slots = np.fromiter(map(get, id_list, repeat(-1)), dtype=np.int64, count=n)
+                slots = self._slot_of.get_many(id_list)
             except TypeError:
                 msg = "responder ids must be non-empty strings (an id was unhashable)"
                 raise InvalidParameterError(msg, name="ids", value=None) from None
@@ -543,8 +574,7 @@ class ResponderIndex:
                 if len(new_ids) == fresh.size:  # no repeats: rows and new ids align
                     slots[fresh] = new_slots
                 else:
-                    slot_of = self._slot_of
-                    slots[fresh] = [slot_of[id_list[r]] for r in fresh.tolist()]
+                    slots[fresh] = self._slot_of.get_many([id_list[r] for r in fresh.tolist()])
             rows = np.arange(n)
             if np.bincount(slots).max() > 1:
                 # An id repeats: keep its newest row (the later row on equal timestamps).
@@ -556,10 +586,11 @@ class ResponderIndex:
             rows, s = rows[keep], s[keep]
             new_lat, new_lng = la[rows], ln[rows]
             # A fix inside its cell's inscribed circle stays in that cell: no H3 call needed.
-            # Local planar distance: within a cell it is exact to ~1e-4, and crad is 1 % short.
+            # Local planar distance: within a cell it is exact to ~1e-4, and crad is 1 % short
+            # (and shortened by the float32 rounding of the centre). In float64 throughout.
             dy = (new_lat - col["clat"][s]) * _M_PER_DEG
             dx = ((new_lng - col["clng"][s] + 540.0) % 360.0 - 180.0) * col["ccos"][s]
-            crad = col["crad"][s]
+            crad = col["crad"][s].astype(np.float64)
             stay = dx * dx + dy * dy < crad * np.abs(crad)
             move = np.flatnonzero(~stay)
             cells = col["cell"][s]
@@ -638,7 +669,7 @@ class ResponderIndex:
         """
         with self._lock:
             slot = self._slot(responder_id)
-            del self._slot_of[responder_id]
+            self._slot_of.remove(responder_id)
             self._ids[slot] = None
             self._caps[slot] = _EMPTY
             self._col["alive"][slot] = False
@@ -902,7 +933,7 @@ class ResponderIndex:
                 col["lat"][slots],
                 col["lng"][slots],
                 col["heading"][slots],
-                col["epoch"][slots],
+                col["epoch"][slots].astype(np.int64),
             )
 
     def _near(
@@ -946,7 +977,7 @@ class ResponderIndex:
                 col["lng"][slots],
                 col["heading"][slots],
                 dist,
-                col["epoch"][slots],
+                col["epoch"][slots].astype(np.int64),
             )
 
     def _names(self, slots: NDArray[np.int64], epochs: NDArray[np.int64]) -> list[str] | None:
