@@ -217,3 +217,17 @@ def test_a_hierarchy_of_another_graph_or_version_is_refused(tmp_path):
 
 def test_hierarchy_tree_is_a_destination_tree():
     assert issubclass(HierarchyTree, DestinationTree)
+
+
+def test_compiled_is_checked_and_numba_is_optional(monkeypatch):
+    from kayou_dispatch import InvalidParameterError, load_network
+    from kayou_dispatch.network import hierarchy
+
+    net = RoadNetwork.from_arrays(load_network("helsinki").arrays)
+    with pytest.raises(InvalidParameterError, match="compiled"):
+        net.build_hierarchy(compiled="yes")
+    monkeypatch.setattr(hierarchy, "_have_numba", lambda: False)
+    with pytest.raises(InvalidParameterError, match="needs numba"):
+        net.build_hierarchy(compiled=True)
+    ch = net.build_hierarchy()  # without numba: the plain kernels
+    assert ch.kernels() is hierarchy.kernels(False)

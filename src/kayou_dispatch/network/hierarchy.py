@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from kayou_dispatch.errors import InvalidParameterError
 from kayou_dispatch.network import _ch_kernels
 from kayou_dispatch.network._arrays import EdgeArrays
 from kayou_dispatch.network._persist import narrow
@@ -67,9 +68,20 @@ def kernels(compiled: bool | None = None) -> SimpleNamespace:
     """Return the hierarchy's kernels: compiled by numba, or the same code as plain Python.
 
     ``None``: compiled when numba is installed.
+
+    Raises
+    ------
+    InvalidParameterError
+        When ``compiled`` is not a bool or ``None``, or is true without numba installed.
     """
+    if compiled is not None and not isinstance(compiled, bool):
+        msg = f"compiled must be True, False or None, got {compiled!r}"
+        raise InvalidParameterError(msg, name="compiled", value=compiled)
     if compiled is None:
         compiled = _have_numba()
+    elif compiled and not _have_numba():
+        msg = 'compiled=True needs numba (pip install "kayou-dispatch[fast]")'
+        raise InvalidParameterError(msg, name="compiled", value=compiled)
     with _KERNEL_LOCK:
         found = _KERNELS.get(compiled)
         if found is None:
