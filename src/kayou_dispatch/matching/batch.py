@@ -10,9 +10,12 @@ Bounded searches
 ----------------
 With a matrix that honours ``limit_s`` (``bounded=True``), each incident's search first
 stops at 150 s (or its ``max_eta_s``); a pair beyond is priced at the limit, a lower bound.
-If the solution uses such a pair, those incidents search four times further and it is
-solved again; a solution without one is exactly the solution on full ETAs (lower bounds
-everywhere else cannot make another solution cheaper).
+The optimal policy solves a sparse relaxation: the searched pairs, plus one private
+"beyond" option per slot at its bound (any assignment on full ETAs maps onto it at no more
+cost). If the solution takes a "beyond" option, those incidents search four times further
+and it is solved again; a solution without one is exactly the solution on full ETAs. The
+greedy policy walks the slots once and widens an incident only when a slot's cheapest is a
+bound.
 """
 
 from __future__ import annotations
@@ -24,8 +27,16 @@ from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
-from kayou_dispatch.matching.assign import SEVERITY_WEIGHTS, coverage_penalty, solve_slots
+from kayou_dispatch.errors import InvalidParameterError
+from kayou_dispatch.matching.assign import (
+    _SERVE_REWARD_S,
+    ASSIGN_POLICIES,
+    SEVERITY_WEIGHTS,
+    coverage_penalty,
+)
 
 __all__ = ["BatchCandidate", "BatchIncident", "BatchPick", "FIRST_LIMIT_S", "plan_batch"]
 
@@ -98,6 +109,9 @@ def plan_batch(
     module docstring for ``bounded``; ``coverage_margin_s``, ``rare`` and
     ``coverage_radius_m`` are :func:`~kayou_dispatch.matching.assign.coverage_penalty`'s.
     """
+    if policy not in ASSIGN_POLICIES:
+        msg = f"policy must be one of {ASSIGN_POLICIES}, got {policy!r}"
+        raise InvalidParameterError(msg, name="policy", value=policy)
     slots = [(row, needs) for row, inc in enumerate(incidents) for needs in inc.slots]
     if not slots or not candidates:
         return []
@@ -141,18 +155,154 @@ def plan_batch(
             radius_m=coverage_radius_m,
             margin_s=coverage_margin_s,
         )
-    while True:
-        known = exact <= limits[:, None]
-        bound = np.where(limits < caps, limits, np.inf)[:, None]
-        eta_inc = np.where(known, exact, bound)
-        eta_inc[(eta_inc > caps[:, None]) | blocked] = np.inf
-        eta = eta_inc[slot_rows]
-        eta[lacks] = np.inf
-        picks = solve_slots(eta, weights=weights, penalty_s=penalty, policy=policy)
-        unsure = sorted({slot_rows[i] for i, j in picks if not known[slot_rows[i], j]})
-        if not unsure:
-            break
-        wider = limits[unsure] * 4.0
-        limits[unsure] = np.where(wider > 86_400.0, math.inf, np.minimum(wider, caps[unsure]))
-        exact[unsure] = etas([points[r] for r in unsure], ids, limits[unsure])
-    return [BatchPick(slots[i][0], slots[i][1], ids[j], float(eta[i, j])) for i, j in picks]
+    batch = _Bounded(
+        etas, points, ids, exact, limits, caps, blocked, lacks, slot_rows, weights, penalty
+    )
+    picks = batch.greedy() if policy == "greedy" else batch.optimal()
+    return [
+        BatchPick(slots[i][0], slots[i][1], ids[j], float(batch.exact[slot_rows[i], j]))
+        for i, j in picks
+    ]
+
+
+class _Bounded:
+    """A batch's ETAs as searched so far, and the two solvers, which widen them as needed.
+
+    ``exact[r]`` is exact up to ``limits[r]`` (every time there, ``inf`` beyond); a pair
+    beyond is priced at the limit (a lower bound) while the limit is below the incident's
+    cap, and is infeasible once it is not.
+    """
+
+    def __init__(
+        self,
+        etas: BatchEtas,
+        points: list[tuple[float, float]],
+        ids: list[str],
+        exact: NDArray[np.float64],
+        limits: NDArray[np.float64],
+        caps: NDArray[np.float64],
+        blocked: NDArray[np.bool_],
+        lacks: NDArray[np.bool_],
+        slot_rows: NDArray[np.int64],
+        weights: NDArray[np.float64],
+        penalty: NDArray[np.float64] | None,
+    ) -> None:
+        self.etas, self.points, self.ids = etas, points, ids
+        self.exact, self.limits, self.caps = exact, limits, caps
+        self.blocked, self.lacks, self.slot_rows = blocked, lacks, slot_rows
+        self.weights, self.penalty = weights, penalty
+
+    def widen(self, rows: list[int]) -> None:
+        """Search these incidents four times further (to their cap, or everywhere)."""
+        wider = self.limits[rows] * 4.0
+        caps = self.caps[rows]
+        self.limits[rows] = np.where(wider > 86_400.0, math.inf, np.minimum(wider, caps))
+        self.exact[rows] = self.etas([self.points[r] for r in rows], self.ids, self.limits[rows])
+
+    # -- greedy ------------------------------------------------------------------------
+
+    def _greedy_cost(self, i: int, r: int) -> NDArray[np.float64]:
+        # Slot i's row of solve_slots' greedy cost on the bounded matrix (the same floats).
+        limit, cap = self.limits[r], self.caps[r]
+        exact = self.exact[r]
+        known = exact <= limit
+        eta = np.where(known, exact, limit if limit < cap else math.inf)
+        eta[(eta > cap) | self.blocked[r] | self.lacks[i]] = math.inf
+        feasible = np.isfinite(eta)
+        with np.errstate(invalid="ignore"):
+            cost = self.weights[i] * (eta - _SERVE_REWARD_S)
+        if self.penalty is not None:
+            cost += self.penalty[i]
+        out: NDArray[np.float64] = np.where(feasible, cost, math.inf)
+        return out
+
+    def greedy(self) -> list[tuple[int, int]]:
+        """Slots in order each take their cheapest free responder, as on the full matrix.
+
+        A slot whose cheapest is a bound (not searched) widens its incident and looks
+        again: a searched pick is cheaper than every bound, so than every true ETA beyond.
+        """
+        taken = np.zeros(self.exact.shape[1], dtype=bool)
+        out = []
+        for i, r in enumerate(self.slot_rows.tolist()):
+            while True:
+                cost = self._greedy_cost(i, r)
+                cost[taken] = math.inf
+                j = int(np.argmin(cost))
+                if not cost[j] < math.inf:
+                    break
+                if self.exact[r, j] <= self.limits[r]:  # searched: no bound is cheaper
+                    taken[j] = True
+                    out.append((i, j))
+                    break
+                self.widen([r])
+        return out
+
+    # -- optimal -----------------------------------------------------------------------
+
+    def optimal(self) -> list[tuple[int, int]]:
+        """The least-cost assignment on full ETAs (most slots served first).
+
+        Solved on a relaxation: the searched pairs, plus for each slot one private
+        "beyond" option priced at its cheapest bound. Any assignment on full ETAs maps
+        onto it at no more cost (a pair beyond the limit onto the slot's own option), so
+        a solution using no "beyond" option is optimal on full ETAs; otherwise the slots'
+        incidents that used one are widened and it is solved again.
+        """
+        avail = (~self.lacks & ~self.blocked[self.slot_rows]).sum(axis=1)
+        while True:
+            picks, unsure = self._solve_relaxed(avail)
+            if not unsure:
+                return picks
+            self.widen(unsure)
+
+    def _solve_relaxed(self, avail: NDArray[np.int64]) -> tuple[list[tuple[int, int]], list[int]]:
+        exact, limits, caps, slot_rows = self.exact, self.limits, self.caps, self.slot_rows
+        n_slots, n_cols = slot_rows.shape[0], exact.shape[1]
+        top = np.minimum(limits, caps)[:, None]
+        ok = (exact <= top) & (exact < math.inf) & ~self.blocked
+        inc, col = np.nonzero(ok)  # row-major: sorted by incident
+        start = np.searchsorted(inc, np.arange(exact.shape[0] + 1))
+        count = (start[1:] - start[:-1])[slot_rows]
+        total = int(count.sum())
+        slot = np.repeat(np.arange(n_slots), count)
+        first = np.cumsum(count) - count
+        col = col[np.repeat(start[:-1][slot_rows] - first, count) + np.arange(total)]
+        keep = ~self.lacks[slot, col]
+        slot, col = slot[keep], col[keep]
+        w = self.weights
+        cost = w[slot] * (exact[slot_rows[slot], col] - _SERVE_REWARD_S)
+        if self.penalty is not None:
+            cost += self.penalty[slot, col]
+        # Each slot's "beyond" option: its incident's bound, when some pair is beyond it.
+        bound = np.where(limits < caps, limits, math.inf)[slot_rows]
+        beyond = (avail > np.bincount(slot, minlength=n_slots)) & (bound < math.inf)
+        far = np.flatnonzero(beyond)
+        far_cost = w[far] * (bound[far] - _SERVE_REWARD_S)
+        if self.penalty is not None and far.size:
+            rows = slot_rows[far]
+            unsearched = ~(exact[rows] <= limits[rows, None]) & ~self.blocked[rows]
+            unsearched &= ~self.lacks[far]
+            far_cost += np.where(unsearched, self.penalty[far], math.inf).min(axis=1)
+        if not (cost.size or far.size):
+            return [], []
+        costs = np.concatenate([cost, far_cost])
+        lo, hi = float(costs.min()), float(costs.max())
+        # Leaving a slot unserved costs more than any assignment can save: most slots first.
+        big = 2.0 * (hi - lo + 1.0) * (n_slots + 1)
+        every = np.arange(n_slots)
+        graph = csr_matrix(
+            (
+                np.concatenate([costs - lo + 1.0, np.full(n_slots, big)]),
+                (
+                    np.concatenate([slot, far, every]),
+                    np.concatenate([col, n_cols + far, n_cols + n_slots + every]),
+                ),
+            ),
+            shape=(n_slots, n_cols + 2 * n_slots),
+        )
+        r, c = min_weight_full_bipartite_matching(graph)
+        served = c < n_cols
+        picks = list(zip(r[served].tolist(), c[served].tolist(), strict=True))
+        past = (c >= n_cols) & (c < n_cols + n_slots)
+        return picks, sorted(set(slot_rows[r[past]].tolist()))
