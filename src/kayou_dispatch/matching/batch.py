@@ -9,13 +9,13 @@ builds its inputs from incident state and records the offers it returns.
 Bounded searches
 ----------------
 With a matrix that honours ``limit_s`` (``bounded=True``), each incident's search first
-stops at 150 s (or its ``max_eta_s``); a pair beyond is priced at the limit, a lower bound.
-The optimal policy solves a sparse relaxation: the searched pairs, plus one private
-"beyond" option per slot at its bound (any assignment on full ETAs maps onto it at no more
-cost). If the solution takes a "beyond" option, those incidents search four times further
-and it is solved again; a solution without one is exactly the solution on full ETAs. The
-greedy policy walks the slots once and widens an incident only when a slot's cheapest is a
-bound.
+stops at :data:`FIRST_LIMIT_S` (or its ``max_eta_s``); a pair beyond is priced at the
+limit, a lower bound. The optimal policy solves a sparse relaxation: the searched pairs,
+plus one private "beyond" option per slot at its bound (any assignment on full ETAs maps
+onto it at no more cost). If the solution takes a "beyond" option, those incidents search
+:data:`WIDEN` times further and it is solved again; a solution without one is exactly the
+solution on full ETAs. The greedy policy walks the slots once and widens an incident only
+when a slot's cheapest free responder might lie beyond its limit.
 """
 
 from __future__ import annotations
@@ -40,12 +40,16 @@ from kayou_dispatch.matching.assign import (
 
 __all__ = ["BatchCandidate", "BatchIncident", "BatchPick", "FIRST_LIMIT_S", "plan_batch"]
 
-#: First search limit of a batch's ETA matrix (when the matrix takes ``limit_s``). Searches
-#: grow with the square of their limit and widen four times when needed (at most a third
-#: more work than knowing the limit), so a short first one pays: on a 250,000-node region
-#: with 5,000 responders (benchmarks/bench_assign.py) 150 s took 1.1-1.4 s against 1.7-2.4
-#: s at 600 s.
-FIRST_LIMIT_S = 150.0
+#: First search limit of a batch's ETA matrix (when the matrix takes ``limit_s``). On a
+#: large network a bounded search costs about the same up to a few minutes (a whole-graph
+#: search pays for initialising the network first), then grows with the square of its
+#: limit: on a 250,000-node region with 5,000 responders (benchmarks/bench_assign.py) 250 s
+#: widened 20 of 500 incidents where 150 s widened 110 (one search: about 1 ms either way).
+FIRST_LIMIT_S = 250.0
+
+#: How much further an incident searches each time its limit is not enough (rounds are
+#: cheap: a sparse solve, and searches of the few incidents widened).
+WIDEN = 2.0
 
 #: ``etas(points, responder_ids, limits_s)``: seconds, shape (points, responders); exact up
 #: to each point's limit (``inf`` where not searched or unreachable).
@@ -116,30 +120,33 @@ def plan_batch(
     if not slots or not candidates:
         return []
     cands = sorted(candidates, key=lambda r: r.responder_id)
-    all_needs = {needs for _, needs in slots}
     ids = [r.responder_id for r in cands]
-    col_of = {rid: j for j, rid in enumerate(ids)}
     points = [(inc.lat, inc.lng) for inc in incidents]
     caps = np.array([math.inf if i.max_eta_s is None else i.max_eta_s for i in incidents])
     limits = np.minimum(caps, FIRST_LIMIT_S if bounded else math.inf)
     exact = etas(points, ids, limits)
+    col_of = {rid: j for j, rid in enumerate(ids)}
     blocked = np.zeros(exact.shape, dtype=bool)  # declined / lapsed: never again
     for row, inc in enumerate(incidents):
         for rid in inc.excluded:
             j = col_of.get(rid)
             if j is not None:
                 blocked[row, j] = True
-    has = {
-        needs: np.fromiter((needs <= r.capabilities for r in cands), bool, len(cands))
-        for needs in all_needs
-    }
+    # Who has each distinct set of needs: one bit per capability asked for, one mask per
+    # distinct capability set among the candidates (there are few).
+    groups = list(dict.fromkeys(needs for _, needs in slots))
+    group_of = {needs: g for g, needs in enumerate(groups)}
+    bit = {c: 1 << k for k, c in enumerate(sorted({c for n in groups for c in n}))}
+    masks: dict[frozenset[str], int] = {}
+    for r in cands:
+        if r.capabilities not in masks:
+            masks[r.capabilities] = sum(bit.get(c, 0) for c in r.capabilities)
+    held = np.fromiter((masks[r.capabilities] for r in cands), np.int64, len(cands))
+    wants = np.array([sum(bit[c] for c in needs) for needs in groups], np.int64)
+    has = (held[None, :] & wants[:, None]) == wants[:, None]  # (groups, candidates)
     slot_rows = np.fromiter((row for row, _ in slots), np.int64, len(slots))
+    slot_group = np.fromiter((group_of[needs] for _, needs in slots), np.int64, len(slots))
     slot_needs = [needs for _, needs in slots]
-    lacks = np.zeros((len(slots), len(cands)), dtype=bool)
-    for needs in all_needs:
-        if needs:
-            rows = np.array([i for i, n in enumerate(slot_needs) if n == needs], np.intp)
-            lacks[np.ix_(rows, np.flatnonzero(~has[needs]))] = True
     weights = np.fromiter(
         (SEVERITY_WEIGHTS[incidents[row].severity] for row, _ in slots), np.float64, len(slots)
     )
@@ -156,8 +163,9 @@ def plan_batch(
             margin_s=coverage_margin_s,
         )
     batch = _Bounded(
-        etas, points, ids, exact, limits, caps, blocked, lacks, slot_rows, weights, penalty
+        etas, points, ids, exact, limits, caps, blocked, has, slot_group, slot_rows, weights
     )
+    batch.penalty = penalty
     picks = batch.greedy() if policy == "greedy" else batch.optimal()
     return [
         BatchPick(slots[i][0], slots[i][1], ids[j], float(batch.exact[slot_rows[i], j]))
@@ -170,8 +178,11 @@ class _Bounded:
 
     ``exact[r]`` is exact up to ``limits[r]`` (every time there, ``inf`` beyond); a pair
     beyond is priced at the limit (a lower bound) while the limit is below the incident's
-    cap, and is infeasible once it is not.
+    cap, and is infeasible once it is not. Slot ``i`` belongs to incident ``slot_rows[i]``
+    and may take the candidates ``has[slot_group[i]]``.
     """
+
+    penalty: NDArray[np.float64] | None = None
 
     def __init__(
         self,
@@ -182,61 +193,145 @@ class _Bounded:
         limits: NDArray[np.float64],
         caps: NDArray[np.float64],
         blocked: NDArray[np.bool_],
-        lacks: NDArray[np.bool_],
+        has: NDArray[np.bool_],
+        slot_group: NDArray[np.int64],
         slot_rows: NDArray[np.int64],
         weights: NDArray[np.float64],
-        penalty: NDArray[np.float64] | None,
     ) -> None:
         self.etas, self.points, self.ids = etas, points, ids
-        self.exact, self.limits, self.caps = exact, limits, caps
-        self.blocked, self.lacks, self.slot_rows = blocked, lacks, slot_rows
-        self.weights, self.penalty = weights, penalty
+        self.exact, self.limits, self.caps, self.blocked = exact, limits, caps, blocked
+        self.has, self.slot_group, self.slot_rows = has, slot_group, slot_rows
+        self.weights = weights
+        # Per slot, how many candidates are feasible but for their ETA (blocked are few).
+        n_has = has.sum(axis=1)
+        self.avail = n_has[slot_group] - np.array(
+            [int(has[g, blocked[r]].sum()) for g, r in zip(slot_group, slot_rows, strict=True)],
+            dtype=np.int64,
+        )
+        self.searched: list[NDArray[np.int64]] = [np.zeros(0, np.int64)] * exact.shape[0]
+        self._refresh(np.arange(exact.shape[0]))
+
+    def _refresh(self, rows: NDArray[np.int64]) -> None:
+        # Each incident's searched, feasible (within limit and cap, not blocked) columns.
+        sub = self.exact[rows]
+        top = np.minimum(self.limits[rows], self.caps[rows])[:, None]
+        row, col = np.nonzero((sub <= top) & (sub < math.inf) & ~self.blocked[rows])
+        at = np.searchsorted(row, np.arange(rows.shape[0] + 1)).tolist()
+        for k, r in enumerate(rows.tolist()):
+            self.searched[r] = col[at[k] : at[k + 1]]
 
     def widen(self, rows: list[int]) -> None:
-        """Search these incidents four times further (to their cap, or everywhere)."""
-        wider = self.limits[rows] * 4.0
-        caps = self.caps[rows]
-        self.limits[rows] = np.where(wider > 86_400.0, math.inf, np.minimum(wider, caps))
-        self.exact[rows] = self.etas([self.points[r] for r in rows], self.ids, self.limits[rows])
+        """Search these incidents further (to their cap, or everywhere past a day)."""
+        at = np.array(rows, dtype=np.int64)
+        wider = self.limits[at] * WIDEN
+        self.limits[at] = np.where(wider > 86_400.0, math.inf, np.minimum(wider, self.caps[at]))
+        self.exact[at] = self.etas([self.points[r] for r in rows], self.ids, self.limits[at])
+        self._refresh(at)
+
+    def _options(
+        self,
+    ) -> tuple[
+        NDArray[np.int64],
+        NDArray[np.int64],
+        NDArray[np.float64],
+        NDArray[np.int64],
+        NDArray[np.float64],
+    ]:
+        """The relaxation: (slot, column, cost) of every searched feasible pair, and the
+        slots that have a pair beyond their limit with the cheapest such pair's bound cost."""
+        exact, limits, caps, slot_rows = self.exact, self.limits, self.caps, self.slot_rows
+        n_slots = slot_rows.shape[0]
+        per = [self.searched[r] for r in slot_rows.tolist()]
+        count = np.fromiter(map(len, per), np.int64, n_slots)
+        slot = np.repeat(np.arange(n_slots), count)
+        col = np.concatenate(per) if per else np.zeros(0, np.int64)
+        keep = self.has[self.slot_group[slot], col]
+        slot, col = slot[keep], col[keep]
+        w = self.weights
+        cost = w[slot] * (exact[slot_rows[slot], col] - _SERVE_REWARD_S)
+        if self.penalty is not None:
+            cost += self.penalty[slot, col]
+        # Each slot's "beyond" option: its incident's bound, when some pair is beyond it.
+        bound = np.where(limits < caps, limits, math.inf)[slot_rows]
+        beyond = (self.avail > np.bincount(slot, minlength=n_slots)) & (bound < math.inf)
+        far = np.flatnonzero(beyond)
+        far_cost = w[far] * (bound[far] - _SERVE_REWARD_S)
+        if self.penalty is not None and far.size:
+            rows = slot_rows[far]
+            unsearched = ~(exact[rows] <= limits[rows, None]) & ~self.blocked[rows]
+            unsearched &= self.has[self.slot_group[far]]
+            far_cost += np.where(unsearched, self.penalty[far], math.inf).min(axis=1)
+        return slot, col, cost, far, far_cost
 
     # -- greedy ------------------------------------------------------------------------
-
-    def _greedy_cost(self, i: int, r: int) -> NDArray[np.float64]:
-        # Slot i's row of solve_slots' greedy cost on the bounded matrix (the same floats).
-        limit, cap = self.limits[r], self.caps[r]
-        exact = self.exact[r]
-        known = exact <= limit
-        eta = np.where(known, exact, limit if limit < cap else math.inf)
-        eta[(eta > cap) | self.blocked[r] | self.lacks[i]] = math.inf
-        feasible = np.isfinite(eta)
-        with np.errstate(invalid="ignore"):
-            cost = self.weights[i] * (eta - _SERVE_REWARD_S)
-        if self.penalty is not None:
-            cost += self.penalty[i]
-        out: NDArray[np.float64] = np.where(feasible, cost, math.inf)
-        return out
 
     def greedy(self) -> list[tuple[int, int]]:
         """Slots in order each take their cheapest free responder, as on the full matrix.
 
-        A slot whose cheapest is a bound (not searched) widens its incident and looks
-        again: a searched pick is cheaper than every bound, so than every true ETA beyond.
+        A slot takes its cheapest free searched responder only when that is cheaper than
+        its cheapest free bound (so than every true ETA beyond); otherwise its incident is
+        widened and it looks again. First, every incident with a slot whose cheapest is a
+        bound even with everybody free is widened, together (one call, not one per slot).
         """
+        n_slots = self.slot_rows.shape[0]
+        while True:
+            slot, _, cost, far, far_cost = self._options()
+            best = np.full(n_slots, math.inf)
+            np.minimum.at(best, slot, cost)
+            short = far[far_cost <= best[far]]
+            if not short.size:
+                break
+            self.widen(sorted(set(self.slot_rows[short].tolist())))
         taken = np.zeros(self.exact.shape[1], dtype=bool)
-        out = []
-        for i, r in enumerate(self.slot_rows.tolist()):
+        order = np.zeros(n_slots, dtype=np.int64)  # the taken columns, in order
+        out: list[tuple[int, int]] = []
+        rows, groups = self.slot_rows.tolist(), self.slot_group.tolist()
+        for i, (r, g) in enumerate(zip(rows, groups, strict=True)):
             while True:
-                cost = self._greedy_cost(i, r)
-                cost[taken] = math.inf
-                j = int(np.argmin(cost))
-                if not cost[j] < math.inf:
-                    break
-                if self.exact[r, j] <= self.limits[r]:  # searched: no bound is cheaper
+                j, c = self._cheapest_searched(i, r, g, taken)
+                bound = self._cheapest_beyond(i, r, g, taken, order[: len(out)])
+                if bound < math.inf and bound <= c:  # (equal: widen, not guess the order)
+                    self.widen([r])
+                    continue
+                if j >= 0:
                     taken[j] = True
+                    order[len(out)] = j
                     out.append((i, j))
-                    break
-                self.widen([r])
+                break
         return out
+
+    def _cheapest_searched(
+        self, i: int, r: int, g: int, taken: NDArray[np.bool_]
+    ) -> tuple[int, float]:
+        # Slot i's cheapest free searched column (the first of equals) and its cost.
+        cols = self.searched[r]
+        cols = cols[self.has[g, cols] & ~taken[cols]]
+        if not cols.size:
+            return -1, math.inf
+        cost = self.weights[i] * (self.exact[r, cols] - _SERVE_REWARD_S)
+        if self.penalty is not None:
+            cost += self.penalty[i, cols]
+        k = int(np.argmin(cost))
+        return int(cols[k]), float(cost[k])
+
+    def _cheapest_beyond(
+        self, i: int, r: int, g: int, taken: NDArray[np.bool_], order: NDArray[np.int64]
+    ) -> float:
+        # The cost of slot i's cheapest free pair beyond its limit, priced at the bound.
+        limit = self.limits[r]
+        if not limit < self.caps[r]:
+            return math.inf  # searched to the cap: nothing beyond is feasible
+        price = self.weights[i] * (limit - _SERVE_REWARD_S)
+        if self.penalty is None:
+            free = self.avail[i] - int(self.has[g, self.searched[r]].sum())
+            free -= int(
+                (
+                    self.has[g, order] & ~self.blocked[r, order] & ~(self.exact[r, order] <= limit)
+                ).sum()
+            )
+            return float(price) if free > 0 else math.inf
+        beyond = self.has[g] & ~self.blocked[r] & ~(self.exact[r] <= limit) & ~taken
+        return float(price + self.penalty[i][beyond].min()) if beyond.any() else math.inf
 
     # -- optimal -----------------------------------------------------------------------
 
@@ -249,41 +344,15 @@ class _Bounded:
         a solution using no "beyond" option is optimal on full ETAs; otherwise the slots'
         incidents that used one are widened and it is solved again.
         """
-        avail = (~self.lacks & ~self.blocked[self.slot_rows]).sum(axis=1)
         while True:
-            picks, unsure = self._solve_relaxed(avail)
+            picks, unsure = self._solve_relaxed()
             if not unsure:
                 return picks
             self.widen(unsure)
 
-    def _solve_relaxed(self, avail: NDArray[np.int64]) -> tuple[list[tuple[int, int]], list[int]]:
-        exact, limits, caps, slot_rows = self.exact, self.limits, self.caps, self.slot_rows
-        n_slots, n_cols = slot_rows.shape[0], exact.shape[1]
-        top = np.minimum(limits, caps)[:, None]
-        ok = (exact <= top) & (exact < math.inf) & ~self.blocked
-        inc, col = np.nonzero(ok)  # row-major: sorted by incident
-        start = np.searchsorted(inc, np.arange(exact.shape[0] + 1))
-        count = (start[1:] - start[:-1])[slot_rows]
-        total = int(count.sum())
-        slot = np.repeat(np.arange(n_slots), count)
-        first = np.cumsum(count) - count
-        col = col[np.repeat(start[:-1][slot_rows] - first, count) + np.arange(total)]
-        keep = ~self.lacks[slot, col]
-        slot, col = slot[keep], col[keep]
-        w = self.weights
-        cost = w[slot] * (exact[slot_rows[slot], col] - _SERVE_REWARD_S)
-        if self.penalty is not None:
-            cost += self.penalty[slot, col]
-        # Each slot's "beyond" option: its incident's bound, when some pair is beyond it.
-        bound = np.where(limits < caps, limits, math.inf)[slot_rows]
-        beyond = (avail > np.bincount(slot, minlength=n_slots)) & (bound < math.inf)
-        far = np.flatnonzero(beyond)
-        far_cost = w[far] * (bound[far] - _SERVE_REWARD_S)
-        if self.penalty is not None and far.size:
-            rows = slot_rows[far]
-            unsearched = ~(exact[rows] <= limits[rows, None]) & ~self.blocked[rows]
-            unsearched &= ~self.lacks[far]
-            far_cost += np.where(unsearched, self.penalty[far], math.inf).min(axis=1)
+    def _solve_relaxed(self) -> tuple[list[tuple[int, int]], list[int]]:
+        slot, col, cost, far, far_cost = self._options()
+        n_slots, n_cols = self.slot_rows.shape[0], self.exact.shape[1]
         if not (cost.size or far.size):
             return [], []
         costs = np.concatenate([cost, far_cost])
@@ -305,4 +374,4 @@ class _Bounded:
         served = c < n_cols
         picks = list(zip(r[served].tolist(), c[served].tolist(), strict=True))
         past = (c >= n_cols) & (c < n_cols + n_slots)
-        return picks, sorted(set(slot_rows[r[past]].tolist()))
+        return picks, sorted(set(self.slot_rows[r[past]].tolist()))
