@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from kayou_dispatch.matching import batch
 from kayou_dispatch.matching.assign import (
     _SERVE_REWARD_S,
     SEVERITY_WEIGHTS,
@@ -108,10 +109,15 @@ def oracle(incs, resp, full, policy, margin):
     return out, cost, weights, penalty, slots, ids
 
 
-@pytest.mark.parametrize("policy", ["optimal", "greedy"])
+@pytest.mark.parametrize(
+    ("policy", "dense_share"),
+    [("optimal", 0), ("optimal", 10**9), ("greedy", batch._DENSE_SHARE)],
+    ids=["optimal-sparse", "optimal-dense", "greedy"],
+)
 @pytest.mark.parametrize("margin", [None, 300.0])
 @pytest.mark.parametrize("seed", range(40))
-def test_bounded_plan_equals_the_full_matrix_oracle(seed, policy, margin):
+def test_bounded_plan_equals_the_full_matrix_oracle(seed, policy, dense_share, margin, monkeypatch):
+    monkeypatch.setattr(batch, "_DENSE_SHARE", dense_share)  # each optimal solver alike
     incs, resp, full = instance(seed)
     order = {r.responder_id: j for j, r in enumerate(resp)}
     limits_seen = []

@@ -36,6 +36,7 @@ from kayou_dispatch.matching.assign import (
     ASSIGN_POLICIES,
     SEVERITY_WEIGHTS,
     coverage_penalty,
+    solve_slots,
 )
 
 __all__ = ["BatchCandidate", "BatchIncident", "BatchPick", "FIRST_LIMIT_S", "plan_batch"]
@@ -50,6 +51,10 @@ FIRST_LIMIT_S = 250.0
 #: How much further an incident searches each time its limit is not enough (rounds are
 #: cheap: a sparse solve, and searches of the few incidents widened).
 WIDEN = 2.0
+
+# Above one searched pair in this many of the dense matrix, the optimal policy solves the
+# dense matrix instead (linear_sum_assignment beats building and solving millions of edges).
+_DENSE_SHARE = 8
 
 #: ``etas(points, responder_ids, limits_s)``: seconds, shape (points, responders); exact up
 #: to each point's limit (``inf`` where not searched or unreachable).
@@ -274,7 +279,7 @@ class _Bounded:
         bound even with everybody free is widened, together (one call, not one per slot).
         """
         n_slots = self.slot_rows.shape[0]
-        while True:
+        while (self.limits < self.caps).any():  # (else nothing lies beyond a limit)
             slot, _, cost, far, far_cost = self._options()
             best = np.full(n_slots, math.inf)
             np.minimum.at(best, slot, cost)
@@ -351,6 +356,9 @@ class _Bounded:
             self.widen(unsure)
 
     def _solve_relaxed(self) -> tuple[list[tuple[int, int]], list[int]]:
+        n_pairs = sum(self.searched[r].shape[0] for r in self.slot_rows.tolist())
+        if n_pairs * _DENSE_SHARE > self.slot_rows.shape[0] * self.exact.shape[1]:
+            return self._solve_dense()
         slot, col, cost, far, far_cost = self._options()
         n_slots, n_cols = self.slot_rows.shape[0], self.exact.shape[1]
         if not (cost.size or far.size):
@@ -375,3 +383,18 @@ class _Bounded:
         picks = list(zip(r[served].tolist(), c[served].tolist(), strict=True))
         past = (c >= n_cols) & (c < n_cols + n_slots)
         return picks, sorted(set(self.slot_rows[r[past]].tolist()))
+
+    def _solve_dense(self) -> tuple[list[tuple[int, int]], list[int]]:
+        # Most pairs searched (an unbounded matrix): linear_sum_assignment on the dense
+        # matrix, every pair beyond a limit priced at its bound (as exact a test: a
+        # solution on searched pairs only is the solution on full ETAs).
+        exact, limits, caps, slot_rows = self.exact, self.limits, self.caps, self.slot_rows
+        known = exact <= limits[:, None]
+        bound = np.where(limits < caps, limits, math.inf)[:, None]
+        eta_inc = np.where(known, exact, bound)
+        eta_inc[(eta_inc > caps[:, None]) | self.blocked] = math.inf
+        eta = eta_inc[slot_rows]
+        eta[~self.has[self.slot_group]] = math.inf
+        picks = solve_slots(eta, weights=self.weights, penalty_s=self.penalty)
+        unsure = {int(slot_rows[i]) for i, j in picks if not known[slot_rows[i], j]}
+        return picks, sorted(unsure)
