@@ -208,11 +208,10 @@ class _Bounded:
         self.has, self.slot_group, self.slot_rows = has, slot_group, slot_rows
         self.weights = weights
         # Per slot, how many candidates are feasible but for their ETA (blocked are few).
-        n_has = has.sum(axis=1)
-        self.avail = n_has[slot_group] - np.array(
-            [int(has[g, blocked[r]].sum()) for g, r in zip(slot_group, slot_rows, strict=True)],
-            dtype=np.int64,
-        )
+        self.avail = has.sum(axis=1)[slot_group]
+        excluding = np.asarray(blocked.any(axis=1))
+        for i in np.flatnonzero(excluding[slot_rows]).tolist():
+            self.avail[i] -= int(has[slot_group[i], blocked[slot_rows[i]]].sum())
         self.searched: list[NDArray[np.int64]] = [np.zeros(0, np.int64)] * exact.shape[0]
         self._refresh(np.arange(exact.shape[0]))
 
@@ -220,7 +219,9 @@ class _Bounded:
         # Each incident's searched, feasible (within limit and cap, not blocked) columns.
         sub = self.exact[rows]
         top = np.minimum(self.limits[rows], self.caps[rows])[:, None]
-        row, col = np.nonzero((sub <= top) & (sub < math.inf) & ~self.blocked[rows])
+        row, col = np.nonzero(sub <= top)
+        keep = (sub[row, col] < math.inf) & ~self.blocked[rows[row], col]
+        row, col = row[keep], col[keep]
         at = np.searchsorted(row, np.arange(rows.shape[0] + 1)).tolist()
         for k, r in enumerate(rows.tolist()):
             self.searched[r] = col[at[k] : at[k + 1]]
@@ -291,13 +292,21 @@ class _Bounded:
         order = np.zeros(n_slots, dtype=np.int64)  # the taken columns, in order
         out: list[tuple[int, int]] = []
         rows, groups = self.slot_rows.tolist(), self.slot_group.tolist()
+        # The least any pair beyond a limit can cost a slot (but its bound), to skip most
+        # slots' look at the pairs beyond.
+        least = np.zeros(n_slots) if self.penalty is None else self.penalty.min(axis=1)
         for i, (r, g) in enumerate(zip(rows, groups, strict=True)):
             while True:
                 j, c = self._cheapest_searched(i, r, g, taken)
-                bound = self._cheapest_beyond(i, r, g, taken, order[: len(out)])
-                if bound < math.inf and bound <= c:  # (equal: widen, not guess the order)
-                    self.widen([r])
-                    continue
+                limit = self.limits[r]
+                if (
+                    limit < self.caps[r]
+                    and self.weights[i] * (limit - _SERVE_REWARD_S) + least[i] <= c
+                ):
+                    beyond = self._cheapest_beyond(i, r, g, taken, order[: len(out)])
+                    if beyond <= c and beyond < math.inf:  # (equal: widen, not guess)
+                        self.widen([r])
+                        continue
                 if j >= 0:
                     taken[j] = True
                     order[len(out)] = j
