@@ -59,10 +59,11 @@ class BatchCommands(Commands):
         the mode, so a broadcast incident then gets its ``fan_out`` offers.
 
         With an ``eta_matrix`` taking ``limit_s`` (the engine's), each incident's search
-        first stops at 150 s (or its ``max_eta_s``); a pair beyond is priced at the limit,
-        a lower bound. If the solution uses such a pair, those incidents search four times
-        further and it is solved again; a solution without one is exactly the solution on
-        full ETAs -- at a fraction of the searching.
+        first stops at 250 s (or its ``max_eta_s``); a pair beyond is priced at the limit,
+        a lower bound. If the solution uses such a pair, those incidents search twice as
+        far and it is solved again; a solution without one is exactly the solution on
+        full ETAs -- at a fraction of the searching (see
+        :mod:`kayou_dispatch.matching.batch`).
 
         Parameters
         ----------

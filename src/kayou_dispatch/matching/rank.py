@@ -608,7 +608,9 @@ class Ranker:
         """
         out = np.full(snaps.edge.shape[0], math.inf)
         on = np.flatnonzero(snaps.edge >= 0)
-        if on.size:
+        if 0 < on.size == out.shape[0]:  # all on the network (a batch's usual case): no copy
+            out = self._net.tree_to_snapped(dest, limit_s=limit_s).times(snaps, dep)
+        elif on.size:
             tree = self._net.tree_to_snapped(dest, limit_s=limit_s)
             out[on] = tree.times(_rows(snaps, on), _dep_rows(dep, on))
         out[out > limit_s] = math.inf  # reached through a node in reach, maybe not fastest
