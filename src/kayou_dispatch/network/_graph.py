@@ -37,7 +37,7 @@ from kayou_dispatch.network._components import largest_component as _largest_com
 from kayou_dispatch.network._grid import SegmentGrid
 from kayou_dispatch.network._nodegrid import NodeGrid
 from kayou_dispatch.network._nx import arrays_from_networkx, arrays_to_networkx
-from kayou_dispatch.network._persist import dump, fingerprint, restore
+from kayou_dispatch.network._persist import dump, fingerprint, narrow, restore
 from kayou_dispatch.network._routing import RouteMethods
 from kayou_dispatch.network._snapping import DEFAULT_MAX_DISTANCE_M
 from kayou_dispatch.network._twins import twin_edges
@@ -479,7 +479,7 @@ class RoadNetwork(RouteMethods):
         >>> RoadNetwork.from_arrays(a).edge_twin.tolist()
         [1, 0, -1]
         """
-        out = twin_edges(self._arrays)
+        out = narrow(twin_edges(self._arrays))  # int32 below 2**31 edges, as saved
         out.flags.writeable = False
         return out
 
