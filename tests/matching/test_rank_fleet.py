@@ -273,18 +273,21 @@ def test_a_snap_cache_follows_one_index_and_settles_only_when_following():
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scenes(), st.booleans(), st.data())
-def test_rank_through_the_hierarchy_equals_brute_force(scene, remark_often, data):
+@given(scenes(), st.booleans(), st.booleans(), st.data())
+def test_rank_through_the_hierarchy_equals_brute_force(scene, remark_often, by_scan, data):
     # Every search through the contraction hierarchy, its marks kept as the fleet churns
     # (or set afresh at every snap): the same ranking, times up to the hierarchy's rounding.
-    from kayou_dispatch.matching import candidates
+    # by_scan: taken because a disk would pass over a (large) fleet, not forced.
+    from kayou_dispatch.matching import _whole, candidates, rank
 
     engine, incident, opts = scene
     net = engine.network
     net.build_hierarchy(compiled=False)
-    engine._ranker.hierarchy_min_nodes = 0
-    saved = candidates._REMARK_AFTER
+    engine._ranker.hierarchy_min_nodes = 10**9 if by_scan else 0
+    saved = candidates._REMARK_AFTER, rank._DISK_FLEET, _whole.WHOLE_MAX_NODES
     candidates._REMARK_AFTER = -(10**9) if remark_often else 10**9
+    if by_scan:  # any fleet is large, no network small
+        rank._DISK_FLEET, _whole.WHOLE_MAX_NODES = -1, -1
     try:
         before = engine._ranker.hierarchy_searches
         ranked = False
@@ -294,8 +297,8 @@ def test_rank_through_the_hierarchy_equals_brute_force(scene, remark_often, data
                 data.draw(churn(engine))()
             incident = data.draw(near_edge(net))
     finally:
-        candidates._REMARK_AFTER = saved
-    if ranked and 0.0 < net.max_speed_mps < math.inf:
+        candidates._REMARK_AFTER, rank._DISK_FLEET, _whole.WHOLE_MAX_NODES = saved
+    if ranked and not by_scan and 0.0 < net.max_speed_mps < math.inf:
         assert engine._ranker.hierarchy_searches > before
 
 

@@ -229,7 +229,12 @@ class Ranker:
         # limit: no disk of a sizeable part of the fleet is gathered.
         while True:
             radius = min(radius, self._span_m)
-            if self._hierarchy_pays(dest, radius):
+            if self._hierarchy_pays(dest, radius) or (
+                # No pass over a large fleet: the hierarchy finds them instead.
+                self._net.hierarchy is not None
+                and len(index) > _DISK_FLEET
+                and index._scans_fleet(plat, plng, radius)
+            ):
                 return self._rank_hierarchy(q, kk=k, limit=max_eta_s)
             if self._overlay_pays(dest, radius, len(index)):
                 return self._rank_overlay(q, kk=k, lb_k=0.0, limit=max_eta_s, tries=0)

@@ -873,6 +873,14 @@ class ResponderIndex:
         with self._lock:
             self._watchers.append(callback)
 
+    def _scans_fleet(self, lat: float, lng: float, radius_m: float) -> bool:
+        """Whether :meth:`_near` of this disk would pass over the whole fleet (see there)."""
+        with self._lock:
+            if not self._slot_of or not radius_m < math.inf:
+                return True
+            k = rings_for_radius(radius_m, cell_edge_m(h3i.latlng_to_cell(lat, lng, self._res)))
+            return 3 * k * (k + 1) + 1 > self._buckets.occupied
+
     def _cells_near(self, lat: float, lng: float, radius_m: float) -> list[int] | None:
         """The H3 cells covering a disk, or ``None`` when it spans more than hold anyone."""
         with self._lock:
