@@ -5,7 +5,8 @@ replicas (``cluster-node-timeout`` 1000 ms; each shard's keys carry its own hash
 they live on one primary) and the lifecycle in one national PostgreSQL log; a gateway is in
 front. A storm of bulk ``POST /v1/positions`` moves a few thousand responders through the
 gateway while the primary holding one shard's keys is SIGKILLed. Meanwhile every answer is a
-success or a clear 503 (an ``error`` code and ``Retry-After``), never a 500 and never a hang;
+success or a clear 503 (an ``error`` code and ``Retry-After``), never a 500 and never a hang
+(redis-py 8 waits a failover out inside the request: late successes, no refusals);
 the other shards rank and take fixes throughout; within a bounded time the killed primary's
 replica is promoted, writes to its shard succeed again, and rankings in its cells through the
 gateway equal one local engine fed the last acknowledged fixes. A lost last second is
@@ -35,6 +36,7 @@ N = 3000  # responders in the storm
 CHUNK = 500  # fixes per bulk request
 RECOVERY_S = 20.0  # writes to the killed primary's shard succeed again within this
 CLIENT_TIMEOUT_S = 15.0  # an answer slower than this is a hang
+NODE_TIMEOUT_S = 1.0  # cluster-node-timeout: a primary is failed over no sooner
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +48,8 @@ def net():
 
 @pytest.fixture
 def cluster(tmp_path):
-    servers = RedisClusterServers(tmp_path, 6, replicas=1, node_timeout_ms=1000).start()
+    timeout_ms = int(NODE_TIMEOUT_S * 1000)
+    servers = RedisClusterServers(tmp_path, 6, replicas=1, node_timeout_ms=timeout_ms).start()
     yield servers
     servers.stop()
 
@@ -141,6 +144,26 @@ def _send(client, answers, what, method, url, **kw):
     return resp
 
 
+def _acknowledged_again(rows, killed):
+    """When bulk writes were acknowledged again after the kill (``None``: not yet).
+
+    Either some were refused (a clear 503) and one succeeded after the last refusal, or
+    none was refused and the client waited the failover out inside its requests: then the
+    success that ended a pause of at least the cluster's node time-out (a failover cannot be
+    quicker), measured from the kill. With neither, the kill went unnoticed so far.
+    """
+    bulk = [(t, code) for t, what, code, _, _ in rows if what == "bulk" and t > killed]
+    failed = [t for t, code in bulk if code != 200]
+    if failed:
+        return next((t for t, code in bulk if code == 200 and t > failed[-1]), None)
+    last = killed
+    for t, _ in bulk:
+        if t - last >= NODE_TIMEOUT_S:
+            return t
+        last = t
+    return None
+
+
 def test_a_killed_redis_primary_mid_storm_fails_over_and_positions_keep_flowing(
     deployment, net, cluster
 ):
@@ -226,14 +249,8 @@ def test_a_killed_redis_primary_mid_storm_fails_over_and_positions_keep_flowing(
         while back is None or rounds[0] < back_round + 2:
             if back is None:
                 with answers.lock:
-                    failed = [t for t, w, c, _, _ in answers.rows if w == "bulk" and c != 200]
-                    done = [
-                        t
-                        for t, w, c, _, _ in answers.rows
-                        if w == "bulk" and c == 200 and failed and t > failed[-1] > killed
-                    ]
-                if done:
-                    back, back_round = done[0], rounds[0]
+                    back = _acknowledged_again(answers.rows, killed)
+                back_round = rounds[0]
             assert time.monotonic() - killed < RECOVERY_S + 2 * CLIENT_TIMEOUT_S, "stuck"
             assert all(w.is_alive() for w in workers)
             time.sleep(0.05)
@@ -249,7 +266,6 @@ def test_a_killed_redis_primary_mid_storm_fails_over_and_positions_keep_flowing(
         f"bulk writes acknowledged again {back - killed:.2f} s after SIGKILL; "
         f"{len(bulk_failed)} bulk requests refused meanwhile"
     )
-    assert bulk_failed, "the kill was not noticed: the test did not test a failover"
     # Every answer: a success or a clear 503 (error code and Retry-After); no 500, no hang.
     for t, what, code, body, retry in answers.rows:
         assert code is not None, f"{what} hung (> {CLIENT_TIMEOUT_S} s) {t - killed:.1f} s in"
