@@ -109,3 +109,23 @@ class NearestRoad:
 def nearest_road_m(net, lat, lng, heading=None):
     """One-off :meth:`NearestRoad.distance_m` (for small networks)."""
     return NearestRoad(net).distance_m(lat, lng, heading)
+
+
+def routes_unique(net, tree, tol=1e-9):
+    """Whether every node's fastest trip to ``tree``'s destination is the only one.
+
+    ``tree`` is a plain :class:`~kayou_dispatch.network.trips.DestinationTree` searched
+    without a limit. A node whose time is met by two ways on (two edges, an edge and an
+    entry to the destination edge, a zero-time loop) may be driven either way, so the two
+    lengths a fastest route can have differ: only where no node has two ways are the lengths
+    of two exact searches bound to agree.
+    """
+    a = net.arrays
+    t = tree.times_at(np.arange(net.n_nodes))
+    ways = np.zeros(net.n_nodes, dtype=np.int64)
+    for x, off in tree.entries:
+        ways[x] += bool(np.isclose(t[x], off, rtol=tol, atol=tol))
+    via = t[a.v] + a.travel_time_s
+    tight = np.isfinite(t[a.u]) & np.isclose(t[a.u], via, rtol=tol, atol=tol)
+    np.add.at(ways, a.u[tight], 1)
+    return bool((ways <= 1).all())

@@ -30,7 +30,7 @@ from scipy.sparse import csr_matrix
 __all__ = ["DERIVED_VERSION", "dump", "fingerprint", "narrow", "restore"]
 
 #: Version of the derived structures' layout; a change makes old files rebuild (refused).
-DERIVED_VERSION = 6
+DERIVED_VERSION = 7
 _CSR = "__csr__"
 _REF = "__ref__"
 

@@ -274,11 +274,19 @@ class SegmentIndex:
             pt_lat[seg_a], pt_lng[seg_a], pt_lat[seg_a + 1], pt_lng[seg_a + 1]
         )
         cum = np.cumsum(seg_len)
-        # Length along the edge before each segment starts.
+        # Each point's fraction along its edge: the length before it over the edge's (0 on
+        # a zero-length edge); an edge's ends are exactly 0 and 1.
         first_seg = pt_off[:-1] - np.arange(m)
         edge_cum0 = np.concatenate(([0.0], cum))[first_seg]
         seg_before = cum - seg_len - edge_cum0[seg_edge]
         edge_len = np.bincount(seg_edge, weights=seg_len, minlength=m)
+        seg_elen = edge_len[seg_edge]
+        pt_frac = np.zeros(total)
+        pt_frac[seg_a] = np.divide(
+            seg_before, seg_elen, out=np.zeros_like(seg_before), where=seg_elen > 0
+        )
+        pt_frac[pt_off[:-1]] = 0.0
+        pt_frac[pt_off[1:] - 1] = edge_len > 0
 
         # Index arrays are stored as narrow as their range allows (narrow). Edge e's points
         # are geom_offsets[e] + 2 e onwards (its two ends and its shape points), and segment
@@ -288,15 +296,11 @@ class SegmentIndex:
         self.pt_lat = pt_lat
         self.pt_lng = pt_lng
         self.seg_edge = narrow(seg_edge)
-        self.seg_len_m = seg_len
-        self.seg_before_m = seg_before
-        self.edge_len_m = edge_len
+        self.pt_frac = pt_frac
         self.u = u
         self.v = v
         self.node_lat = lat
         self.node_lng = lng
-        # East-west metres per degree at each node, for the 1 m node rule's quick estimate.
-        self.node_sx = np.cos(np.radians(lat)) * _M_PER_DEG
 
         self.lat_min = float(pt_lat.min())
         self.lat_max = float(pt_lat.max())
@@ -526,11 +530,8 @@ class SegmentIndex:
         a_lng, b_lng = float(self.pt_lng[a]), float(self.pt_lng[a + 1])
         slat = a_lat + t * (b_lat - a_lat)
         slng = a_lng + t * (b_lng - a_lng)
-        elen = float(self.edge_len_m[e])
-        frac = (
-            (float(self.seg_before_m[s]) + t * float(self.seg_len_m[s])) / elen if elen > 0 else 0.0
-        )
-        frac = min(max(frac, 0.0), 1.0)
+        f0, f1 = float(self.pt_frac[a]), float(self.pt_frac[a + 1])
+        frac = min(max(f0 + t * (f1 - f0), 0.0), 1.0)
         node = -1
         u, v = int(self.u[e]), int(self.v[e])
         near = [
@@ -795,13 +796,8 @@ class SegmentIndex:
         a_lat, a_lng = self.pt_lat[a], self.pt_lng[a]
         slat = a_lat + t * (self.pt_lat[a + 1] - a_lat)
         slng = a_lng + t * (self.pt_lng[a + 1] - a_lng)
-        elen = self.edge_len_m[e]
-        frac = np.where(
-            elen > 0,
-            (self.seg_before_m[s] + t * self.seg_len_m[s]) / np.where(elen > 0, elen, 1.0),
-            0,
-        )
-        frac = np.clip(frac, 0.0, 1.0)
+        f0 = self.pt_frac[a]
+        frac = np.clip(f0 + t * (self.pt_frac[a + 1] - f0), 0.0, 1.0)
         node = np.full(s.shape[0], -1, dtype=np.int64)
         uu, vv = self.u[e], self.v[e]
         d_v = self._node_distance(slat, slng, vv)
@@ -843,8 +839,9 @@ class SegmentIndex:
     def _maybe_near(self, lat: float, lng: float, end: int) -> bool:
         # _node_distance's plane estimate in scalars (with room to spare): only a node that
         # passes needs the vectorised check.
-        ey = (lat - float(self.node_lat[end])) * _M_PER_DEG
-        ex = (lng - float(self.node_lng[end])) * float(self.node_sx[end])
+        nlat = float(self.node_lat[end])
+        ey = (lat - nlat) * _M_PER_DEG
+        ex = (lng - float(self.node_lng[end])) * (math.cos(math.radians(nlat)) * _M_PER_DEG)
         return ex * ex + ey * ey <= (2.5 * NODE_SNAP_M) ** 2
 
     def _node_distance(
@@ -855,7 +852,7 @@ class SegmentIndex:
         # 1 % at a few metres) leaves the answer open.
         nlat, nlng = self.node_lat[node], self.node_lng[node]
         dy = (lat - nlat) * _M_PER_DEG
-        dx = (lng - nlng) * self.node_sx[node]
+        dx = (lng - nlng) * (np.cos(np.radians(nlat)) * _M_PER_DEG)
         out = np.full(lat.shape[0], np.inf)
         close = np.flatnonzero(dx * dx + dy * dy <= (2.0 * NODE_SNAP_M) ** 2)
         out[close] = haversine_m_array(lat[close], lng[close], nlat[close], nlng[close])
@@ -865,12 +862,7 @@ class SegmentIndex:
         """Return the shape points of ``edge`` strictly between fractions ``lo`` and ``hi``."""
         a = int(self.geom_offsets[edge]) + 2 * edge
         b = int(self.geom_offsets[edge + 1]) + 2 * edge + 2
-        # Each point's fraction along the edge: the length before it over the edge's.
-        segs = slice(a - edge, b - edge - 1)
-        elen = float(self.edge_len_m[edge])
-        fr = np.zeros(b - a)
-        if elen > 0:
-            fr[1:] = (self.seg_before_m[segs] + self.seg_len_m[segs]) / elen
+        fr = self.pt_frac[a:b].copy()
         fr[-1] = 1.0
         sel = np.flatnonzero((fr > lo) & (fr < hi)) + a
         return list(zip(self.pt_lat[sel].tolist(), self.pt_lng[sel].tolist(), strict=True))
