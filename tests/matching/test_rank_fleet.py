@@ -283,7 +283,8 @@ def test_rank_through_the_hierarchy_equals_brute_force(scene, remark_often, by_s
     engine, incident, opts = scene
     net = engine.network
     net.build_hierarchy(compiled=False)
-    engine._ranker.hierarchy_min_nodes = 10**9 if by_scan else 0
+    # by_scan: the threshold no disk short of the whole network reaches (above it: off).
+    engine._ranker.hierarchy_min_nodes = net.n_nodes if by_scan else 0
     saved = candidates._REMARK_AFTER, rank._DISK_FLEET, _whole.WHOLE_MAX_NODES
     candidates._REMARK_AFTER = -(10**9) if remark_often else 10**9
     if by_scan:  # any fleet is large, no network small

@@ -129,3 +129,29 @@ def routes_unique(net, tree, tol=1e-9):
     tight = np.isfinite(t[a.u]) & np.isclose(t[a.u], via, rtol=tol, atol=tol)
     np.add.at(ways, a.u[tight], 1)
     return bool((ways <= 1).all())
+
+
+def assert_same_times(net, plain, tree, limit):
+    """``tree`` (a fast search) times every node as ``plain`` (scipy Dijkstra) does."""
+    ref, got = plain.to_dest, tree.times_at(np.arange(net.n_nodes))
+    # Within the limit both are exact; a time a hair under the limit may fall either side.
+    edge = np.isfinite(ref) != np.isfinite(got)
+    if limit < math.inf:
+        near = np.where(np.isfinite(ref), ref, got)
+        assert (near[edge] >= limit * (1 - 1e-9)).all()
+    else:
+        assert not edge.any()
+    fin = np.isfinite(ref) & np.isfinite(got)
+    np.testing.assert_allclose(got[fin], ref[fin], rtol=1e-12, atol=1e-9)
+
+
+def assert_same_trips(net, plain, tree, origins):
+    """``tree`` times the trips from ``origins`` as ``plain`` does, and gives routes' lengths."""
+    tp, to = plain.times(origins), tree.times(origins)
+    rows = [r for r in range(tp.shape[0]) if np.isfinite(tp[r]) and np.isfinite(to[r])]
+    np.testing.assert_allclose(to[rows], tp[rows], rtol=1e-12, atol=1e-9)
+    # Both are lengths of a fastest route: the same one, unless two tie on time.
+    lo, lp = tree.lengths_m(origins, rows), plain.lengths_m(origins, rows)
+    assert np.isfinite(lo).all()
+    if routes_unique(net, plain):
+        np.testing.assert_allclose(lo, lp, rtol=1e-9, atol=1e-6)

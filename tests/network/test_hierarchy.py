@@ -20,7 +20,7 @@ from kayou_dispatch.network.hierarchy_tree import HierarchyTree
 from kayou_dispatch.network.trips import DestinationTree
 
 from ..strategies import road_graphs
-from .oracle import routes_unique
+from .oracle import assert_same_times, assert_same_trips
 from .shared_data import EXTRACTS, need_data
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -37,29 +37,8 @@ def _same_times(net, dest, limit, marks=None):
     plain = net.tree_to_snapped(dest, limit_s=limit, predecessors=True)
     marks = _all_marked(net.hierarchy) if marks is None else marks
     tree = net._hierarchy_tree(dest, marks, want=net.n_nodes + 1, limit_s=limit)
-    nodes = np.arange(net.n_nodes)
-    ref, got = plain.to_dest, tree.times_at(nodes)
-    # Within the limit both are exact; a time a hair under the limit may fall either side.
-    edge = np.isfinite(ref) != np.isfinite(got)
-    if limit < math.inf:
-        near = np.where(np.isfinite(ref), ref, got)
-        assert (near[edge] >= limit * (1 - 1e-9)).all()
-    else:
-        assert not edge.any()
-    fin = np.isfinite(ref) & np.isfinite(got)
-    np.testing.assert_allclose(got[fin], ref[fin], rtol=1e-12, atol=1e-9)
+    assert_same_times(net, plain, tree, limit)
     return plain, tree
-
-
-def _same_trips(net, plain, tree, origins):
-    tp, to = plain.times(origins), tree.times(origins)
-    rows = [r for r in range(tp.shape[0]) if np.isfinite(tp[r]) and np.isfinite(to[r])]
-    np.testing.assert_allclose(to[rows], tp[rows], rtol=1e-12, atol=1e-9)
-    # Both are lengths of a fastest route: the same one, unless two tie on time.
-    lo, lp = tree.lengths_m(origins, rows), plain.lengths_m(origins, rows)
-    assert np.isfinite(lo).all()
-    if routes_unique(net, plain):
-        np.testing.assert_allclose(lo, lp, rtol=1e-9, atol=1e-6)
 
 
 def _point(net, e, f):
@@ -79,7 +58,7 @@ def test_hierarchy_times_equal_plain_dijkstra(g, data):
     limit = data.draw(st.sampled_from([math.inf, 0.0, 50.0, 400.0]))
     plain, tree = _same_times(net, dest, limit)
     a = net.arrays
-    _same_trips(net, plain, tree, net.snap_many(a.lat, a.lng))
+    assert_same_trips(net, plain, tree, net.snap_many(a.lat, a.lng))
 
 
 @FAST
@@ -171,7 +150,7 @@ def test_hierarchy_equals_plain_dijkstra_on_real_extracts(name):
     for i, limit in enumerate([math.inf, 300.0, 900.0]):
         dest = net.snap(float(lat[i]), float(lng[i]))
         plain, tree = _same_times(net, dest, limit, marks)
-        _same_trips(net, plain, tree, origins)
+        assert_same_trips(net, plain, tree, origins)
 
 
 def test_hierarchy_is_saved_and_checked(tmp_path):

@@ -164,7 +164,8 @@ class Ranker:
         self.searches = 0  # searches run so far (for tests and benchmarks)
         self.overlay_searches = 0  # of which through the cell overlay
         self.hierarchy_searches = 0  # of which through the contraction hierarchy
-        # Search through the hierarchy once a search's disk holds this many nodes (tests: 0).
+        # Search through the hierarchy once a search's disk holds this many nodes (tests: 0;
+        # above the network's size: never, as when none is built).
         self.hierarchy_min_nodes = _HIERARCHY_MIN_NODES
         # Search through the overlay once a search's disk holds this many nodes (tests: 0).
         self.overlay_min_nodes = _OVERLAY_MIN_NODES
@@ -231,7 +232,7 @@ class Ranker:
             radius = min(radius, self._span_m)
             if self._hierarchy_pays(dest, radius) or (
                 # No pass over a large fleet: the hierarchy finds them instead.
-                self._net.hierarchy is not None
+                self._hierarchy_on()
                 and len(index) > _DISK_FLEET
                 and index._scans_fleet(plat, plng, radius)
             ):
@@ -301,10 +302,15 @@ class Ranker:
         ranked = (slots[on], epochs[on], la[on], ln[on])
         return self._top_near(q, tree, sub, times, found, ranked, kk=kk, lb_k=lb_k)
 
+    def _hierarchy_on(self) -> bool:
+        # Built, and not turned off (a threshold above the network's size).
+        net = self._net
+        return net.hierarchy is not None and self.hierarchy_min_nodes <= net.n_nodes
+
     def _hierarchy_pays(self, dest: Snap, radius: float) -> bool:
         # A long search (a disk of this radius holds many nodes) runs through the hierarchy.
         net = self._net
-        if net.hierarchy is None:
+        if not self._hierarchy_on():
             return False
         if self.hierarchy_min_nodes <= 0 or not radius < 1e7:
             return True
