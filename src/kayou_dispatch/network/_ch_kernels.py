@@ -535,24 +535,26 @@ def _relax(dist, par, touched, n_t, hk, hi, size, state, d, parent):
 
 
 def unpack_length(
-    x, y, w, dn_ptr, dn_to, dn_w, up_ptr, up_to, up_w, f_ptr, f_to, f_edge, tt, length_m
+    xs, ys, ws, dn_ptr, dn_to, dn_w, up_ptr, up_to, up_w, f_ptr, f_to, f_edge, tt, length_m
 ):
-    """Return the driven length of the hierarchy arc ``x -> y`` of weight ``w``, metres.
+    """Return the driven length of the hierarchy arcs ``xs -> ys`` of weights ``ws``, metres.
 
-    An original edge ``x -> y`` that takes exactly ``w`` (``f_*``: the road graph's rows,
-    ``tt`` its times) is that edge; otherwise the arc is a shortcut through a node ``m``
+    One call for a whole path. An original edge ``x -> y`` that takes exactly ``w`` (``f_*``:
+    the road graph's rows, ``tt`` its times) is that edge; otherwise the arc is a shortcut
+    through a node ``m``
     ranked below both, made of arcs ``x -> m`` (down, filed at ``m`` in ``dn``) and
     ``m -> y`` (up, filed at ``y`` in ``up``) whose weights add up to exactly ``w``, the
     sum the build made (``dn`` rows are sorted by their other end: one binary search per
     candidate). ``nan`` if there is none (never, if the arrays are a hierarchy's: the
     tests compare every length traced with plain Dijkstra's).
     """
-    stack_n = np.empty(256, dtype=np.int64)
-    stack_w = np.empty(128, dtype=np.float64)
-    stack_n[0] = x
-    stack_n[1] = y
-    stack_w[0] = w
-    top = 1
+    top = xs.shape[0]
+    stack_n = np.empty(2 * top + 256, dtype=np.int64)
+    stack_w = np.empty(top + 128, dtype=np.float64)
+    for i in range(top):
+        stack_n[2 * i] = xs[i]
+        stack_n[2 * i + 1] = ys[i]
+        stack_w[i] = ws[i]
     total = 0.0
     while top > 0:
         top -= 1

@@ -196,14 +196,15 @@ class HierarchySearch:
         ch = self._ch
         k = ch.kernels()
         f = graph.forward
-        total = 0.0
         arcs = self.path_arcs(node)
-        for x, y, w in arcs:
-            total += k.unpack_length(
-                x, y, w, ch.dn_ptr, ch.dn_to, ch.dn_w, ch.up_ptr, ch.up_to, ch.up_w,
-                f.indptr, f.indices, graph.forward_edge, arrays.travel_time_s, arrays.length_m,
-            )  # fmt: skip
-        return total, (arcs[-1][1] if arcs else node)
+        if not arcs:
+            return 0.0, node
+        xs, ys, ws = (np.array(c) for c in zip(*arcs, strict=True))
+        total = k.unpack_length(
+            xs, ys, ws, ch.dn_ptr, ch.dn_to, ch.dn_w, ch.up_ptr, ch.up_to, ch.up_w,
+            f.indptr, f.indices, graph.forward_edge, arrays.travel_time_s, arrays.length_m,
+        )  # fmt: skip
+        return float(total), arcs[-1][1]
 
 
 class ContractionHierarchy:
