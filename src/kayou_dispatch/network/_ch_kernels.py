@@ -544,7 +544,8 @@ def unpack_length(
     through a node ``m``
     ranked below both, made of arcs ``x -> m`` (down, filed at ``m`` in ``dn``) and
     ``m -> y`` (up, filed at ``y`` in ``up``) whose weights add up to exactly ``w``, the
-    sum the build made (``dn`` rows are sorted by their other end: one binary search per
+    sum the build made (``up`` rows run by weight, so only arcs no heavier than the
+    shortcut are tried; ``dn`` rows are sorted by their other end: one binary search per
     candidate). ``nan`` if there is none (never, if the arrays are a hierarchy's: the
     tests compare every length traced with plain Dijkstra's).
     """
@@ -570,6 +571,8 @@ def unpack_length(
         if hit:
             continue
         for i in range(up_ptr[b], up_ptr[b + 1]):
+            if up_w[i] > c:
+                break  # up rows run by weight, and no x -> m is negative
             m = up_to[i]
             # x -> m: row m of dn is sorted by its other end: a binary search for a.
             lo = dn_ptr[m]
