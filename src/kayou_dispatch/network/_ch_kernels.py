@@ -541,10 +541,9 @@ def unpack_length(
 
     One call for a whole path. An original edge ``x -> y`` that takes exactly ``w`` (``f_*``:
     the road graph's rows, ``tt`` its times) is that edge; otherwise the arc is a shortcut
-    through a node ``m``
-    ranked below both, made of arcs ``x -> m`` (down, filed at ``m`` in ``dn``) and
-    ``m -> y`` (up, filed at ``y`` in ``up``) whose weights add up to exactly ``w``, the
-    sum the build made (``up`` rows run by weight, so only arcs no heavier than the
+    through a node ``m`` ranked below both, made of arcs ``x -> m`` (down, filed at ``m`` in
+    ``dn``) and ``m -> y`` (up, filed at ``y`` in ``up``) whose weights add up to exactly
+    ``w``, the sum the build made (``up`` rows run by weight, so only arcs no heavier than the
     shortcut are tried; ``dn`` rows are sorted by their other end: one binary search per
     candidate). ``nan`` if there is none (never, if the arrays are a hierarchy's: the
     tests compare every length traced with plain Dijkstra's).
