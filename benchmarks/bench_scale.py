@@ -29,7 +29,7 @@ the brute-force oracle (every responder's exact time, sorted) and the run says s
 ``--extracts`` instead times every extract in ``../shared/data`` at 100, 2,000 and 20,000
 responders: rank beside one full scipy Dijkstra and scipy told the 10th ETA.
 
-Run ``python benchmarks/bench_scale.py`` (about 10-20 minutes at 2M nodes on 2 cores;
+Run ``python benchmarks/bench_scale.py`` (about 30 minutes at 2M nodes on 2 cores;
 ``--size 250000 --responders 100 10000 100000`` for a quick look). It prints a table and
 asserts nothing about time: compare the columns of one run.
 """
